@@ -1,0 +1,201 @@
+/* joule info: every device with its backend, capabilities, limits and
+ * counter update period; for each absent backend, why and what to do. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "common.h"
+
+static void info_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: joule info [--devices SPEC] [--json]\n\n"
+            "List devices: kind, index, name, backend, capabilities, energy-counter\n"
+            "resolution and update period, GPU power limits, clocks, temperature and\n"
+            "throttle reasons. Backends that found nothing say why.\n\n"
+            "  -d, --devices SPEC  devices to list (default: $JOULE_DEVICES or all)\n"
+            "  -j, --json          machine-readable output\n"
+            "  -h, --help          this help\n");
+}
+
+struct gpu_state {
+    int have_limits, have_clocks, have_temp, have_throttle;
+    double cur, min, max, def, enf;
+    int sm, mem, temp;
+    char throttle[256];
+};
+
+static void read_gpu_state(joule_ctx *ctx, const joule_device *d, struct gpu_state *s)
+{
+    memset(s, 0, sizeof *s);
+    if (joule_device_kind(d) != JOULE_KIND_GPU)
+        return;
+    int g = joule_device_index(d);
+    uint64_t mask;
+    s->have_limits = joule_gpu_get_power_limit_w(ctx, g, &s->cur, &s->min, &s->max,
+                                                 &s->def, &s->enf) == 0;
+    s->have_clocks = joule_gpu_clocks_mhz(ctx, g, &s->sm, &s->mem) == 0;
+    s->have_temp = joule_gpu_temperature_c(ctx, g, &s->temp) == 0;
+    s->have_throttle = joule_gpu_throttle_reasons(ctx, g, &mask) == 0 &&
+                       joule_throttle_names(mask, s->throttle, sizeof s->throttle) == 0;
+}
+
+static void caps_text(uint32_t caps, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int b = 0; b < 32; b++) {
+        const char *n = (caps & (1u << b)) ? joule_cap_name(1u << b) : NULL;
+        if (!n)
+            continue;
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", used ? ", " : "", n);
+    }
+}
+
+static void period_text(double us, char *buf, size_t len)
+{
+    if (us >= 1000.0)
+        snprintf(buf, len, "%g ms", us / 1000.0);
+    else
+        snprintf(buf, len, "%g us", us);
+}
+
+static int print_text(joule_ctx *ctx)
+{
+    int n = joule_device_count(ctx);
+    printf("joule %s: %d device%s\n", joule_version(), n, n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        char caps[512], period[32];
+        caps_text(joule_device_caps(d), caps, sizeof caps);
+        period_text(joule_device_update_period_us(d), period, sizeof period);
+        printf("\n  %-7s %s\n", joule_device_label(d), joule_device_name(d));
+        printf("          kind %s, backend %s%s%s\n", joule_kind_name(joule_device_kind(d)),
+               joule_device_backend(d), joule_device_uuid(d)[0] ? ", uuid " : "",
+               joule_device_uuid(d));
+        if (joule_device_caps(d) & JOULE_CAP_ENERGY_COUNTER)
+            printf("          energy counter: %g uJ resolution, updates every %s\n",
+                   joule_device_energy_resolution_uj(d), period);
+        else
+            printf("          no energy counter: power (updates every %s) is integrated; "
+                   "results are approx\n", period);
+        printf("          capabilities: %s\n", caps);
+        struct gpu_state s;
+        read_gpu_state(ctx, d, &s);
+        if (s.have_limits)
+            printf("          power limit %.0f W (range %.0f-%.0f W, default %.0f W, "
+                   "enforced %.0f W)\n", s.cur, s.min, s.max, s.def, s.enf);
+        if (s.have_clocks || s.have_temp)
+            printf("          SM clock %d MHz, memory clock %d MHz, temperature %d C\n",
+                   s.sm, s.mem, s.temp);
+        if (s.have_throttle)
+            printf("          throttle reasons: %s\n", s.throttle);
+        if (joule_device_note(d)[0])
+            printf("          note: %s\n", joule_device_note(d));
+    }
+    printf("\nBackends:\n");
+    for (int b = 0; b < joule_backend_count(ctx); b++) {
+        int avail;
+        const char *reason;
+        const char *name = joule_backend_at(ctx, b, &avail, &reason);
+        printf("  %-9s %s%s%s\n", name, avail ? "in use" : "absent",
+               reason[0] ? ": " : "", reason);
+    }
+    if (cli_has_simulated(ctx))
+        printf("\nSimulated GPUs follow joule's power model (docs/sim.md); they are not "
+               "real hardware.\n");
+    return 0;
+}
+
+static int print_json(joule_ctx *ctx)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", joule_version());
+    cJSON *devs = cJSON_AddArrayToObject(root, "devices");
+    for (int i = 0; i < joule_device_count(ctx); i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(devs, o);
+        cJSON_AddStringToObject(o, "label", joule_device_label(d));
+        cJSON_AddStringToObject(o, "kind", joule_kind_name(joule_device_kind(d)));
+        cJSON_AddNumberToObject(o, "index", joule_device_index(d));
+        cJSON_AddStringToObject(o, "name", joule_device_name(d));
+        cJSON_AddStringToObject(o, "backend", joule_device_backend(d));
+        cJSON_AddStringToObject(o, "uuid", joule_device_uuid(d));
+        cJSON *caps = cJSON_AddArrayToObject(o, "capabilities");
+        for (int b = 0; b < 32; b++)
+            if ((joule_device_caps(d) & (1u << b)) && joule_cap_name(1u << b))
+                cJSON_AddItemToArray(caps, cJSON_CreateString(joule_cap_name(1u << b)));
+        cJSON_AddNumberToObject(o, "energy_resolution_uj", joule_device_energy_resolution_uj(d));
+        cJSON_AddNumberToObject(o, "update_period_us", joule_device_update_period_us(d));
+        struct gpu_state s;
+        read_gpu_state(ctx, d, &s);
+        if (s.have_limits) {
+            cJSON *pl = cJSON_AddObjectToObject(o, "power_limit_w");
+            cJSON_AddNumberToObject(pl, "current", s.cur);
+            cJSON_AddNumberToObject(pl, "min", s.min);
+            cJSON_AddNumberToObject(pl, "max", s.max);
+            cJSON_AddNumberToObject(pl, "default", s.def);
+            cJSON_AddNumberToObject(pl, "enforced", s.enf);
+        }
+        if (s.have_clocks) {
+            cJSON_AddNumberToObject(o, "sm_clock_mhz", s.sm);
+            cJSON_AddNumberToObject(o, "memory_clock_mhz", s.mem);
+        }
+        if (s.have_temp)
+            cJSON_AddNumberToObject(o, "temperature_c", s.temp);
+        if (s.have_throttle)
+            cJSON_AddStringToObject(o, "throttle_reasons", s.throttle);
+        cJSON_AddStringToObject(o, "note", joule_device_note(d));
+    }
+    cJSON *backends = cJSON_AddArrayToObject(root, "backends");
+    for (int b = 0; b < joule_backend_count(ctx); b++) {
+        int avail;
+        const char *reason;
+        const char *name = joule_backend_at(ctx, b, &avail, &reason);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(backends, o);
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddBoolToObject(o, "available", avail);
+        cJSON_AddStringToObject(o, "reason", reason);
+    }
+    char *text = cJSON_Print(root);
+    printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"devices", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *spec = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': spec = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': info_usage(stdout); return 0;
+        default: info_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "joule info: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    joule_ctx *ctx = cli_open("info", spec, 1);
+    if (!ctx)
+        return 1;
+    int rc = json ? print_json(ctx) : print_text(ctx);
+    joule_close(ctx);
+    return rc;
+}

@@ -1,0 +1,453 @@
+/* joule run: like `perf stat`, run a command and report time and energy
+ * per device. Signals sent to joule are passed on to the command, and
+ * joule exits with the command's status (128+signal if it was killed). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "common.h"
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE] [--] CMD [ARGS...]\n\n"
+            "Run CMD and report elapsed time, energy per device with totals, and average\n"
+            "power, like `perf stat`. Device energy is whole-device: it includes every\n"
+            "process using the device, not only CMD. SIGINT and SIGTERM sent to joule are\n"
+            "passed to CMD; joule exits with CMD's status (128+N if CMD died of signal N).\n\n"
+            "  -d, --devices SPEC  devices to measure (default: $JOULE_DEVICES or all),\n"
+            "                      e.g. gpu:0,1  cpu  sim:2:h100  gpu+cpu\n"
+            "  -r, --repeat N      run CMD N times; print mean and stddev\n"
+            "  -j, --json          print the report as JSON\n"
+            "      --csv           print one CSV row per run and device\n"
+            "  -o, --output FILE   write the report to FILE (default: stderr)\n"
+            "  -h, --help          this help\n");
+}
+
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t interrupted;
+
+/* A signal typed at the terminal already reached CMD (same process
+ * group); one sent to joule alone (kill, a scheduler) is passed on. */
+static void forward_signal(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    interrupted = sig;
+    if (child_pid > 0 && info && info->si_code != SI_KERNEL)
+        kill((pid_t)child_pid, sig);
+}
+
+/* Runs argv; returns its wait status, or -1 with errno-style message. */
+static int run_child(char **argv, int *exec_errno)
+{
+    int pipefd[2];
+    *exec_errno = 0;
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        *exec_errno = errno;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        *exec_errno = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t w = write(pipefd[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    child_pid = pid;
+    close(pipefd[1]);
+    int e = 0;
+    ssize_t n;
+    while ((n = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(pipefd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    child_pid = 0;
+    if (n == (ssize_t)sizeof e) {
+        *exec_errno = e;
+        return -1;
+    }
+    return status;
+}
+
+struct run_stats {
+    int runs, ndev;
+    double *time_s;   /* [runs] */
+    double *energy;   /* [runs][ndev] */
+    int *quality;     /* worst per device */
+    int *status;      /* first error per device */
+    char (*error)[256];
+};
+
+static double mean(const double *v, int n, int stride)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i * stride];
+    return n ? s / n : NAN;
+}
+
+static double stddev(const double *v, int n, int stride)
+{
+    if (n < 2)
+        return 0.0;
+    double m = mean(v, n, stride), s = 0;
+    for (int i = 0; i < n; i++)
+        s += (v[i * stride] - m) * (v[i * stride] - m);
+    return sqrt(s / (n - 1));
+}
+
+static void command_text(char **argv, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; argv[i]; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", i ? " " : "", argv[i]);
+    }
+}
+
+static double kind_total(joule_ctx *ctx, const struct run_stats *st, int run, int kind)
+{
+    double s = 0;
+    for (int i = 0; i < st->ndev; i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        double e = st->energy[run * st->ndev + i];
+        if ((kind < 0 ? (joule_device_kind(d) <= JOULE_KIND_DRAM)
+                      : (int)joule_device_kind(d) == kind) && !isnan(e))
+            s += e;
+    }
+    return s;
+}
+
+static const char *const quality_suffix[] = {"", " (approx)", " (below resolution: estimated)", ""};
+
+static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, char **argv)
+{
+    char cmd[1024];
+    command_text(argv, cmd, sizeof cmd);
+    int n = st->runs;
+    fprintf(out, "\n Energy stats for '%s'", cmd);
+    if (n > 1)
+        fprintf(out, " (%d runs)", n);
+    fprintf(out, ":\n\n");
+    double t = mean(st->time_s, n, 1);
+    for (int i = 0; i < st->ndev; i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        if (st->status[i]) {
+            fprintf(out, "   %14s      %10s   %-7s %s: %s\n", "<error>", "",
+                    joule_device_label(d), joule_device_name(d), st->error[i]);
+            continue;
+        }
+        double e = mean(st->energy + i, n, st->ndev);
+        fprintf(out, "   %14.3f J  %10.2f W   %-7s %s%s", e, t > 0 ? e / t : 0.0,
+                joule_device_label(d), joule_device_name(d), quality_suffix[st->quality[i]]);
+        if (n > 1 && e > 0)
+            fprintf(out, "  ( +- %.2f%% )", 100.0 * stddev(st->energy + i, n, st->ndev) / e);
+        fputc('\n', out);
+    }
+    static const struct { int kind; const char *label; } totals[] = {
+        {JOULE_KIND_GPU, "gpu"}, {JOULE_KIND_CPU_PACKAGE, "cpu"}, {JOULE_KIND_DRAM, "dram"},
+    };
+    double *tot = calloc((size_t)n, sizeof *tot);
+    int kinds_present = 0;
+    for (size_t k = 0; k < sizeof totals / sizeof totals[0]; k++) {
+        int count = 0;
+        for (int i = 0; i < st->ndev; i++)
+            count += (int)joule_device_kind(joule_device_at(ctx, i)) == totals[k].kind;
+        if (!count)
+            continue;
+        kinds_present++;
+        for (int r = 0; r < n; r++)
+            tot[r] = kind_total(ctx, st, r, totals[k].kind);
+        if (count > 1) {
+            double e = mean(tot, n, 1);
+            fprintf(out, "   %14.3f J  %10.2f W   %-7s total of %d\n", e, t > 0 ? e / t : 0.0,
+                    totals[k].label, count);
+        }
+    }
+    if (kinds_present > 1) {
+        for (int r = 0; r < n; r++)
+            tot[r] = kind_total(ctx, st, r, -1);
+        double e = mean(tot, n, 1);
+        fprintf(out, "   %14.3f J  %10.2f W   %-7s gpu + cpu + dram\n", e, t > 0 ? e / t : 0.0,
+                "all");
+    }
+    free(tot);
+    fprintf(out, "\n   %14.6f seconds time elapsed", t);
+    if (n > 1)
+        fprintf(out, "  ( +- %.2f%% )", t > 0 ? 100.0 * stddev(st->time_s, n, 1) / t : 0.0);
+    fprintf(out, "\n\n Energy is whole-device: it counts everything that ran on these devices "
+                 "during the command, not only the command.\n");
+    if (cli_has_simulated(ctx))
+        fprintf(out, " Simulated GPUs (sim backend) follow joule's power model, not real hardware.\n");
+}
+
+static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, char **argv,
+                       int exit_status)
+{
+    int n = st->runs;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *cmd = cJSON_AddArrayToObject(root, "command");
+    for (int i = 0; argv[i]; i++)
+        cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    cJSON_AddNumberToObject(root, "runs", n);
+    cJSON_AddNumberToObject(root, "exit_status", exit_status);
+    double t = mean(st->time_s, n, 1);
+    cJSON_AddNumberToObject(root, "time_s", t);
+    cJSON_AddNumberToObject(root, "time_s_stddev", stddev(st->time_s, n, 1));
+    cJSON *devs = cJSON_AddArrayToObject(root, "devices");
+    for (int i = 0; i < st->ndev; i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(devs, o);
+        cJSON_AddStringToObject(o, "label", joule_device_label(d));
+        cJSON_AddStringToObject(o, "kind", joule_kind_name(joule_device_kind(d)));
+        cJSON_AddNumberToObject(o, "index", joule_device_index(d));
+        cJSON_AddStringToObject(o, "name", joule_device_name(d));
+        cJSON_AddStringToObject(o, "backend", joule_device_backend(d));
+        if (st->status[i]) {
+            cJSON_AddNullToObject(o, "energy_j");
+            cJSON_AddStringToObject(o, "quality", "error");
+            cJSON_AddStringToObject(o, "error", st->error[i]);
+            continue;
+        }
+        double e = mean(st->energy + i, n, st->ndev);
+        cJSON_AddNumberToObject(o, "energy_j", e);
+        cJSON_AddNumberToObject(o, "energy_j_stddev", stddev(st->energy + i, n, st->ndev));
+        cJSON_AddNumberToObject(o, "avg_power_w", t > 0 ? e / t : 0.0);
+        cJSON_AddStringToObject(o, "quality", joule_quality_name(st->quality[i]));
+    }
+    cJSON *totals = cJSON_AddObjectToObject(root, "total_energy_j");
+    double *tot = calloc((size_t)n, sizeof *tot);
+    static const int kinds[] = {JOULE_KIND_GPU, JOULE_KIND_CPU_PACKAGE, JOULE_KIND_DRAM,
+                                JOULE_KIND_PSYS};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (int r = 0; r < n; r++)
+            tot[r] = kind_total(ctx, st, r, kinds[k]);
+        cJSON_AddNumberToObject(totals, joule_kind_name(kinds[k]), mean(tot, n, 1));
+    }
+    for (int r = 0; r < n; r++)
+        tot[r] = kind_total(ctx, st, r, -1);
+    cJSON_AddNumberToObject(totals, "all", mean(tot, n, 1));
+    free(tot);
+    cJSON *per_run = cJSON_AddArrayToObject(root, "per_run");
+    for (int r = 0; r < n; r++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(per_run, o);
+        cJSON_AddNumberToObject(o, "time_s", st->time_s[r]);
+        cJSON *e = cJSON_AddObjectToObject(o, "energy_j");
+        for (int i = 0; i < st->ndev; i++) {
+            double v = st->energy[r * st->ndev + i];
+            const char *label = joule_device_label(joule_device_at(ctx, i));
+            if (isnan(v))
+                cJSON_AddNullToObject(e, label);
+            else
+                cJSON_AddNumberToObject(e, label, v);
+        }
+    }
+    cJSON_AddBoolToObject(root, "whole_device", 1);
+    cJSON_AddBoolToObject(root, "simulated", cli_has_simulated(ctx));
+    char *text = cJSON_Print(root);
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(root);
+}
+
+static void csv_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
+{
+    fprintf(out, "run,label,kind,name,time_s,energy_j,avg_power_w,quality\n");
+    for (int r = 0; r < st->runs; r++)
+        for (int i = 0; i < st->ndev; i++) {
+            const joule_device *d = joule_device_at(ctx, i);
+            double e = st->energy[r * st->ndev + i], t = st->time_s[r];
+            fprintf(out, "%d,%s,%s,", r + 1, joule_device_label(d),
+                    joule_kind_name(joule_device_kind(d)));
+            csv_field(out, joule_device_name(d));
+            if (isnan(e))
+                fprintf(out, ",%.6f,,,error\n", t);
+            else
+                fprintf(out, ",%.6f,%.6f,%.6f,%s\n", t, e, t > 0 ? e / t : 0.0,
+                        joule_quality_name(st->quality[i]));
+        }
+}
+
+static int parse_repeat(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 1 || v > 100000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    enum { OPT_CSV = 256 };
+    static const struct option opts[] = {
+        {"devices", required_argument, NULL, 'd'},
+        {"repeat", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, OPT_CSV},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *spec = NULL, *output = NULL;
+    int repeat = 1, json = 0, csv = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+d:r:jo:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': spec = optarg; break;
+        case 'r':
+            if (parse_repeat(optarg, &repeat)) {
+                fprintf(stderr, "joule run: -r '%s' is not a whole number from 1 to 100000\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j': json = 1; break;
+        case OPT_CSV: csv = 1; break;
+        case 'o': output = optarg; break;
+        case 'h': run_usage(stdout); return 0;
+        default: run_usage(stderr); return 2;
+        }
+    }
+    if (json && csv) {
+        fprintf(stderr, "joule run: choose one of --json and --csv\n");
+        return 2;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "joule run: missing command to run (usage: joule run [OPTIONS] -- CMD [ARGS...])\n");
+        return 2;
+    }
+    char **cmd = argv + optind;
+
+    FILE *out = stderr;
+    if (output && !(out = fopen(output, "w"))) {
+        fprintf(stderr, "joule run: cannot write report to '%s': %s\n", output, strerror(errno));
+        return 2;
+    }
+    joule_ctx *ctx = cli_open("run", spec, 0);
+    if (!ctx) {
+        if (out != stderr)
+            fclose(out);
+        return 1;
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    struct run_stats st = {0};
+    st.ndev = joule_device_count(ctx);
+    st.time_s = calloc((size_t)repeat, sizeof *st.time_s);
+    st.energy = calloc((size_t)repeat * (size_t)(st.ndev ? st.ndev : 1), sizeof *st.energy);
+    st.quality = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.quality);
+    st.status = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.status);
+    st.error = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.error);
+    int exit_status = 0, failed = 0;
+    for (int r = 0; r < repeat && !interrupted; r++) {
+        joule_result *res = NULL;
+        if (joule_window_begin(ctx, "joule run", JOULE_WINDOW_RESTART)) {
+            fprintf(stderr, "joule run: %s\n", joule_last_error());
+            failed = 1;
+            break;
+        }
+        int exec_errno;
+        int status = run_child(cmd, &exec_errno);
+        if (joule_window_end(ctx, "joule run", 0, &res) && !res) {
+            fprintf(stderr, "joule run: %s\n", joule_last_error());
+            failed = 1;
+            break;
+        }
+        if (status < 0) {
+            fprintf(stderr, "joule run: cannot run '%s': %s\n", cmd[0], strerror(exec_errno));
+            exit_status = exec_errno == ENOENT ? 127 : 126;
+            joule_result_free(res);
+            failed = 1;
+            break;
+        }
+        st.time_s[r] = joule_result_time_s(res);
+        for (int i = 0; i < st.ndev; i++) {
+            int q, s;
+            double e = joule_result_energy_j(res, i, &q, &s);
+            st.energy[r * st.ndev + i] = s ? NAN : e;
+            if (q > st.quality[i])
+                st.quality[i] = q;
+            if (s && !st.status[i]) {
+                st.status[i] = s;
+                snprintf(st.error[i], sizeof st.error[i], "%s", joule_last_error());
+            }
+        }
+        joule_result_free(res);
+        st.runs = r + 1;
+        exit_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        if (exit_status != 0)
+            break; /* like perf stat -r: stop at the first failing run */
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+
+    if (st.runs > 0) {
+        if (json)
+            print_json(out, ctx, &st, cmd, exit_status);
+        else if (csv)
+            print_csv(out, ctx, &st);
+        else
+            print_text(out, ctx, &st, cmd);
+        if (st.runs < repeat)
+            fprintf(stderr, "joule run: stopped after %d of %d runs (exit status %d)\n",
+                    st.runs, repeat, exit_status);
+    }
+    if (out != stderr)
+        fclose(out);
+    free(st.time_s);
+    free(st.energy);
+    free(st.quality);
+    free(st.status);
+    free(st.error);
+    joule_close(ctx);
+    if (failed && exit_status == 0)
+        exit_status = 1;
+    return exit_status;
+}

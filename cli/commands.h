@@ -1,0 +1,11 @@
+/* One function per `joule` subcommand; main.c dispatches to them. Each
+ * takes argv starting at the subcommand's name and returns the exit code. */
+#ifndef JOULE_CLI_COMMANDS_H
+#define JOULE_CLI_COMMANDS_H
+
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_gpu(int argc, char **argv);
+
+#endif

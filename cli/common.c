@@ -1,0 +1,40 @@
+#include "common.h"
+
+#include <string.h>
+
+#include "../src/core/context.h"
+
+joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
+{
+    joule_options *o = NULL;
+    joule_ctx *ctx = NULL;
+    if (joule_options_create(&o) || joule_options_set_devices(o, spec)) {
+        fprintf(stderr, "joule %s: %s\n", command, joule_last_error());
+        joule_options_destroy(o);
+        return NULL;
+    }
+    if (allow_empty)
+        joule_options_allow_empty(o);
+    if (joule_open(o, &ctx)) {
+        fprintf(stderr, "joule %s: %s\n", command, joule_last_error());
+        ctx = NULL;
+    }
+    joule_options_destroy(o);
+    return ctx;
+}
+
+int cli_has_simulated(joule_ctx *ctx)
+{
+    for (int i = 0; i < joule_device_count(ctx); i++)
+        if (joule_device_caps(joule_device_at(ctx, i)) & JOULE_CAP_SIMULATED)
+            return 1;
+    return 0;
+}
+
+void cli_duration(double s, char *buf, size_t len)
+{
+    if (s >= 1.0)
+        snprintf(buf, len, "%.3f s", s);
+    else
+        snprintf(buf, len, "%.3f ms", s * 1e3);
+}

@@ -1,0 +1,16 @@
+/* Helpers shared by the subcommands. */
+#ifndef JOULE_CLI_COMMON_H
+#define JOULE_CLI_COMMON_H
+
+#include <joule/joule.h>
+#include <stdio.h>
+
+/* Opens a context for spec (NULL: $JOULE_DEVICES or all); prints the
+ * library's message and returns NULL on failure. */
+joule_ctx *cli_open(const char *command, const char *spec, int allow_empty);
+/* Whether any selected device is simulated. */
+int cli_has_simulated(joule_ctx *ctx);
+/* Formats seconds as "1.234 s" or "12 ms". */
+void cli_duration(double s, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,53 @@
+/* joule — command-line front end. Each subcommand lives in cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include <joule/joule.h>
+
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"info", cmd_info, "list devices, their capabilities and limits, and absent backends"},
+    {"run", cmd_run, "run a command and report its time and energy (like perf stat)"},
+    {"gpu", cmd_gpu, "set or reset GPU power limits, locked clocks and persistence"},
+    {"plan", cmd_plan, "plan per-stage GPU frequencies for pipeline-parallel training"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: joule [--version] [--help] COMMAND [ARGS]\n\n"
+            "Measure, limit and optimize the energy of GPUs and CPUs.\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-6s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\nEvery command takes --devices SPEC (default: $JOULE_DEVICES or 'all'),\n"
+            "e.g. gpu:0,1  cpu  sim:4:h100  gpu:0+cpu. Run 'joule COMMAND --help' for more.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("joule %s\n", joule_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "joule: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

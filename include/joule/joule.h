@@ -1,0 +1,256 @@
+/* joule — measure, limit and optimize the energy of ML workloads.
+ *
+ * The one public header of libjoule. Handles are opaque; functions return 0
+ * or a negative JOULE_E* code and leave a message for joule_last_error().
+ * Energy is in joules and time in seconds (doubles) at this edge; inside,
+ * the library counts microjoules and CLOCK_MONOTONIC nanoseconds.
+ * The library never prints, exits or aborts.
+ */
+#ifndef JOULE_JOULE_H
+#define JOULE_JOULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JOULE_VERSION_MAJOR 0
+#define JOULE_VERSION_MINOR 1
+#define JOULE_VERSION_PATCH 0
+#define JOULE_VERSION_STRING "0.1.0"
+
+const char *joule_version(void);
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum joule_error {
+    JOULE_OK = 0,
+    JOULE_EINVAL = -1,       /* bad argument or input */
+    JOULE_ENOMEM = -2,
+    JOULE_ENODEV = -3,       /* no such device / backend absent */
+    JOULE_EPERM = -4,        /* permission denied */
+    JOULE_ENOTSUP = -5,      /* device cannot do this */
+    JOULE_EIO = -6,          /* reading or writing a device or file failed */
+    JOULE_EEXIST = -7,       /* e.g. a window with that name is open */
+    JOULE_ENOENT = -8,       /* e.g. no window with that name */
+    JOULE_ERANGE = -9,       /* value outside the allowed range */
+    JOULE_EGPULOST = -10,    /* GPU fell off the bus / lost */
+    JOULE_ELIB = -11,        /* vendor library failed to load or errored */
+    JOULE_EBUSY = -12,
+};
+
+/* Message describing the last error on this thread: names the cause and the
+ * fix. Valid until the next joule call on the same thread. Never NULL. */
+const char *joule_last_error(void);
+/* Short constant name for a code ("JOULE_EPERM"). */
+const char *joule_strerror(int code);
+
+/* ---- options ----------------------------------------------------------- */
+
+typedef struct joule_options joule_options;
+typedef struct joule_ctx joule_ctx;
+
+/* Called at both window edges before counters are read. */
+typedef void (*joule_sync_fn)(void *user);
+
+enum joule_log_format { JOULE_LOG_CSV = 0, JOULE_LOG_JSONL = 1 };
+
+int joule_options_create(joule_options **out);
+void joule_options_destroy(joule_options *opts);
+/* Device selection spec: "all" (default), "gpu", "gpu:0,1", "cpu",
+ * "cpu:0", "dram", "psys", "core", "uncore", "sim:4:h100",
+ * "sim:2:v100,a100", "sim:1:trace=v100/imagenet/resnet50/256";
+ * several items joined with '+', e.g. "gpu:0+cpu". NULL means
+ * $JOULE_DEVICES or "all". */
+int joule_options_set_devices(joule_options *opts, const char *spec);
+/* Root of sysfs for the RAPL backend (default $JOULE_SYSFS_ROOT or /sys). */
+int joule_options_set_sysfs_root(joule_options *opts, const char *root);
+/* Append one row per ended window to PATH (flushed per row). */
+int joule_options_set_log(joule_options *opts, const char *path,
+                          enum joule_log_format fmt);
+/* User sync hook, run at window edges before reading counters. */
+int joule_options_set_sync(joule_options *opts, joule_sync_fn fn, void *user);
+/* Built-in CUDA sync: dlopens libcudart and synchronizes every monitored
+ * CUDA GPU, restoring the caller's current device. */
+int joule_options_set_cuda_sync(joule_options *opts, int enable);
+/* Period of the background counter keeper that catches wrap-arounds and
+ * integrates power-only devices. 0 = automatic, <0 = no keeper thread. */
+int joule_options_set_keeper_interval_ms(joule_options *opts, int ms);
+/* Restore every GPU setting changed through the context at exit and on
+ * SIGINT/SIGTERM (see joule_restore). */
+int joule_options_set_restore_on_exit(joule_options *opts, int enable);
+
+/* ---- context and devices ---------------------------------------------- */
+
+/* Discovers devices from every backend and keeps those the spec selects.
+ * Fails when the spec selects nothing or names a device that is absent. */
+int joule_open(const joule_options *opts, joule_ctx **out);
+void joule_close(joule_ctx *ctx);
+
+enum joule_device_kind {
+    JOULE_KIND_GPU = 0,
+    JOULE_KIND_CPU_PACKAGE = 1,
+    JOULE_KIND_DRAM = 2,
+    JOULE_KIND_PSYS = 3,
+    JOULE_KIND_CPU_CORE = 4,   /* RAPL core subzone (part of the package) */
+    JOULE_KIND_CPU_UNCORE = 5, /* RAPL uncore subzone (part of the package) */
+    JOULE_KIND_COUNT = 6,
+};
+const char *joule_kind_name(enum joule_device_kind kind);
+
+/* Capability bits. */
+#define JOULE_CAP_ENERGY_COUNTER   (1u << 0)  /* hardware energy counter */
+#define JOULE_CAP_POWER_INSTANT    (1u << 1)
+#define JOULE_CAP_POWER_AVERAGE    (1u << 2)
+#define JOULE_CAP_POWER_MEMORY     (1u << 3)
+#define JOULE_CAP_TEMPERATURE      (1u << 4)
+#define JOULE_CAP_CLOCKS           (1u << 5)
+#define JOULE_CAP_THROTTLE         (1u << 6)
+#define JOULE_CAP_POWER_LIMIT      (1u << 7)  /* read limits */
+#define JOULE_CAP_SET_POWER_LIMIT  (1u << 8)
+#define JOULE_CAP_LOCK_CLOCKS      (1u << 9)
+#define JOULE_CAP_PERSISTENCE      (1u << 10)
+#define JOULE_CAP_SIMULATED        (1u << 11)
+/* Name of one capability bit ("energy_counter"), NULL if unknown. */
+const char *joule_cap_name(uint32_t bit);
+
+typedef struct joule_device joule_device;
+
+int joule_device_count(const joule_ctx *ctx);
+const joule_device *joule_device_at(const joule_ctx *ctx, int i);
+enum joule_device_kind joule_device_kind(const joule_device *d);
+/* Index within its kind: gpu0, cpu1, dram0 (GPU indices follow
+ * CUDA_VISIBLE_DEVICES like CUDA does). */
+int joule_device_index(const joule_device *d);
+const char *joule_device_name(const joule_device *d);    /* "NVIDIA H100" */
+const char *joule_device_label(const joule_device *d);   /* "gpu0" */
+const char *joule_device_backend(const joule_device *d); /* "nvml" */
+const char *joule_device_uuid(const joule_device *d);    /* "" if none */
+uint32_t joule_device_caps(const joule_device *d);
+/* Smallest energy step the counter reports, microjoules. */
+double joule_device_energy_resolution_uj(const joule_device *d);
+/* How often the counter (or power reading) changes, microseconds. */
+double joule_device_update_period_us(const joule_device *d);
+/* Free-form note ("energy belongs to the whole GPU"), "" if none. */
+const char *joule_device_note(const joule_device *d);
+
+/* Backends that were tried; for an absent one, why and what to do. */
+int joule_backend_count(const joule_ctx *ctx);
+/* Returns the backend's name; *available is 1 when it found devices;
+ * *reason says why not (or "" when available). */
+const char *joule_backend_at(const joule_ctx *ctx, int i, int *available,
+                             const char **reason);
+
+/* Cumulative energy of one device since the context opened, wrap-corrected,
+ * in joules; *quality gets a JOULE_QUALITY_* value. */
+int joule_device_energy_j(joule_ctx *ctx, int i, double *joules, int *quality);
+/* Current power in watts (instant where available, else average). */
+int joule_device_power_w(joule_ctx *ctx, int i, double *watts);
+/* Read every counter now (done automatically by the keeper thread). */
+int joule_update(joule_ctx *ctx);
+
+/* ---- measurement windows ----------------------------------------------- */
+
+enum joule_quality {
+    JOULE_QUALITY_EXACT = 0,            /* difference of a hardware counter */
+    JOULE_QUALITY_APPROX = 1,           /* integrated or estimated from power */
+    JOULE_QUALITY_BELOW_RESOLUTION = 2, /* window shorter than the counter's
+                                           update period; value is estimated
+                                           from power × time */
+    JOULE_QUALITY_ERROR = 3,            /* device failed; see status */
+};
+const char *joule_quality_name(int quality);
+
+#define JOULE_WINDOW_RESTART (1u << 0) /* begin: replace an open window */
+#define JOULE_WINDOW_NO_SYNC (1u << 1) /* skip the sync hook at this edge */
+
+typedef struct joule_result joule_result;
+
+int joule_window_begin(joule_ctx *ctx, const char *name, unsigned flags);
+/* Ends the window; *out (free with joule_result_free) gets the result. */
+int joule_window_end(joule_ctx *ctx, const char *name, unsigned flags,
+                     joule_result **out);
+int joule_window_cancel(joule_ctx *ctx, const char *name);
+/* Number of open windows. */
+int joule_window_open_count(joule_ctx *ctx);
+
+void joule_result_free(joule_result *r);
+const char *joule_result_name(const joule_result *r);
+double joule_result_time_s(const joule_result *r);
+/* Wall-clock start, seconds since the Unix epoch. */
+double joule_result_start_unix_s(const joule_result *r);
+int joule_result_device_count(const joule_result *r);
+/* Device i (same order as the context). Returns the energy in joules;
+ * quality and status (0 or a JOULE_E* code) may be NULL. */
+double joule_result_energy_j(const joule_result *r, int i, int *quality,
+                             int *status);
+/* Sum over devices of one kind (devices in error are skipped). */
+double joule_result_total_j(const joule_result *r, enum joule_device_kind k);
+/* GPU + CPU package + DRAM (psys, core and uncore overlap those). */
+double joule_result_total_all_j(const joule_result *r);
+
+/* ---- GPU control (restored by joule_restore) ---------------------------- */
+
+int joule_gpu_get_power_limit_w(joule_ctx *ctx, int gpu, double *current_w,
+                                double *min_w, double *max_w,
+                                double *default_w, double *enforced_w);
+int joule_gpu_set_power_limit_w(joule_ctx *ctx, int gpu, double watts);
+int joule_gpu_reset_power_limit(joule_ctx *ctx, int gpu);
+int joule_gpu_lock_clocks_mhz(joule_ctx *ctx, int gpu, int min_mhz,
+                              int max_mhz);
+int joule_gpu_reset_clocks(joule_ctx *ctx, int gpu);
+int joule_gpu_lock_memory_clocks_mhz(joule_ctx *ctx, int gpu, int min_mhz,
+                                     int max_mhz);
+int joule_gpu_reset_memory_clocks(joule_ctx *ctx, int gpu);
+/* Fills up to cap supported SM clocks (MHz, descending); returns count. */
+int joule_gpu_supported_clocks_mhz(joule_ctx *ctx, int gpu, int *mhz,
+                                   int cap);
+int joule_gpu_set_persistence(joule_ctx *ctx, int gpu, int enable);
+int joule_gpu_clocks_mhz(joule_ctx *ctx, int gpu, int *sm_mhz, int *mem_mhz);
+int joule_gpu_temperature_c(joule_ctx *ctx, int gpu, int *celsius);
+/* Throttle (clock-event) reasons as a bitmask of JOULE_THROTTLE_*. */
+int joule_gpu_throttle_reasons(joule_ctx *ctx, int gpu, uint64_t *mask);
+/* Writes "sw_power_cap,hw_slowdown" (or "none") into buf. */
+int joule_throttle_names(uint64_t mask, char *buf, size_t len);
+/* Puts back every setting changed through this context. */
+int joule_restore(joule_ctx *ctx);
+
+#define JOULE_THROTTLE_GPU_IDLE        (1ull << 0)
+#define JOULE_THROTTLE_APP_CLOCKS      (1ull << 1)
+#define JOULE_THROTTLE_SW_POWER_CAP    (1ull << 2)
+#define JOULE_THROTTLE_HW_SLOWDOWN     (1ull << 3)
+#define JOULE_THROTTLE_SYNC_BOOST      (1ull << 4)
+#define JOULE_THROTTLE_SW_THERMAL      (1ull << 5)
+#define JOULE_THROTTLE_HW_THERMAL      (1ull << 6)
+#define JOULE_THROTTLE_HW_POWER_BRAKE  (1ull << 7)
+#define JOULE_THROTTLE_DISPLAY_CLOCKS  (1ull << 8)
+
+/* ---- simulated GPUs ----------------------------------------------------- */
+
+/* Load level in [0,1] of a simulated GPU (the `sim` backend). Also settable
+ * at open with $JOULE_SIM_LOAD ("0.8", or a schedule "0:0.1,2:0.9,8:0.1"
+ * of seconds:load). */
+int joule_sim_set_load(joule_ctx *ctx, int gpu, double load);
+/* Work done so far by a simulated GPU, in units of full-speed seconds, or
+ * in epochs for a trace-mode GPU. */
+int joule_sim_work_done(joule_ctx *ctx, int gpu, double *work);
+
+/* ---- pipeline frequency plans (joule plan) ------------------------------ */
+
+/* Loads a plan (JSON written by `joule plan --json`) for one pipeline stage
+ * and applies it to GPU `gpu` of ctx: each joule_plan_instruction_begin()
+ * locks the planned SM clock for the next computation from a control
+ * thread, so the caller never waits on the GPU call. */
+int joule_plan_load(joule_ctx *ctx, const char *plan_file, int stage, int gpu);
+/* "forward" or "backward"; a mismatch with the plan's sequence is an error. */
+int joule_plan_instruction_begin(joule_ctx *ctx, const char *instruction);
+/* Stops the control thread and resets the GPU's clocks (joule_close does
+ * this too). */
+int joule_plan_unload(joule_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

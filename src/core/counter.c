@@ -1,0 +1,123 @@
+/* Turns each device's raw reading into one monotonic 64-bit microjoule
+ * count: wrap-corrected for counters that wrap (RAPL), integrated
+ * (trapezoids) for devices that only report power. */
+#include <stdlib.h>
+
+#include "core/context.h"
+#include "core/error.h"
+#include "core/export.h"
+
+/* Power in mW for integration: instant where the device has it. */
+static int read_power_locked(struct joule_device *d, uint32_t *mw)
+{
+    if (!d->ops->read_power_mw)
+        return joule_set_error(JOULE_ENOTSUP, "%s (%s) reports neither energy nor power",
+                               d->label, d->name);
+    int rc = JOULE_ENOTSUP;
+    if (d->caps & JOULE_CAP_POWER_INSTANT)
+        rc = d->ops->read_power_mw(d, JDEV_POWER_INSTANT, mw);
+    if (rc && (d->caps & JOULE_CAP_POWER_AVERAGE))
+        rc = d->ops->read_power_mw(d, JDEV_POWER_AVERAGE, mw);
+    return rc;
+}
+
+static uint64_t wrap_delta(const struct joule_device *d, uint64_t last, uint64_t raw)
+{
+    if (raw >= last)
+        return raw - last;
+    if (d->counter_range_uj && last <= d->counter_range_uj)
+        return d->counter_range_uj - last + raw;
+    return 0; /* a non-wrapping counter went back: driver reload; skip */
+}
+
+int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj, int64_t *t_ns)
+{
+    struct joule_device *d = ctx->devs[i];
+    int rc;
+    pthread_mutex_lock(&d->lock);
+    int64_t t = joule_now_ns();
+    if (d->ops->read_energy_uj) {
+        uint64_t raw = 0;
+        rc = d->ops->read_energy_uj(d, &raw);
+        if (rc == 0) {
+            if (d->have_last) {
+                uint64_t delta = wrap_delta(d, d->last_raw_uj, raw);
+                d->total_uj += delta;
+                int64_t dt = t - d->last_read_ns;
+                if (dt >= (int64_t)(d->update_period_us * 1000.0) && dt > 0)
+                    d->recent_power_mw = (uint32_t)((double)delta * 1e6 / (double)dt);
+            }
+            d->last_raw_uj = raw;
+        }
+    } else {
+        uint32_t mw = 0;
+        rc = read_power_locked(d, &mw);
+        if (rc == 0) {
+            if (d->have_last) {
+                double dt = (double)(t - d->last_read_ns);
+                d->integral_uj += ((double)d->last_power_mw + mw) / 2.0 * dt / 1e6;
+                d->total_uj = (uint64_t)d->integral_uj;
+            }
+            d->last_power_mw = d->recent_power_mw = mw;
+        }
+    }
+    if (rc == 0) {
+        d->have_last = 1;
+        d->last_read_ns = t;
+    }
+    d->last_status = rc;
+    *uj = d->total_uj;
+    *t_ns = t;
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+JOULE_EXPORT int joule_update(joule_ctx *ctx)
+{
+    if (!ctx)
+        return joule_set_error(JOULE_EINVAL, "context is NULL");
+    int first = 0;
+    for (int i = 0; i < ctx->ndev; i++) {
+        uint64_t uj;
+        int64_t t;
+        int rc = jctx_read_energy_uj(ctx, i, &uj, &t);
+        if (rc && !first)
+            first = rc;
+    }
+    return first;
+}
+
+JOULE_EXPORT int joule_device_energy_j(joule_ctx *ctx, int i, double *joules, int *quality)
+{
+    if (!ctx || i < 0 || i >= ctx->ndev || !joules)
+        return joule_set_error(JOULE_EINVAL, "device %d out of range", i);
+    uint64_t uj;
+    int64_t t;
+    int rc = jctx_read_energy_uj(ctx, i, &uj, &t);
+    *joules = (double)uj / 1e6;
+    if (quality)
+        *quality = rc ? JOULE_QUALITY_ERROR
+                      : ctx->devs[i]->ops->read_energy_uj ? JOULE_QUALITY_EXACT
+                                                          : JOULE_QUALITY_APPROX;
+    return rc;
+}
+
+JOULE_EXPORT int joule_device_power_w(joule_ctx *ctx, int i, double *watts)
+{
+    if (!ctx || i < 0 || i >= ctx->ndev || !watts)
+        return joule_set_error(JOULE_EINVAL, "device %d out of range", i);
+    struct joule_device *d = ctx->devs[i];
+    uint32_t mw = 0;
+    int rc;
+    pthread_mutex_lock(&d->lock);
+    if (d->ops->read_power_mw) {
+        rc = read_power_locked(d, &mw);
+    } else {
+        /* Counter-only devices (RAPL): power over the last reads. */
+        mw = d->recent_power_mw;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+    *watts = mw / 1000.0;
+    return rc;
+}

@@ -1,0 +1,78 @@
+#include "core/result.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/export.h"
+
+joule_result *result_new(int ndev, const char *name)
+{
+    joule_result *r = calloc(1, sizeof *r + sizeof r->dev[0] * (size_t)ndev);
+    if (!r || !(r->name = strdup(name))) {
+        free(r);
+        return NULL;
+    }
+    r->ndev = ndev;
+    return r;
+}
+
+JOULE_EXPORT void joule_result_free(joule_result *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r);
+}
+
+JOULE_EXPORT const char *joule_result_name(const joule_result *r) { return r ? r->name : NULL; }
+JOULE_EXPORT double joule_result_time_s(const joule_result *r) { return r ? r->time_s : NAN; }
+JOULE_EXPORT double joule_result_start_unix_s(const joule_result *r) { return r ? r->start_unix_s : NAN; }
+JOULE_EXPORT int joule_result_device_count(const joule_result *r) { return r ? r->ndev : 0; }
+
+JOULE_EXPORT double joule_result_energy_j(const joule_result *r, int i, int *quality, int *status)
+{
+    if (!r || i < 0 || i >= r->ndev) {
+        joule_set_error(JOULE_EINVAL, "result device %d out of range", i);
+        if (quality)
+            *quality = JOULE_QUALITY_ERROR;
+        if (status)
+            *status = JOULE_EINVAL;
+        return NAN;
+    }
+    if (quality)
+        *quality = r->dev[i].quality;
+    if (status)
+        *status = r->dev[i].status;
+    if (r->dev[i].status)
+        joule_set_error(r->dev[i].status, "%s", r->dev[i].error);
+    return r->dev[i].energy_j;
+}
+
+JOULE_EXPORT double joule_result_total_j(const joule_result *r, enum joule_device_kind k)
+{
+    double sum = 0;
+    for (int i = 0; r && i < r->ndev; i++)
+        if (r->dev[i].kind == k && r->dev[i].status == 0)
+            sum += r->dev[i].energy_j;
+    return sum;
+}
+
+JOULE_EXPORT double joule_result_total_all_j(const joule_result *r)
+{
+    return joule_result_total_j(r, JOULE_KIND_GPU) +
+           joule_result_total_j(r, JOULE_KIND_CPU_PACKAGE) +
+           joule_result_total_j(r, JOULE_KIND_DRAM);
+}
+
+JOULE_EXPORT const char *joule_quality_name(int quality)
+{
+    switch (quality) {
+    case JOULE_QUALITY_EXACT: return "exact";
+    case JOULE_QUALITY_APPROX: return "approx";
+    case JOULE_QUALITY_BELOW_RESOLUTION: return "below_resolution";
+    case JOULE_QUALITY_ERROR: return "error";
+    default: return "unknown";
+    }
+}

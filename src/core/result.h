@@ -1,0 +1,27 @@
+/* The window result behind joule_result: a copy of what each device
+ * measured, independent of the context so it outlives it. */
+#ifndef JOULE_CORE_RESULT_H
+#define JOULE_CORE_RESULT_H
+
+#include <joule/joule.h>
+
+struct result_device {
+    enum joule_device_kind kind;
+    char label[32];
+    double energy_j;   /* NAN when status != 0 */
+    int quality;
+    int status;
+    char error[256];
+};
+
+struct joule_result {
+    char *name;
+    double time_s;
+    double start_unix_s;
+    int ndev;
+    struct result_device dev[];
+};
+
+joule_result *result_new(int ndev, const char *name);
+
+#endif

@@ -1,0 +1,325 @@
+/* Measurement windows: named, nested and overlapping without limit,
+ * thread-safe. Counters are read outside the table lock; the lock only
+ * guards the name → window map, so windows on different threads only
+ * contend for a hash insert or remove. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/context.h"
+#include "core/error.h"
+#include "core/export.h"
+#include "core/result.h"
+
+#define WINDOW_NAME_MAX 255
+
+struct window {
+    struct window *next;
+    uint64_t hash;
+    int64_t begin_ns;
+    double begin_unix_s;
+    uint64_t *begin_uj;
+    int *begin_status;
+    char name[];
+};
+
+struct window_table {
+    pthread_mutex_t lock;
+    struct window **buckets;
+    size_t nbuckets, count;
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+int windows_create(struct window_table **out)
+{
+    struct window_table *w = calloc(1, sizeof *w);
+    if (!w || !(w->buckets = calloc(64, sizeof *w->buckets))) {
+        free(w);
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    }
+    w->nbuckets = 64;
+    pthread_mutex_init(&w->lock, NULL);
+    *out = w;
+    return 0;
+}
+
+static void window_free(struct window *win)
+{
+    if (!win)
+        return;
+    free(win->begin_uj);
+    free(win->begin_status);
+    free(win);
+}
+
+void windows_destroy(struct window_table *w)
+{
+    for (size_t b = 0; b < w->nbuckets; b++)
+        for (struct window *win = w->buckets[b], *next; win; win = next) {
+            next = win->next;
+            window_free(win);
+        }
+    free(w->buckets);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Finds name; *link points at the pointer to it, for unlinking. */
+static struct window *find(struct window_table *w, const char *name, uint64_t h,
+                           struct window ***link)
+{
+    struct window **p = &w->buckets[h & (w->nbuckets - 1)];
+    for (; *p; p = &(*p)->next)
+        if ((*p)->hash == h && strcmp((*p)->name, name) == 0) {
+            if (link)
+                *link = p;
+            return *p;
+        }
+    return NULL;
+}
+
+static void grow(struct window_table *w)
+{
+    size_t n = w->nbuckets * 2;
+    struct window **b = calloc(n, sizeof *b);
+    if (!b)
+        return; /* keep the longer chains */
+    for (size_t i = 0; i < w->nbuckets; i++)
+        for (struct window *win = w->buckets[i], *next; win; win = next) {
+            next = win->next;
+            win->next = b[win->hash & (n - 1)];
+            b[win->hash & (n - 1)] = win;
+        }
+    free(w->buckets);
+    w->buckets = b;
+    w->nbuckets = n;
+}
+
+static int check_name(const char *name)
+{
+    if (!name || !*name)
+        return joule_set_error(JOULE_EINVAL, "window name is empty");
+    size_t len = strlen(name);
+    if (len > WINDOW_NAME_MAX)
+        return joule_set_error(JOULE_EINVAL, "window name '%.40s...' is %zu bytes; the limit is %d",
+                               name, len, WINDOW_NAME_MAX);
+    for (const char *c = name; *c; c++)
+        if (*c == ',' || *c == '"' || (unsigned char)*c < 0x20 || *c == 0x7f)
+            return joule_set_error(JOULE_EINVAL,
+                "window name '%s' contains %s at position %d; names may not "
+                "hold commas, double quotes or control characters (they "
+                "would break the CSV log)", name,
+                *c == ',' ? "a comma" : *c == '"' ? "a double quote"
+                : *c == '\n' ? "a newline" : "a control character",
+                (int)(c - name) + 1);
+    return 0;
+}
+
+static void run_sync(struct joule_ctx *ctx, unsigned flags)
+{
+    if (flags & JOULE_WINDOW_NO_SYNC)
+        return;
+    if (ctx->sync_fn)
+        ctx->sync_fn(ctx->sync_user);
+    if (ctx->cuda)
+        cuda_sync_run(ctx->cuda);
+}
+
+static double unix_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+JOULE_EXPORT int joule_window_begin(joule_ctx *ctx, const char *name, unsigned flags)
+{
+    if (!ctx)
+        return joule_set_error(JOULE_EINVAL, "context is NULL");
+    int rc = check_name(name);
+    if (rc)
+        return rc;
+    struct window_table *w = ctx->windows;
+    uint64_t h = hash_name(name);
+    size_t len = strlen(name);
+
+    if (!(flags & JOULE_WINDOW_RESTART)) {
+        pthread_mutex_lock(&w->lock);
+        int exists = find(w, name, h, NULL) != NULL;
+        pthread_mutex_unlock(&w->lock);
+        if (exists)
+            return joule_set_error(JOULE_EEXIST,
+                "window '%s' is already open; end or cancel it first, or pass "
+                "JOULE_WINDOW_RESTART to start it again", name);
+    }
+
+    struct window *win = calloc(1, sizeof *win + len + 1);
+    if (!win)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    memcpy(win->name, name, len + 1);
+    win->hash = h;
+    win->begin_uj = malloc(sizeof *win->begin_uj * (ctx->ndev ? ctx->ndev : 1));
+    win->begin_status = malloc(sizeof *win->begin_status * (ctx->ndev ? ctx->ndev : 1));
+    if (!win->begin_uj || !win->begin_status) {
+        window_free(win);
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    }
+
+    run_sync(ctx, flags);
+    win->begin_unix_s = unix_now_s();
+    win->begin_ns = joule_now_ns();
+    for (int i = 0; i < ctx->ndev; i++) {
+        int64_t t;
+        win->begin_status[i] = jctx_read_energy_uj(ctx, i, &win->begin_uj[i], &t);
+    }
+
+    struct window *old = NULL;
+    pthread_mutex_lock(&w->lock);
+    struct window **link;
+    if ((old = find(w, name, h, &link))) {
+        if (!(flags & JOULE_WINDOW_RESTART)) { /* lost a race with another begin */
+            pthread_mutex_unlock(&w->lock);
+            window_free(win);
+            return joule_set_error(JOULE_EEXIST, "window '%s' is already open", name);
+        }
+        *link = old->next;
+        w->count--;
+    }
+    if (w->count >= w->nbuckets)
+        grow(w);
+    struct window **bucket = &w->buckets[h & (w->nbuckets - 1)];
+    win->next = *bucket;
+    *bucket = win;
+    w->count++;
+    pthread_mutex_unlock(&w->lock);
+    window_free(old);
+    return 0;
+}
+
+static struct window *take(struct joule_ctx *ctx, const char *name)
+{
+    struct window_table *w = ctx->windows;
+    uint64_t h = hash_name(name);
+    struct window **link, *win;
+    pthread_mutex_lock(&w->lock);
+    if ((win = find(w, name, h, &link))) {
+        *link = win->next;
+        w->count--;
+    }
+    size_t open = w->count;
+    pthread_mutex_unlock(&w->lock);
+    if (!win)
+        joule_set_error(JOULE_ENOENT, "no window named '%s' is open (%zu window%s open)",
+                        name, open, open == 1 ? "" : "s");
+    return win;
+}
+
+/* Energy for a window shorter than the counter's update period, where
+ * the counter difference is 0 or one whole update: power × time. */
+static double estimate_uj(struct joule_device *d, double elapsed_s, uint64_t counted)
+{
+    uint32_t mw = 0;
+    pthread_mutex_lock(&d->lock);
+    if (d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_INSTANT))
+        d->ops->read_power_mw(d, JDEV_POWER_INSTANT, &mw);
+    if (!mw && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_AVERAGE))
+        d->ops->read_power_mw(d, JDEV_POWER_AVERAGE, &mw);
+    if (!mw)
+        mw = d->recent_power_mw;
+    pthread_mutex_unlock(&d->lock);
+    return mw ? mw * 1000.0 * elapsed_s : (double)counted;
+}
+
+JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned flags,
+                                  joule_result **out)
+{
+    if (out)
+        *out = NULL;
+    if (!ctx)
+        return joule_set_error(JOULE_EINVAL, "context is NULL");
+    if (!name)
+        return joule_set_error(JOULE_EINVAL, "window name is NULL");
+    struct window *win = take(ctx, name);
+    if (!win)
+        return JOULE_ENOENT;
+
+    run_sync(ctx, flags);
+    int64_t end_ns = joule_now_ns();
+    joule_result *r = result_new(ctx->ndev, name);
+    if (!r) {
+        window_free(win);
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    }
+    r->time_s = (double)(end_ns - win->begin_ns) / 1e9;
+    r->start_unix_s = win->begin_unix_s;
+    for (int i = 0; i < ctx->ndev; i++) {
+        struct joule_device *d = ctx->devs[i];
+        struct result_device *rd = &r->dev[i];
+        uint64_t uj;
+        int64_t t;
+        int rc = jctx_read_energy_uj(ctx, i, &uj, &t);
+        rd->kind = d->kind;
+        snprintf(rd->label, sizeof rd->label, "%s", d->label);
+        if (win->begin_status[i] || rc) {
+            rd->status = win->begin_status[i] ? win->begin_status[i] : rc;
+            rd->quality = JOULE_QUALITY_ERROR;
+            rd->energy_j = NAN;
+            if (rc)
+                snprintf(rd->error, sizeof rd->error, "%s", joule_last_error());
+            else
+                snprintf(rd->error, sizeof rd->error, "%s: failed at window begin", d->label);
+            continue;
+        }
+        uint64_t delta = uj - win->begin_uj[i];
+        if (!d->ops->read_energy_uj) {
+            rd->quality = JOULE_QUALITY_APPROX;
+            rd->energy_j = (double)delta / 1e6;
+        } else if (r->time_s * 1e6 < d->update_period_us) {
+            rd->quality = JOULE_QUALITY_BELOW_RESOLUTION;
+            rd->energy_j = estimate_uj(d, r->time_s, delta) / 1e6;
+        } else {
+            rd->quality = JOULE_QUALITY_EXACT;
+            rd->energy_j = (double)delta / 1e6;
+        }
+    }
+    window_free(win);
+    int rc = 0;
+    if (ctx->log)
+        rc = window_log_write(ctx, r);
+    if (out)
+        *out = r;
+    else
+        joule_result_free(r);
+    return rc;
+}
+
+JOULE_EXPORT int joule_window_cancel(joule_ctx *ctx, const char *name)
+{
+    if (!ctx)
+        return joule_set_error(JOULE_EINVAL, "context is NULL");
+    if (!name)
+        return joule_set_error(JOULE_EINVAL, "window name is NULL");
+    struct window *win = take(ctx, name);
+    if (!win)
+        return JOULE_ENOENT;
+    window_free(win);
+    return 0;
+}
+
+JOULE_EXPORT int joule_window_open_count(joule_ctx *ctx)
+{
+    if (!ctx)
+        return 0;
+    pthread_mutex_lock(&ctx->windows->lock);
+    int n = (int)ctx->windows->count;
+    pthread_mutex_unlock(&ctx->windows->lock);
+    return n;
+}

@@ -1,0 +1,185 @@
+#include "test_support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *ts_mkdtemp(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s/joule-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(buf))
+        return NULL;
+    return strdup(buf);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+void ts_rmtree(const char *path)
+{
+    if (path)
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST) {
+            *p = '/';
+            return -1;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+int ts_write(const char *dir, const char *rel, const char *text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    if (mkdirs(path))
+        return -1;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f) ? -1 : 0;
+}
+
+char *ts_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len <= 1) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+struct sink {
+    int fd;
+    char *buf;
+    size_t len, cap;
+};
+
+static void drain(struct sink *s)
+{
+    char tmp[4096];
+    ssize_t n = read(s->fd, tmp, sizeof tmp);
+    if (n <= 0) {
+        close(s->fd);
+        s->fd = -1;
+        return;
+    }
+    if (s->len + (size_t)n + 1 > s->cap) {
+        s->cap = (s->len + (size_t)n + 1) * 2;
+        s->buf = realloc(s->buf, s->cap);
+    }
+    memcpy(s->buf + s->len, tmp, (size_t)n);
+    s->len += (size_t)n;
+    s->buf[s->len] = '\0';
+}
+
+int ts_run(char *const argv[], char *const env[], char **out, char **err)
+{
+    int po[2], pe[2];
+    if (pipe(po) || pipe(pe))
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        close(po[1]);
+        close(pe[1]);
+        for (int i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        _exit(126);
+    }
+    close(po[1]);
+    close(pe[1]);
+    struct sink s[2] = {{po[0], calloc(1, 1), 0, 1}, {pe[0], calloc(1, 1), 0, 1}};
+    while (s[0].fd >= 0 || s[1].fd >= 0) {
+        struct pollfd p[2];
+        int n = 0;
+        for (int i = 0; i < 2; i++)
+            if (s[i].fd >= 0)
+                p[n++] = (struct pollfd){.fd = s[i].fd, .events = POLLIN};
+        if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < n; k++)
+                if (s[i].fd >= 0 && p[k].fd == s[i].fd && p[k].revents)
+                    drain(&s[i]);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (out)
+        *out = s[0].buf;
+    else
+        free(s[0].buf);
+    if (err)
+        *err = s[1].buf;
+    else
+        free(s[1].buf);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+int ts_rapl_zone(const char *root, const char *id, const char *name,
+                 unsigned long long energy_uj, unsigned long long range_uj)
+{
+    char rel[512], val[64];
+    snprintf(rel, sizeof rel, "class/powercap/%s/name", id);
+    snprintf(val, sizeof val, "%s\n", name);
+    if (ts_write(root, rel, val))
+        return -1;
+    snprintf(rel, sizeof rel, "class/powercap/%s/max_energy_range_uj", id);
+    snprintf(val, sizeof val, "%llu\n", range_uj);
+    if (ts_write(root, rel, val))
+        return -1;
+    return ts_rapl_set(root, id, energy_uj);
+}
+
+int ts_rapl_set(const char *root, const char *id, unsigned long long energy_uj)
+{
+    char rel[512], val[64];
+    snprintf(rel, sizeof rel, "class/powercap/%s/energy_uj", id);
+    snprintf(val, sizeof val, "%llu\n", energy_uj);
+    return ts_write(root, rel, val);
+}

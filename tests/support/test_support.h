@@ -1,0 +1,30 @@
+/* Small helpers shared by the tests: temporary directories, files, and
+ * running the joule CLI with captured output. */
+#ifndef JOULE_TEST_SUPPORT_H
+#define JOULE_TEST_SUPPORT_H
+
+#include <stddef.h>
+
+/* Creates a fresh temporary directory; returns a malloc'd path. */
+char *ts_mkdtemp(void);
+/* Removes a directory tree (rm -rf). */
+void ts_rmtree(const char *path);
+/* Writes text to dir/rel, creating parent directories. Returns 0 or -1. */
+int ts_write(const char *dir, const char *rel, const char *text);
+/* Reads a whole file into a malloc'd NUL-terminated string, NULL on error. */
+char *ts_read(const char *path);
+
+/* Runs argv (argv[0] a path) with extra environment entries "K=V" (NULL
+ * terminated, may be NULL); captures stdout and stderr into malloc'd
+ * strings (either may be NULL if not wanted). Returns the exit status, or
+ * 128+signal, or -1 if it could not run. */
+int ts_run(char *const argv[], char *const env[], char **out, char **err);
+
+/* Fills a fake powercap zone: <root>/class/powercap/<id>/{name,energy_uj,
+ * max_energy_range_uj}. */
+int ts_rapl_zone(const char *root, const char *id, const char *name,
+                 unsigned long long energy_uj, unsigned long long range_uj);
+/* Rewrites a zone's energy_uj in place. */
+int ts_rapl_set(const char *root, const char *id, unsigned long long energy_uj);
+
+#endif
