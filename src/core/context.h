@@ -80,6 +80,10 @@ int64_t joule_now_ns(void);
  * time it was read. Thread-safe. */
 int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj,
                         int64_t *t_ns);
+/* The same with the caller's timestamp, so a window edge reads the clock
+ * once for all devices. */
+int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t_ns,
+                        uint64_t *uj);
 /* The GPU with CUDA-visible index gpu, or NULL with an error set. */
 struct joule_device *jctx_gpu(struct joule_ctx *ctx, int gpu);
 

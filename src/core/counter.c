@@ -32,10 +32,19 @@ static uint64_t wrap_delta(const struct joule_device *d, uint64_t last, uint64_t
 
 int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj, int64_t *t_ns)
 {
+    *t_ns = joule_now_ns();
+    return jctx_read_energy_at(ctx, i, *t_ns, uj);
+}
+
+int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
+{
     struct joule_device *d = ctx->devs[i];
     int rc;
     pthread_mutex_lock(&d->lock);
-    int64_t t = joule_now_ns();
+    /* Reads of one device are ordered by its lock; a caller's timestamp
+     * taken just before a keeper read must not make time run backwards. */
+    if (d->have_last && t < d->last_read_ns)
+        t = d->last_read_ns;
     if (d->ops->read_energy_uj) {
         uint64_t raw = 0;
         rc = d->ops->read_energy_uj(d, &raw);
@@ -67,7 +76,6 @@ int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj, int64_t *t_n
     }
     d->last_status = rc;
     *uj = d->total_uj;
-    *t_ns = t;
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

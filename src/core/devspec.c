@@ -83,6 +83,10 @@ int devspec_parse(const char *spec, struct devspec *out)
                 k->wanted = 1;
                 if (word == len) {
                     k->all = 1;
+                } else if (len == word + 1) {
+                    return joule_set_error(JOULE_EINVAL,
+                        "device spec '%s': '%.*s' needs indices after ':', "
+                        "like %.*s0,1", spec, (int)len, p, (int)len, p);
                 } else {
                     int rc = parse_indices(spec, p, p + word + 1, len - word - 1, k);
                     if (rc)

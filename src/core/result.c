@@ -9,20 +9,20 @@
 
 joule_result *result_new(int ndev, const char *name)
 {
-    joule_result *r = calloc(1, sizeof *r + sizeof r->dev[0] * (size_t)ndev);
-    if (!r || !(r->name = strdup(name))) {
-        free(r);
+    size_t len = strlen(name) + 1;
+    joule_result *r = malloc(sizeof *r + sizeof r->dev[0] * (size_t)ndev + len);
+    if (!r)
         return NULL;
-    }
+    r->time_s = r->start_unix_s = 0;
     r->ndev = ndev;
+    char *copy = (char *)&r->dev[ndev];
+    memcpy(copy, name, len);
+    r->name = copy;
     return r;
 }
 
 JOULE_EXPORT void joule_result_free(joule_result *r)
 {
-    if (!r)
-        return;
-    free(r->name);
     free(r);
 }
 

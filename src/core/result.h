@@ -14,8 +14,9 @@ struct result_device {
     char error[256];
 };
 
+/* One allocation: the struct, dev[ndev], then the name. */
 struct joule_result {
-    char *name;
+    const char *name;
     double time_s;
     double start_unix_s;
     int ndev;

@@ -14,6 +14,8 @@
 
 #define WINDOW_NAME_MAX 255
 
+/* One allocation: the struct, then begin_uj[ndev], begin_status[ndev]
+ * and the name. */
 struct window {
     struct window *next;
     uint64_t hash;
@@ -21,7 +23,7 @@ struct window {
     double begin_unix_s;
     uint64_t *begin_uj;
     int *begin_status;
-    char name[];
+    char *name;
 };
 
 struct window_table {
@@ -51,14 +53,7 @@ int windows_create(struct window_table **out)
     return 0;
 }
 
-static void window_free(struct window *win)
-{
-    if (!win)
-        return;
-    free(win->begin_uj);
-    free(win->begin_status);
-    free(win);
-}
+static void window_free(struct window *win) { free(win); }
 
 void windows_destroy(struct window_table *w)
 {
@@ -161,25 +156,22 @@ JOULE_EXPORT int joule_window_begin(joule_ctx *ctx, const char *name, unsigned f
                 "JOULE_WINDOW_RESTART to start it again", name);
     }
 
-    struct window *win = calloc(1, sizeof *win + len + 1);
+    size_t n = (size_t)ctx->ndev;
+    struct window *win = malloc(sizeof *win + n * (sizeof(uint64_t) + sizeof(int)) + len + 1);
     if (!win)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
+    win->next = NULL;
+    win->begin_uj = (uint64_t *)(win + 1);
+    win->begin_status = (int *)(win->begin_uj + n);
+    win->name = (char *)(win->begin_status + n);
     memcpy(win->name, name, len + 1);
     win->hash = h;
-    win->begin_uj = malloc(sizeof *win->begin_uj * (ctx->ndev ? ctx->ndev : 1));
-    win->begin_status = malloc(sizeof *win->begin_status * (ctx->ndev ? ctx->ndev : 1));
-    if (!win->begin_uj || !win->begin_status) {
-        window_free(win);
-        return joule_set_error(JOULE_ENOMEM, "out of memory");
-    }
 
     run_sync(ctx, flags);
     win->begin_unix_s = unix_now_s();
     win->begin_ns = joule_now_ns();
-    for (int i = 0; i < ctx->ndev; i++) {
-        int64_t t;
-        win->begin_status[i] = jctx_read_energy_uj(ctx, i, &win->begin_uj[i], &t);
-    }
+    for (int i = 0; i < ctx->ndev; i++)
+        win->begin_status[i] = jctx_read_energy_at(ctx, i, win->begin_ns, &win->begin_uj[i]);
 
     struct window *old = NULL;
     pthread_mutex_lock(&w->lock);
@@ -264,10 +256,11 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
         struct joule_device *d = ctx->devs[i];
         struct result_device *rd = &r->dev[i];
         uint64_t uj;
-        int64_t t;
-        int rc = jctx_read_energy_uj(ctx, i, &uj, &t);
+        int rc = jctx_read_energy_at(ctx, i, end_ns, &uj);
         rd->kind = d->kind;
-        snprintf(rd->label, sizeof rd->label, "%s", d->label);
+        rd->status = 0;
+        rd->error[0] = '\0';
+        memcpy(rd->label, d->label, sizeof rd->label);
         if (win->begin_status[i] || rc) {
             rd->status = win->begin_status[i] ? win->begin_status[i] : rc;
             rd->quality = JOULE_QUALITY_ERROR;
