@@ -191,6 +191,68 @@ double joule_result_total_j(const joule_result *r, enum joule_device_kind k);
 /* GPU + CPU package + DRAM (psys, core and uncore overlap those). */
 double joule_result_total_all_j(const joule_result *r);
 
+/* ---- power over time: the sampler --------------------------------------- */
+
+/* What a sampler records per device, where the device supports it. */
+enum joule_domain {
+    JOULE_DOMAIN_POWER = 0,          /* instant power, W */
+    JOULE_DOMAIN_POWER_AVERAGE = 1,  /* the device's ~1 s average power, W */
+    JOULE_DOMAIN_POWER_MEMORY = 2,   /* memory power, W */
+    JOULE_DOMAIN_POWER_COUNTER = 3,  /* power from energy-counter deltas
+                                        over the measured interval, W
+                                        (CPU package, DRAM, psys) */
+    JOULE_DOMAIN_ENERGY = 4,         /* energy counter since open, J */
+    JOULE_DOMAIN_TEMPERATURE = 5,    /* °C */
+    JOULE_DOMAIN_SM_CLOCK = 6,       /* MHz */
+    JOULE_DOMAIN_THROTTLE = 7,       /* JOULE_THROTTLE_* bitmask */
+    JOULE_DOMAIN_COUNT = 8,
+};
+/* Column-style name with its unit: "power_w", "energy_j", "temp_c". */
+const char *joule_domain_name(int domain);
+
+typedef struct joule_sampler joule_sampler;
+
+/* Monotonic seconds (CLOCK_MONOTONIC): the time base of sampler queries. */
+double joule_now_s(void);
+
+/* A sampler: one background thread reading every device of ctx each
+ * interval_ms (1 to 1000 ms; 1 ms = 1 kHz) into bounded histories of
+ * history_s seconds. One sampler per context. Created stopped. */
+int joule_sampler_create(joule_ctx *ctx, double interval_ms, double history_s,
+                         joule_sampler **out);
+/* Start and stop any number of times; history is kept across. */
+int joule_sampler_start(joule_sampler *s);
+int joule_sampler_stop(joule_sampler *s);
+/* Stops it and frees it (joule_close destroys one left over). */
+void joule_sampler_destroy(joule_sampler *s);
+/* Whether device i is sampled in this domain. */
+int joule_sampler_has(joule_sampler *s, int device, int domain);
+/* Samples of device i in a domain with time in [t0_s, t1_s], preceded by
+ * the sample in force at t0_s. Values change only when stored: each sample
+ * holds until the next (a step function). Fills up to cap pairs into
+ * t_s/values (either may be NULL to count) and returns how many there are,
+ * or a negative code. */
+int joule_sampler_timeline(joule_sampler *s, int device, int domain, double t0_s,
+                           double t1_s, double *t_s, double *values, int cap);
+/* Energy of device i over [t0_s, t1_s], integrating its power as the step
+ * function the hardware reports (exact within each step, the boundary
+ * steps cut at t0_s and t1_s). */
+int joule_sampler_energy_j(joule_sampler *s, int device, double t0_s, double t1_s,
+                           double *joules);
+/* Samples dropped from a device's history because it was full. */
+uint64_t joule_sampler_dropped(joule_sampler *s, int device, int domain);
+/* Memory held by the histories, bytes. */
+size_t joule_sampler_memory_bytes(joule_sampler *s);
+/* CPU time the sampler thread has used so far, seconds. */
+int joule_sampler_cpu_s(joule_sampler *s, double *total_s);
+
+/* Measures how often each device's energy counter and power reading
+ * change (at most 200 ms), replacing the nominal update periods that
+ * joule_device_update_period_us and joule_device_power_period_us report. */
+int joule_detect_update_periods(joule_ctx *ctx);
+/* How often the power reading changes, microseconds (0 if unknown). */
+double joule_device_power_period_us(const joule_device *d);
+
 /* ---- GPU control (restored by joule_restore) ---------------------------- */
 
 int joule_gpu_get_power_limit_w(joule_ctx *ctx, int gpu, double *current_w,

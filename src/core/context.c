@@ -224,6 +224,7 @@ JOULE_EXPORT void joule_close(joule_ctx *ctx)
         return;
     if (ctx->plan_state && ctx->plan_state_free)
         ctx->plan_state_free(ctx->plan_state);
+    joule_sampler_destroy(ctx->sampler);
     keeper_stop(ctx);
     control_destroy(ctx);
     window_log_close(ctx);
@@ -280,7 +281,12 @@ JOULE_EXPORT const char *joule_device_backend(const joule_device *d) { return d-
 JOULE_EXPORT const char *joule_device_uuid(const joule_device *d) { return d->uuid; }
 JOULE_EXPORT uint32_t joule_device_caps(const joule_device *d) { return d->caps; }
 JOULE_EXPORT double joule_device_energy_resolution_uj(const joule_device *d) { return d->resolution_uj; }
-JOULE_EXPORT double joule_device_update_period_us(const joule_device *d) { return d->update_period_us; }
+JOULE_EXPORT double joule_device_update_period_us(const joule_device *d)
+{
+    double v;
+    __atomic_load(&d->update_period_us, &v, __ATOMIC_RELAXED);
+    return v;
+}
 JOULE_EXPORT const char *joule_device_note(const joule_device *d) { return d->note; }
 
 JOULE_EXPORT int joule_backend_count(const joule_ctx *ctx) { return ctx ? ctx->nbackends : 0; }

@@ -64,6 +64,9 @@ struct joule_ctx {
     pthread_mutex_t keeper_lock;
     pthread_cond_t keeper_cond;
 
+    /* The power sampler, if one was created (core/sampler.c). */
+    struct joule_sampler *sampler;
+
     /* GPU settings changed through this context, for joule_restore(). */
     struct control_state *control;
 

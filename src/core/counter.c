@@ -53,8 +53,12 @@ int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
                 uint64_t delta = wrap_delta(d, d->last_raw_uj, raw);
                 d->total_uj += delta;
                 int64_t dt = t - d->last_read_ns;
-                if (dt >= (int64_t)(d->update_period_us * 1000.0) && dt > 0)
-                    d->recent_power_mw = (uint32_t)((double)delta * 1e6 / (double)dt);
+                if (dt >= (int64_t)(joule_device_update_period_us(d) * 1000.0) && dt > 0) {
+                    /* Saturate: converting a double above UINT32_MAX is
+                     * undefined (a full-range step in 1 ms is ~1e11 mW). */
+                    double mw = (double)delta * 1e6 / (double)dt;
+                    d->recent_power_mw = mw >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)mw;
+                }
             }
             d->last_raw_uj = raw;
         }

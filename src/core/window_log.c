@@ -70,6 +70,20 @@ int window_log_open(struct joule_ctx *ctx, const char *path, enum joule_log_form
                                    strerror(e));
         }
     }
+    /* A last line cut short (a crash mid-row, an editor) must not swallow
+     * the next row: end it first. */
+    if (size > 0) {
+        int last = EOF;
+        if (fseek(f, -1, SEEK_END) == 0)
+            last = fgetc(f);
+        fseek(f, 0, SEEK_END);
+        if (last != '\n' && (fputc('\n', f) == EOF || fflush(f))) {
+            int e = errno;
+            fclose(f);
+            return joule_set_error(JOULE_EIO, "cannot write window log '%s': %s", path,
+                                   strerror(e));
+        }
+    }
     ctx->log = f;
     return 0;
 }

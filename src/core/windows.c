@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/export.h"
 #include "core/result.h"
+#include "core/sampler.h"
 
 #define WINDOW_NAME_MAX 255
 
@@ -272,10 +273,17 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
             continue;
         }
         uint64_t delta = uj - win->begin_uj[i];
+        double sampled_uj;
         if (!d->ops->read_energy_uj) {
+            /* No counter: the sampler's finer step-function integral when
+             * one is running, else the keeper's trapezoids. */
             rd->quality = JOULE_QUALITY_APPROX;
             rd->energy_j = (double)delta / 1e6;
-        } else if (r->time_s * 1e6 < d->update_period_us) {
+            if (ctx->sampler && sampler_running(ctx->sampler) &&
+                sampler_energy_uj(ctx->sampler, i, win->begin_ns / 1000, end_ns / 1000,
+                                  &sampled_uj) == 0)
+                rd->energy_j = sampled_uj / 1e6;
+        } else if (r->time_s * 1e6 < joule_device_update_period_us(d)) {
             rd->quality = JOULE_QUALITY_BELOW_RESOLUTION;
             rd->energy_j = estimate_uj(d, r->time_s, delta) / 1e6;
         } else {

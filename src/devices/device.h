@@ -67,7 +67,9 @@ struct joule_device {
     uint64_t counter_range_uj;  /* wrap modulus of read_energy_uj, 0 = none */
     uint32_t max_power_mw;      /* upper bound used to size the keeper */
     double resolution_uj;
-    double update_period_us;
+    double update_period_us;    /* energy counter (or power if none) */
+    double power_period_us;     /* power reading, 0 = unknown */
+    int periods_measured;       /* set by joule_detect_update_periods */
     int socket;                 /* CPU package number for RAPL zones */
 
     /* Index within its kind: set by RAPL for its zones (package number

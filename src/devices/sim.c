@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "devices/device.h"
+#include "devices/sim.h"
 #include "devices/sim_model.h"
 
 struct sim_priv {
@@ -304,3 +305,13 @@ static int sim_discover(const struct jdev_discover_args *args,
 }
 
 const struct jdev_backend jdev_backend_sim = {"sim", sim_discover};
+
+int sim_device_true_energy_j(struct joule_device *d, double *joules)
+{
+    if (!d || strcmp(d->backend, "sim") != 0)
+        return joule_set_error(JOULE_ENOTSUP, "not a simulated device");
+    pthread_mutex_lock(&d->lock);
+    *joules = sim_gpu_energy_j(model(d), now_ns());
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
