@@ -7,5 +7,8 @@ int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_gpu(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

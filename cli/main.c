@@ -13,6 +13,9 @@ static const struct {
 } commands[] = {
     {"info", cmd_info, "list devices, their capabilities and limits, and absent backends"},
     {"run", cmd_run, "run a command and report its time and energy (like perf stat)"},
+    {"monitor", cmd_monitor, "print power, energy, clocks and temperature live, like nvidia-smi dmon"},
+    {"plot", cmd_plot, "draw a saved trace as SVG (or HTML with totals)"},
+    {"analyze", cmd_analyze, "energy, power percentiles and peak moving averages of a trace"},
     {"gpu", cmd_gpu, "set or reset GPU power limits, locked clocks and persistence"},
     {"plan", cmd_plan, "plan per-stage GPU frequencies for pipeline-parallel training"},
 };
@@ -24,7 +27,7 @@ static void usage(FILE *out)
             "Measure, limit and optimize the energy of GPUs and CPUs.\n\n"
             "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-6s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\nEvery command takes --devices SPEC (default: $JOULE_DEVICES or 'all'),\n"
             "e.g. gpu:0,1  cpu  sim:4:h100  gpu:0+cpu. Run 'joule COMMAND --help' for more.\n");

@@ -1,0 +1,169 @@
+/* joule analyze TRACE [--json]: energy and power statistics per device
+ * and for the sum of all GPUs, including the peak moving-average power at
+ * the timescales power provisioning cares about. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/core/trace.h"
+#include "commands.h"
+#include "common.h"
+
+static const char *const scale_names[TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s", "60s"};
+
+static void analyze_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: joule analyze TRACE [--json]\n\n"
+            "Per device and for the sum of all GPUs (what a shared power feed carries\n"
+            "when GPUs move in lockstep): energy; mean, p50, p95 and p99 power (time\n"
+            "weighted); peak instant power; and the peak moving-average power over\n"
+            "10 ms, 100 ms, 1 s, 10 s and 60 s where the trace resolves that timescale.\n\n"
+            "  -j, --json  machine-readable output\n"
+            "  -h, --help  this help\n");
+}
+
+struct entry {
+    char label[40], name[TRACE_NAME_MAX];
+    struct trace_stats st;
+};
+
+static void print_text(const char *path, const struct trace *t, const struct entry *e, int n)
+{
+    printf("\n Power analysis of '%s' (%.3f s, %d device%s):\n\n", path, t->duration_s,
+           t->ndevices, t->ndevices == 1 ? "" : "s");
+    printf(" %-8s %11s %9s %9s %9s %9s %9s   peak moving average W:", "device", "energy_j",
+           "mean_w", "p50_w", "p95_w", "p99_w", "peak_w");
+    for (int k = 0; k < TRACE_TIMESCALES; k++)
+        printf(" %8s", scale_names[k]);
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        const struct trace_stats *s = &e[i].st;
+        printf(" %-8s %11.3f %9.2f %9.2f %9.2f %9.2f %9.2f %24s", e[i].label, s->energy_j,
+               s->mean_w, s->p50_w, s->p95_w, s->p99_w, s->peak_w, "");
+        for (int k = 0; k < TRACE_TIMESCALES; k++)
+            if (isnan(s->peak_avg_w[k]))
+                printf(" %8s", "-");
+            else
+                printf(" %8.2f", s->peak_avg_w[k]);
+        printf("\n");
+    }
+    printf("\n '-': the trace is shorter than that timescale or sampled more coarsely.\n");
+}
+
+static void add_stats(cJSON *o, const struct trace_stats *s)
+{
+    cJSON_AddNumberToObject(o, "duration_s", s->duration_s);
+    cJSON_AddNumberToObject(o, "energy_j", s->energy_j);
+    cJSON_AddNumberToObject(o, "mean_power_w", s->mean_w);
+    cJSON_AddNumberToObject(o, "p50_power_w", s->p50_w);
+    cJSON_AddNumberToObject(o, "p95_power_w", s->p95_w);
+    cJSON_AddNumberToObject(o, "p99_power_w", s->p99_w);
+    cJSON_AddNumberToObject(o, "peak_power_w", s->peak_w);
+    cJSON *m = cJSON_AddObjectToObject(o, "peak_moving_average_power_w");
+    for (int k = 0; k < TRACE_TIMESCALES; k++)
+        if (isnan(s->peak_avg_w[k]))
+            cJSON_AddNullToObject(m, scale_names[k]);
+        else
+            cJSON_AddNumberToObject(m, scale_names[k], s->peak_avg_w[k]);
+}
+
+static void print_json(const char *path, const struct trace *t, const struct entry *e, int n,
+                       int have_sum)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "trace", path);
+    cJSON_AddNumberToObject(root, "duration_s", t->duration_s);
+    cJSON *devs = cJSON_AddArrayToObject(root, "devices");
+    for (int i = 0; i < n - have_sum; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(devs, o);
+        cJSON_AddStringToObject(o, "label", e[i].label);
+        cJSON_AddStringToObject(o, "name", e[i].name);
+        add_stats(o, &e[i].st);
+    }
+    if (have_sum)
+        add_stats(cJSON_AddObjectToObject(root, "gpu_sum"), &e[n - 1].st);
+    else
+        cJSON_AddNullToObject(root, "gpu_sum");
+    char *text = cJSON_Print(root);
+    printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(root);
+}
+
+int cmd_analyze(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'h': analyze_usage(stdout); return 0;
+        default: analyze_usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "joule analyze: expected one TRACE file\n");
+        analyze_usage(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+    struct trace t;
+    if (trace_read(path, &t)) {
+        fprintf(stderr, "joule analyze: %s\n", joule_last_error());
+        return 1;
+    }
+    struct entry *e = calloc((size_t)t.ndevices + 1, sizeof *e);
+    const struct trace_series **gpus = calloc((size_t)t.ndevices + 1, sizeof *gpus);
+    int n = 0, ngpu = 0, rc = 0;
+    for (int i = 0; i < t.ndevices && !rc; i++) {
+        const struct trace_device *d = &t.devices[i];
+        const struct trace_series *s = trace_power(d);
+        if (!s)
+            continue;
+        snprintf(e[n].label, sizeof e[n].label, "%s", d->label);
+        snprintf(e[n].name, sizeof e[n].name, "%s", d->name);
+        rc = trace_stats_of(s->t, s->v, s->n, t.duration_s, t.interval_s, &e[n].st);
+        n++;
+        if (strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0))
+            gpus[ngpu++] = s;
+    }
+    int have_sum = 0;
+    if (!rc && ngpu > 0) {
+        double *st, *sv;
+        int sn;
+        rc = trace_sum(gpus, ngpu, &st, &sv, &sn);
+        if (!rc) {
+            snprintf(e[n].label, sizeof e[n].label, "gpu-sum");
+            snprintf(e[n].name, sizeof e[n].name, "sum of %d GPU%s", ngpu, ngpu == 1 ? "" : "s");
+            rc = trace_stats_of(st, sv, sn, t.duration_s, t.interval_s, &e[n].st);
+            n++;
+            have_sum = 1;
+            free(st);
+            free(sv);
+        }
+    }
+    if (!rc && n == 0) {
+        fprintf(stderr, "joule analyze: %s has no power samples\n", path);
+        rc = -1;
+    } else if (rc) {
+        fprintf(stderr, "joule analyze: %s: %s\n", path, joule_last_error());
+    } else if (json) {
+        print_json(path, &t, e, n, have_sum);
+    } else {
+        print_text(path, &t, e, n);
+    }
+    free(e);
+    free(gpus);
+    trace_free(&t);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,299 @@
+/* joule monitor: live power, energy, temperature, clock and throttle
+ * reasons per device, like `nvidia-smi dmon` / `-lms`, as a table or a
+ * CSV/JSONL stream flushed line by line. Ctrl-C or the end of --duration
+ * prints totals: energy, average and peak power per device. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "commands.h"
+#include "common.h"
+
+enum format { FMT_TABLE, FMT_CSV, FMT_JSONL };
+
+static void monitor_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: joule monitor [--interval MS] [--format table|csv|jsonl] [--duration S]\n"
+            "                     [--devices SPEC]\n\n"
+            "Print each device's power, energy since start, temperature, SM clock and\n"
+            "throttle reasons every interval. Ctrl-C (or --duration) ends it and prints\n"
+            "the energy, average and peak power per device (to stderr for csv/jsonl).\n\n"
+            "  -i, --interval MS   sampling interval, 1 to 60000 ms (default 1000)\n"
+            "  -f, --format FMT    table (default), csv or jsonl\n"
+            "  -t, --duration S    stop after S seconds (default: until Ctrl-C)\n"
+            "  -d, --devices SPEC  devices (default: $JOULE_DEVICES or all)\n"
+            "  -h, --help          this help\n");
+}
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+/* The value in force now, NAN if the domain is not sampled. */
+static double latest(joule_sampler *s, int dev, int domain, double now)
+{
+    double t, v;
+    if (!joule_sampler_has(s, dev, domain) ||
+        joule_sampler_timeline(s, dev, domain, now, now, &t, &v, 1) < 1)
+        return NAN;
+    return v;
+}
+
+static double power_now(joule_sampler *s, int dev, double now)
+{
+    static const int order[] = {JOULE_DOMAIN_POWER, JOULE_DOMAIN_POWER_COUNTER,
+                                JOULE_DOMAIN_POWER_AVERAGE};
+    for (int k = 0; k < 3; k++) {
+        double v = latest(s, dev, order[k], now);
+        if (!isnan(v))
+            return v;
+    }
+    return NAN;
+}
+
+static void wall_timestamp(char *buf, size_t len)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ld", (long)(tv.tv_usec / 1000));
+}
+
+static void fmt_num(char *buf, size_t len, double v, int decimals)
+{
+    if (isnan(v))
+        snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, "%.*f", decimals, v);
+}
+
+struct totals {
+    double energy_j, peak_w;
+    int have_peak;
+};
+
+static void print_row(enum format fmt, joule_ctx *ctx, joule_sampler *s, int i, double now,
+                      double elapsed, double energy_j, const char *stamp)
+{
+    const joule_device *d = joule_device_at(ctx, i);
+    double p = power_now(s, i, now), avg = latest(s, i, JOULE_DOMAIN_POWER_AVERAGE, now);
+    double temp = latest(s, i, JOULE_DOMAIN_TEMPERATURE, now);
+    double clk = latest(s, i, JOULE_DOMAIN_SM_CLOCK, now);
+    double thr = latest(s, i, JOULE_DOMAIN_THROTTLE, now);
+    char throttle[256] = "";
+    if (!isnan(thr))
+        joule_throttle_names((uint64_t)thr, throttle, sizeof throttle);
+    char sp[32], sa[32], se[32], st[32], sc[32];
+    fmt_num(sp, sizeof sp, p, 2);
+    fmt_num(sa, sizeof sa, avg, 2);
+    fmt_num(se, sizeof se, energy_j, 3);
+    fmt_num(st, sizeof st, temp, 0);
+    fmt_num(sc, sizeof sc, clk, 0);
+    if (fmt == FMT_TABLE) {
+        printf("%9.2f  %-7s %9s %12s %11s %7s %13s  %s\n", elapsed, joule_device_label(d),
+               sp[0] ? sp : "-", sa[0] ? sa : "-", se[0] ? se : "-", st[0] ? st : "-",
+               sc[0] ? sc : "-", throttle[0] ? throttle : "-");
+    } else if (fmt == FMT_CSV) {
+        printf("%s,%.3f,%s,%s,%s,%s,%s,%s,%s\n", stamp, elapsed, joule_device_label(d), sp, sa,
+               se, st, sc, throttle);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "timestamp", stamp);
+        cJSON_AddNumberToObject(o, "elapsed_s", round(elapsed * 1e3) / 1e3);
+        cJSON_AddStringToObject(o, "device", joule_device_label(d));
+        const double vals[] = {p, avg, energy_j, temp, clk};
+        const char *keys[] = {"power_w", "avg_power_w", "energy_j", "temp_c", "sm_clock_mhz"};
+        for (int k = 0; k < 5; k++)
+            if (isnan(vals[k]))
+                cJSON_AddNullToObject(o, keys[k]);
+            else
+                cJSON_AddNumberToObject(o, keys[k], vals[k]);
+        if (isnan(thr))
+            cJSON_AddNullToObject(o, "throttle");
+        else
+            cJSON_AddStringToObject(o, "throttle", throttle);
+        char *text = cJSON_PrintUnformatted(o);
+        printf("%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(o);
+    }
+}
+
+/* Energy since start: the counter where there is one, else the sampled
+ * power integrated. */
+static double energy_since(joule_sampler *s, int i, double start, double now, double e0)
+{
+    double e = latest(s, i, JOULE_DOMAIN_ENERGY, now);
+    if (!isnan(e))
+        return e > e0 ? e - e0 : 0.0;
+    double j;
+    return joule_sampler_energy_j(s, i, start, now, &j) == 0 ? j : NAN;
+}
+
+static double peak_power(joule_sampler *s, int i, double start, double now)
+{
+    static const int order[] = {JOULE_DOMAIN_POWER, JOULE_DOMAIN_POWER_COUNTER,
+                                JOULE_DOMAIN_POWER_AVERAGE};
+    for (int k = 0; k < 3; k++) {
+        if (!joule_sampler_has(s, i, order[k]))
+            continue;
+        int n = joule_sampler_timeline(s, i, order[k], start, now, NULL, NULL, 0);
+        if (n <= 0)
+            return NAN;
+        double *v = malloc(sizeof *v * (size_t)n), peak = NAN;
+        if (v && joule_sampler_timeline(s, i, order[k], start, now, NULL, v, n) == n)
+            for (int j = 0; j < n; j++)
+                if (isnan(peak) || v[j] > peak)
+                    peak = v[j];
+        free(v);
+        return peak;
+    }
+    return NAN;
+}
+
+static int parse_positive(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_monitor(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"interval", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'},
+        {"duration", required_argument, NULL, 't'},
+        {"devices", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    double interval_ms = 1000, duration = 0;
+    enum format fmt = FMT_TABLE;
+    const char *spec = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:f:t:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (parse_positive(optarg, 0, 60000, &interval_ms) || interval_ms < 1) {
+                fprintf(stderr, "joule monitor: --interval '%s': give 1 to 60000 ms; below "
+                                "1 ms no device can serve readings\n", optarg);
+                return 2;
+            }
+            break;
+        case 'f':
+            if (!strcmp(optarg, "table")) fmt = FMT_TABLE;
+            else if (!strcmp(optarg, "csv")) fmt = FMT_CSV;
+            else if (!strcmp(optarg, "jsonl")) fmt = FMT_JSONL;
+            else {
+                fprintf(stderr, "joule monitor: --format '%s': use table, csv or jsonl\n", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            if (parse_positive(optarg, 1e-3, 1e9, &duration)) {
+                fprintf(stderr, "joule monitor: --duration '%s' is not a positive number of "
+                                "seconds\n", optarg);
+                return 2;
+            }
+            break;
+        case 'd': spec = optarg; break;
+        case 'h': monitor_usage(stdout); return 0;
+        default: monitor_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "joule monitor: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    joule_ctx *ctx = cli_open("monitor", spec, 0);
+    if (!ctx)
+        return 1;
+    joule_sampler *s;
+    /* Sample 4x finer than we print so each row shows fresh readings. */
+    double sample_ms = fmin(fmax(interval_ms / 4, 1), 1000);
+    if (joule_sampler_create(ctx, sample_ms, fmax(duration, 0) + 3600, &s) ||
+        joule_sampler_start(s)) {
+        fprintf(stderr, "joule monitor: %s\n", joule_last_error());
+        joule_close(ctx);
+        return 1;
+    }
+    int n = joule_device_count(ctx);
+    for (int i = 0; i < n; i++) {
+        double period = joule_device_power_period_us(joule_device_at(ctx, i)) / 1000.0;
+        if (period > interval_ms * 1.5)
+            fprintf(stderr, "joule monitor: note: %s's power reading changes only every "
+                            "%.0f ms, so an interval of %g ms repeats values\n",
+                    joule_device_label(joule_device_at(ctx, i)), period, interval_ms);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    double start = joule_now_s();
+    double *e0 = calloc(n > 0 ? (size_t)n : 1, sizeof *e0);
+    for (int i = 0; i < n; i++) /* the counter's value now, where there is one */
+        if (joule_device_energy_j(ctx, i, &e0[i], NULL))
+            e0[i] = 0;
+    if (fmt == FMT_TABLE)
+        printf("# joule monitor: every %g ms (Ctrl-C to stop)\n# %7s  %-7s %9s %12s %11s %7s "
+               "%13s  %s\n", interval_ms, "time_s", "device", "power_w", "avg_power_w",
+               "energy_j", "temp_c", "sm_clock_mhz", "throttle");
+    else if (fmt == FMT_CSV)
+        printf("timestamp,elapsed_s,device,power_w,avg_power_w,energy_j,temp_c,sm_clock_mhz,"
+               "throttle\n");
+    fflush(stdout);
+
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    while (!stop_requested) {
+        int64_t ns = next.tv_nsec + (int64_t)(interval_ms * 1e6);
+        next.tv_sec += ns / 1000000000LL;
+        next.tv_nsec = ns % 1000000000LL;
+        while (!stop_requested &&
+               clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        if (stop_requested)
+            break;
+        double now = joule_now_s(), elapsed = now - start;
+        char stamp[64];
+        wall_timestamp(stamp, sizeof stamp);
+        for (int i = 0; i < n; i++)
+            print_row(fmt, ctx, s, i, now, elapsed, energy_since(s, i, start, now, e0[i]), stamp);
+        fflush(stdout);
+        if (duration > 0 && elapsed >= duration - 1e-9)
+            break;
+    }
+    double end = joule_now_s(), elapsed = end - start;
+    joule_sampler_stop(s);
+    FILE *out = fmt == FMT_TABLE ? stdout : stderr;
+    fprintf(out, "\n# totals over %.3f s\n# %-7s %12s %12s %12s\n", elapsed, "device", "energy_j",
+            "avg_power_w", "peak_power_w");
+    for (int i = 0; i < n; i++) {
+        double e = energy_since(s, i, start, end, e0[i]), peak = peak_power(s, i, start, end);
+        fprintf(out, "# %-7s %12.3f %12.2f %12.2f\n", joule_device_label(joule_device_at(ctx, i)),
+                e, elapsed > 0 ? e / elapsed : 0.0, peak);
+    }
+    fflush(out);
+    free(e0);
+    joule_sampler_destroy(s);
+    joule_close(ctx);
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* joule plot TRACE -o out.svg [--html]: render a saved trace. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../src/core/trace.h"
+#include "../src/core/trace_svg.h"
+#include "commands.h"
+#include "common.h"
+
+static void plot_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: joule plot TRACE -o OUT.svg [--html]\n\n"
+            "Draw a trace saved by `joule run --trace`: one power line per device\n"
+            "(time in s, power in W), a legend, a shaded band per measurement window and\n"
+            "a dashed line at each GPU's power limit.\n\n"
+            "  -o, --output FILE  where to write (required; '-' for stdout)\n"
+            "      --html         one HTML page: the plot and a table of totals\n"
+            "  -h, --help         this help\n");
+}
+
+int cmd_plot(int argc, char **argv)
+{
+    enum { OPT_HTML = 256 };
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"html", no_argument, NULL, OPT_HTML},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *output = NULL;
+    int html = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': output = optarg; break;
+        case OPT_HTML: html = 1; break;
+        case 'h': plot_usage(stdout); return 0;
+        default: plot_usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1 || !output) {
+        fprintf(stderr, "joule plot: %s\n", optind >= argc ? "missing TRACE file"
+                                          : !output ? "missing -o OUT.svg"
+                                                    : "expected one TRACE file");
+        plot_usage(stderr);
+        return 2;
+    }
+    struct trace t;
+    if (trace_read(argv[optind], &t)) {
+        fprintf(stderr, "joule plot: %s\n", joule_last_error());
+        return 1;
+    }
+    FILE *f = strcmp(output, "-") ? fopen(output, "w") : stdout;
+    if (!f) {
+        fprintf(stderr, "joule plot: cannot write '%s': %s\n", output, strerror(errno));
+        trace_free(&t);
+        return 1;
+    }
+    int rc = html ? trace_html_write(&t, f) : trace_svg_write(&t, f);
+    if (f != stdout && fclose(f))
+        rc = -1;
+    trace_free(&t);
+    if (rc) {
+        fprintf(stderr, "joule plot: writing '%s' failed\n", output);
+        return 1;
+    }
+    return 0;
+}

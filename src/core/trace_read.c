@@ -1,0 +1,299 @@
+/* Parsing saved traces; every error names the line and what was wrong. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <joule/joule.h>
+
+#include "core/error.h"
+#include "core/trace.h"
+
+static int series_push(struct trace_series *s, double t, double v)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 256;
+        double *nt = realloc(s->t, sizeof *nt * (size_t)cap);
+        if (!nt)
+            return -1;
+        s->t = nt;
+        double *nv = realloc(s->v, sizeof *nv * (size_t)cap);
+        if (!nv)
+            return -1;
+        s->v = nv;
+        s->cap = cap;
+    }
+    s->t[s->n] = t;
+    s->v[s->n++] = v;
+    return 0;
+}
+
+void trace_free(struct trace *t)
+{
+    for (int i = 0; i < t->ndevices; i++)
+        for (int k = 0; k < t->devices[i].nseries; k++) {
+            free(t->devices[i].series[k].t);
+            free(t->devices[i].series[k].v);
+        }
+    free(t->devices);
+    free(t->windows);
+    memset(t, 0, sizeof *t);
+}
+
+const struct trace_series *trace_series_of(const struct trace_device *d, int domain)
+{
+    for (int k = 0; k < d->nseries; k++)
+        if (d->series[k].domain == domain)
+            return &d->series[k];
+    return NULL;
+}
+
+const struct trace_series *trace_power(const struct trace_device *d)
+{
+    const struct trace_series *s = trace_series_of(d, JOULE_DOMAIN_POWER);
+    if (!s || s->n == 0)
+        s = trace_series_of(d, JOULE_DOMAIN_POWER_COUNTER);
+    if (!s || s->n == 0)
+        s = trace_series_of(d, JOULE_DOMAIN_POWER_AVERAGE);
+    return s && s->n ? s : NULL;
+}
+
+/* Value of key=... in a metadata line; "name" runs to the end. */
+static int meta_value(const char *line, const char *key, char *out, size_t len)
+{
+    size_t klen = strlen(key);
+    for (const char *p = line; (p = strstr(p, key)); p++) {
+        if ((p != line && p[-1] != ' ') || p[klen] != '=')
+            continue;
+        const char *v = p + klen + 1;
+        size_t n = strcmp(key, "name") == 0 ? strcspn(v, "\r\n") : strcspn(v, " \r\n");
+        if (n >= len)
+            n = len - 1;
+        memcpy(out, v, n);
+        out[n] = '\0';
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return end != s && *end == '\0' && !errno && isfinite(*v) ? 0 : -1;
+}
+
+static int find_device(struct trace *t, const char *label)
+{
+    for (int i = 0; i < t->ndevices; i++)
+        if (strcmp(t->devices[i].label, label) == 0)
+            return i;
+    return -1;
+}
+
+static int add_device(struct trace *t, const char *label)
+{
+    struct trace_device *nd = realloc(t->devices, sizeof *nd * (size_t)(t->ndevices + 1));
+    if (!nd)
+        return -1;
+    t->devices = nd;
+    memset(&nd[t->ndevices], 0, sizeof nd[0]);
+    snprintf(nd[t->ndevices].label, sizeof nd[0].label, "%s", label);
+    return t->ndevices++;
+}
+
+static int domain_of(const char *name)
+{
+    for (int d = 0; d < JOULE_DOMAIN_COUNT; d++)
+        if (strcmp(joule_domain_name(d), name) == 0)
+            return d;
+    return -1;
+}
+
+static int parse_meta(struct trace *t, const char *path, int lineno, const char *line)
+{
+    char buf[TRACE_NAME_MAX];
+    if (strncmp(line, "# device ", 9) == 0) {
+        char label[32];
+        if (meta_value(line, "label", label, sizeof label))
+            return joule_set_error(JOULE_EINVAL, "%s line %d: device line without label=", path,
+                                   lineno);
+        int i = find_device(t, label);
+        if (i < 0 && (i = add_device(t, label)) < 0)
+            return joule_set_error(JOULE_ENOMEM, "out of memory");
+        struct trace_device *d = &t->devices[i];
+        if (meta_value(line, "kind", buf, sizeof buf) == 0)
+            snprintf(d->kind, sizeof d->kind, "%s", buf);
+        if (meta_value(line, "name", buf, sizeof buf) == 0)
+            snprintf(d->name, sizeof d->name, "%s", buf);
+        if (meta_value(line, "power_limit_w", buf, sizeof buf) == 0 &&
+            parse_double(buf, &d->power_limit_w))
+            return joule_set_error(JOULE_EINVAL, "%s line %d: power_limit_w '%s' is not a number",
+                                   path, lineno, buf);
+    } else if (strncmp(line, "# window ", 9) == 0) {
+        struct trace_window w = {0};
+        char a[64], b[64];
+        if (meta_value(line, "start_s", a, sizeof a) || meta_value(line, "end_s", b, sizeof b) ||
+            parse_double(a, &w.start_s) || parse_double(b, &w.end_s) || w.end_s < w.start_s)
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d: window line needs numeric start_s <= end_s", path, lineno);
+        if (meta_value(line, "name", w.name, sizeof w.name))
+            w.name[0] = '\0';
+        struct trace_window *nw = realloc(t->windows, sizeof *nw * (size_t)(t->nwindows + 1));
+        if (!nw)
+            return joule_set_error(JOULE_ENOMEM, "out of memory");
+        t->windows = nw;
+        t->windows[t->nwindows++] = w;
+    } else if (meta_value(line, "start_unix_s", buf, sizeof buf) == 0) {
+        if (parse_double(buf, &t->start_unix_s))
+            return joule_set_error(JOULE_EINVAL, "%s line %d: start_unix_s '%s' is not a number",
+                                   path, lineno, buf);
+        if (meta_value(line, "duration_s", buf, sizeof buf) == 0 &&
+            parse_double(buf, &t->duration_s))
+            return joule_set_error(JOULE_EINVAL, "%s line %d: duration_s '%s' is not a number",
+                                   path, lineno, buf);
+        if (meta_value(line, "interval_s", buf, sizeof buf) == 0 &&
+            (parse_double(buf, &t->interval_s) || t->interval_s < 0))
+            return joule_set_error(JOULE_EINVAL, "%s line %d: interval_s '%s' is not a number",
+                                   path, lineno, buf);
+    }
+    return 0;
+}
+
+enum { COL_TIME, COL_DEVICE, COL_DOMAIN, COL_VALUE, NCOLS };
+static const char *const col_names[NCOLS] = {"time_s", "device", "domain", "value"};
+
+static int parse_header(const char *path, int lineno, char *line, int order[NCOLS])
+{
+    int seen = 0, k = 0;
+    for (char *save = NULL, *tok = strtok_r(line, ",\r\n", &save); tok;
+         tok = strtok_r(NULL, ",\r\n", &save), k++) {
+        int c;
+        for (c = 0; c < NCOLS && strcmp(tok, col_names[c]); c++)
+            ;
+        if (c == NCOLS)
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d: unknown column '%s' (a trace has time_s,device,domain,value)",
+                path, lineno, tok);
+        if (k >= NCOLS || (seen & (1 << c)))
+            return joule_set_error(JOULE_EINVAL, "%s line %d: column '%s' repeated", path,
+                                   lineno, tok);
+        seen |= 1 << c;
+        order[k] = c;
+    }
+    if (seen != (1 << NCOLS) - 1)
+        return joule_set_error(JOULE_EINVAL,
+            "%s line %d: header lacks a column (needs time_s,device,domain,value)", path, lineno);
+    return 0;
+}
+
+int trace_read(const char *path, struct trace *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return joule_set_error(JOULE_EIO, "cannot open trace '%s': %s", path, strerror(errno));
+    char line[1024];
+    int lineno = 0, rc = 0, have_header = 0, magic = 0;
+    int order[NCOLS];
+    double last_t = -INFINITY;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] != '\n' && !feof(f)) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: line too long", path, lineno);
+            break;
+        }
+        if (line[0] == '#') {
+            if (strncmp(line, "# joule-trace ", 14) == 0)
+                magic = 1;
+            rc = parse_meta(out, path, lineno, line);
+            continue;
+        }
+        if (strspn(line, " \r\n") == len)
+            continue;
+        if (!magic) {
+            rc = joule_set_error(JOULE_EINVAL,
+                "%s line %d: not a joule trace (no '# joule-trace 1' line first)", path, lineno);
+            break;
+        }
+        if (!have_header) {
+            rc = parse_header(path, lineno, line, order);
+            have_header = 1;
+            continue;
+        }
+        if (len && line[len - 1] != '\n') {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: truncated row (no line end): '%s'",
+                                 path, lineno, line);
+            break;
+        }
+        char *cell[NCOLS] = {0};
+        int k = 0;
+        char *p = line;
+        for (; k < NCOLS; k++) {
+            cell[order[k]] = p;
+            size_t n = strcspn(p, ",\r\n");
+            if (p[n] != ',' && k < NCOLS - 1)
+                break;
+            p[n] = '\0';
+            p += n + 1;
+        }
+        if (k < NCOLS) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: expected 4 fields", path, lineno);
+            break;
+        }
+        double t, v;
+        if (parse_double(cell[COL_TIME], &t)) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: time_s '%s' is not a number", path,
+                                 lineno, cell[COL_TIME]);
+            break;
+        }
+        if (t < last_t) {
+            rc = joule_set_error(JOULE_EINVAL,
+                "%s line %d: time_s %g goes back (previous row %g); rows must be in time order",
+                path, lineno, t, last_t);
+            break;
+        }
+        last_t = t;
+        if (parse_double(cell[COL_VALUE], &v)) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: value '%s' is not a number", path,
+                                 lineno, cell[COL_VALUE]);
+            break;
+        }
+        int domain = domain_of(cell[COL_DOMAIN]);
+        if (domain < 0) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: unknown domain '%s'", path, lineno,
+                                 cell[COL_DOMAIN]);
+            break;
+        }
+        int i = find_device(out, cell[COL_DEVICE]);
+        if (i < 0 && (i = add_device(out, cell[COL_DEVICE])) < 0) {
+            rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+            break;
+        }
+        struct trace_device *d = &out->devices[i];
+        struct trace_series *s = (struct trace_series *)trace_series_of(d, domain);
+        if (!s) {
+            if (d->nseries == 8) {
+                rc = joule_set_error(JOULE_EINVAL, "%s line %d: too many domains", path, lineno);
+                break;
+            }
+            s = &d->series[d->nseries++];
+            s->domain = domain;
+        }
+        if (series_push(s, t, v))
+            rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+    }
+    fclose(f);
+    if (!rc && !magic)
+        rc = joule_set_error(JOULE_EINVAL, "%s: empty or not a joule trace", path);
+    if (!rc && !have_header)
+        rc = joule_set_error(JOULE_EINVAL, "%s: truncated: no column header after line %d", path,
+                             lineno);
+    if (!rc && out->duration_s <= 0)
+        out->duration_s = last_t > 0 ? last_t : 0;
+    if (rc)
+        trace_free(out);
+    return rc;
+}

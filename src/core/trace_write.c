@@ -1,0 +1,126 @@
+/* Writing a trace from a sampler's histories (format in trace.h). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <joule/joule.h>
+
+#include "core/context.h"
+#include "core/error.h"
+#include "core/trace.h"
+#include "core/trace_write.h"
+
+struct row {
+    double t, v;
+    int dev, domain;
+};
+
+static int by_time(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if (x->dev != y->dev)
+        return x->dev - y->dev;
+    return x->domain - y->domain;
+}
+
+/* Window rows from a JSONL window log, as trace-relative times. */
+static void write_windows(FILE *f, const char *log_path, double start_unix_s)
+{
+    FILE *in = log_path ? fopen(log_path, "r") : NULL;
+    if (!in)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof line, in)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *start = cJSON_GetObjectItemCaseSensitive(o, "start_time_unix_s");
+        const cJSON *elapsed = cJSON_GetObjectItemCaseSensitive(o, "elapsed_time_s");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "window_name");
+        if (cJSON_IsNumber(start) && cJSON_IsNumber(elapsed) && cJSON_IsString(name)) {
+            double s = start->valuedouble - start_unix_s;
+            fprintf(f, "# window start_s=%.6f end_s=%.6f name=%s\n", s, s + elapsed->valuedouble,
+                    name->valuestring);
+        }
+        cJSON_Delete(o);
+    }
+    fclose(in);
+}
+
+int trace_write(joule_ctx *ctx, joule_sampler *s, const char *path,
+                const struct trace_write_args *a)
+{
+    int ndev = joule_device_count(ctx);
+    struct row *rows = NULL;
+    size_t nrows = 0, cap = 0;
+    int rc = 0;
+    for (int i = 0; i < ndev && !rc; i++)
+        for (int d = 0; d < JOULE_DOMAIN_COUNT && !rc; d++) {
+            if (!joule_sampler_has(s, i, d))
+                continue;
+            int n = joule_sampler_timeline(s, i, d, a->t0_s, a->t1_s, NULL, NULL, 0);
+            if (n <= 0)
+                continue;
+            double *t = malloc(sizeof *t * (size_t)n), *v = malloc(sizeof *v * (size_t)n);
+            if (!t || !v) {
+                free(t);
+                free(v);
+                rc = joule_set_error(JOULE_ENOMEM, "out of memory writing the trace");
+                break;
+            }
+            n = joule_sampler_timeline(s, i, d, a->t0_s, a->t1_s, t, v, n);
+            if (nrows + (size_t)n > cap) {
+                cap = (nrows + (size_t)n) * 2;
+                struct row *nr = realloc(rows, sizeof *nr * cap);
+                if (!nr) {
+                    free(t);
+                    free(v);
+                    rc = joule_set_error(JOULE_ENOMEM, "out of memory writing the trace");
+                    break;
+                }
+                rows = nr;
+            }
+            for (int k = 0; k < n; k++) {
+                double rel = t[k] - a->t0_s;
+                rows[nrows++] = (struct row){rel < 0 ? 0 : rel, v[k], i, d};
+            }
+            free(t);
+            free(v);
+        }
+    if (rc) {
+        free(rows);
+        return rc;
+    }
+    qsort(rows, nrows, sizeof *rows, by_time);
+
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        free(rows);
+        return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s", path, strerror(errno));
+    }
+    fprintf(f, "# joule-trace 1\n");
+    fprintf(f, "# start_unix_s=%.6f duration_s=%.6f interval_s=%.6f\n", a->start_unix_s,
+            a->t1_s - a->t0_s, a->interval_s);
+    for (int i = 0; i < ndev; i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        fprintf(f, "# device label=%s kind=%s", joule_device_label(d),
+                joule_kind_name(joule_device_kind(d)));
+        double cur, mn, mx, def, enf;
+        if (joule_device_kind(d) == JOULE_KIND_GPU &&
+            joule_gpu_get_power_limit_w(ctx, joule_device_index(d), &cur, &mn, &mx, &def,
+                                        &enf) == 0)
+            fprintf(f, " power_limit_w=%g", cur);
+        fprintf(f, " name=%s\n", joule_device_name(d));
+    }
+    write_windows(f, a->window_log, a->start_unix_s);
+    fprintf(f, "time_s,device,domain,value\n");
+    for (size_t k = 0; k < nrows; k++)
+        fprintf(f, "%.6f,%s,%s,%.6g\n", rows[k].t,
+                joule_device_label(joule_device_at(ctx, rows[k].dev)),
+                joule_domain_name(rows[k].domain), rows[k].v);
+    free(rows);
+    if (ferror(f) | fclose(f))
+        return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s", path, strerror(errno));
+    return 0;
+}

@@ -1,0 +1,282 @@
+/* Saved traces: parsing and its errors, analysis checked against figures
+ * worked out by hand, the SVG plot, and `joule analyze` / `joule plot`. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <joule/joule.h>
+
+#include "core/trace.h"
+#include "core/trace_svg.h"
+#include "test_support.h"
+
+/* gpu0: 100 W on [0,1), 300 W on [1,1.5), 100 W on [1.5,4)
+ * gpu1:  50 W on [0,2), 250 W on [2,3),  50 W on [3,4)
+ * cpu0:  20 W throughout (counter-derived power) */
+static const char *crafted =
+    "# joule-trace 1\n"
+    "# start_unix_s=1000.0 duration_s=4 interval_s=0.01\n"
+    "# device label=gpu0 kind=gpu power_limit_w=300 name=Test GPU <A>\n"
+    "# device label=gpu1 kind=gpu power_limit_w=250 name=Test GPU B\n"
+    "# device label=cpu0 kind=cpu-package name=package-0\n"
+    "# window start_s=0.5 end_s=1.5 name=step & 1\n"
+    "time_s,device,domain,value\n"
+    "0,gpu0,power_w,100\n"
+    "0,gpu1,power_w,50\n"
+    "0,cpu0,counter_power_w,20\n"
+    "0,gpu0,temp_c,40\n"
+    "1,gpu0,power_w,300\n"
+    "1.5,gpu0,power_w,100\n"
+    "2,gpu1,power_w,250\n"
+    "3,gpu1,power_w,50\n";
+
+static char *dir;
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = ts_mkdtemp();
+    return dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ts_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+static char *write_trace(const char *name, const char *text)
+{
+    static char path[512];
+    ts_write(dir, name, text);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+#define CLOSE(a, b) assert_true(fabs((a) - (b)) < 1e-9)
+
+static void parses_crafted_trace(void **state)
+{
+    (void)state;
+    struct trace t;
+    assert_int_equal(trace_read(write_trace("t.csv", crafted), &t), 0);
+    assert_int_equal(t.ndevices, 3);
+    CLOSE(t.duration_s, 4);
+    CLOSE(t.interval_s, 0.01);
+    assert_string_equal(t.devices[0].name, "Test GPU <A>");
+    CLOSE(t.devices[1].power_limit_w, 250);
+    assert_int_equal(t.nwindows, 1);
+    assert_string_equal(t.windows[0].name, "step & 1");
+    const struct trace_series *p = trace_power(&t.devices[0]);
+    assert_non_null(p);
+    assert_int_equal(p->n, 3);
+    assert_int_equal(trace_power(&t.devices[2])->domain, JOULE_DOMAIN_POWER_COUNTER);
+    trace_free(&t);
+}
+
+static void stats_match_hand_computation(void **state)
+{
+    (void)state;
+    struct trace t;
+    assert_int_equal(trace_read(write_trace("t.csv", crafted), &t), 0);
+    struct trace_stats s;
+    const struct trace_series *g0 = trace_power(&t.devices[0]);
+    assert_int_equal(trace_stats_of(g0->t, g0->v, g0->n, t.duration_s, t.interval_s, &s), 0);
+    CLOSE(s.energy_j, 500);   /* 100 + 150 + 250 */
+    CLOSE(s.mean_w, 125);
+    CLOSE(s.p50_w, 100);      /* 100 W for 87.5 % of the time */
+    CLOSE(s.p95_w, 300);
+    CLOSE(s.p99_w, 300);
+    CLOSE(s.peak_w, 300);
+    CLOSE(s.peak_avg_w[0], 300); /* 10 ms */
+    CLOSE(s.peak_avg_w[1], 300); /* 100 ms */
+    CLOSE(s.peak_avg_w[2], 200); /* 1 s: half at 300 W, half at 100 W */
+    assert_true(isnan(s.peak_avg_w[3]) && isnan(s.peak_avg_w[4])); /* longer than the trace */
+
+    const struct trace_series *g1 = trace_power(&t.devices[1]);
+    assert_int_equal(trace_stats_of(g1->t, g1->v, g1->n, t.duration_s, t.interval_s, &s), 0);
+    CLOSE(s.energy_j, 400);
+    CLOSE(s.p50_w, 50);
+    CLOSE(s.p95_w, 250);
+    CLOSE(s.peak_avg_w[2], 250);
+
+    const struct trace_series *c0 = trace_power(&t.devices[2]);
+    assert_int_equal(trace_stats_of(c0->t, c0->v, c0->n, t.duration_s, t.interval_s, &s), 0);
+    CLOSE(s.energy_j, 80);
+
+    /* Sum of GPUs: 150, 350, 150, 350, 150 W on [0,1,1.5,2,3,4). */
+    const struct trace_series *gpus[2] = {g0, g1};
+    double *st, *sv;
+    int sn;
+    assert_int_equal(trace_sum(gpus, 2, &st, &sv, &sn), 0);
+    assert_int_equal(sn, 5);
+    assert_int_equal(trace_stats_of(st, sv, sn, t.duration_s, t.interval_s, &s), 0);
+    CLOSE(s.energy_j, 900);
+    CLOSE(s.mean_w, 225);
+    CLOSE(s.p50_w, 150);
+    CLOSE(s.p95_w, 350);
+    CLOSE(s.peak_w, 350);
+    CLOSE(s.peak_avg_w[2], 350); /* [2, 3] */
+    free(st);
+    free(sv);
+    trace_free(&t);
+}
+
+static void coarse_sampling_does_not_resolve_short_timescales(void **state)
+{
+    (void)state;
+    double t[] = {0, 0.5, 1.0}, v[] = {10, 20, 10};
+    struct trace_stats s;
+    assert_int_equal(trace_stats_of(t, v, 3, 2.0, 0.5, &s), 0);
+    assert_true(isnan(s.peak_avg_w[0]) && isnan(s.peak_avg_w[1]));
+    CLOSE(s.peak_avg_w[2], 15);
+    assert_int_equal(trace_stats_of(t, v, 3, 0.0, 0.5, &s), JOULE_EINVAL); /* empty span */
+}
+
+static void bad_traces_name_the_line(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"time_s,device,domain,value\n0,gpu0,power_w,1\n", "not a joule trace"},
+        {"# joule-trace 1\ntime_s,device,domain,watts\n", "unknown column 'watts'"},
+        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,power_w,5\n0.5,gpu0,power_w,6\n",
+         "line 4: time_s 0.5 goes back"},
+        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,power_w,abc\n",
+         "line 3: value 'abc'"},
+        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,power_w,5\n2,gpu0,pow", "line 4"},
+        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,volts,5\n", "unknown domain 'volts'"},
+        {"# joule-trace 1\n# device kind=gpu\n", "line 2: device line without label"},
+        {"# joule-trace 1\n", "truncated"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct trace t;
+        assert_int_equal(trace_read(write_trace("bad.csv", bad[i].text), &t), JOULE_EINVAL);
+        if (!strstr(joule_last_error(), bad[i].want))
+            fail_msg("case %zu: '%s' lacks '%s'", i, joule_last_error(), bad[i].want);
+    }
+    struct trace t;
+    assert_int_equal(trace_read("/nonexistent/trace.csv", &t), JOULE_EIO);
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void svg_has_one_path_per_device(void **state)
+{
+    (void)state;
+    struct trace t;
+    assert_int_equal(trace_read(write_trace("t.csv", crafted), &t), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/out.svg", dir);
+    FILE *f = fopen(path, "w");
+    assert_int_equal(trace_svg_write(&t, f), 0);
+    fclose(f);
+    trace_free(&t);
+    char *svg = ts_read(path);
+    assert_int_equal(count(svg, "<path"), 3);
+    assert_int_equal(count(svg, "stroke-dasharray"), 2); /* two GPU limits */
+    assert_non_null(strstr(svg, "time (s)"));
+    assert_non_null(strstr(svg, "power (W)"));
+    assert_non_null(strstr(svg, "Test GPU &lt;A&gt;"));
+    assert_non_null(strstr(svg, "step &amp; 1"));
+    free(svg);
+    /* It parses as XML (where python3 is there to check). */
+    char *argv[] = {"/bin/sh", "-c",
+                    "command -v python3 >/dev/null || exit 77; python3 -c 'import sys, "
+                    "xml.dom.minidom as m; d = m.parse(sys.argv[1]); "
+                    "print(len(d.getElementsByTagName(\"path\")))' \"$0\"",
+                    path, NULL};
+    char *out = NULL;
+    int rc = ts_run(argv, NULL, &out, NULL);
+    if (rc != 77) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(atoi(out), 3);
+    }
+    free(out);
+}
+
+static void cli_analyze_and_plot(void **state)
+{
+    (void)state;
+    char *trace = strdup(write_trace("t.csv", crafted));
+    char *argv[] = {JOULE_TEST_CLI, "analyze", "--json", trace, NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(ts_run(argv, NULL, &out, &err), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *sum = cJSON_GetObjectItem(j, "gpu_sum");
+    CLOSE(cJSON_GetObjectItem(sum, "energy_j")->valuedouble, 900);
+    CLOSE(cJSON_GetObjectItem(sum, "p50_power_w")->valuedouble, 150);
+    const cJSON *mov = cJSON_GetObjectItem(sum, "peak_moving_average_power_w");
+    CLOSE(cJSON_GetObjectItem(mov, "1s")->valuedouble, 350);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(mov, "10s")));
+    const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "devices"), 0);
+    assert_string_equal(cJSON_GetObjectItem(d0, "label")->valuestring, "gpu0");
+    CLOSE(cJSON_GetObjectItem(d0, "mean_power_w")->valuedouble, 125);
+    cJSON_Delete(j);
+    free(out);
+    free(err);
+
+    char *text_argv[] = {JOULE_TEST_CLI, "analyze", trace, NULL};
+    assert_int_equal(ts_run(text_argv, NULL, &out, &err), 0);
+    assert_non_null(strstr(out, "gpu-sum"));
+    free(out);
+    free(err);
+
+    char html[512];
+    snprintf(html, sizeof html, "%s/out.html", dir);
+    char *plot_argv[] = {JOULE_TEST_CLI, "plot", trace, "-o", html, "--html", NULL};
+    assert_int_equal(ts_run(plot_argv, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    char *page = ts_read(html);
+    assert_non_null(strstr(page, "<table>"));
+    assert_non_null(strstr(page, "500.000")); /* gpu0's energy in the table */
+    assert_int_equal(count(page, "<path"), 3);
+    free(page);
+
+    char *bad = strdup(write_trace("bad.csv", "# joule-trace 1\ntime_s,device,x,value\n"));
+    char *bad_argv[] = {JOULE_TEST_CLI, "analyze", bad, NULL};
+    assert_int_equal(ts_run(bad_argv, NULL, &out, &err), 1);
+    assert_non_null(strstr(err, "unknown column 'x'"));
+    free(out);
+    free(err);
+    char *missing_argv[] = {JOULE_TEST_CLI, "plot", trace, NULL};
+    assert_int_equal(ts_run(missing_argv, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "-o"));
+    free(out);
+    free(err);
+    free(bad);
+    free(trace);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parses_crafted_trace),
+        cmocka_unit_test(stats_match_hand_computation),
+        cmocka_unit_test(coarse_sampling_does_not_resolve_short_timescales),
+        cmocka_unit_test(bad_traces_name_the_line),
+        cmocka_unit_test(svg_has_one_path_per_device),
+        cmocka_unit_test(cli_analyze_and_plot),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
