@@ -35,15 +35,17 @@ static void print_text(const char *path, const struct trace *t, const struct ent
 {
     printf("\n Power analysis of '%s' (%.3f s, %d device%s):\n\n", path, t->duration_s,
            t->ndevices, t->ndevices == 1 ? "" : "s");
-    printf(" %-8s %11s %9s %9s %9s %9s %9s   peak moving average W:", "device", "energy_j",
-           "mean_w", "p50_w", "p95_w", "p99_w", "peak_w");
+    printf(" %-8s %11s %9s %9s %9s %9s %9s |%s\n", "", "", "", "", "", "", "",
+           "  peak of the moving-average power, W, over");
+    printf(" %-8s %11s %9s %9s %9s %9s %9s |", "device", "energy_j", "mean_w", "p50_w", "p95_w",
+           "p99_w", "peak_w");
     for (int k = 0; k < TRACE_TIMESCALES; k++)
         printf(" %8s", scale_names[k]);
     printf("\n");
     for (int i = 0; i < n; i++) {
         const struct trace_stats *s = &e[i].st;
-        printf(" %-8s %11.3f %9.2f %9.2f %9.2f %9.2f %9.2f %24s", e[i].label, s->energy_j,
-               s->mean_w, s->p50_w, s->p95_w, s->p99_w, s->peak_w, "");
+        printf(" %-8s %11.3f %9.2f %9.2f %9.2f %9.2f %9.2f |", e[i].label, s->energy_j,
+               s->mean_w, s->p50_w, s->p95_w, s->p99_w, s->peak_w);
         for (int k = 0; k < TRACE_TIMESCALES; k++)
             if (isnan(s->peak_avg_w[k]))
                 printf(" %8s", "-");

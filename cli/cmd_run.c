@@ -15,11 +15,13 @@
 
 #include "commands.h"
 #include "common.h"
+#include "run_trace.h"
 
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE] [--] CMD [ARGS...]\n\n"
+            "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE]\n"
+            "                 [--trace FILE [--interval MS]] [--] CMD [ARGS...]\n\n"
             "Run CMD and report elapsed time, energy per device with totals, and average\n"
             "power, like `perf stat`. Device energy is whole-device: it includes every\n"
             "process using the device, not only CMD. SIGINT and SIGTERM sent to joule are\n"
@@ -30,6 +32,9 @@ static void run_usage(FILE *out)
             "  -j, --json          print the report as JSON\n"
             "      --csv           print one CSV row per run and device\n"
             "  -o, --output FILE   write the report to FILE (default: stderr)\n"
+            "  -t, --trace FILE    also save the power timeline of the run (for `joule plot`\n"
+            "                      and `joule analyze`), with the windows CMD measured\n"
+            "  -i, --interval MS   trace sampling interval, 1 to 1000 ms (default 100)\n"
             "  -h, --help          this help\n");
 }
 
@@ -55,9 +60,18 @@ static int run_child(char **argv, int *exec_errno)
         *exec_errno = errno;
         return -1;
     }
+    /* SIGINT/SIGTERM stay blocked until child_pid is set (parent) and the
+     * default actions are back (child): a signal that arrives around the
+     * fork is then passed on, not lost in either process's handler. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
     pid_t pid = fork();
     if (pid < 0) {
         *exec_errno = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
         close(pipefd[0]);
         close(pipefd[1]);
         return -1;
@@ -66,6 +80,7 @@ static int run_child(char **argv, int *exec_errno)
         close(pipefd[0]);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         execvp(argv[0], argv);
         int e = errno;
         ssize_t w = write(pipefd[1], &e, sizeof e);
@@ -73,6 +88,9 @@ static int run_child(char **argv, int *exec_errno)
         _exit(127);
     }
     child_pid = pid;
+    if (interrupted) /* arrived before the child existed */
+        kill(pid, (int)interrupted);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     close(pipefd[1]);
     int e = 0;
     ssize_t n;
@@ -321,6 +339,8 @@ int cmd_run(int argc, char **argv)
 {
     enum { OPT_CSV = 256 };
     static const struct option opts[] = {
+        {"trace", required_argument, NULL, 't'},
+        {"interval", required_argument, NULL, 'i'},
         {"devices", required_argument, NULL, 'd'},
         {"repeat", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'},
@@ -329,11 +349,25 @@ int cmd_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    const char *spec = NULL, *output = NULL;
-    int repeat = 1, json = 0, csv = 0, c;
+    const char *spec = NULL, *output = NULL, *trace = NULL;
+    int repeat = 1, json = 0, csv = 0, c, have_interval = 0;
+    double interval_ms = 100;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+d:r:jo:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+d:r:jo:t:i:h", opts, NULL)) != -1) {
         switch (c) {
+        case 't': trace = optarg; break;
+        case 'i': {
+            char *end;
+            errno = 0;
+            interval_ms = strtod(optarg, &end);
+            if (end == optarg || *end || errno || !(interval_ms >= 1 && interval_ms <= 1000)) {
+                fprintf(stderr, "joule run: --interval '%s': give 1 to 1000 ms (below 1 ms no "
+                                "device can serve readings)\n", optarg);
+                return 2;
+            }
+            have_interval = 1;
+            break;
+        }
         case 'd': spec = optarg; break;
         case 'r':
             if (parse_repeat(optarg, &repeat)) {
@@ -352,6 +386,10 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "joule run: choose one of --json and --csv\n");
         return 2;
     }
+    if (have_interval && !trace) {
+        fprintf(stderr, "joule run: --interval only applies with --trace FILE\n");
+        return 2;
+    }
     if (optind >= argc) {
         fprintf(stderr, "joule run: missing command to run (usage: joule run [OPTIONS] -- CMD [ARGS...])\n");
         return 2;
@@ -367,6 +405,16 @@ int cmd_run(int argc, char **argv)
     if (!ctx) {
         if (out != stderr)
             fclose(out);
+        return 1;
+    }
+
+    struct run_trace rt = {0};
+    if (trace && run_trace_start(&rt, ctx, trace, interval_ms)) {
+        if (rt.sampler)
+            joule_sampler_destroy(rt.sampler);
+        if (out != stderr)
+            fclose(out);
+        joule_close(ctx);
         return 1;
     }
 
@@ -427,6 +475,8 @@ int cmd_run(int argc, char **argv)
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    if (trace && run_trace_finish(&rt, ctx) && exit_status == 0)
+        failed = 1;
 
     if (st.runs > 0) {
         if (json)

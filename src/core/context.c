@@ -189,8 +189,15 @@ JOULE_EXPORT int joule_open(const joule_options *opts, joule_ctx **out)
     jdev_list_free_all(&found);
     if (!rc)
         rc = windows_create(&ctx->windows);
-    if (!rc && opts->log_path)
+    if (!rc && opts->log_path) {
         rc = window_log_open(ctx, opts->log_path, opts->log_format);
+    } else if (!rc && getenv("JOULE_WINDOW_LOG") && *getenv("JOULE_WINDOW_LOG")) {
+        /* Set by `joule run --trace` for the program it runs: JSONL, so
+         * several contexts and processes can append to one file, and
+         * best effort, so a bad path never breaks the user's program. */
+        if (window_log_open(ctx, getenv("JOULE_WINDOW_LOG"), JOULE_LOG_JSONL))
+            joule_clear_error();
+    }
     if (!rc) {
         ctx->sync_fn = opts->sync_fn;
         ctx->sync_user = opts->sync_user;

@@ -1,9 +1,10 @@
 /* The sampler: one background thread reads every device of a context each
  * interval into per-(device, domain) compressed histories (stream.c).
  * Every sample carries the time of its own read. Power derived from an
- * energy counter (RAPL) is the average over the interval between two
- * reads and is stamped with the interval's start, so integrating the step
- * function gives back the counter's energy exactly. */
+ * energy counter (RAPL) is not stored: queries derive it from the counter's
+ * history as the average over each interval between two counter changes,
+ * stamped with the interval's start, so integrating that step function
+ * gives back the counter's energy exactly. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -22,8 +23,6 @@ struct joule_sampler {
     int ndev;
     struct stream *streams;  /* [ndev][JOULE_DOMAIN_COUNT] */
     unsigned char *active;   /* same shape */
-    uint64_t *prev_uj;       /* counter power: previous read */
-    int64_t *prev_ns;
 
     pthread_t thread;
     pthread_mutex_t lock;
@@ -76,16 +75,8 @@ static void read_device(struct joule_sampler *s, int i)
     if (a[JOULE_DOMAIN_ENERGY]) {
         uint64_t uj;
         t = joule_now_ns();
-        if (jctx_read_energy_at(s->ctx, i, t, &uj) == 0) {
+        if (jctx_read_energy_at(s->ctx, i, t, &uj) == 0)
             stream_append(&st[JOULE_DOMAIN_ENERGY], t / 1000, (int64_t)uj);
-            if (a[JOULE_DOMAIN_POWER_COUNTER] && s->prev_ns[i] && t > s->prev_ns[i]) {
-                double mw = (double)(uj - s->prev_uj[i]) * 1e6 / (double)(t - s->prev_ns[i]);
-                stream_append(&st[JOULE_DOMAIN_POWER_COUNTER], s->prev_ns[i] / 1000,
-                              (int64_t)llround(mw));
-            }
-            s->prev_uj[i] = uj;
-            s->prev_ns[i] = t;
-        }
     }
     if (!(a[JOULE_DOMAIN_POWER] | a[JOULE_DOMAIN_POWER_AVERAGE] | a[JOULE_DOMAIN_POWER_MEMORY] |
           a[JOULE_DOMAIN_TEMPERATURE] | a[JOULE_DOMAIN_SM_CLOCK] | a[JOULE_DOMAIN_THROTTLE]))
@@ -173,13 +164,9 @@ JOULE_EXPORT int joule_sampler_create(joule_ctx *ctx, double interval_ms, double
     s->interval_ns = (int64_t)(interval_ms * 1e6);
     s->streams = calloc((size_t)(n ? n : 1) * JOULE_DOMAIN_COUNT, sizeof *s->streams);
     s->active = calloc((size_t)(n ? n : 1) * JOULE_DOMAIN_COUNT, 1);
-    s->prev_uj = calloc((size_t)(n ? n : 1), sizeof *s->prev_uj);
-    s->prev_ns = calloc((size_t)(n ? n : 1), sizeof *s->prev_ns);
-    if (!s->streams || !s->active || !s->prev_uj || !s->prev_ns) {
+    if (!s->streams || !s->active) {
         free(s->streams);
         free(s->active);
-        free(s->prev_uj);
-        free(s->prev_ns);
         free(s);
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     }
@@ -251,8 +238,6 @@ JOULE_EXPORT void joule_sampler_destroy(joule_sampler *s)
         stream_destroy(&s->streams[k]);
     free(s->streams);
     free(s->active);
-    free(s->prev_uj);
-    free(s->prev_ns);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);
@@ -291,6 +276,40 @@ static double to_unit(int domain, int64_t v)
     }
 }
 
+/* Counter power from the energy history: the step starting at each
+ * counter change holds the average power until the next change. */
+static int read_counter_power(struct joule_sampler *s, int device, int64_t t0_us,
+                              int64_t t1_us, struct sample **out, int64_t *last_read)
+{
+    struct sample *e;
+    int64_t horizon = t1_us > INT64_MAX - 60000000LL ? INT64_MAX : t1_us + 60000000LL;
+    int n = stream_read(&s->streams[slot(s, device, JOULE_DOMAIN_ENERGY)], t0_us, horizon, &e,
+                        last_read);
+    if (n < 0)
+        return n;
+    int m = 0;
+    for (int k = 0; k + 1 < n && e[k].t_us <= t1_us; k++) {
+        int64_t dt = e[k + 1].t_us - e[k].t_us;
+        /* µJ per µs is W; stored in mW like the other power domains */
+        e[m].v = dt > 0 ? (int64_t)llround((double)(e[k + 1].v - e[k].v) * 1e3 / (double)dt) : 0;
+        e[m].t_us = e[k].t_us;
+        if (last_read)
+            *last_read = e[k + 1].t_us;
+        m++;
+    }
+    *out = e;
+    return m;
+}
+
+/* A domain's samples over [t0, t1], the one in force at t0 first. */
+static int read_domain(struct joule_sampler *s, int device, int domain, int64_t t0_us,
+                       int64_t t1_us, struct sample **out, int64_t *last_read)
+{
+    if (domain == JOULE_DOMAIN_POWER_COUNTER)
+        return read_counter_power(s, device, t0_us, t1_us, out, last_read);
+    return stream_read(&s->streams[slot(s, device, domain)], t0_us, t1_us, out, last_read);
+}
+
 JOULE_EXPORT int joule_sampler_timeline(joule_sampler *s, int device, int domain, double t0_s,
                                         double t1_s, double *t_s, double *values, int cap)
 {
@@ -298,8 +317,8 @@ JOULE_EXPORT int joule_sampler_timeline(joule_sampler *s, int device, int domain
     if (rc)
         return rc;
     struct sample *v;
-    int n = stream_read(&s->streams[slot(s, device, domain)], (int64_t)(t0_s * 1e6),
-                        (int64_t)(t1_s * 1e6), &v, NULL);
+    int n = read_domain(s, device, domain, (int64_t)(t0_s * 1e6), (int64_t)(t1_s * 1e6), &v,
+                        NULL);
     if (n < 0)
         return n;
     for (int k = 0; k < n && k < cap; k++) {
@@ -326,7 +345,7 @@ int sampler_energy_uj(struct joule_sampler *s, int device, int64_t t0_us, int64_
                                s->ctx->devs[device]->label);
     struct sample *v;
     int64_t last_read;
-    int n = stream_read(&s->streams[slot(s, device, domain)], t0_us, t1_us, &v, &last_read);
+    int n = read_domain(s, device, domain, t0_us, t1_us, &v, &last_read);
     if (n < 0)
         return n;
     if (n == 0) {
@@ -373,6 +392,8 @@ JOULE_EXPORT uint64_t joule_sampler_dropped(joule_sampler *s, int device, int do
 {
     if (check(s, device, domain))
         return 0;
+    if (domain == JOULE_DOMAIN_POWER_COUNTER)
+        domain = JOULE_DOMAIN_ENERGY;
     return stream_dropped(&s->streams[slot(s, device, domain)]);
 }
 
@@ -409,4 +430,12 @@ int sampler_running(struct joule_sampler *s)
     int r = s->running;
     pthread_mutex_unlock(&s->lock);
     return r;
+}
+
+size_t sampler_encoded_bytes(struct joule_sampler *s)
+{
+    size_t b = 0;
+    for (int k = 0; k < s->ndev * JOULE_DOMAIN_COUNT; k++)
+        b += stream_encoded_bytes(&s->streams[k]);
+    return b;
 }

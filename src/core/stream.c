@@ -96,6 +96,7 @@ static void retire(struct stream *s, int64_t now_us)
         struct stream_block *b = block_at(s, 0);
         s->dropped += b->n;
         s->bytes -= sizeof *b;
+        s->encoded -= offsetof(struct stream_block, data) + b->used;
         free(b);
         s->head = (s->head + 1) % s->cap;
         s->count--;
@@ -116,9 +117,11 @@ int stream_append(struct stream *s, int64_t t_us, int64_t v)
     struct stream_block *b = s->count ? block_at(s, s->count - 1) : NULL;
     if (b && b->used + MAX_SAMPLE_BYTES <= sizeof b->data) {
         int64_t dt = t_us - b->last_t_us;
+        uint32_t before = b->used;
         b->used += (uint32_t)put_varint(b->data + b->used, zigzag(dt - b->last_dt_us));
         b->used += (uint32_t)put_varint(b->data + b->used, zigzag(v - b->last_v));
         b->last_dt_us = dt;
+        s->encoded += b->used - before;
     } else {
         b = malloc(sizeof *b);
         if (!b || push_block(s, b)) {
@@ -126,6 +129,7 @@ int stream_append(struct stream *s, int64_t t_us, int64_t v)
             pthread_mutex_unlock(&s->lock);
             return joule_set_error(JOULE_ENOMEM, "out of memory storing samples");
         }
+        s->encoded += offsetof(struct stream_block, data);
         b->first_t_us = t_us;
         b->first_v = v;
         b->last_dt_us = 0;
@@ -267,6 +271,14 @@ size_t stream_bytes(struct stream *s)
 {
     pthread_mutex_lock(&s->lock);
     size_t b = s->bytes;
+    pthread_mutex_unlock(&s->lock);
+    return b;
+}
+
+size_t stream_encoded_bytes(struct stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t b = s->encoded;
     pthread_mutex_unlock(&s->lock);
     return b;
 }

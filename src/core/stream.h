@@ -27,7 +27,8 @@ struct stream {
     int have_last;
     int64_t last_t_us, last_v;
     int64_t last_read_us;         /* newest read, stored or not */
-    size_t bytes;
+    size_t bytes;                 /* allocated */
+    size_t encoded;               /* of that, holding samples */
 };
 
 struct sample {
@@ -49,5 +50,8 @@ int stream_read(struct stream *s, int64_t t0_us, int64_t t1_us,
 
 uint64_t stream_dropped(struct stream *s);
 size_t stream_bytes(struct stream *s);
+/* Bytes the samples take, block headers included: what an hour of history
+ * grows by, without the partly filled last block. */
+size_t stream_encoded_bytes(struct stream *s);
 
 #endif

@@ -153,11 +153,17 @@ int trace_svg_write(const struct trace *t, FILE *f)
                    "font-size=\"11\">", W - RIGHT + 12, ly, W - RIGHT + 32, ly, color,
                 W - RIGHT + 38, ly + 4);
         xml_text(f, d->label);
-        if (d->name[0]) {
+        if (d->name[0]) { /* the legend column fits about 30 characters */
+            char name[TRACE_NAME_MAX];
+            snprintf(name, sizeof name, "%s", d->name);
+            if (strlen(name) > 30)
+                strcpy(name + 27, "...");
             fputc(' ', f);
-            xml_text(f, d->name);
+            xml_text(f, name);
         }
-        fprintf(f, "</text>\n");
+        fprintf(f, "<title>");
+        xml_text(f, d->name);
+        fprintf(f, "</title></text>\n");
         shown++;
     }
     fprintf(f, "</svg>\n");

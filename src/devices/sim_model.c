@@ -245,7 +245,9 @@ double sim_gpu_instant_power_w(struct sim_gpu *g, int64_t now_ns)
 
 double sim_gpu_average_power_w(struct sim_gpu *g, int64_t now_ns)
 {
+    /* Like the counter, the average is refreshed every 100 ms. */
     int64_t rel = advance(g, now_ns);
+    rel -= rel % SIM_COUNTER_PERIOD_NS;
     int64_t w = rel < 1000000000LL ? rel : 1000000000LL;
     if (w < SIM_TICK_NS)
         return current(g)->mean_w;

@@ -108,7 +108,7 @@ double sim_gpu_energy_j(struct sim_gpu *g, int64_t now_ns);
 uint64_t sim_gpu_counter_mj(struct sim_gpu *g, int64_t now_ns);
 /* Instant power of the current 1 ms tick. */
 double sim_gpu_instant_power_w(struct sim_gpu *g, int64_t now_ns);
-/* Average power over the last second. */
+/* Average power over the second before the last 100 ms update. */
 double sim_gpu_average_power_w(struct sim_gpu *g, int64_t now_ns);
 double sim_gpu_memory_power_w(struct sim_gpu *g, int64_t now_ns);
 int sim_gpu_temperature_c(struct sim_gpu *g, int64_t now_ns);
