@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
-DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev
+DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev
 
 .PHONY: all deps build test test-plain test-asan test-tsan demo bench install clean
 

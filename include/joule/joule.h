@@ -299,6 +299,8 @@ int joule_sim_set_load(joule_ctx *ctx, int gpu, double load);
  * in epochs for a trace-mode GPU. */
 int joule_sim_work_done(joule_ctx *ctx, int gpu, double *work);
 
+/* ---- power-limit optimization (src/optimize/) ---------------------------- */
+
 /* ---- pipeline frequency plans (joule plan) ------------------------------ */
 
 /* Loads a plan (JSON written by `joule plan --json`) for one pipeline stage
