@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev
 
-.PHONY: all deps build test test-plain test-asan test-tsan demo bench install clean
+.PHONY: all deps py-test-deps build test test-plain test-asan test-tsan demo bench install clean
 
 all: build
 
@@ -24,6 +24,15 @@ deps:
 	  fi; \
 	fi
 
+# PyTorch for the Python binding's real-training test (Debian's
+# python3-torch, ~140 MiB); without it that one test skips.
+py-test-deps:
+	@if [ "$$(id -u)" = 0 ] && ! dpkg-query -W -f='$${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then \
+	  echo "installing python3-torch (for the PyTorch test of the Python binding)"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch) >/dev/null 2>&1 \
+	    || echo "python3-torch not installed: the PyTorch test will skip"; \
+	fi
+
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
@@ -33,7 +42,7 @@ build: deps
 test: deps test-plain test-asan test-tsan
 	@echo "make test: all suites passed"
 
-test-plain: deps
+test-plain: deps py-test-deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

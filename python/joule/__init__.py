@@ -1,0 +1,42 @@
+"""joule: measure the time and energy of GPU/CPU work from Python.
+
+A pure-Python (ctypes) binding of libjoule. Zeus users switch with one
+line::
+
+    import joule
+    monitor = joule.Monitor(gpu_indices=[0])   # was zeus ZeusMonitor(...)
+    monitor.begin_window("step")
+    train_step()
+    m = monitor.end_window("step")
+    print(m.time, m.gpu_energy, m.total_energy)
+
+    with monitor.window("eval"):
+        evaluate()
+
+See docs/python.md.
+"""
+
+from . import _lib
+from .errors import (AlreadyExistsError, DeviceNotFoundError, GPULostError,
+                     InvalidArgumentError, JouleError, NotFoundError,
+                     NotSupportedError, OutOfMemoryError, OutOfRangeError,
+                     PermissionDeniedError)
+from .monitor import Device, Measurement, Monitor, Window
+from .optimizer import PowerLimitOptimizer
+from .power import PowerMonitor, now
+from . import sim
+
+__version__ = "0.1.0"
+#: Version of the loaded libjoule.so, e.g. "0.1.0".
+library_version = _lib.decode(_lib.lib.joule_version())
+#: Path (or loader name) of the loaded libjoule.so.
+library_path = _lib.path
+
+__all__ = [
+    "Monitor", "Measurement", "Window", "Device",
+    "PowerMonitor", "PowerLimitOptimizer", "now", "sim",
+    "JouleError", "InvalidArgumentError", "NotFoundError",
+    "AlreadyExistsError", "OutOfRangeError", "DeviceNotFoundError",
+    "PermissionDeniedError", "NotSupportedError", "GPULostError",
+    "OutOfMemoryError", "library_version", "library_path",
+]

@@ -1,0 +1,674 @@
+"""Measurement windows: joule.Monitor and joule.Measurement."""
+
+import functools
+import inspect
+import operator
+import os
+import threading
+import weakref
+from ctypes import byref, c_double, c_int, c_void_p
+
+from . import _lib
+from . import sync as _sync
+from ._lib import check, decode, lib
+from .errors import DeviceNotFoundError, InvalidArgumentError, error_for
+
+__all__ = ["Monitor", "Measurement", "Device", "Window"]
+
+_KIND_ATTR = {_lib.KIND_GPU: "gpu", _lib.KIND_CPU: "cpu",
+              _lib.KIND_DRAM: "dram", _lib.KIND_PSYS: "psys",
+              _lib.KIND_CORE: "core", _lib.KIND_UNCORE: "uncore"}
+
+
+class Device:
+    """One monitored device, as libjoule describes it (read-only)."""
+
+    __slots__ = ("position", "label", "kind", "index", "name", "backend",
+                 "uuid", "caps", "energy_resolution_uj", "update_period_us",
+                 "note")
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Device is read-only")
+
+    @property
+    def kind_name(self):
+        """"gpu", "cpu" (package), "dram", "psys", "core" or "uncore"."""
+        return _KIND_ATTR.get(self.kind, str(self.kind))
+
+    @property
+    def simulated(self):
+        return self.backend == "sim"
+
+    def __repr__(self):
+        return "Device(%s, %r, backend=%r)" % (self.label, self.name,
+                                                self.backend)
+
+
+class Measurement:
+    """Time and energy of one ended window.
+
+    Attributes (Zeus-compatible names first):
+
+    - ``time``: seconds (CLOCK_MONOTONIC) between the window's edges.
+    - ``gpu_energy``: ``{gpu index: joules}``.
+    - ``cpu_energy``: ``{cpu package index: joules}`` (``{}`` if none).
+    - ``dram_energy``: ``{dram index: joules}`` (``{}`` if none).
+    - ``total_energy``: GPUs + CPU packages + DRAM, joules, skipping devices
+      in error (libjoule's ``joule_result_total_all_j``).
+    - ``energy``: ``{label: joules}`` for every device (``"gpu0"``,
+      ``"cpu0"``, ``"dram0"``, ``"psys0"``...). A device in error is NaN.
+    - ``quality``: ``{label: "exact" | "approx" | "below_resolution" |
+      "error"}``.
+    - ``status``: ``{label: None or "JOULE_E..."}`` (the device's error).
+    - ``name``, ``start_time`` (wall clock at begin, seconds since the
+      epoch).
+    """
+
+    __slots__ = ("name", "time", "start_time", "gpu_energy", "cpu_energy",
+                 "dram_energy", "total_energy", "energy", "quality", "status")
+
+    def __init__(self, name, time, start_time, energy, quality, status,
+                 gpu_energy, cpu_energy, dram_energy, total_energy):
+        self.name = name
+        self.time = time
+        self.start_time = start_time
+        self.energy = energy
+        self.quality = quality
+        self.status = status
+        self.gpu_energy = gpu_energy
+        self.cpu_energy = cpu_energy
+        self.dram_energy = dram_energy
+        self.total_energy = total_energy
+
+    @property
+    def exact(self):
+        """Whether every device's value is a hardware counter difference."""
+        return all(q == "exact" for q in self.quality.values())
+
+    def __repr__(self):
+        parts = ", ".join("%s=%.3f J%s" % (label, e, "" if self.quality[label]
+                                          == "exact" else
+                                          " (%s)" % self.quality[label])
+                          for label, e in self.energy.items())
+        return "Measurement(%r, time=%.6f s, total_energy=%.3f J, %s)" % (
+            self.name, self.time, self.total_energy, parts)
+
+
+def _from_result(r, devices):
+    """Builds a Measurement from a joule_result* (does not free it)."""
+    n = lib.joule_result_device_count(r)
+    energy, quality, status = {}, {}, {}
+    by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
+    q, st = c_int(), c_int()
+    for i in range(n):
+        d = devices[i]
+        e = lib.joule_result_energy_j(r, i, byref(q), byref(st))
+        energy[d.label] = e
+        quality[d.label] = _lib.QUALITY_NAMES.get(q.value, str(q.value))
+        status[d.label] = (None if st.value == 0 else
+                           decode(lib.joule_strerror(st.value)))
+        attr = _KIND_ATTR.get(d.kind)
+        if attr in by_kind:
+            by_kind[attr][d.index] = e
+    return Measurement(
+        name=decode(lib.joule_result_name(r)),
+        time=lib.joule_result_time_s(r),
+        start_time=lib.joule_result_start_unix_s(r),
+        energy=energy, quality=quality, status=status,
+        gpu_energy=by_kind["gpu"], cpu_energy=by_kind["cpu"],
+        dram_energy=by_kind["dram"],
+        total_energy=lib.joule_result_total_all_j(r))
+
+
+def _name_bytes(name):
+    if not isinstance(name, str):
+        raise TypeError("joule: window name must be a str, not %s"
+                        % type(name).__name__)
+    if "\0" in name:
+        raise InvalidArgumentError("window name %r contains a NUL character"
+                                   % name)
+    return name.encode("utf-8")
+
+
+def _index_list(value, what):
+    """Validates gpus=/cpus=: None, or an iterable of non-negative ints."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError("joule: %s must be a list of indices or None, not %s"
+                        % (what, type(value).__name__))
+    out = []
+    for v in value:
+        if isinstance(v, bool):
+            raise TypeError("joule: %s holds %r; indices are ints"
+                            % (what, v))
+        if not isinstance(v, int):
+            try:
+                v = operator.index(v)  # numpy integers
+            except TypeError:
+                raise TypeError("joule: %s holds %r (%s); indices are ints"
+                                % (what, v, type(v).__name__)) from None
+        if v < 0:
+            raise InvalidArgumentError("joule: %s holds %d; indices are >= 0"
+                                       % (what, v))
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def device_specs(gpus=None, cpus=None, devices=None):
+    """The device specs to try, in order, for Monitor's arguments.
+
+    Returns a list of spec strings (None = the library default, which is
+    $JOULE_DEVICES or "all"). More than one spec means the first names a
+    kind optionally (Zeus semantics: gpus=None / cpus=None = every device
+    of that kind *if there is one*) and the next is the fallback without it.
+    """
+    gpus = _index_list(gpus, "gpus")
+    cpus = _index_list(cpus, "cpus")
+    if devices is not None and not isinstance(devices, str):
+        raise TypeError("joule: devices must be a spec string such as "
+                        "'gpu:0+cpu' or 'sim:2:h100', not %s"
+                        % type(devices).__name__)
+    if devices is not None and not devices.strip():
+        raise InvalidArgumentError("joule: devices is an empty spec; use "
+                                   "None for the default ('all')")
+    if devices is None and gpus is None and cpus is None:
+        return [None]
+    required = [devices] if devices is not None else []
+    if gpus:
+        required.append("gpu:" + ",".join(map(str, gpus)))
+    if cpus:
+        required.append("cpu:" + ",".join(map(str, cpus)))
+    optional = []
+    if devices is None:
+        if gpus is None:
+            optional.append("gpu")
+        if cpus is None:
+            optional.append("cpu")
+    specs = []
+    if optional:
+        specs.append("+".join(required + optional))
+    if required:
+        specs.append("+".join(required))
+    if not specs:  # gpus=[] and cpus=[] and no devices
+        raise InvalidArgumentError("joule: gpus=[] and cpus=[] select no "
+                                   "devices to measure")
+    return specs
+
+
+class Window:
+    """``monitor.window(name)``: a context manager and a decorator.
+
+    ``with monitor.window("step") as w: ...`` begins the window on entry and
+    ends it on exit, leaving the result in ``w.measurement``. If the block
+    raises, the window is cancelled (nothing is measured or logged) and the
+    exception propagates. As a decorator, every call of the function is one
+    window; the latest result is in ``w.measurement`` (and the function's
+    ``.measurement``) and ``on_end(measurement)`` is called after each.
+    """
+
+    def __init__(self, monitor, name, sync=True, restart=False, on_end=None):
+        _name_bytes(name)
+        if on_end is not None and not callable(on_end):
+            raise TypeError("joule: on_end must be callable")
+        self.monitor = monitor
+        self.name = name
+        self.sync = sync
+        self.restart = restart
+        self.on_end = on_end
+        self.measurement = None
+
+    def _begin(self):
+        self.monitor.begin_window(self.name, sync=self.sync,
+                                  restart=self.restart)
+
+    def _end(self):
+        m = self.monitor.end_window(self.name, sync=self.sync)
+        self.measurement = m
+        if self.on_end is not None:
+            self.on_end(m)
+        return m
+
+    def _cancel(self):
+        try:
+            self.monitor.end_window(self.name, cancel=True)
+        except Exception:  # already gone: keep the original exception
+            pass
+
+    def __enter__(self):
+        self._begin()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._cancel()
+            return False
+        self._end()
+        return False
+
+    async def __aenter__(self):
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        return self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, fn):
+        if not callable(fn):
+            raise TypeError("joule: monitor.window(...) decorates a callable")
+        window = self
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_wrapper(*args, **kwargs):
+                window._begin()
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException:
+                    window._cancel()
+                    raise
+                async_wrapper.measurement = window._end()
+                return result
+            async_wrapper.measurement = None
+            async_wrapper.window = window
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            window._begin()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException:
+                window._cancel()
+                raise
+            wrapper.measurement = window._end()
+            return result
+        wrapper.measurement = None
+        wrapper.window = window
+        return wrapper
+
+    def __repr__(self):
+        return "Window(%r)" % self.name
+
+
+class Monitor:
+    """Measures time and energy of named windows on GPUs, CPUs and DRAM.
+
+    ``Monitor(gpus=None, cpus=None, devices=None, sync="auto",
+    log_file=None)``; ``gpu_indices`` / ``cpu_indices`` are accepted as
+    Zeus's names for ``gpus`` / ``cpus``, ``sync_execution_with`` for
+    ``sync``.
+
+    Devices (see docs/python.md):
+
+    - nothing given: the library default, ``$JOULE_DEVICES`` or ``"all"``.
+    - ``gpus=[0, 1]`` / ``cpus=[0]``: exactly those (absent ones are an
+      error); ``[]``: none of that kind; ``None`` next to a given list:
+      every device of that kind, if there is any (like Zeus).
+    - ``devices="sim:2:h100"``: a raw libjoule spec; with it, ``gpus`` /
+      ``cpus`` lists are added to the spec and ``None`` adds nothing.
+
+    ``log_file`` appends one row per ended window (CSV in Zeus's format, or
+    JSON lines when ``log_format="jsonl"`` or the name ends in ``.jsonl``).
+    ``sysfs_root`` moves the RAPL backend's ``/sys`` (for tests).
+
+    Thread-safe: any thread may begin or end any window. ``close()`` (or
+    leaving ``with Monitor(...) as m:``) releases the devices; it waits for
+    calls in flight on other threads.
+    """
+
+    def __init__(self, gpus=None, cpus=None, devices=None, sync="auto",
+                 log_file=None, *, gpu_indices=None, cpu_indices=None,
+                 sync_execution_with=None, log_format=None, sysfs_root=None,
+                 keeper_interval_ms=None):
+        self._ctx = None
+        self._lock = threading.Condition(threading.Lock())
+        self._inflight = 0
+        self._closed = False
+        self._tls = threading.local()
+        self._on_close = []  # run before joule_close (e.g. PowerMonitor)
+
+        if gpu_indices is not None:
+            if gpus is not None:
+                raise TypeError("joule: pass gpus or gpu_indices, not both")
+            gpus = gpu_indices
+        if cpu_indices is not None:
+            if cpus is not None:
+                raise TypeError("joule: pass cpus or cpu_indices, not both")
+            cpus = cpu_indices
+        if sync_execution_with is not None:
+            if sync != "auto":
+                raise TypeError("joule: pass sync or sync_execution_with, "
+                                "not both")
+            sync = sync_execution_with
+        if not (sync is None or isinstance(sync, (str, bool)) or
+                callable(sync)):
+            raise TypeError("joule: sync must be a string, None or a "
+                            "callable, not %s" % type(sync).__name__)
+        if isinstance(sync, str) and sync not in ("auto", "cuda") + \
+                _sync.FRAMEWORKS:
+            raise ValueError("joule: unknown sync %r; use 'auto', 'torch', "
+                             "'jax', 'cupy', 'cuda', None or a callable"
+                             % (sync,))
+        if log_file is not None:
+            log_file = os.fspath(log_file)
+            if isinstance(log_file, bytes):
+                log_file = os.fsdecode(log_file)
+            if log_format is None:
+                log_format = ("jsonl" if log_file.endswith((".jsonl", ".json"))
+                              else "csv")
+        if log_format not in (None, "csv", "jsonl"):
+            raise ValueError("joule: log_format must be 'csv' or 'jsonl', "
+                             "not %r" % (log_format,))
+        if sysfs_root is not None:
+            sysfs_root = os.fsdecode(os.fspath(sysfs_root))
+        if keeper_interval_ms is not None and (
+                isinstance(keeper_interval_ms, bool) or
+                not isinstance(keeper_interval_ms, int)):
+            raise TypeError("joule: keeper_interval_ms must be an int")
+
+        specs = device_specs(gpus, cpus, devices)
+        self._sync_choice = sync
+        self._c_sync = None  # the ctypes callback, kept alive with self
+        for n, spec in enumerate(specs):
+            try:
+                self._ctx = self._open(spec, log_file, log_format,
+                                       sysfs_root, keeper_interval_ms)
+                break
+            except DeviceNotFoundError:
+                # A kind asked for optionally is absent: try without it.
+                # The last spec holds only what was required; its error
+                # is the one to report.
+                if n == len(specs) - 1:
+                    raise
+        self.spec = spec if spec is not None else (
+            os.environ.get("JOULE_DEVICES") or "all")
+
+    # -- opening ---------------------------------------------------------
+
+    def _open(self, spec, log_file, log_format, sysfs_root, keeper_ms):
+        opts = c_void_p()
+        check(lib.joule_options_create(byref(opts)))
+        try:
+            if spec is not None:
+                check(lib.joule_options_set_devices(opts, spec.encode()))
+            if sysfs_root is not None:
+                check(lib.joule_options_set_sysfs_root(
+                    opts, sysfs_root.encode()))
+            if log_file is not None:
+                fmt = _lib.LOG_JSONL if log_format == "jsonl" else _lib.LOG_CSV
+                check(lib.joule_options_set_log(opts, os.fsencode(log_file),
+                                                fmt))
+            if keeper_ms is not None:
+                check(lib.joule_options_set_keeper_interval_ms(opts,
+                                                               keeper_ms))
+            # The sync hook needs the device list, known only after open;
+            # it goes through self, so the ctypes callback can be set now.
+            if self._sync_choice not in (None, False):
+                if self._sync_choice == "cuda":
+                    check(lib.joule_options_set_cuda_sync(opts, 1))
+                else:
+                    if self._c_sync is None:
+                        # A weak reference: no cycle, so dropping the last
+                        # reference closes the monitor at once.
+                        ref = weakref.ref(self)
+
+                        def trampoline(_user):
+                            m = ref()
+                            if m is not None:
+                                m._sync_trampoline(_user)
+
+                        self._c_sync = _lib.sync_fn_t(trampoline)
+                    check(lib.joule_options_set_sync(opts, self._c_sync,
+                                                     None))
+            ctx = c_void_p()
+            check(lib.joule_open(opts, byref(ctx)))
+        finally:
+            lib.joule_options_destroy(opts)
+        try:
+            self._devices = self._read_devices(ctx)
+            real = [d.index for d in self._devices
+                    if d.kind == _lib.KIND_GPU and not d.simulated]
+            self._sync_fn, _ = _sync.resolve(self._sync_choice, real)
+        except BaseException:
+            lib.joule_close(ctx)
+            raise
+        return ctx
+
+    @staticmethod
+    def _read_devices(ctx):
+        out = []
+        for i in range(lib.joule_device_count(ctx)):
+            d = lib.joule_device_at(ctx, i)
+            out.append(Device(
+                position=i,
+                label=decode(lib.joule_device_label(d)),
+                kind=lib.joule_device_kind(d),
+                index=lib.joule_device_index(d),
+                name=decode(lib.joule_device_name(d)),
+                backend=decode(lib.joule_device_backend(d)),
+                uuid=decode(lib.joule_device_uuid(d)),
+                caps=lib.joule_device_caps(d),
+                energy_resolution_uj=lib.joule_device_energy_resolution_uj(d),
+                update_period_us=lib.joule_device_update_period_us(d),
+                note=decode(lib.joule_device_note(d))))
+        return tuple(out)
+
+    def _sync_trampoline(self, _user):
+        # Runs inside joule_window_begin/end on the calling thread. An
+        # exception cannot cross the C frame: keep it for the caller.
+        fn = self._sync_fn
+        if fn is None:
+            return
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001
+            self._tls.sync_error = e
+
+    def _take_sync_error(self):
+        e = getattr(self._tls, "sync_error", None)
+        if e is not None:
+            self._tls.sync_error = None
+        return e
+
+    # -- lifetime --------------------------------------------------------
+
+    def _acquire(self):
+        with self._lock:
+            if self._ctx is None:
+                raise InvalidArgumentError("joule: the monitor is closed")
+            self._inflight += 1
+            return self._ctx
+
+    def _release(self):
+        with self._lock:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._lock.notify_all()
+
+    def close(self):
+        """Releases the devices (open windows are discarded). Idempotent;
+        waits for calls in progress on other threads."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            ctx, self._ctx = self._ctx, None
+            while self._inflight:
+                lock.wait()
+            hooks, self._on_close = self._on_close, []
+        if ctx is not None:
+            for hook in hooks:
+                hook(ctx)
+            lib.joule_close(ctx)
+
+    def _add_close_hook(self, hook):
+        with self._lock:
+            if self._ctx is None:
+                raise InvalidArgumentError("joule: the monitor is closed")
+            self._on_close.append(hook)
+
+    def _run_close_hook_now(self, hook):
+        """Runs a close hook early (e.g. PowerMonitor.close()), once no call
+        is in flight; no-op if the monitor already ran it."""
+        with self._lock:
+            while self._inflight:
+                self._lock.wait()
+            if hook not in self._on_close:
+                return
+            self._on_close.remove(hook)
+            hook(self._ctx)
+
+    @property
+    def closed(self):
+        return self._ctx is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    # -- devices ---------------------------------------------------------
+
+    @property
+    def devices(self):
+        """The monitored devices, in the library's order (tuple of Device)."""
+        return self._devices
+
+    @property
+    def gpu_indices(self):
+        return [d.index for d in self._devices if d.kind == _lib.KIND_GPU]
+
+    @property
+    def cpu_indices(self):
+        return [d.index for d in self._devices if d.kind == _lib.KIND_CPU]
+
+    # -- windows ---------------------------------------------------------
+
+    def begin_window(self, name, sync=True, restart=False, *,
+                     sync_execution=None):
+        """Opens window ``name``. ``sync=False`` skips the sync hook at this
+        edge; ``restart=True`` replaces an open window of that name.
+        Raises AlreadyExistsError (a ValueError) if it is already open."""
+        if sync_execution is not None:
+            sync = sync_execution
+        b = _name_bytes(name)
+        flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
+            (_lib.WINDOW_RESTART if restart else 0)
+        ctx = self._acquire()
+        try:
+            rc = lib.joule_window_begin(ctx, b, flags)
+            err = _lib.last_error() if rc < 0 else None
+            sync_error = self._take_sync_error()
+            if sync_error is not None:
+                if rc == 0:
+                    lib.joule_window_cancel(ctx, b)
+                raise sync_error
+            if rc < 0:
+                raise error_for(rc, err)
+        finally:
+            self._release()
+
+    def end_window(self, name, sync=True, cancel=False, *,
+                   sync_execution=None):
+        """Closes window ``name`` and returns its Measurement, or with
+        ``cancel=True`` discards it and returns None. Raises NotFoundError
+        (a ValueError) if no window of that name is open."""
+        if sync_execution is not None:
+            sync = sync_execution
+        b = _name_bytes(name)
+        ctx = self._acquire()
+        try:
+            if cancel:
+                check(lib.joule_window_cancel(ctx, b))
+                return None
+            r = c_void_p()
+            flags = 0 if sync else _lib.WINDOW_NO_SYNC
+            rc = lib.joule_window_end(ctx, b, flags, byref(r))
+            err = _lib.last_error() if rc < 0 else None
+            sync_error = self._take_sync_error()
+            m = None
+            if r.value:
+                try:
+                    m = _from_result(r, self._devices)
+                finally:
+                    lib.joule_result_free(r)
+            if sync_error is not None:
+                raise sync_error
+            if rc < 0:
+                e = error_for(rc, err)
+                e.measurement = m  # e.g. the log write failed: still measured
+                raise e
+            return m
+        finally:
+            self._release()
+
+    def window(self, name, sync=True, restart=False, on_end=None):
+        """A Window for ``with monitor.window(name):`` or
+        ``@monitor.window(name)``."""
+        return Window(self, name, sync=sync, restart=restart, on_end=on_end)
+
+    def open_window_count(self):
+        ctx = self._acquire()
+        try:
+            return check(lib.joule_window_open_count(ctx))
+        finally:
+            self._release()
+
+    # -- direct reads ----------------------------------------------------
+
+    def energy(self):
+        """``{label: joules}`` consumed by each device since the monitor
+        opened (wrap-corrected cumulative counter)."""
+        ctx = self._acquire()
+        try:
+            out = {}
+            j, q = c_double(), c_int()
+            for d in self._devices:
+                check(lib.joule_device_energy_j(ctx, d.position, byref(j),
+                                                byref(q)))
+                out[d.label] = j.value
+            return out
+        finally:
+            self._release()
+
+    def power(self):
+        """``{label: watts}``: each device's current power (instant where
+        the device has it, else average). Devices that cannot say are
+        left out."""
+        ctx = self._acquire()
+        try:
+            out = {}
+            w = c_double()
+            for d in self._devices:
+                if lib.joule_device_power_w(ctx, d.position, byref(w)) == 0:
+                    out[d.label] = w.value
+            return out
+        finally:
+            self._release()
+
+    def __repr__(self):
+        if self._ctx is None:
+            return "Monitor(closed)"
+        return "Monitor(%s)" % ", ".join(d.label for d in self._devices)
+
+
+def _sim_call(monitor, fn, *args):
+    ctx = monitor._acquire()
+    try:
+        return check(fn(ctx, *args))
+    finally:
+        monitor._release()
+
