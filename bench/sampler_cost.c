@@ -82,12 +82,14 @@ static double now_s(void)
 }
 
 /* One tick's backend reads, as the sampler makes them, in a tight loop:
- * seconds per tick. */
-static double reads_per_tick_s(joule_ctx *ctx)
+ * seconds per tick. The slow domains (average and memory power,
+ * temperature, clock, throttle) are read every slow_every ticks. */
+static double reads_per_tick_s(joule_ctx *ctx, int slow_every)
 {
     const int reps = 2000;
     double t0 = now_s();
-    for (int r = 0; r < reps; r++)
+    for (int r = 0; r < reps; r++) {
+        int slow = r % slow_every == 0;
         for (int i = 0; i < ctx->ndev; i++) {
             struct joule_device *d = ctx->devs[i];
             uint64_t uj;
@@ -100,18 +102,19 @@ static double reads_per_tick_s(joule_ctx *ctx)
             uint64_t m;
             if (d->caps & JOULE_CAP_POWER_INSTANT)
                 d->ops->read_power_mw(d, JDEV_POWER_INSTANT, &mw);
-            if (d->caps & JOULE_CAP_POWER_AVERAGE)
+            if (slow && (d->caps & JOULE_CAP_POWER_AVERAGE))
                 d->ops->read_power_mw(d, JDEV_POWER_AVERAGE, &mw);
-            if (d->caps & JOULE_CAP_POWER_MEMORY)
+            if (slow && (d->caps & JOULE_CAP_POWER_MEMORY))
                 d->ops->read_power_mw(d, JDEV_POWER_MEMORY, &mw);
-            if (d->caps & JOULE_CAP_TEMPERATURE)
+            if (slow && (d->caps & JOULE_CAP_TEMPERATURE))
                 d->ops->read_temperature_c(d, &a);
-            if (d->caps & JOULE_CAP_CLOCKS)
+            if (slow && (d->caps & JOULE_CAP_CLOCKS))
                 d->ops->read_clocks_mhz(d, &a, &b);
-            if (d->caps & JOULE_CAP_THROTTLE)
+            if (slow && (d->caps & JOULE_CAP_THROTTLE))
                 d->ops->read_throttle(d, &m);
             pthread_mutex_unlock(&d->lock);
         }
+    }
     return (now_s() - t0) / reps;
 }
 
@@ -152,7 +155,8 @@ int main(void)
             return 1;
         }
         joule_options_destroy(o);
-        double read_s = reads_per_tick_s(ctx);
+        /* the sampler reads slow domains at most every 10 ms */
+        double read_s = reads_per_tick_s(ctx, rates_hz[k] > 100 ? (int)(rates_hz[k] / 100) : 1);
         double floor_pct = wake_floor_pct(rates_hz[k], 2.0);
         joule_sampler *s;
         if (joule_sampler_create(ctx, 1000.0 / rates_hz[k], 3600, &s)) {

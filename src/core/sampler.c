@@ -64,9 +64,22 @@ static void choose_domains(struct joule_sampler *s, int i)
     a[JOULE_DOMAIN_THROTTLE] = o->read_throttle && (d->caps & JOULE_CAP_THROTTLE);
 }
 
+/* Domains that change slowly (a 1 s average, temperature, clocks,
+ * throttle reasons, memory power) are read at most this often; instant
+ * power and the counter every tick. */
+#define SLOW_DOMAIN_NS 10000000LL
+
+static int is_slow(int domain)
+{
+    return domain == JOULE_DOMAIN_POWER_AVERAGE || domain == JOULE_DOMAIN_POWER_MEMORY ||
+           domain == JOULE_DOMAIN_TEMPERATURE || domain == JOULE_DOMAIN_SM_CLOCK ||
+           domain == JOULE_DOMAIN_THROTTLE;
+}
+
 /* Reads one device: its counter through the core (wrap-corrected), then
- * the other domains under the device's lock. */
-static void read_device(struct joule_sampler *s, int i)
+ * the other domains under the device's lock. Each read is stamped with
+ * the time right after it returns. */
+static void read_device(struct joule_sampler *s, int i, int slow_due)
 {
     struct joule_device *d = s->ctx->devs[i];
     const unsigned char *a = &s->active[slot(s, i, 0)];
@@ -78,24 +91,30 @@ static void read_device(struct joule_sampler *s, int i)
         if (jctx_read_energy_at(s->ctx, i, t, &uj) == 0)
             stream_append(&st[JOULE_DOMAIN_ENERGY], t / 1000, (int64_t)uj);
     }
-    if (!(a[JOULE_DOMAIN_POWER] | a[JOULE_DOMAIN_POWER_AVERAGE] | a[JOULE_DOMAIN_POWER_MEMORY] |
-          a[JOULE_DOMAIN_TEMPERATURE] | a[JOULE_DOMAIN_SM_CLOCK] | a[JOULE_DOMAIN_THROTTLE]))
+    unsigned char want[JOULE_DOMAIN_COUNT];
+    int any = 0;
+    for (int k = 0; k < JOULE_DOMAIN_COUNT; k++) {
+        want[k] = a[k] && k != JOULE_DOMAIN_ENERGY && k != JOULE_DOMAIN_POWER_COUNTER &&
+                  (slow_due || !is_slow(k));
+        any |= want[k];
+    }
+    if (!any)
         return;
     pthread_mutex_lock(&d->lock);
     static const enum jdev_power_kind kinds[3] = {JDEV_POWER_INSTANT, JDEV_POWER_AVERAGE,
                                                   JDEV_POWER_MEMORY};
     for (int k = 0; k < 3; k++) {
         uint32_t mw;
-        if (a[k] && d->ops->read_power_mw(d, kinds[k], &mw) == 0)
+        if (want[k] && d->ops->read_power_mw(d, kinds[k], &mw) == 0)
             stream_append(&st[k], joule_now_ns() / 1000, mw);
     }
     int c, sm, mem;
     uint64_t mask;
-    if (a[JOULE_DOMAIN_TEMPERATURE] && d->ops->read_temperature_c(d, &c) == 0)
+    if (want[JOULE_DOMAIN_TEMPERATURE] && d->ops->read_temperature_c(d, &c) == 0)
         stream_append(&st[JOULE_DOMAIN_TEMPERATURE], joule_now_ns() / 1000, c);
-    if (a[JOULE_DOMAIN_SM_CLOCK] && d->ops->read_clocks_mhz(d, &sm, &mem) == 0)
+    if (want[JOULE_DOMAIN_SM_CLOCK] && d->ops->read_clocks_mhz(d, &sm, &mem) == 0)
         stream_append(&st[JOULE_DOMAIN_SM_CLOCK], joule_now_ns() / 1000, sm);
-    if (a[JOULE_DOMAIN_THROTTLE] && d->ops->read_throttle(d, &mask) == 0)
+    if (want[JOULE_DOMAIN_THROTTLE] && d->ops->read_throttle(d, &mask) == 0)
         stream_append(&st[JOULE_DOMAIN_THROTTLE], joule_now_ns() / 1000, (int64_t)mask);
     pthread_mutex_unlock(&d->lock);
 }
@@ -119,11 +138,15 @@ static void *sampler_main(void *arg)
     struct joule_sampler *s = arg;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
+    int64_t slow_every = SLOW_DOMAIN_NS / s->interval_ns, tick = 0;
+    if (slow_every < 1)
+        slow_every = 1;
     pthread_mutex_lock(&s->lock);
     do { /* every start reads once, however soon it is stopped */
         pthread_mutex_unlock(&s->lock);
+        int slow_due = tick++ % slow_every == 0;
         for (int i = 0; i < s->ndev; i++)
-            read_device(s, i);
+            read_device(s, i, slow_due);
         pthread_mutex_lock(&s->lock);
         add_ns(&next, s->interval_ns);
         /* Behind by more than a tick (a slow read): skip, don't burst. */
