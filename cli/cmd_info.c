@@ -58,9 +58,9 @@ static void caps_text(uint32_t caps, char *buf, size_t len)
 static void period_text(double us, char *buf, size_t len)
 {
     if (us >= 1000.0)
-        snprintf(buf, len, "%g ms", us / 1000.0);
+        snprintf(buf, len, "%.3g ms", us / 1000.0);
     else
-        snprintf(buf, len, "%g us", us);
+        snprintf(buf, len, "%.3g us", us);
 }
 
 static int print_text(joule_ctx *ctx)
@@ -82,6 +82,13 @@ static int print_text(joule_ctx *ctx)
         else
             printf("          no energy counter: power (updates every %s) is integrated; "
                    "results are approx\n", period);
+        if (joule_device_power_period_us(d) > 0) {
+            char pp[32];
+            period_text(joule_device_power_period_us(d), pp, sizeof pp);
+            /* Detection polls every ~1 ms, so that is as fine as it sees. */
+            printf("          power reading updates every %s%s (measured)\n", pp,
+                   joule_device_power_period_us(d) < 1500 ? " or faster" : "");
+        }
         printf("          capabilities: %s\n", caps);
         struct gpu_state s;
         read_gpu_state(ctx, d, &s);
@@ -131,6 +138,8 @@ static int print_json(joule_ctx *ctx)
                 cJSON_AddItemToArray(caps, cJSON_CreateString(joule_cap_name(1u << b)));
         cJSON_AddNumberToObject(o, "energy_resolution_uj", joule_device_energy_resolution_uj(d));
         cJSON_AddNumberToObject(o, "update_period_us", joule_device_update_period_us(d));
+        if (joule_device_power_period_us(d) > 0)
+            cJSON_AddNumberToObject(o, "power_update_period_us", joule_device_power_period_us(d));
         struct gpu_state s;
         read_gpu_state(ctx, d, &s);
         if (s.have_limits) {
@@ -195,6 +204,8 @@ int cmd_info(int argc, char **argv)
     joule_ctx *ctx = cli_open("info", spec, 1);
     if (!ctx)
         return 1;
+    /* Replace nominal update periods by measured ones (at most 200 ms). */
+    joule_detect_update_periods(ctx);
     int rc = json ? print_json(ctx) : print_text(ctx);
     joule_close(ctx);
     return rc;

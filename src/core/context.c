@@ -39,6 +39,7 @@ static int run_backend(struct joule_ctx *ctx, const struct jdev_backend *b,
     int before = found->count;
     joule_clear_error();
     int rc = b->discover(args, found, st->reason, sizeof st->reason);
+    st->code = rc;
     st->available = rc == 0 && found->count > before;
     if (rc && !st->reason[0])
         snprintf(st->reason, sizeof st->reason, "%s", joule_last_error());
@@ -83,17 +84,19 @@ static int check_named(const struct devspec *s, const struct jdev_list *found,
             if (ok)
                 continue;
             char why[1200] = "";
+            int code = JOULE_ENODEV; /* EPERM when a backend was refused access */
             for (int b = 0; b < ctx->nbackends; b++)
                 if (!ctx->backends[b].available) {
+                    if (ctx->backends[b].code == JOULE_EPERM)
+                        code = JOULE_EPERM;
                     size_t len = strlen(why);
                     snprintf(why + len, sizeof why - len, "%s%s: %s",
                              len ? "; " : "", ctx->backends[b].name,
                              ctx->backends[b].reason);
                 }
             if (dk->all)
-                return joule_set_error(JOULE_ENODEV,
-                    "no %s devices found (%s)", kind_names[k], why);
-            return joule_set_error(JOULE_ENODEV,
+                return joule_set_error(code, "no %s devices found (%s)", kind_names[k], why);
+            return joule_set_error(code,
                 "%s%d not found: %d %s device%s present%s%s%s",
                 label_prefix[k], dk->idx[j], have, kind_names[k],
                 have == 1 ? "" : "s", why[0] ? " (" : "", why, why[0] ? ")" : "");
@@ -126,6 +129,16 @@ static int select_devices(struct joule_ctx *ctx, const struct devspec *spec,
             found->items[i] = NULL;
         }
     }
+    /* Kind, then index: gpu0.., cpu0.., dram0.. whatever order the
+     * backends listed them in (die zones, CUDA_VISIBLE_DEVICES). */
+    for (int i = 1; i < ctx->ndev; i++)
+        for (int j = i; j > 0; j--) {
+            struct joule_device *a = ctx->devs[j - 1], *b = ctx->devs[j];
+            if (a->kind < b->kind || (a->kind == b->kind && a->index <= b->index))
+                break;
+            ctx->devs[j - 1] = b;
+            ctx->devs[j] = a;
+        }
     if (ctx->ndev == 0 && !allow_empty) {
         char why[1200] = "";
         for (int b = 0; b < ctx->nbackends; b++) {

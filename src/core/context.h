@@ -14,6 +14,7 @@
 struct joule_backend_status {
     const char *name;
     int available;
+    int code;           /* discover()'s result */
     char reason[512];
 };
 

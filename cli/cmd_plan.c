@@ -1,0 +1,411 @@
+/* joule plan — per-stage GPU frequency plans for pipeline-parallel training
+ * (Perseus-style iteration time–energy frontier). See docs/planner.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <joule/joule.h>
+
+#include "commands.h"
+#include "../src/optimize/planner/planner.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: joule plan [PROFILE.csv] --stages S --microbatches M [options]\n"
+        "\n"
+        "Plans the GPU SM frequency of every forward and backward computation of one\n"
+        "pipeline-parallel training iteration. Computes the iteration time-energy\n"
+        "frontier, from every computation at its fastest setting (minimum time, with\n"
+        "the energy bloat of computations off the critical path removed) to the time\n"
+        "beyond which slowing further saves nothing.\n"
+        "\n"
+        "Input:\n"
+        "  -p, --profile FILE        profile CSV with a header and rows\n"
+        "                            stage,instruction,frequency,time,energy\n"
+        "                            (instruction forward|backward, frequency in MHz,\n"
+        "                            time in s, energy in J; Zeus's pipeline profiler)\n"
+        "  -s, --stages S            number of pipeline stages (every stage 0..S-1 needs\n"
+        "                            forward and backward rows)\n"
+        "  -m, --microbatches M      microbatches per iteration\n"
+        "      --schedule NAME       1f1b (default; synchronous 1F1B as in DeepSpeed) or\n"
+        "                            gpipe (all forwards, then all backwards)\n"
+        "      --quantum T           time quantum, in s or with a unit: 1ms (default),\n"
+        "                            500us, 0.002s\n"
+        "      --blocking-power-w W  power a GPU draws while blocked on a neighbour,\n"
+        "                            charged to every idle interval (default 70)\n"
+        "\n"
+        "Choosing a plan (for --json, --svg and the summary):\n"
+        "      --at WHICH            min-energy-no-slowdown: the plan at the minimum\n"
+        "                            iteration time, without energy bloat;\n"
+        "                            min-energy: the cheapest plan on the frontier\n"
+        "      --deadline S          the cheapest plan whose iteration time is <= S s\n"
+        "\n"
+        "Output:\n"
+        "  -o, --output FILE         frontier CSV: plan_id,time_s,energy_j,\n"
+        "                            quantized_time_s,model_energy_j,lower_bound_j\n"
+        "                            ('-' for stdout)\n"
+        "      --plans DIR           one plan JSON per frontier point: DIR/plan_NNNN.json\n"
+        "      --json FILE           the chosen plan as JSON (the file joule_plan_load()\n"
+        "                            reads); without --at/--deadline the whole frontier\n"
+        "                            ('-' for stdout)\n"
+        "      --svg FILE            timeline of the chosen plan (default: the\n"
+        "                            minimum-time plan): one row per stage, a block per\n"
+        "                            computation coloured by its frequency\n"
+        "      --frontier-svg FILE   energy against time along the frontier\n"
+        "  -q, --quiet               no summary\n"
+        "\n"
+        "Checking the frequencies against a GPU:\n"
+        "      --gpu N               fail when a profile frequency is not a supported SM\n"
+        "                            clock of GPU N\n"
+        "      --devices SPEC        devices to open for --gpu (default: $JOULE_DEVICES\n"
+        "                            or all)\n"
+        "  -h, --help                this help\n"
+        "\n"
+        "Plans are JSON: {\"time_s\": T, \"energy_j\": E, \"stages\": [[{\"instruction\":\n"
+        "\"forward\", \"microbatch\": 0, \"frequency_mhz\": 1740}, ...], ...]}. time_s and\n"
+        "energy_j are recomputed from the profile by simulating the schedule;\n"
+        "E = sum of energies + blocking power * (S * T - sum of times).\n"
+        "\n"
+        "Exit status: 0 done, 1 bad input or no plan meets the deadline, 2 bad usage.\n");
+}
+
+/* "1ms", "500us", "0.002s", "0.001" (seconds). */
+static int parse_quantum(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v))
+        return -1;
+    double mul = 1;
+    if (!strcmp(end, "") || !strcmp(end, "s"))
+        mul = 1;
+    else if (!strcmp(end, "ms"))
+        mul = 1e-3;
+    else if (!strcmp(end, "us"))
+        mul = 1e-6;
+    else if (!strcmp(end, "ns"))
+        mul = 1e-9;
+    else
+        return -1;
+    v *= mul;
+    if (!(v > 0))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Checks every profile frequency against GPU `gpu`'s supported clocks. */
+static int check_gpu(const pl_profile *prof, const char *devices, int gpu)
+{
+    joule_options *opts = NULL;
+    joule_ctx *ctx = NULL;
+    int rc = joule_options_create(&opts);
+    if (!rc)
+        rc = joule_options_set_devices(opts, devices);
+    if (!rc)
+        rc = joule_options_set_keeper_interval_ms(opts, -1);
+    if (!rc)
+        rc = joule_open(opts, &ctx);
+    joule_options_destroy(opts);
+    if (rc) {
+        fprintf(stderr, "joule plan: --gpu %d: %s\n", gpu, joule_last_error());
+        return 1;
+    }
+    int clocks[512];
+    int n = joule_gpu_supported_clocks_mhz(ctx, gpu, clocks, 512);
+    if (n < 0) {
+        fprintf(stderr, "joule plan: --gpu %d: %s\n", gpu, joule_last_error());
+        joule_close(ctx);
+        return 1;
+    }
+    if (n > 512)
+        n = 512;
+    char label[32];
+    snprintf(label, sizeof label, "gpu%d", gpu);
+    rc = pl_profile_check_freqs(prof, clocks, n, label);
+    joule_close(ctx);
+    if (rc) {
+        fprintf(stderr, "joule plan: %s\n", pl_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+enum {
+    OPT_SCHEDULE = 256,
+    OPT_QUANTUM,
+    OPT_BLOCKING,
+    OPT_AT,
+    OPT_DEADLINE,
+    OPT_PLANS,
+    OPT_JSON,
+    OPT_SVG,
+    OPT_FSVG,
+    OPT_GPU,
+    OPT_DEVICES,
+};
+
+int cmd_plan(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"profile", required_argument, NULL, 'p'},
+        {"stages", required_argument, NULL, 's'},
+        {"microbatches", required_argument, NULL, 'm'},
+        {"schedule", required_argument, NULL, OPT_SCHEDULE},
+        {"quantum", required_argument, NULL, OPT_QUANTUM},
+        {"blocking-power-w", required_argument, NULL, OPT_BLOCKING},
+        {"at", required_argument, NULL, OPT_AT},
+        {"deadline", required_argument, NULL, OPT_DEADLINE},
+        {"output", required_argument, NULL, 'o'},
+        {"plans", required_argument, NULL, OPT_PLANS},
+        {"json", required_argument, NULL, OPT_JSON},
+        {"svg", required_argument, NULL, OPT_SVG},
+        {"frontier-svg", required_argument, NULL, OPT_FSVG},
+        {"gpu", required_argument, NULL, OPT_GPU},
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    pl_config cfg;
+    pl_config_default(&cfg);
+    const char *profile = NULL, *csv = NULL, *plans = NULL, *json = NULL,
+               *svg = NULL, *fsvg = NULL, *devices = NULL, *at = NULL;
+    double deadline = -1;
+    int gpu = -1, quiet = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":p:s:m:o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': profile = optarg; break;
+        case 's':
+            if (parse_int(optarg, 1, PL_MAX_STAGES, &cfg.stages)) {
+                fprintf(stderr, "joule plan: --stages '%s' is not a whole "
+                        "number in 1..%d\n", optarg, PL_MAX_STAGES);
+                return 2;
+            }
+            break;
+        case 'm':
+            if (parse_int(optarg, 1, PL_MAX_COMPUTATIONS, &cfg.microbatches)) {
+                fprintf(stderr, "joule plan: --microbatches '%s' is not a "
+                        "positive whole number\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_SCHEDULE:
+            cfg.schedule = pl_schedule_parse(optarg);
+            if (cfg.schedule < 0) {
+                fprintf(stderr, "joule plan: --schedule '%s': expected 1f1b "
+                        "or gpipe\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_QUANTUM:
+            if (parse_quantum(optarg, &cfg.quantum_s)) {
+                fprintf(stderr, "joule plan: --quantum '%s': expected a "
+                        "positive time such as 1ms, 500us or 0.002\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_BLOCKING:
+            if (parse_double(optarg, &cfg.blocking_power_w) ||
+                cfg.blocking_power_w < 0) {
+                fprintf(stderr, "joule plan: --blocking-power-w '%s': "
+                        "expected watts >= 0\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_AT:
+            if (strcmp(optarg, "min-energy-no-slowdown") &&
+                strcmp(optarg, "min-energy")) {
+                fprintf(stderr, "joule plan: --at '%s': expected "
+                        "min-energy-no-slowdown or min-energy\n", optarg);
+                return 2;
+            }
+            at = optarg;
+            break;
+        case OPT_DEADLINE:
+            if (parse_double(optarg, &deadline) || !(deadline > 0)) {
+                fprintf(stderr, "joule plan: --deadline '%s': expected a "
+                        "positive number of seconds\n", optarg);
+                return 2;
+            }
+            break;
+        case 'o': csv = optarg; break;
+        case OPT_PLANS: plans = optarg; break;
+        case OPT_JSON: json = optarg; break;
+        case OPT_SVG: svg = optarg; break;
+        case OPT_FSVG: fsvg = optarg; break;
+        case OPT_GPU:
+            if (parse_int(optarg, 0, 1 << 20, &gpu)) {
+                fprintf(stderr, "joule plan: --gpu '%s' is not a GPU index\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_DEVICES: devices = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "joule plan: option '%s' needs a value\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            if (optopt)
+                fprintf(stderr, "joule plan: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "joule plan: unknown option '%s'\n",
+                        argv[optind - 1]);
+            fprintf(stderr, "Run 'joule plan --help' for the options.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        if (profile || optind + 1 < argc) {
+            fprintf(stderr, "joule plan: unexpected argument '%s'\n",
+                    argv[profile ? optind : optind + 1]);
+            return 2;
+        }
+        profile = argv[optind];
+    }
+    if (!profile || cfg.stages < 1 || cfg.microbatches < 1) {
+        fprintf(stderr, "joule plan: %s\nRun 'joule plan --help' for the "
+                "options.\n",
+                !profile ? "no profile CSV given (joule plan PROFILE.csv ...)"
+                : cfg.stages < 1 ? "--stages S is required"
+                                 : "--microbatches M is required");
+        return 2;
+    }
+    if (at && deadline > 0) {
+        fprintf(stderr, "joule plan: --at and --deadline choose a plan each; "
+                "give one of them\n");
+        return 2;
+    }
+    /* the summary goes to stderr when stdout carries data */
+    int data_on_stdout = (csv && !strcmp(csv, "-")) ||
+                         (json && !strcmp(json, "-"));
+    FILE *info = data_on_stdout ? stderr : stdout;
+
+    pl_profile *prof = NULL;
+    int rc = pl_profile_load(profile, &prof);
+    if (rc) {
+        fprintf(stderr, "joule plan: %s\n", pl_last_error());
+        return 1;
+    }
+    if (gpu >= 0 && check_gpu(prof, devices, gpu)) {
+        pl_profile_free(prof);
+        return 1;
+    }
+    pl_problem pb;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = pl_problem_init(&pb, prof, &cfg);
+    pl_profile_free(prof);
+    if (rc) {
+        fprintf(stderr, "joule plan: %s\n", pl_last_error());
+        return 1;
+    }
+    pl_frontier fr;
+    rc = pl_solve(&pb, &fr);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc) {
+        fprintf(stderr, "joule plan: %s\n", pl_last_error());
+        pl_problem_free(&pb);
+        return 1;
+    }
+    double solve_s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    int chosen = -1, status = 0;
+    if (deadline > 0) {
+        chosen = pl_frontier_pick_deadline(&fr, deadline);
+        if (chosen < 0) {
+            fprintf(stderr, "joule plan: no plan meets the deadline %g s; "
+                    "the minimum iteration time is %.6g s\n",
+                    deadline, fr.pts[0].time_s);
+            status = 1;
+            goto done;
+        }
+    } else if (at && !strcmp(at, "min-energy")) {
+        chosen = fr.n - 1;
+    } else if (at) {
+        chosen = 0;
+    }
+    if (csv && (rc = pl_write_frontier_csv_file(&pb, &fr, csv)))
+        goto fail;
+    if (plans && (rc = pl_write_plans_dir(&pb, &fr, plans)))
+        goto fail;
+    if (json) {
+        rc = chosen >= 0 ? pl_write_plan_json(&pb, &fr.pts[chosen], json)
+                         : pl_write_frontier_json(&pb, &fr, json);
+        if (rc)
+            goto fail;
+    }
+    if (svg && (rc = pl_write_gantt_svg(&pb, &fr.pts[chosen >= 0 ? chosen : 0],
+                                        svg)))
+        goto fail;
+    if (fsvg && (rc = pl_write_frontier_svg(&fr, chosen, fsvg)))
+        goto fail;
+    if (!quiet) {
+        const pl_plan *first = &fr.pts[0], *last = &fr.pts[fr.n - 1];
+        fprintf(info, "joule plan: %s, %d stages x %d microbatches, quantum "
+                "%g ms, blocking power %g W\n",
+                pl_schedule_name(cfg.schedule), cfg.stages, cfg.microbatches,
+                cfg.quantum_s * 1e3, cfg.blocking_power_w);
+        fprintf(info, "  all fastest:        %.6g s  %.6g J\n",
+                fr.fastest_time_s, fr.fastest_energy_j);
+        fprintf(info, "  no energy bloat:    %.6g s  %.6g J  (%.2f%% less, "
+                "same time)\n",
+                first->time_s, first->energy_j,
+                100.0 * (fr.fastest_energy_j - first->energy_j) /
+                    fr.fastest_energy_j);
+        fprintf(info, "  least energy:       %.6g s  %.6g J  (%.2f%% less, "
+                "%.2f%% slower)\n",
+                last->time_s, last->energy_j,
+                100.0 * (fr.fastest_energy_j - last->energy_j) /
+                    fr.fastest_energy_j,
+                100.0 * (last->time_s - fr.fastest_time_s) / fr.fastest_time_s);
+        fprintf(info, "  frontier:           %d plans (%d quanta, %d max-flows, "
+                "%.1f ms)\n",
+                fr.n, fr.steps, fr.iterations, solve_s * 1e3);
+        if (chosen >= 0)
+            fprintf(info, "  chosen (%s):%*s plan %d: %.6g s  %.6g J\n",
+                    deadline > 0 ? "deadline" : at,
+                    deadline > 0 ? 2 : 0, "", fr.pts[chosen].id,
+                    fr.pts[chosen].time_s, fr.pts[chosen].energy_j);
+    }
+    goto done;
+fail:
+    fprintf(stderr, "joule plan: %s\n", pl_last_error());
+    status = 1;
+done:
+    pl_frontier_free(&fr);
+    pl_problem_free(&pb);
+    return status;
+}
