@@ -124,13 +124,7 @@ static int print_json(joule_ctx *ctx)
     cJSON *devs = cJSON_AddArrayToObject(root, "devices");
     for (int i = 0; i < joule_device_count(ctx); i++) {
         const joule_device *d = joule_device_at(ctx, i);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(devs, o);
-        cJSON_AddStringToObject(o, "label", joule_device_label(d));
-        cJSON_AddStringToObject(o, "kind", joule_kind_name(joule_device_kind(d)));
-        cJSON_AddNumberToObject(o, "index", joule_device_index(d));
-        cJSON_AddStringToObject(o, "name", joule_device_name(d));
-        cJSON_AddStringToObject(o, "backend", joule_device_backend(d));
+        cJSON *o = cli_device_json(devs, d);
         cJSON_AddStringToObject(o, "uuid", joule_device_uuid(d));
         cJSON *caps = cJSON_AddArrayToObject(o, "capabilities");
         for (int b = 0; b < 32; b++)

@@ -236,13 +236,7 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     cJSON *devs = cJSON_AddArrayToObject(root, "devices");
     for (int i = 0; i < st->ndev; i++) {
         const joule_device *d = joule_device_at(ctx, i);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(devs, o);
-        cJSON_AddStringToObject(o, "label", joule_device_label(d));
-        cJSON_AddStringToObject(o, "kind", joule_kind_name(joule_device_kind(d)));
-        cJSON_AddNumberToObject(o, "index", joule_device_index(d));
-        cJSON_AddStringToObject(o, "name", joule_device_name(d));
-        cJSON_AddStringToObject(o, "backend", joule_device_backend(d));
+        cJSON *o = cli_device_json(devs, d);
         if (st->status[i]) {
             cJSON_AddNullToObject(o, "energy_j");
             cJSON_AddStringToObject(o, "quality", "error");

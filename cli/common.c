@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <cjson/cJSON.h>
 #include <string.h>
 
 #include "../src/core/context.h"
@@ -37,4 +38,16 @@ void cli_duration(double s, char *buf, size_t len)
         snprintf(buf, len, "%.3f s", s);
     else
         snprintf(buf, len, "%.3f ms", s * 1e3);
+}
+
+cJSON *cli_device_json(cJSON *array, const joule_device *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(array, o);
+    cJSON_AddStringToObject(o, "label", joule_device_label(d));
+    cJSON_AddStringToObject(o, "kind", joule_kind_name(joule_device_kind(d)));
+    cJSON_AddNumberToObject(o, "index", joule_device_index(d));
+    cJSON_AddStringToObject(o, "name", joule_device_name(d));
+    cJSON_AddStringToObject(o, "backend", joule_device_backend(d));
+    return o;
 }

@@ -10,6 +10,9 @@
 joule_ctx *cli_open(const char *command, const char *spec, int allow_empty);
 /* Whether any selected device is simulated. */
 int cli_has_simulated(joule_ctx *ctx);
+/* A JSON object with a device's label, kind, index, name and backend,
+ * added to array; the caller adds the rest. */
+struct cJSON *cli_device_json(struct cJSON *array, const joule_device *d);
 /* Formats seconds as "1.234 s" or "12 ms". */
 void cli_duration(double s, char *buf, size_t len);
 
