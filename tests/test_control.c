@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +162,10 @@ static int child_main(const char *how, int fd)
     }
     if (write(fd, "r", 1) != 1)
         return 4;
+    /* Wait until the parent has seen the changed settings. */
+    char go;
+    if (strcmp(how, "wait") && read(fd, &go, 1) != 1)
+        return 4;
     close(fd);
     if (!strcmp(how, "raise-sigint"))
         raise(SIGINT);
@@ -173,8 +178,8 @@ static int child_main(const char *how, int fd)
 /* Returns the child's wait status. */
 static int run_child(struct fh *h, enum child_end how)
 {
-    int ready[2];
-    assert_int_equal(pipe(ready), 0);
+    int ready[2]; /* [0] parent's end, [1] child's: "r"eady up, "g"o down */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, ready), 0);
     const char *mode = how == END_RAISE_SIGINT ? "raise-sigint"
                        : how == END_EXIT       ? "exit"
                                                : "wait";
@@ -190,11 +195,13 @@ static int run_child(struct fh *h, enum child_end how)
     close(ready[1]);
     char c = 0;
     ssize_t got = read(ready[0], &c, 1);
-    close(ready[0]);
     /* The child has changed the settings. */
     double pl = fh_state(h, 0, "pl_w");
     if (how == END_SIGTERM_FROM_PARENT)
         kill(pid, SIGTERM);
+    else if (write(ready[0], "g", 1) != 1)
+        fail_msg("cannot tell the child to go on");
+    close(ready[0]);
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_int_equal(got, 1);
