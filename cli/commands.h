@@ -10,5 +10,7 @@ int cmd_gpu(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_optimize(int, char**);
+int cmd_sweep(int, char**);
 
 #endif

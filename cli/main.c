@@ -18,6 +18,8 @@ static const struct {
     {"analyze", cmd_analyze, "energy, power percentiles and peak moving averages of a trace"},
     {"gpu", cmd_gpu, "set or reset GPU power limits, locked clocks and persistence"},
     {"plan", cmd_plan, "plan per-stage GPU frequencies for pipeline-parallel training"},
+    {"sweep", cmd_sweep, "run a command at several power limits or clocks; frontier and choices"},
+    {"optimize", cmd_optimize, "frontier and chosen power limit of a profiling log"},
 };
 
 static void usage(FILE *out)

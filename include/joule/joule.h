@@ -301,6 +301,79 @@ int joule_sim_work_done(joule_ctx *ctx, int gpu, double *work);
 
 /* ---- power-limit optimization (src/optimize/) ---------------------------- */
 
+/* Picks one of n measured settings with a selector (docs/optimize.md):
+ * "energy", "time", "cost:ETA" (minimizes ETA*E + (1-ETA)*p_max_w*n_gpus*T;
+ * p_max_w <= 0: the highest knob) or "slowdown:F" (lowest energy with
+ * T <= F * T at the highest knob). knob is the power limit in W or the SM
+ * clock in MHz. Returns the chosen index, or a negative JOULE_E* code for
+ * fewer than two points, a time or energy <= 0, or a bad selector. Ties go
+ * to the lower energy, then the lower time, then the higher knob. */
+int joule_select(const char *selector, const double *knob, const double *time_s,
+                 const double *energy_j, int n, double p_max_w, int n_gpus);
+
+/* In-loop power-limit optimizer (Zeus's GlobalPowerLimitOptimizer):
+ * profiles each candidate power limit for warmup_steps + profile_steps
+ * training steps, picks one with the selector and applies it to every
+ * monitored GPU. Candidates start at the GPUs' maximum limit and go down
+ * by pl_step_w, staying inside the device's range. Profiles persist in
+ * SQLite keyed by GPU model, GPU count and job name; a later run with the
+ * same key applies the stored optimum at once. */
+typedef struct joule_plo joule_plo;
+typedef struct joule_plo_options joule_plo_options;
+
+/* For multi-process jobs: called at the end of each profiling window with
+ * this process's time and energy; replace them with the job's (max time,
+ * summed energy across processes). Return 0 or a negative JOULE_E* code. */
+typedef int (*joule_plo_reduce_fn)(double *time_s, double *energy_j, void *user);
+
+enum joule_plo_state {
+    JOULE_PLO_READY = 0,   /* next step starts warming up a limit */
+    JOULE_PLO_WARMUP = 1,
+    JOULE_PLO_PROFILE = 2, /* a measurement window is open */
+    JOULE_PLO_DONE = 3,    /* the optimum is applied */
+};
+
+int joule_plo_options_create(joule_plo_options **out);
+void joule_plo_options_destroy(joule_plo_options *o);
+/* Defaults: 10 warmup steps, 40 profile steps, 25 W, selector "cost:0.5". */
+int joule_plo_options_set_warmup_steps(joule_plo_options *o, int steps);
+int joule_plo_options_set_profile_steps(joule_plo_options *o, int steps);
+int joule_plo_options_set_pl_step_w(joule_plo_options *o, double watts);
+/* "energy", "time", "cost[:ETA]", "slowdown[:F]". */
+int joule_plo_options_set_selector(joule_plo_options *o, const char *selector);
+/* GPUs to control (CUDA-visible indices); default: every GPU of ctx. */
+int joule_plo_options_set_gpus(joule_plo_options *o, const int *gpus, int n);
+/* Job name of the persisted profile (default $JOULE_JOB); without one,
+ * nothing is persisted. */
+int joule_plo_options_set_job(joule_plo_options *o, const char *job);
+/* Database path (default $JOULE_DB, else $XDG_DATA_HOME/joule/joule.db,
+ * else ~/.local/share/joule/joule.db). */
+int joule_plo_options_set_db(joule_plo_options *o, const char *path);
+/* How long to wait for a database locked by another process (default
+ * 5000 ms) before failing with JOULE_EBUSY. */
+int joule_plo_options_set_db_timeout_ms(joule_plo_options *o, int ms);
+int joule_plo_options_set_reduce(joule_plo_options *o, joule_plo_reduce_fn fn, void *user);
+
+/* Sets the maximum power limit (or the stored optimum) on the GPUs. */
+int joule_plo_create(joule_ctx *ctx, const joule_plo_options *o, joule_plo **out);
+/* Call at the start of every training step. */
+int joule_plo_step_begin(joule_plo *plo);
+/* Call at the end of every epoch: a limit being warmed up or profiled is
+ * cancelled and retried next epoch (its window is not logged). */
+int joule_plo_epoch_end(joule_plo *plo);
+/* 0 and the chosen limit once done; JOULE_EBUSY while still profiling. */
+int joule_plo_result(joule_plo *plo, double *power_limit_w);
+enum joule_plo_state joule_plo_state(const joule_plo *plo);
+/* The limit now applied, W. */
+double joule_plo_power_limit_w(const joule_plo *plo);
+/* Measurements so far (per training step), highest limit first. */
+int joule_plo_measurement_count(const joule_plo *plo);
+int joule_plo_measurement(const joule_plo *plo, int i, double *power_limit_w,
+                          double *time_per_step_s, double *energy_per_step_j);
+/* Cancels an open window and puts the maximum power limit back. */
+void joule_plo_destroy(joule_plo *plo);
+
+
 /* ---- pipeline frequency plans (joule plan) ------------------------------ */
 
 /* Loads a plan (JSON written by `joule plan --json`) for one pipeline stage

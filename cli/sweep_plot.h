@@ -1,0 +1,12 @@
+/* SVG of a sweep: energy vs time with the frontier highlighted. */
+#ifndef JOULE_CLI_SWEEP_PLOT_H
+#define JOULE_CLI_SWEEP_PLOT_H
+
+/* frontier holds nf indices ordered by time; chosen is an index or -1.
+ * Returns 0, or -1 with errno set. */
+int sweep_plot_svg(const char *path, const char *title, const char *knob_unit,
+                   const char *time_label, const char *energy_label, const double *knob,
+                   const double *time_s, const double *energy_j, int n, const int *frontier,
+                   int nf, int chosen);
+
+#endif

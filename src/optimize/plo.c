@@ -1,0 +1,617 @@
+/* In-loop power-limit optimizer (docs/optimize.md), after Zeus's
+ * GlobalPowerLimitOptimizer: Ready -> (Warmup -> Profile) per candidate
+ * limit -> Done. Acts on devices only through the public API.
+ *
+ * Counting follows Zeus: the step_begin that leaves Ready is the first
+ * warmup step; the window opens at the begin of step warmup_steps+1 and
+ * closes at the begin of step warmup_steps+profile_steps+1, so it covers
+ * exactly profile_steps steps. Measurements are kept per step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/export.h"
+#include "optimize/frontier.h"
+#include "optimize/plo_store.h"
+
+#define PLO_MAX_GPUS 256
+#define PLO_MAX_CANDIDATES 4096
+
+struct joule_plo_options {
+    int warmup_steps, profile_steps;
+    double pl_step_w;
+    struct jopt_selector sel;
+    int gpus[PLO_MAX_GPUS];
+    int ngpus; /* 0: all */
+    char *job, *db;
+    int db_timeout_ms;
+    joule_plo_reduce_fn reduce;
+    void *reduce_user;
+};
+
+struct joule_plo {
+    joule_ctx *ctx;
+    struct joule_plo_options o;
+    int gpus[PLO_MAX_GPUS];
+    int ngpus;
+    int *dev_index;            /* context device index of each GPU */
+    char model[96];
+    double max_w, min_w;
+    double *cand;              /* candidates, highest first */
+    int ncand;
+    struct jopt_point *meas;   /* per step, indexed like cand; time 0 = unmeasured */
+    enum joule_plo_state state;
+    int cur;                   /* candidate being warmed up / profiled / next */
+    int steps_left;
+    double applied_w;
+    double optimal_w;
+    char window[64];
+    struct plo_store *store;
+    char job[256];
+};
+
+/* ---- options ------------------------------------------------------------- */
+
+JOULE_EXPORT int joule_plo_options_create(joule_plo_options **out)
+{
+    if (!out)
+        return joule_set_error(JOULE_EINVAL, "joule_plo_options_create: out is NULL");
+    joule_plo_options *o = calloc(1, sizeof *o);
+    if (!o)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    o->warmup_steps = 10;
+    o->profile_steps = 40;
+    o->pl_step_w = 25;
+    o->sel = (struct jopt_selector){JOPT_SELECT_COST, 0.5};
+    o->db_timeout_ms = 5000;
+    *out = o;
+    return 0;
+}
+
+JOULE_EXPORT void joule_plo_options_destroy(joule_plo_options *o)
+{
+    if (!o)
+        return;
+    free(o->job);
+    free(o->db);
+    free(o);
+}
+
+#define NEED_OPTS(o)                                                                   \
+    do {                                                                               \
+        if (!(o))                                                                      \
+            return joule_set_error(JOULE_EINVAL, "power-limit optimizer options are NULL"); \
+    } while (0)
+
+JOULE_EXPORT int joule_plo_options_set_warmup_steps(joule_plo_options *o, int steps)
+{
+    NEED_OPTS(o);
+    if (steps < 0)
+        return joule_set_error(JOULE_EINVAL, "warmup_steps %d: need >= 0", steps);
+    o->warmup_steps = steps;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_options_set_profile_steps(joule_plo_options *o, int steps)
+{
+    NEED_OPTS(o);
+    if (steps < 1)
+        return joule_set_error(JOULE_EINVAL, "profile_steps %d: need >= 1", steps);
+    o->profile_steps = steps;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_options_set_pl_step_w(joule_plo_options *o, double watts)
+{
+    NEED_OPTS(o);
+    if (!isfinite(watts) || watts < 1)
+        return joule_set_error(JOULE_EINVAL, "pl_step_w %g: need a step of at least 1 W",
+                               watts);
+    o->pl_step_w = watts;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_options_set_selector(joule_plo_options *o, const char *selector)
+{
+    NEED_OPTS(o);
+    return jopt_selector_parse(selector, &o->sel);
+}
+
+JOULE_EXPORT int joule_plo_options_set_gpus(joule_plo_options *o, const int *gpus, int n)
+{
+    NEED_OPTS(o);
+    if (n < 0 || n > PLO_MAX_GPUS || (n > 0 && !gpus))
+        return joule_set_error(JOULE_EINVAL, "GPU list of %d entries (at most %d)", n,
+                               PLO_MAX_GPUS);
+    for (int i = 0; i < n; i++) {
+        if (gpus[i] < 0)
+            return joule_set_error(JOULE_EINVAL, "GPU index %d is negative", gpus[i]);
+        for (int j = 0; j < i; j++)
+            if (gpus[j] == gpus[i])
+                return joule_set_error(JOULE_EINVAL, "GPU %d is listed twice", gpus[i]);
+        o->gpus[i] = gpus[i];
+    }
+    o->ngpus = n;
+    return 0;
+}
+
+static int set_string(char **dst, const char *src)
+{
+    char *copy = NULL;
+    if (src && !(copy = strdup(src)))
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_options_set_job(joule_plo_options *o, const char *job)
+{
+    NEED_OPTS(o);
+    if (job && (!*job || strlen(job) > 255))
+        return joule_set_error(JOULE_EINVAL, "job name must be 1 to 255 bytes");
+    return set_string(&o->job, job);
+}
+
+JOULE_EXPORT int joule_plo_options_set_db(joule_plo_options *o, const char *path)
+{
+    NEED_OPTS(o);
+    if (path && !*path)
+        return joule_set_error(JOULE_EINVAL, "database path is empty");
+    return set_string(&o->db, path);
+}
+
+JOULE_EXPORT int joule_plo_options_set_db_timeout_ms(joule_plo_options *o, int ms)
+{
+    NEED_OPTS(o);
+    if (ms < 0)
+        return joule_set_error(JOULE_EINVAL, "database timeout %d ms: need >= 0", ms);
+    o->db_timeout_ms = ms;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_options_set_reduce(joule_plo_options *o, joule_plo_reduce_fn fn,
+                                              void *user)
+{
+    NEED_OPTS(o);
+    o->reduce = fn;
+    o->reduce_user = user;
+    return 0;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static int set_all(joule_plo *p, double w)
+{
+    int first = 0;
+    char msg[1024] = "";
+    for (int i = 0; i < p->ngpus; i++) {
+        int rc = joule_gpu_set_power_limit_w(p->ctx, p->gpus[i], w);
+        if (rc && !first) {
+            first = rc;
+            snprintf(msg, sizeof msg, "%s", joule_last_error());
+        }
+    }
+    if (first)
+        return joule_set_error(first, "power-limit optimizer: setting %g W: %s", w, msg);
+    p->applied_w = w;
+    return 0;
+}
+
+static struct plo_key key_of(const joule_plo *p)
+{
+    return (struct plo_key){p->model, p->ngpus, p->job};
+}
+
+/* Measured points (compacted), highest first. */
+static int measured(const joule_plo *p, struct jopt_point *out)
+{
+    int n = 0;
+    for (int i = 0; i < p->ncand; i++)
+        if (p->meas[i].time_s > 0)
+            out[n++] = p->meas[i];
+    return n;
+}
+
+static int next_unmeasured(const joule_plo *p, int from)
+{
+    for (int i = from; i < p->ncand; i++)
+        if (!(p->meas[i].time_s > 0))
+            return i;
+    for (int i = 0; i < from && i < p->ncand; i++)
+        if (!(p->meas[i].time_s > 0))
+            return i;
+    return -1;
+}
+
+/* Everything measured: choose, apply, persist. */
+static int finish(joule_plo *p)
+{
+    struct jopt_point *pts = calloc((size_t)p->ncand, sizeof *pts);
+    if (!pts)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    int n = measured(p, pts);
+    int rc = jopt_points_check(pts, n, "power-limit optimizer");
+    int k = rc ? rc : jopt_select(&p->o.sel, pts, n, p->max_w, p->ngpus);
+    if (k < 0) {
+        free(pts);
+        return k;
+    }
+    p->optimal_w = pts[k].knob;
+    p->state = JOULE_PLO_DONE;
+    rc = set_all(p, p->optimal_w);
+    if (p->store) {
+        char sel[64];
+        jopt_selector_format(&p->o.sel, sel, sizeof sel);
+        struct plo_key key = key_of(p);
+        int src = plo_store_complete(p->store, &key, pts, n, p->optimal_w, sel);
+        if (!rc)
+            rc = src;
+    }
+    free(pts);
+    return rc;
+}
+
+static int begin_window(joule_plo *p)
+{
+    snprintf(p->window, sizeof p->window, "__GlobalPowerLimitOptimizer_%g", p->cand[p->cur]);
+    int rc = joule_window_begin(p->ctx, p->window, JOULE_WINDOW_RESTART);
+    if (rc)
+        return joule_wrap_error(rc, "power-limit optimizer");
+    p->state = JOULE_PLO_PROFILE;
+    p->steps_left = p->o.profile_steps;
+    return 0;
+}
+
+/* Warms up (or, with no warmup, starts profiling) candidate cur. */
+static int start_candidate(joule_plo *p)
+{
+    int rc = set_all(p, p->cand[p->cur]);
+    if (rc) {
+        p->state = JOULE_PLO_READY;
+        return rc;
+    }
+    if (p->o.warmup_steps == 0)
+        return begin_window(p);
+    p->state = JOULE_PLO_WARMUP;
+    p->steps_left = p->o.warmup_steps;
+    return 0;
+}
+
+static int end_window(joule_plo *p)
+{
+    joule_result *r = NULL;
+    int rc = joule_window_end(p->ctx, p->window, 0, &r);
+    if (rc && !r)
+        return joule_wrap_error(rc, "power-limit optimizer");
+    double t = joule_result_time_s(r), e = 0;
+    for (int i = 0; i < p->ngpus; i++) {
+        int q, status;
+        double v = joule_result_energy_j(r, p->dev_index[i], &q, &status);
+        if (status) {
+            joule_result_free(r);
+            return joule_set_error(status, "power-limit optimizer: gpu%d failed while "
+                                   "profiling %g W; that limit is retried",
+                                   p->gpus[i], p->cand[p->cur]);
+        }
+        e += v;
+    }
+    joule_result_free(r);
+    if (p->o.reduce) {
+        rc = p->o.reduce(&t, &e, p->o.reduce_user);
+        if (rc)
+            return joule_set_error(rc < 0 ? rc : JOULE_EIO,
+                                   "power-limit optimizer: the reduce callback failed (%d)", rc);
+    }
+    if (!(t > 0) || !(e > 0))
+        return joule_set_error(JOULE_EIO,
+            "power-limit optimizer: profiling %g W measured %g s and %g J; that limit is "
+            "retried", p->cand[p->cur], t, e);
+    p->meas[p->cur] = (struct jopt_point){p->cand[p->cur], t / p->o.profile_steps,
+                                          e / p->o.profile_steps};
+    return 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static int gpu_device_index(joule_ctx *ctx, int gpu)
+{
+    for (int i = 0; i < joule_device_count(ctx); i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        if (joule_device_kind(d) == JOULE_KIND_GPU && joule_device_index(d) == gpu)
+            return i;
+    }
+    return -1;
+}
+
+JOULE_EXPORT int joule_plo_create(joule_ctx *ctx, const joule_plo_options *o, joule_plo **out)
+{
+    if (!ctx || !out)
+        return joule_set_error(JOULE_EINVAL, "joule_plo_create: NULL argument");
+    *out = NULL;
+    joule_plo_options defaults;
+    if (!o) {
+        joule_plo_options *tmp;
+        int rc = joule_plo_options_create(&tmp);
+        if (rc)
+            return rc;
+        defaults = *tmp;
+        joule_plo_options_destroy(tmp);
+        o = &defaults;
+    }
+    joule_plo *p = calloc(1, sizeof *p);
+    if (!p)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    p->ctx = ctx;
+    p->o = *o;
+    p->o.job = p->o.db = NULL;
+    int rc = 0;
+    if (o->ngpus) {
+        memcpy(p->gpus, o->gpus, sizeof p->gpus);
+        p->ngpus = o->ngpus;
+    } else {
+        for (int i = 0; i < joule_device_count(ctx) && p->ngpus < PLO_MAX_GPUS; i++) {
+            const joule_device *d = joule_device_at(ctx, i);
+            if (joule_device_kind(d) == JOULE_KIND_GPU)
+                p->gpus[p->ngpus++] = joule_device_index(d);
+        }
+    }
+    if (p->ngpus == 0) {
+        rc = joule_set_error(JOULE_ENODEV, "power-limit optimizer: the context has no GPU");
+        goto fail;
+    }
+    p->dev_index = calloc((size_t)p->ngpus, sizeof *p->dev_index);
+    if (!p->dev_index) {
+        rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < p->ngpus; i++) {
+        p->dev_index[i] = gpu_device_index(ctx, p->gpus[i]);
+        if (p->dev_index[i] < 0) {
+            rc = joule_set_error(JOULE_ENODEV, "power-limit optimizer: no gpu%d in the context",
+                                 p->gpus[i]);
+            goto fail;
+        }
+        double mn, mx;
+        if ((rc = joule_gpu_get_power_limit_w(ctx, p->gpus[i], NULL, &mn, &mx, NULL, NULL))) {
+            joule_wrap_error(rc, "power-limit optimizer");
+            goto fail;
+        }
+        if (!(joule_device_caps(joule_device_at(ctx, p->dev_index[i])) &
+              JOULE_CAP_SET_POWER_LIMIT)) {
+            rc = joule_set_error(JOULE_ENOTSUP,
+                "power-limit optimizer: gpu%d cannot set its power limit here (run as root "
+                "or through jouled)", p->gpus[i]);
+            goto fail;
+        }
+        if (i == 0) {
+            p->min_w = mn;
+            p->max_w = mx;
+            snprintf(p->model, sizeof p->model, "%s",
+                     joule_device_name(joule_device_at(ctx, p->dev_index[i])));
+        } else if (mn != p->min_w || mx != p->max_w) {
+            rc = joule_set_error(JOULE_EINVAL,
+                "power-limit optimizer: GPUs have different power-limit ranges (gpu%d "
+                "%g-%g W, gpu%d %g-%g W); optimize them separately", p->gpus[0], p->min_w,
+                p->max_w, p->gpus[i], mn, mx);
+            goto fail;
+        }
+    }
+    /* Candidates: max, max - step, ... while >= min. */
+    double span = p->max_w - p->min_w;
+    int n = (int)floor(span / p->o.pl_step_w + 1e-9) + 1;
+    if (n > PLO_MAX_CANDIDATES)
+        n = PLO_MAX_CANDIDATES;
+    if (n < 2) {
+        rc = joule_set_error(JOULE_ERANGE,
+            "power-limit optimizer: a step of %g W leaves only %g W inside the GPUs' range "
+            "%g-%g W; use a smaller pl_step_w", p->o.pl_step_w, p->max_w, p->min_w, p->max_w);
+        goto fail;
+    }
+    p->cand = calloc((size_t)n, sizeof *p->cand);
+    p->meas = calloc((size_t)n, sizeof *p->meas);
+    if (!p->cand || !p->meas) {
+        rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++)
+        p->cand[i] = p->max_w - i * p->o.pl_step_w;
+    p->ncand = n;
+
+    /* Persistence. */
+    const char *job = o->job ? o->job : getenv("JOULE_JOB");
+    if (job && *job) {
+        snprintf(p->job, sizeof p->job, "%s", job);
+        if ((rc = plo_store_open(o->db, o->db_timeout_ms, &p->store)))
+            goto fail;
+        struct jopt_point *stored = calloc((size_t)PLO_MAX_CANDIDATES, sizeof *stored);
+        if (!stored) {
+            rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+            goto fail;
+        }
+        int complete = 0;
+        struct plo_key key = key_of(p);
+        int ns = plo_store_load(p->store, &key, stored, PLO_MAX_CANDIDATES, &complete);
+        if (ns < 0) {
+            free(stored);
+            rc = ns;
+            goto fail;
+        }
+        for (int j = 0; j < ns; j++)
+            for (int i = 0; i < p->ncand; i++)
+                if (stored[j].knob == p->cand[i] && stored[j].time_s > 0 &&
+                    stored[j].energy_j > 0)
+                    p->meas[i] = stored[j];
+        if (complete && ns >= 2) {
+            /* A finished profile: choose from it as stored (its limits may
+             * differ from today's candidates). */
+            int k = jopt_points_check(stored, ns, "stored profile");
+            if (k == 0)
+                k = jopt_select(&p->o.sel, stored, ns, p->max_w, p->ngpus);
+            if (k < 0) {
+                free(stored);
+                rc = k;
+                goto fail;
+            }
+            double w = stored[k].knob;
+            free(stored);
+            if (w < p->min_w || w > p->max_w) {
+                rc = joule_set_error(JOULE_ERANGE,
+                    "power-limit optimizer: the stored optimum %g W is outside the GPUs' "
+                    "range %g-%g W", w, p->min_w, p->max_w);
+                goto fail;
+            }
+            p->optimal_w = w;
+            p->state = JOULE_PLO_DONE;
+            if ((rc = set_all(p, w)))
+                goto fail;
+            *out = p;
+            return 0;
+        }
+        /* An unfinished profile: the limits it measured are reused. */
+        free(stored);
+    }
+    if ((rc = set_all(p, p->max_w)))
+        goto fail;
+    p->cur = next_unmeasured(p, 0);
+    if (p->cur < 0) { /* everything was measured before a crash */
+        p->cur = 0;
+        if ((rc = finish(p)))
+            goto fail;
+    } else {
+        p->state = JOULE_PLO_READY;
+    }
+    *out = p;
+    return 0;
+fail:
+    joule_plo_destroy(p);
+    return rc;
+}
+
+JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
+{
+    if (!p)
+        return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
+    switch (p->state) {
+    case JOULE_PLO_READY:
+        return start_candidate(p);
+    case JOULE_PLO_WARMUP:
+        if (--p->steps_left > 0)
+            return 0;
+        return begin_window(p);
+    case JOULE_PLO_PROFILE: {
+        if (--p->steps_left > 0)
+            return 0;
+        int rc = end_window(p);
+        if (rc) {
+            /* Retry this limit from its warmup. */
+            p->state = JOULE_PLO_READY;
+            return rc;
+        }
+        int src = 0;
+        if (p->store) {
+            struct plo_key key = key_of(p);
+            /* A failed write is healed by the complete write at the end. */
+            src = plo_store_put(p->store, &key, &p->meas[p->cur]);
+        }
+        int next = next_unmeasured(p, p->cur + 1);
+        if (next < 0) {
+            rc = finish(p);
+            return rc ? rc : src;
+        }
+        p->cur = next;
+        rc = start_candidate(p);
+        return rc ? rc : src;
+    }
+    case JOULE_PLO_DONE:
+        return 0;
+    }
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_epoch_end(joule_plo *p)
+{
+    if (!p)
+        return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
+    if (p->state != JOULE_PLO_WARMUP && p->state != JOULE_PLO_PROFILE)
+        return 0;
+    if (p->state == JOULE_PLO_PROFILE)
+        joule_window_cancel(p->ctx, p->window);
+    p->state = JOULE_PLO_READY; /* same candidate, next epoch */
+    return set_all(p, p->max_w);
+}
+
+JOULE_EXPORT int joule_plo_result(joule_plo *p, double *power_limit_w)
+{
+    if (!p)
+        return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
+    if (p->state != JOULE_PLO_DONE) {
+        int left = 0;
+        for (int i = 0; i < p->ncand; i++)
+            left += !(p->meas[i].time_s > 0);
+        return joule_set_error(JOULE_EBUSY,
+            "power-limit optimizer is still profiling (%g W next or in progress, %d of %d "
+            "limits left)", p->cand[p->cur], left, p->ncand);
+    }
+    if (power_limit_w)
+        *power_limit_w = p->optimal_w;
+    return 0;
+}
+
+JOULE_EXPORT enum joule_plo_state joule_plo_state(const joule_plo *p)
+{
+    return p ? p->state : JOULE_PLO_READY;
+}
+
+JOULE_EXPORT double joule_plo_power_limit_w(const joule_plo *p)
+{
+    return p ? p->applied_w : NAN;
+}
+
+JOULE_EXPORT int joule_plo_measurement_count(const joule_plo *p)
+{
+    if (!p)
+        return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
+    int n = 0;
+    for (int i = 0; i < p->ncand; i++)
+        n += p->meas[i].time_s > 0;
+    return n;
+}
+
+JOULE_EXPORT int joule_plo_measurement(const joule_plo *p, int i, double *power_limit_w,
+                                       double *time_per_step_s, double *energy_per_step_j)
+{
+    if (!p)
+        return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
+    for (int k = 0, seen = 0; k < p->ncand; k++) {
+        if (!(p->meas[k].time_s > 0))
+            continue;
+        if (seen++ == i) {
+            if (power_limit_w)
+                *power_limit_w = p->meas[k].knob;
+            if (time_per_step_s)
+                *time_per_step_s = p->meas[k].time_s;
+            if (energy_per_step_j)
+                *energy_per_step_j = p->meas[k].energy_j;
+            return 0;
+        }
+    }
+    return joule_set_error(JOULE_ERANGE, "no measurement %d", i);
+}
+
+JOULE_EXPORT void joule_plo_destroy(joule_plo *p)
+{
+    if (!p)
+        return;
+    if (p->state == JOULE_PLO_PROFILE)
+        joule_window_cancel(p->ctx, p->window);
+    if (p->ncand > 0 && p->applied_w > 0 && p->applied_w != p->max_w)
+        set_all(p, p->max_w);
+    plo_store_close(p->store);
+    free(p->dev_index);
+    free(p->cand);
+    free(p->meas);
+    free(p);
+}

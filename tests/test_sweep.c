@@ -1,0 +1,324 @@
+/* `joule sweep` end to end:
+ *  - a simulated V100 in trace mode (imagenet/resnet50/256): the frontier
+ *    over (s/epoch, J/epoch) matches the trace's own time_per_epoch and
+ *    time_per_epoch x average_power within 1 %;
+ *  - through the NVML test double (settings persist in its state file, so
+ *    what the sweep leaves behind is visible): a CMD that fails on one
+ *    setting leaves the others reported and the limit restored; SIGINT
+ *    stops the sweep and restores; progress lines give per-unit numbers;
+ *  - bad input is refused before anything runs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fakes/fake_harness.h"
+
+static cJSON *read_json(const char *path)
+{
+    char *text = ts_read(path);
+    assert_non_null(text);
+    cJSON *j = cJSON_Parse(text);
+    if (!j)
+        fail_msg("not JSON: %s", text);
+    free(text);
+    return j;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(x))
+        fail_msg("no number '%s'", key);
+    return x->valuedouble;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(x) ? x->valuestring : "";
+}
+
+/* The trace's row for (imagenet, resnet50, 256, adadelta) at pl W. */
+static void trace_row(double pl, double *tpe, double *power)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/zeus-nsdi23/summary_power_v100.csv", JOULE_TEST_DATA_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        double w, t, p;
+        if (sscanf(line, "imagenet,resnet50,256,adadelta,%lf,%lf,%lf", &w, &t, &p) == 3 &&
+            w == pl) {
+            *tpe = t;
+            *power = p;
+            found = 1;
+        }
+    }
+    fclose(f);
+    assert_true(found);
+}
+
+static void test_trace_frontier(void **state)
+{
+    (void)state;
+    char *dir = ts_mkdtemp();
+    char out[1024], svg[1024];
+    snprintf(out, sizeof out, "%s/sweep.json", dir);
+    snprintf(svg, sizeof svg, "%s/sweep.svg", dir);
+    /* 4 limits x ~1.1 s: the sweep aligns its window edges with the 100 ms
+     * counter updates, so 1 s runs are exact to well under 1 %. */
+    char *argv[] = {(char *)JOULE_TEST_CLI, "sweep", "--devices",
+                    "sim:1:trace=v100/imagenet/resnet50/256", "--power-limits", "250:100:50",
+                    "--json", "-o", out, "--plot", svg, "--", "sleep", "1", NULL};
+    char *err = NULL;
+    int rc = ts_run(argv, NULL, NULL, &err);
+    if (rc != 0)
+        fail_msg("sweep exited %d: %s", rc, err);
+    free(err);
+    cJSON *j = read_json(out);
+    assert_string_equal(str(j, "metric"), "per_unit");
+    assert_string_equal(str(j, "knob"), "power_limit_w");
+    /* Every setting: s/epoch and J/epoch as the trace says. */
+    const cJSON *settings = cJSON_GetObjectItemCaseSensitive(j, "settings");
+    assert_int_equal(cJSON_GetArraySize(settings), 4);
+    static const double want_pl[] = {250, 200, 150, 100};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *s = cJSON_GetArrayItem(settings, i);
+        assert_true(num(s, "power_limit_w") == want_pl[i]);
+        assert_string_equal(str(s, "status"), "ok");
+        double tpe, pw;
+        trace_row(want_pl[i], &tpe, &pw);
+        double t = num(s, "time_s_per_unit"), e = num(s, "energy_j_per_unit");
+        if (fabs(t / tpe - 1) > 0.01 || fabs(e / (tpe * pw) - 1) > 0.01)
+            fail_msg("%g W: %g s/epoch, %g J/epoch; the trace says %g, %g", want_pl[i], t, e,
+                     tpe, tpe * pw);
+        assert_true(fabs(num(s, "avg_power_w") / pw - 1) < 0.01);
+    }
+    /* The frontier: 250, 200, 150 W (100 W is slower and costlier than
+     * 150 W in the trace), each within 1 % of the trace's numbers. */
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(j, "frontier");
+    assert_int_equal(cJSON_GetArraySize(fr), 3);
+    static const double front_pl[] = {250, 200, 150};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *p = cJSON_GetArrayItem(fr, i);
+        assert_true(num(p, "power_limit_w") == front_pl[i]);
+        double tpe, pw;
+        trace_row(front_pl[i], &tpe, &pw);
+        assert_true(fabs(num(p, "time_s") / tpe - 1) < 0.01);
+        assert_true(fabs(num(p, "energy_j") / (tpe * pw) - 1) < 0.01);
+    }
+    /* Choices worked out from the trace: energy 150 W, time 250 W, cost
+     * (eta 0.5, P_max 250 W): 0.5 E + 125 T -> 200 W (805 k vs 819 k at
+     * 150 W and 826 k at 250 W), slowdown 1.1 (T <= 3866 s) -> 200 W. */
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    assert_true(num(cJSON_GetObjectItemCaseSensitive(ch, "energy"), "power_limit_w") == 150);
+    assert_true(num(cJSON_GetObjectItemCaseSensitive(ch, "time"), "power_limit_w") == 250);
+    assert_true(num(cJSON_GetObjectItemCaseSensitive(ch, "cost"), "power_limit_w") == 200);
+    assert_true(num(cJSON_GetObjectItemCaseSensitive(ch, "slowdown"), "power_limit_w") == 200);
+    cJSON_Delete(j);
+    char *plot = ts_read(svg);
+    assert_non_null(plot);
+    assert_non_null(strstr(plot, "<svg"));
+    assert_non_null(strstr(plot, "class=\"frontier\""));
+    assert_non_null(strstr(plot, ">150 W<"));
+    free(plot);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+static const char *fake_config =
+    "{\"privileged\": true, \"state\": \"@STATE@\", \"gpus\": [{\"model\": \"h100\", \"load\": 0.5}]}";
+
+static int sweep_fake(const struct fh *h, char **out, char **err, char **args)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)JOULE_TEST_CLI;
+    argv[n++] = "sweep";
+    argv[n++] = "--devices";
+    argv[n++] = "gpu";
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    static char cfg[600], lib[600];
+    snprintf(cfg, sizeof cfg, "JOULE_FAKE_NVML_CONFIG=%s", h->cfg);
+    snprintf(lib, sizeof lib, "JOULE_NVML_LIBRARY=%s", h->lib);
+    char *env[] = {cfg, lib, "JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so", NULL};
+    return ts_run(argv, env, out, err);
+}
+
+static void test_failed_setting(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML, fake_config);
+    char script[1024], out[1024];
+    /* fails on its second run (the 500 W setting) */
+    snprintf(script, sizeof script,
+             "n=$(cat %s/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s/count; "
+             "sleep 0.25; [ $n -ne 2 ]", h.dir, h.dir);
+    snprintf(out, sizeof out, "%s/sweep.json", h.dir);
+    char *args[] = {"--power-limits", "700:300:200", "--json", "-o", out, "--",
+                    "sh", "-c", script, NULL};
+    char *err = NULL;
+    int rc = sweep_fake(&h, NULL, &err, args);
+    if (rc != 0)
+        fail_msg("sweep exited %d: %s", rc, err);
+    assert_non_null(strstr(err, "500 W: command exited with status 1; going on"));
+    free(err);
+    cJSON *j = read_json(out);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "settings");
+    assert_int_equal(cJSON_GetArraySize(s), 3);
+    assert_string_equal(str(cJSON_GetArrayItem(s, 0), "status"), "ok");
+    assert_string_equal(str(cJSON_GetArrayItem(s, 1), "status"), "failed");
+    assert_string_equal(str(cJSON_GetArrayItem(s, 1), "error"), "command exited with status 1");
+    assert_string_equal(str(cJSON_GetArrayItem(s, 2), "status"), "ok");
+    assert_true(num(cJSON_GetArrayItem(s, 0), "time_s") > 0.2);
+    assert_true(num(cJSON_GetArrayItem(s, 2), "energy_j") > 0);
+    assert_string_equal(str(j, "metric"), "per_run");
+    /* two settings measured: a frontier and choices exist */
+    assert_true(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "frontier")) >= 1);
+    assert_true(cJSON_IsObject(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "choices"), "energy")));
+    cJSON_Delete(j);
+    /* restored to the original 700 W */
+    assert_true(fh_state(&h, 0, "pl_w") == 700);
+    fh_finish(&h);
+}
+
+static void test_progress_units_and_csv(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML, fake_config);
+    char *args[] = {"--power-limits", "600,400", "-r", "2", "--csv", "--", "sh", "-c",
+                    "echo 'joule:work 10' >> \"$JOULE_PROGRESS_FD\"; sleep 0.2; "
+                    "echo 'joule:work 15' >> \"$JOULE_PROGRESS_FD\"", NULL};
+    char *err = NULL;
+    int rc = sweep_fake(&h, NULL, &err, args);
+    if (rc != 0)
+        fail_msg("sweep exited %d: %s", rc, err);
+    /* the report went to stderr (as joule run's does) */
+    const char *csv = strstr(err, "power_limit_w,status,runs,time_s");
+    assert_non_null(csv);
+    char line[512];
+    const char *row = strchr(csv, '\n') + 1;
+    for (int i = 0; i < 2; i++) {
+        size_t len = strcspn(row, "\n");
+        memcpy(line, row, len);
+        line[len] = '\0';
+        double pl, t, tsd, e, esd, pw, units, tpu, epu;
+        int runs;
+        assert_int_equal(sscanf(line, "%lf,ok,%d,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &pl, &runs,
+                                &t, &tsd, &e, &esd, &pw, &units, &tpu, &epu), 10);
+        assert_true(pl == (i == 0 ? 600 : 400));
+        assert_int_equal(runs, 2);
+        assert_true(units == 25);
+        assert_true(fabs(tpu - t / 25) < 1e-3 * tpu);
+        assert_true(fabs(epu - e / 25) < 1e-3 * epu);
+        row += len + 1;
+    }
+    free(err);
+    assert_true(fh_state(&h, 0, "pl_w") == 700);
+    fh_finish(&h);
+}
+
+static void test_sigint_restores(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML, fake_config);
+    char out[1024];
+    snprintf(out, sizeof out, "%s/sweep.txt", h.dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char cfg[600], lib[600];
+        snprintf(cfg, sizeof cfg, "%s", h.cfg);
+        snprintf(lib, sizeof lib, "%s", h.lib);
+        setenv("JOULE_FAKE_NVML_CONFIG", cfg, 1);
+        setenv("JOULE_NVML_LIBRARY", lib, 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(JOULE_TEST_CLI, JOULE_TEST_CLI, "sweep", "--devices", "gpu", "--power-limits",
+              "500,300", "-o", out, "--", "sleep", "5", (char *)NULL);
+        _exit(127);
+    }
+    /* wait until the sweep has set 500 W */
+    for (int i = 0; i < 200 && fh_state(&h, 0, "pl_w") != 500; i++) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(fh_state(&h, 0, "pl_w") == 500);
+    kill(pid, SIGINT);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 128 + SIGINT);
+    assert_true(fh_state(&h, 0, "pl_w") == 700);
+    fh_finish(&h);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML, fake_config);
+    char *err = NULL;
+    char *a1[] = {"--power-limits", "800:300:100", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a1), 2);
+    assert_non_null(strstr(err, "power limit 800 W is outside gpu0"));
+    assert_non_null(strstr(err, "200-700 W"));
+    free(err);
+    char *a2[] = {"--power-limits", "700:300:0", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a2), 2);
+    assert_non_null(strstr(err, "STEP > 0"));
+    free(err);
+    char *a3[] = {"--power-limits", "700,300", "--eta", "1.5", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a3), 2);
+    assert_non_null(strstr(err, "[0, 1]"));
+    free(err);
+    char *a4[] = {"--power-limits", "700,300", "--max", "0.5", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a4), 2);
+    assert_non_null(strstr(err, ">= 1"));
+    free(err);
+    char *a5[] = {"--power-limits", "700,300", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a5), 2);
+    assert_non_null(strstr(err, "missing command"));
+    free(err);
+    char *a6[] = {"--power-limits", "700,300", "--sm-clocks", "1000", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a6), 2);
+    free(err);
+    /* nothing was changed */
+    assert_true(fh_state(&h, 0, "pl_w") == -1 || fh_state(&h, 0, "pl_w") == 700);
+    fh_finish(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_frontier),
+        cmocka_unit_test(test_failed_setting),
+        cmocka_unit_test(test_progress_units_and_csv),
+        cmocka_unit_test(test_sigint_restores),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
