@@ -5,7 +5,8 @@
     PYTHONPATH=python python3 examples/pytorch_train.py --devices sim:2:h100
 
 Each training step is one measurement window (`with monitor.window(...)`),
-each epoch another (begin_window/end_window, as in Zeus). At window edges
+each epoch another (begin_window/end_window, as in Zeus), and the
+power-limit optimizer picks the GPUs' power limit while training runs. At window edges
 joule waits for queued CUDA work (sync="auto"), so a step's energy includes
 its kernels, not just their launch. Without a GPU the model trains on the
 CPU and, with --devices sim:..., simulated GPUs stand in for the energy.
@@ -28,6 +29,10 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=25, help="steps per epoch")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--log", default=None, help="CSV/JSONL window log")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="optimizer warmup steps per power limit")
+    p.add_argument("--profile", type=int, default=5,
+                   help="optimizer profiled steps per power limit")
     return p.parse_args(argv)
 
 
@@ -51,20 +56,11 @@ def main(argv=None):
         if d.simulated:
             joule.sim.set_load(monitor, d.index, 0.9)
 
-    # ---- power-limit optimizer ------------------------------------------
-    # PLACEHOLDER until the power-limit issue lands (C API joule_plo_*):
-    # joule.PowerLimitOptimizer profiles power limits during the first
-    # steps and then keeps the one with the best time/energy cost.
-    #     plo = joule.PowerLimitOptimizer(monitor, warmup_steps=10,
-    #                                     profile_steps=40, pl_step=25)
-    #     ... plo.on_step_begin() before every step,
-    #     ... plo.on_epoch_end() after every epoch.
-    try:
-        plo = joule.PowerLimitOptimizer(monitor)
-    except NotImplementedError as e:
-        print("(power-limit optimizer not available: %s)" % e)
-        plo = None
-    # ----------------------------------------------------------------------
+    # The power-limit optimizer profiles each limit (maximum down by
+    # pl_step W) for a few steps, then keeps the one with the best
+    # time/energy cost. On simulated GPUs it sets their limits too.
+    plo = joule.PowerLimitOptimizer(monitor, warmup_steps=args.warmup,
+                                    profile_steps=args.profile, pl_step=125)
 
     step_window = monitor.window("step")
     steps_measured = 0
@@ -72,8 +68,7 @@ def main(argv=None):
         monitor.begin_window("epoch")
         step_energy = 0.0
         for step in range(args.steps):
-            if plo is not None:
-                plo.on_step_begin()
+            plo.on_step_begin()
             x = torch.randn(args.batch, 32, device=device)
             y = torch.randint(0, 10, (args.batch,), device=device)
             with step_window:
@@ -84,14 +79,16 @@ def main(argv=None):
             m = step_window.measurement
             steps_measured += 1
             step_energy += m.total_energy
-        if plo is not None:
-            plo.on_epoch_end()
+        plo.on_epoch_end()
         e = monitor.end_window("epoch")
         print("epoch %d: loss %.4f, %.3f s, %.1f J (%.1f J in steps), "
               "GPU %s" % (epoch, loss.item(), e.time, e.total_energy,
                           step_energy,
                           {i: round(j, 1) for i, j in e.gpu_energy.items()}))
     print("steps measured: %d" % steps_measured)
+    print("power-limit optimizer: %s, limit now %.0f W" % (plo.state, plo.power_limit))
+    for pl, t, e in plo.measurements:
+        print("  %5.0f W: %.4f s/step, %.3f J/step" % (pl, t, e))
     monitor.close()
     return 0
 

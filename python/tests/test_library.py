@@ -117,18 +117,5 @@ class Lookup(unittest.TestCase):
         self.assertEqual(p.stdout.strip(), built)
 
 
-class NotYetInTheLibrary(unittest.TestCase):
-    """PowerLimitOptimizer needs a C feature that has not landed; it says
-    so instead of pretending."""
-
-    def test_power_limit_optimizer(self):
-        if _lib.has("joule_plo_create"):
-            self.skipTest("joule_plo_* has landed; the optimizer needs tests")
-        with joule.Monitor(devices="sim:1:h100") as m:
-            with self.assertRaises(NotImplementedError) as cm:
-                joule.PowerLimitOptimizer(m)
-        self.assertIn("joule_plo", str(cm.exception))
-
-
 if __name__ == "__main__":
     unittest.main()

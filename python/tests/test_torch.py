@@ -104,12 +104,38 @@ class TorchTraining(unittest.TestCase):
 
     def test_power_limit_optimizer(self):
         if not _lib.has("joule_plo_create"):
-            self.skipTest("joule.PowerLimitOptimizer needs libjoule's "
-                          "power-limit optimizer (joule_plo_*), which has "
-                          "not landed; the step loop above covers the "
-                          "monitor part")
-        self.fail("joule_plo_* has landed: drive PowerLimitOptimizer over "
-                  "%d steps here and assert it reaches done" % STEPS)
+            self.skipTest("this libjoule.so has no power-limit optimizer")
+        if not self.dispatch("test_power_limit_optimizer"):
+            return
+        import torch
+        from torch import nn
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x = torch.randn(256, 16)
+        y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+        measured = []
+        with joule.Monitor(devices="sim:2:h100") as m:
+            for gpu in (0, 1):
+                joule.sim.set_load(m, gpu, 0.9)
+            # 5 limits (700 W down to 200 W) x (1 warmup + 5 profiled)
+            # steps: 30 of the 50 steps profile, the rest run at the choice.
+            plo = joule.PowerLimitOptimizer(m, warmup_steps=1, profile_steps=5,
+                                            pl_step=125)
+            for i in range(STEPS):
+                plo.on_step_begin()
+                with m.window("step", on_end=measured.append):
+                    opt.zero_grad()
+                    loss = nn.functional.cross_entropy(model(x), y)
+                    loss.backward()
+                    opt.step()
+                if i == 24:
+                    plo.on_epoch_end()  # two epochs of 25 steps
+            self.assertEqual(plo.state, "done")
+            self.assertEqual(len(plo.measurements), 5)
+            self.assertIn(plo.optimal_power_limit, [700, 575, 450, 325, 200])
+            self.assertEqual(plo.power_limit, plo.optimal_power_limit)
+        self.assertEqual(len(measured), STEPS)
 
     def test_example_script(self):
         exe = sys.executable if HAVE_TORCH else other_torch_python()
