@@ -1,0 +1,25 @@
+#!/bin/sh
+# Window cost, side by side in one run: Zeus's ZeusMonitor vs joule's Python
+# binding vs joule's C API over the same NVML test double (4 simulated H100s,
+# load 0.5), plus energy agreement between Zeus and joule on the same windows.
+# Zeus and nvidia-ml-py go into a throwaway venv ($BUILD/peer-venv); joule
+# never depends on them. Prints "skipped: ..." and exits 0 if Zeus cannot be
+# installed. See docs/benchmarks.md.
+set -u
+. "$(dirname "$0")/lib.sh"
+peers_init
+peers_venv zeus==0.16.0 nvidia-ml-py
+case " $PEERS_MISSING " in
+*" zeus "*|*" nvidia-ml-py "*)
+    echo "skipped: Zeus/nvidia-ml-py could not be installed into $PEERS_VENV (see above); nothing to compare"
+    exit 0 ;;
+esac
+peers_fake_nvml 4 0.5
+mkdir -p "$BUILD/peer-bench"
+WC=$BUILD/peer-bench/window_c
+if ! ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Iinclude bench/peers/window_c.c \
+        -L"$BUILD/src" -Wl,-rpath,"$BUILD/src" -ljoule -ldl -o "$WC"; then
+    echo "warning: could not build window_c; the C API row is left out"
+    WC=""
+fi
+exec "$PEERS_PY" bench/peers/windows.py ${WC:+--window-c "$WC"} "$@"
