@@ -186,6 +186,11 @@ int joule_result_device_count(const joule_result *r);
  * quality and status (0 or a JOULE_E* code) may be NULL. */
 double joule_result_energy_j(const joule_result *r, int i, int *quality,
                              int *status);
+/* All devices at once (for bindings, where each call costs): fills up to
+ * cap entries of energy_j, quality and status (any may be NULL) and
+ * returns the device count. */
+int joule_result_read(const joule_result *r, double *energy_j, int *quality,
+                      int *status, int cap);
 /* Sum over devices of one kind (devices in error are skipped). */
 double joule_result_total_j(const joule_result *r, enum joule_device_kind k);
 /* GPU + CPU package + DRAM (psys, core and uncore overlap those). */

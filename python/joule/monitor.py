@@ -5,7 +5,6 @@ import inspect
 import operator
 import os
 import threading
-import weakref
 from ctypes import byref, c_double, c_int, c_void_p
 
 from . import _lib
@@ -98,24 +97,26 @@ class Measurement:
             self.name, self.time, self.total_energy, parts)
 
 
-def _from_result(r, devices):
-    """Builds a Measurement from a joule_result* (does not free it)."""
-    n = lib.joule_result_device_count(r)
+def _from_result(r, devices, name):
+    """Builds a Measurement from a joule_result* (does not free it): one
+    call reads every device, since each ctypes call costs about a µs."""
+    n = len(devices)
+    energies, qualities, statuses = (c_double * n)(), (c_int * n)(), (c_int * n)()
+    lib.joule_result_read(r, energies, qualities, statuses, n)
     energy, quality, status = {}, {}, {}
     by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
-    q, st = c_int(), c_int()
-    for i in range(n):
-        d = devices[i]
-        e = lib.joule_result_energy_j(r, i, byref(q), byref(st))
+    for i, d in enumerate(devices):
+        e = energies[i]
         energy[d.label] = e
-        quality[d.label] = _lib.QUALITY_NAMES.get(q.value, str(q.value))
-        status[d.label] = (None if st.value == 0 else
-                           decode(lib.joule_strerror(st.value)))
+        q = qualities[i]
+        quality[d.label] = _lib.QUALITY_NAMES.get(q, str(q))
+        st = statuses[i]
+        status[d.label] = None if st == 0 else decode(lib.joule_strerror(st))
         attr = _KIND_ATTR.get(d.kind)
         if attr in by_kind:
             by_kind[attr][d.index] = e
     return Measurement(
-        name=decode(lib.joule_result_name(r)),
+        name=name,
         time=lib.joule_result_time_s(r),
         start_time=lib.joule_result_start_unix_s(r),
         energy=energy, quality=quality, status=status,
@@ -328,8 +329,8 @@ class Monitor:
         self._ctx = None
         self._lock = threading.Condition(threading.Lock())
         self._inflight = 0
+        self._waiters = 0  # threads in _wait_idle, to notify
         self._closed = False
-        self._tls = threading.local()
         self._on_close = []  # run before joule_close (e.g. PowerMonitor)
 
         if gpu_indices is not None:
@@ -373,7 +374,6 @@ class Monitor:
 
         specs = device_specs(gpus, cpus, devices)
         self._sync_choice = sync
-        self._c_sync = None  # the ctypes callback, kept alive with self
         for n, spec in enumerate(specs):
             try:
                 self._ctx = self._open(spec, log_file, log_format,
@@ -406,25 +406,11 @@ class Monitor:
             if keeper_ms is not None:
                 check(lib.joule_options_set_keeper_interval_ms(opts,
                                                                keeper_ms))
-            # The sync hook needs the device list, known only after open;
-            # it goes through self, so the ctypes callback can be set now.
-            if self._sync_choice not in (None, False):
-                if self._sync_choice == "cuda":
-                    check(lib.joule_options_set_cuda_sync(opts, 1))
-                else:
-                    if self._c_sync is None:
-                        # A weak reference: no cycle, so dropping the last
-                        # reference closes the monitor at once.
-                        ref = weakref.ref(self)
-
-                        def trampoline(_user):
-                            m = ref()
-                            if m is not None:
-                                m._sync_trampoline(_user)
-
-                        self._c_sync = _lib.sync_fn_t(trampoline)
-                    check(lib.joule_options_set_sync(opts, self._c_sync,
-                                                     None))
+            # "cuda" is libjoule's built-in sync; the others run here, in
+            # Python, just before each window edge's C call (no C-to-Python
+            # callback: that would cost a GIL round trip per edge).
+            if self._sync_choice == "cuda":
+                check(lib.joule_options_set_cuda_sync(opts, 1))
             ctx = c_void_p()
             check(lib.joule_open(opts, byref(ctx)))
         finally:
@@ -458,23 +444,6 @@ class Monitor:
                 note=decode(lib.joule_device_note(d))))
         return tuple(out)
 
-    def _sync_trampoline(self, _user):
-        # Runs inside joule_window_begin/end on the calling thread. An
-        # exception cannot cross the C frame: keep it for the caller.
-        fn = self._sync_fn
-        if fn is None:
-            return
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001
-            self._tls.sync_error = e
-
-    def _take_sync_error(self):
-        e = getattr(self._tls, "sync_error", None)
-        if e is not None:
-            self._tls.sync_error = None
-        return e
-
     # -- lifetime --------------------------------------------------------
 
     def _acquire(self):
@@ -487,8 +456,17 @@ class Monitor:
     def _release(self):
         with self._lock:
             self._inflight -= 1
-            if self._inflight == 0:
+            if self._inflight == 0 and self._waiters:
                 self._lock.notify_all()
+
+    def _wait_idle(self):
+        """With self._lock held: waits until no call is in flight."""
+        self._waiters += 1
+        try:
+            while self._inflight:
+                self._lock.wait()
+        finally:
+            self._waiters -= 1
 
     def close(self):
         """Releases the devices (open windows are discarded). Idempotent;
@@ -498,8 +476,7 @@ class Monitor:
             return
         with lock:
             ctx, self._ctx = self._ctx, None
-            while self._inflight:
-                lock.wait()
+            self._wait_idle()
             hooks, self._on_close = self._on_close, []
         if ctx is not None:
             for hook in hooks:
@@ -516,8 +493,7 @@ class Monitor:
         """Runs a close hook early (e.g. PowerMonitor.close()), once no call
         is in flight; no-op if the monitor already ran it."""
         with self._lock:
-            while self._inflight:
-                self._lock.wait()
+            self._wait_idle()
             if hook not in self._on_close:
                 return
             self._on_close.remove(hook)
@@ -569,15 +545,11 @@ class Monitor:
             (_lib.WINDOW_RESTART if restart else 0)
         ctx = self._acquire()
         try:
+            if sync and self._sync_fn is not None:
+                self._sync_fn()  # raises before the window exists
             rc = lib.joule_window_begin(ctx, b, flags)
-            err = _lib.last_error() if rc < 0 else None
-            sync_error = self._take_sync_error()
-            if sync_error is not None:
-                if rc == 0:
-                    lib.joule_window_cancel(ctx, b)
-                raise sync_error
             if rc < 0:
-                raise error_for(rc, err)
+                raise error_for(rc, _lib.last_error())
         finally:
             self._release()
 
@@ -594,19 +566,22 @@ class Monitor:
             if cancel:
                 check(lib.joule_window_cancel(ctx, b))
                 return None
+            if sync and self._sync_fn is not None:
+                try:
+                    self._sync_fn()
+                except BaseException:
+                    lib.joule_window_cancel(ctx, b)  # unmeasurable now
+                    raise
             r = c_void_p()
             flags = 0 if sync else _lib.WINDOW_NO_SYNC
             rc = lib.joule_window_end(ctx, b, flags, byref(r))
             err = _lib.last_error() if rc < 0 else None
-            sync_error = self._take_sync_error()
             m = None
             if r.value:
                 try:
-                    m = _from_result(r, self._devices)
+                    m = _from_result(r, self._devices, name)
                 finally:
                     lib.joule_result_free(r)
-            if sync_error is not None:
-                raise sync_error
             if rc < 0:
                 e = error_for(rc, err)
                 e.measurement = m  # e.g. the log write failed: still measured

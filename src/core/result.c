@@ -50,6 +50,22 @@ JOULE_EXPORT double joule_result_energy_j(const joule_result *r, int i, int *qua
     return r->dev[i].energy_j;
 }
 
+JOULE_EXPORT int joule_result_read(const joule_result *r, double *energy_j, int *quality,
+                                   int *status, int cap)
+{
+    if (!r)
+        return joule_set_error(JOULE_EINVAL, "result is NULL");
+    for (int i = 0; i < r->ndev && i < cap; i++) {
+        if (energy_j)
+            energy_j[i] = r->dev[i].energy_j;
+        if (quality)
+            quality[i] = r->dev[i].quality;
+        if (status)
+            status[i] = r->dev[i].status;
+    }
+    return r->ndev;
+}
+
 JOULE_EXPORT double joule_result_total_j(const joule_result *r, enum joule_device_kind k)
 {
     double sum = 0;

@@ -158,6 +158,12 @@ static nvmlReturn_t do_init(const char *fn)
 
 #ifndef FAKE_NVML_OLD
 API nvmlReturn_t nvmlInit_v2(void) { return do_init("nvmlInit_v2"); }
+/* What pynvml's nvmlInit() calls (flags only change driver-less init). */
+API nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
+{
+    (void)flags;
+    return do_init("nvmlInitWithFlags");
+}
 #endif
 API nvmlReturn_t nvmlInit(void) { return do_init("nvmlInit"); }
 
@@ -318,6 +324,17 @@ API nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t h, unsigned int *arch)
     ENTER(h);
     *arch = G->arch < 0 ? NVML_DEVICE_ARCH_UNKNOWN : (unsigned)G->arch;
     LEAVE(NVML_SUCCESS, "%u", *arch);
+}
+#endif
+
+#ifndef FAKE_NVML_OLD
+/* Grace Hopper C2C link detection (Zeus asks): the parts modelled here are
+ * discrete GPUs, which answer NOT_SUPPORTED. */
+API nvmlReturn_t nvmlDeviceGetC2cModeInfoV(nvmlDevice_t h, void *info)
+{
+    (void)info;
+    ENTER(h);
+    LEAVE(NVML_ERROR_NOT_SUPPORTED);
 }
 #endif
 
