@@ -5,9 +5,9 @@ PREFIX ?= /usr/local
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
-DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev libmicrohttpd-dev
+DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev libmicrohttpd-dev libssl-dev
 
-.PHONY: all deps py-test-deps build test test-plain test-asan test-tsan demo bench install clean
+.PHONY: all deps py-test-deps prom-test-deps build test test-plain test-asan test-tsan demo bench bench-peers install clean fuzz
 
 all: build
 
@@ -33,6 +33,15 @@ py-test-deps:
 	    || echo "python3-torch not installed: the PyTorch test will skip"; \
 	fi
 
+# A real Prometheus server for the daemon's scrape test (Debian's
+# prometheus, ~10 s to install); without it that test skips.
+prom-test-deps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v prometheus >/dev/null; then \
+	  echo "installing prometheus (for the daemon's Prometheus scrape test)"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null 2>&1 \
+	    || echo "prometheus not installed: the Prometheus scrape test will skip"; \
+	fi
+
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
@@ -42,7 +51,7 @@ build: deps
 test: deps test-plain test-asan test-tsan
 	@echo "make test: all suites passed"
 
-test-plain: deps py-test-deps
+test-plain: deps py-test-deps prom-test-deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -66,6 +75,29 @@ bench: build
 	@cmake --build $(BUILD) --target benchmarks -j$(JOBS)
 	@for b in $(BUILD)/bench/*; do \
 	  [ -x "$$b" ] && [ -f "$$b" ] || continue; echo "== $$b"; "$$b" || exit 1; echo; done
+
+# Side-by-side benchmarks against the peers users would pick instead (Zeus,
+# nvidia-ml-py, lowtime), installed from PyPI into a throwaway venv
+# ($(BUILD)/peer-venv); joule never depends on them. PEERS_SKIP_LOWTIME=1
+# skips the lowtime solve. See docs/benchmarks.md.
+bench-peers: build
+	@cmake --build $(BUILD) --target benchmarks -j$(JOBS) >/dev/null
+	@for s in windows power_sampling planner; do \
+	  echo "== bench/peers/$$s.sh"; BUILD=$(BUILD) sh bench/peers/$$s.sh || exit 1; echo; done
+
+# libFuzzer over jouled's request router (clang 14 + libclang-rt-14-dev):
+# FUZZ_SECONDS (default 600) of fuzzing from daemon/fuzz_corpus; new inputs
+# are kept in build-fuzz/corpus, crashes in build-fuzz/.
+FUZZ_SECONDS ?= 600
+FUZZ_SOURCES = $(wildcard src/core/*.c src/devices/*.c src/optimize/*.c src/optimize/*/*.c) \
+  $(addprefix daemon/,config.c auth.c router.c routes.c metrics.c lease.c sse.c jd.c fuzz_router.c)
+fuzz: deps
+	@mkdir -p build-fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
+	  -DJOULE_DEFAULT_DATA_DIR='"$(CURDIR)/../shared/data"' -Iinclude -Isrc -Idaemon \
+	  $(FUZZ_SOURCES) -lcjson -lsqlite3 -lcrypto -lpthread -ldl -lm -o build-fuzz/fuzz_router
+	cd build-fuzz && ASAN_OPTIONS=detect_leaks=1 ./fuzz_router -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 -print_final_stats=1 corpus ../daemon/fuzz_corpus
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -9,6 +9,7 @@
 #include "core/devspec.h"
 #include "core/error.h"
 #include "core/export.h"
+#include "devices/remote.h" /* jouled fallback for RAPL */
 
 int64_t joule_now_ns(void)
 {
@@ -193,8 +194,14 @@ JOULE_EXPORT int joule_open(const joule_options *opts, joule_ctx **out)
         if (!rc)
             rc = run_backend(ctx, &jdev_backend_rocm_smi, &args, &found, 0);
     }
-    if (!rc && cpu_wanted(&spec))
+    if (!rc && cpu_wanted(&spec)) {
         rc = run_backend(ctx, &jdev_backend_rapl, &args, &found, 0);
+        /* jouled fallback (devices/remote.c): RAPL was refused (energy_uj
+         * is root-only since Linux 5.10), so read it through the daemon
+         * when one is configured or its default socket exists. */
+        if (!rc && ctx->backends[ctx->nbackends - 1].code == JOULE_EPERM)
+            rc = run_backend(ctx, &jdev_backend_remote, &args, &found, 0);
+    }
     if (!rc && (args.sim_spec || explicit_gpu || spec.all))
         rc = run_backend(ctx, &jdev_backend_sim, &args, &found, args.sim_spec != NULL);
     if (!rc)

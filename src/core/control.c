@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "core/context.h"
+#include "core/daemon_client.h"
 #include "core/error.h"
 #include "core/export.h"
 
@@ -86,6 +87,28 @@ static int unsupported(const struct joule_device *d, const char *what)
 {
     return joule_set_error(JOULE_ENOTSUP, "%s (%s, %s backend) cannot %s", d->label,
                            d->name, d->backend, what);
+}
+
+/* ---- jouled fallback ------------------------------------------------------ */
+
+/* A setter refused locally (JOULE_EPERM) goes to jouled when one is
+ * configured (core/daemon_client.c). A context opened with
+ * restore_on_exit ties the change to this process (jouled restores it when
+ * the process ends, even on SIGKILL); otherwise the change persists, as a
+ * local change would. Without a daemon the local error stands. */
+static int via_daemon(const struct control_state *st, struct joule_device *d, int rc,
+                      enum daemon_gpu_op op, int a, int b)
+{
+    char where[300];
+    if (rc != JOULE_EPERM || !daemon_client_configured(where, sizeof where))
+        return rc;
+    char local[512];
+    snprintf(local, sizeof local, "%s", joule_last_error());
+    int persist = !(st && st->restore_on_exit);
+    int r = daemon_client_gpu(d, op, a, b, persist);
+    if (r == JOULE_ENODEV && strstr(joule_last_error(), "cannot reach jouled"))
+        return joule_set_error(rc, "%s; and %s", local, joule_last_error());
+    return r;
 }
 
 /* ---- queries ------------------------------------------------------------------ */
@@ -224,6 +247,7 @@ static int set_limit_locked(joule_ctx *ctx, struct joule_device *d, uint32_t mw)
             mw / 1000.0, d->label, d->name, l.min_mw / 1000.0, l.max_mw / 1000.0);
     struct ctl_dev *cd = ctl_of(ctx, d);
     rc = d->ops->set_power_limit_mw(d, mw);
+    rc = via_daemon(ctx->control, d, rc, DAEMON_SET_POWER_LIMIT, (int)mw, 0);
     if (rc == 0 && cd && !cd->pl_changed) {
         cd->pl_changed = 1;
         cd->pl_orig_mw = l.current_mw;
@@ -272,6 +296,8 @@ static int lock_range(joule_ctx *ctx, int gpu, int min_mhz, int max_mhz, int mem
         memory ? d->ops->lock_mem_clocks_mhz : d->ops->lock_clocks_mhz;
     int rc = op ? op(d, min_mhz, max_mhz)
                 : unsupported(d, memory ? "lock memory clocks" : "lock SM clocks");
+    rc = via_daemon(ctx->control, d, rc, memory ? DAEMON_LOCK_MEM_CLOCKS : DAEMON_LOCK_CLOCKS,
+                    min_mhz, max_mhz);
     struct ctl_dev *cd = ctl_of(ctx, d);
     if (rc == 0 && cd) {
         if (memory)
@@ -290,6 +316,8 @@ static int reset_range(joule_ctx *ctx, int gpu, int memory)
         return JOULE_ENODEV;
     int (*op)(struct joule_device *) = memory ? d->ops->reset_mem_clocks : d->ops->reset_clocks;
     int rc = op ? op(d) : unsupported(d, memory ? "reset memory clocks" : "reset SM clocks");
+    rc = via_daemon(ctx->control, d, rc, memory ? DAEMON_RESET_MEM_CLOCKS : DAEMON_RESET_CLOCKS,
+                    0, 0);
     struct ctl_dev *cd = ctl_of(ctx, d);
     if (rc == 0 && cd) {
         /* Reset is what a restore would do. */
@@ -332,6 +360,7 @@ JOULE_EXPORT int joule_gpu_set_persistence(joule_ctx *ctx, int gpu, int enable)
         if (d->ops->get_persistence && d->ops->get_persistence(d, &orig) != 0)
             orig = -1;
         rc = d->ops->set_persistence(d, enable != 0);
+        rc = via_daemon(ctx->control, d, rc, DAEMON_SET_PERSISTENCE, enable != 0, 0);
     }
     struct ctl_dev *cd = ctl_of(ctx, d);
     if (rc == 0 && cd && !cd->persist_changed && orig >= 0) {
@@ -345,7 +374,7 @@ JOULE_EXPORT int joule_gpu_set_persistence(joule_ctx *ctx, int gpu, int enable)
 /* ---- restore ------------------------------------------------------------------------ */
 
 /* Puts back one device's settings; d->lock is held (or could not be had). */
-static int restore_dev(struct ctl_dev *cd)
+static int restore_dev(const struct control_state *st, struct ctl_dev *cd)
 {
     struct joule_device *d = cd->d;
     int first = 0;
@@ -359,6 +388,7 @@ static int restore_dev(struct ctl_dev *cd)
     } while (0)
     if (cd->clocks_changed) {
         int rc = d->ops->reset_clocks ? d->ops->reset_clocks(d) : unsupported(d, "reset SM clocks");
+        rc = via_daemon(st, d, rc, DAEMON_RESET_CLOCKS, 0, 0);
         if (rc)
             NOTE_FAIL(rc);
         else
@@ -367,6 +397,7 @@ static int restore_dev(struct ctl_dev *cd)
     if (cd->mem_clocks_changed) {
         int rc = d->ops->reset_mem_clocks ? d->ops->reset_mem_clocks(d)
                                           : unsupported(d, "reset memory clocks");
+        rc = via_daemon(st, d, rc, DAEMON_RESET_MEM_CLOCKS, 0, 0);
         if (rc)
             NOTE_FAIL(rc);
         else
@@ -375,6 +406,7 @@ static int restore_dev(struct ctl_dev *cd)
     if (cd->pl_changed) {
         int rc = d->ops->set_power_limit_mw ? d->ops->set_power_limit_mw(d, cd->pl_orig_mw)
                                             : unsupported(d, "set a power limit");
+        rc = via_daemon(st, d, rc, DAEMON_SET_POWER_LIMIT, (int)cd->pl_orig_mw, 0);
         if (rc)
             NOTE_FAIL(rc);
         else
@@ -383,6 +415,7 @@ static int restore_dev(struct ctl_dev *cd)
     if (cd->persist_changed) {
         int rc = d->ops->set_persistence ? d->ops->set_persistence(d, cd->persist_orig)
                                          : unsupported(d, "set persistence mode");
+        rc = via_daemon(st, d, rc, DAEMON_SET_PERSISTENCE, cd->persist_orig, 0);
         if (rc)
             NOTE_FAIL(rc);
         else
@@ -409,7 +442,7 @@ static int restore_state(struct control_state *st, int from_signal)
         } else {
             pthread_mutex_lock(&cd->d->lock);
         }
-        int rc = restore_dev(cd);
+        int rc = restore_dev(st, cd);
         if (rc && !first) {
             first = rc;
             snprintf(msg, sizeof msg, "%s", joule_last_error());

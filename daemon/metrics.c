@@ -1,0 +1,179 @@
+/* GET /metrics: Prometheus text exposition (format 0.0.4) built from the
+ * sampler's latest values and the power-limit cache: a scrape makes no
+ * device calls. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routes.h"
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* Label value escaping: backslash, double quote and newline. */
+static void esc(char *out, size_t len, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 3 < len; in++) {
+        if (*in == '\\' || *in == '"') {
+            out[o++] = '\\';
+            out[o++] = *in;
+        } else if (*in == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = '\0';
+}
+
+static int latest(struct jd *d, int dev, int dom, double now, double *v)
+{
+    if (!joule_sampler_has(d->sampler, dev, dom))
+        return -1;
+    double t, x;
+    int n = joule_sampler_timeline(d->sampler, dev, dom, now, now, &t, &x, 1);
+    if (n < 1 || isnan(x))
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static void gpu_labels(struct jd *d, int i, char *out, size_t len)
+{
+    const joule_device *dev = joule_device_at(d->ctx, i);
+    char uuid[200], name[200];
+    esc(uuid, sizeof uuid, joule_device_uuid(dev));
+    esc(name, sizeof name, joule_device_name(dev));
+    snprintf(out, len, "gpu=\"%d\",uuid=\"%s\",name=\"%s\"", joule_device_index(dev), uuid, name);
+}
+
+static const char *const throttle_reasons[] = {
+    "gpu_idle",   "app_clocks", "sw_power_cap",   "hw_slowdown",    "sync_boost",
+    "sw_thermal", "hw_thermal", "hw_power_brake", "display_clocks",
+};
+
+char *jd_metrics_text(struct jd *d, size_t *len)
+{
+    struct buf b = {malloc(8192), 0, 8192, 0};
+    if (!b.p)
+        return NULL;
+    b.p[0] = '\0';
+    double now = joule_now_s();
+    int n = joule_device_count(d->ctx);
+    char lab[512];
+    double v;
+
+    put(&b, "# HELP joule_gpu_energy_joules_total Energy used by the GPU since jouled started.\n"
+            "# TYPE joule_gpu_energy_joules_total counter\n");
+    for (int i = 0; i < n; i++)
+        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
+            latest(d, i, JOULE_DOMAIN_ENERGY, now, &v) == 0) {
+            gpu_labels(d, i, lab, sizeof lab);
+            put(&b, "joule_gpu_energy_joules_total{%s} %.6f\n", lab, v);
+        }
+
+    put(&b, "# HELP joule_cpu_energy_joules_total Energy used by a CPU package or its DRAM "
+            "since jouled started (RAPL).\n"
+            "# TYPE joule_cpu_energy_joules_total counter\n");
+    for (int i = 0; i < n; i++) {
+        const joule_device *dev = joule_device_at(d->ctx, i);
+        enum joule_device_kind k = joule_device_kind(dev);
+        if ((k == JOULE_KIND_CPU_PACKAGE || k == JOULE_KIND_DRAM) &&
+            latest(d, i, JOULE_DOMAIN_ENERGY, now, &v) == 0)
+            put(&b, "joule_cpu_energy_joules_total{socket=\"%d\",domain=\"%s\"} %.6f\n",
+                joule_device_index(dev), k == JOULE_KIND_DRAM ? "dram" : "package", v);
+    }
+
+    put(&b, "# HELP joule_gpu_power_watts Current GPU power draw.\n"
+            "# TYPE joule_gpu_power_watts gauge\n");
+    for (int i = 0; i < n; i++)
+        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
+            (latest(d, i, JOULE_DOMAIN_POWER, now, &v) == 0 ||
+             latest(d, i, JOULE_DOMAIN_POWER_AVERAGE, now, &v) == 0)) {
+            gpu_labels(d, i, lab, sizeof lab);
+            put(&b, "joule_gpu_power_watts{%s} %.3f\n", lab, v);
+        }
+
+    put(&b, "# HELP joule_gpu_power_limit_watts Power limit the GPU enforces.\n"
+            "# TYPE joule_gpu_power_limit_watts gauge\n");
+    pthread_mutex_lock(&d->cache_lock);
+    for (int g = 0; g < d->ngpu; g++)
+        if (d->gpus[g].have_limit) {
+            gpu_labels(d, d->gpus[g].dev, lab, sizeof lab);
+            put(&b, "joule_gpu_power_limit_watts{%s} %.3f\n", lab, d->gpus[g].limit_w);
+        }
+    pthread_mutex_unlock(&d->cache_lock);
+
+    put(&b, "# HELP joule_gpu_temperature_celsius GPU temperature.\n"
+            "# TYPE joule_gpu_temperature_celsius gauge\n");
+    for (int i = 0; i < n; i++)
+        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
+            latest(d, i, JOULE_DOMAIN_TEMPERATURE, now, &v) == 0) {
+            gpu_labels(d, i, lab, sizeof lab);
+            put(&b, "joule_gpu_temperature_celsius{%s} %g\n", lab, v);
+        }
+
+    put(&b, "# HELP joule_gpu_sm_clock_hertz GPU SM clock.\n"
+            "# TYPE joule_gpu_sm_clock_hertz gauge\n");
+    for (int i = 0; i < n; i++)
+        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
+            latest(d, i, JOULE_DOMAIN_SM_CLOCK, now, &v) == 0) {
+            gpu_labels(d, i, lab, sizeof lab);
+            put(&b, "joule_gpu_sm_clock_hertz{%s} %.0f\n", lab, v * 1e6);
+        }
+
+    put(&b, "# HELP joule_gpu_throttle_active Whether a clock throttle reason is active "
+            "(1) or not (0).\n"
+            "# TYPE joule_gpu_throttle_active gauge\n");
+    for (int i = 0; i < n; i++)
+        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
+            latest(d, i, JOULE_DOMAIN_THROTTLE, now, &v) == 0) {
+            gpu_labels(d, i, lab, sizeof lab);
+            uint64_t mask = (uint64_t)v;
+            for (unsigned r = 0; r < sizeof throttle_reasons / sizeof *throttle_reasons; r++)
+                put(&b, "joule_gpu_throttle_active{%s,reason=\"%s\"} %d\n", lab,
+                    throttle_reasons[r], (int)((mask >> r) & 1));
+        }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

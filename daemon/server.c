@@ -1,0 +1,409 @@
+/* libmicrohttpd glue (see server.h). One thread per connection, so a slow
+ * client only ever blocks its own thread; idle connections (slow headers)
+ * are closed after request_timeout_s. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "routes.h"
+#include "sse.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_Result_t;
+#else
+typedef enum MHD_Result MHD_Result_t;
+#endif
+
+struct jd_server {
+    struct jd *d;
+    struct MHD_Daemon *unix_mhd, *tcp_mhd;
+    int unix_fd;
+    char unix_path[256];
+};
+
+struct listener {
+    struct jd_server *srv;
+    enum jd_transport transport;
+};
+static struct listener unix_listener, tcp_listener;
+
+/* Per-request state kept across the access handler's calls. */
+struct pending {
+    char *body;
+    size_t len, cap;
+    size_t received;
+    int too_big;
+};
+
+struct stream_ctx {
+    struct jd *d;
+    struct jd_sub *sub;
+};
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream_ctx *s = cls;
+    (void)pos;
+    ssize_t n = jd_sub_read(s->d, s->sub, buf, max, 1000);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == 0) {
+        static const char ka[] = ": keep-alive\n\n";
+        if (max < sizeof ka)
+            return 0;
+        memcpy(buf, ka, sizeof ka - 1);
+        return (ssize_t)(sizeof ka - 1);
+    }
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream_ctx *s = cls;
+    jd_sub_close(s->d, s->sub);
+    free(s);
+}
+
+static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    int fd = ci->connect_fd;
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return;
+    p->has_cred = 1;
+    p->pid = cr.pid;
+    p->uid = cr.uid;
+    p->gid = cr.gid;
+    gid_t groups[JD_MAX_GROUPS];
+    len = sizeof groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+        p->ngroups = (int)(len / sizeof(gid_t));
+        memcpy(p->groups, groups, (size_t)p->ngroups * sizeof(gid_t));
+    }
+}
+
+struct qcollect {
+    struct jd_kv kv[JD_MAX_QUERY];
+    int n, overflow;
+};
+
+static MHD_Result_t collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct qcollect *q = cls;
+    (void)kind;
+    if (q->n >= JD_MAX_QUERY) {
+        q->overflow = 1;
+        return MHD_NO;
+    }
+    q->kv[q->n].key = key ? key : "";
+    q->kv[q->n].value = value ? value : "";
+    q->n++;
+    return MHD_YES;
+}
+
+static MHD_Result_t send_resp(struct MHD_Connection *conn, struct jd_resp *r)
+{
+    struct MHD_Response *mr = MHD_create_response_from_buffer(
+        r->body_len, r->body ? r->body : (char *)"", r->body ? MHD_RESPMEM_MUST_FREE
+                                                             : MHD_RESPMEM_PERSISTENT);
+    if (!mr) {
+        jd_resp_free(r);
+        return MHD_NO;
+    }
+    r->body = NULL; /* MHD owns it now */
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->auth_challenge)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"jouled\"");
+    MHD_Result_t ret = MHD_queue_response(conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *url,
+                            const char *method, const char *version, const char *upload_data,
+                            size_t *upload_data_size, void **con_cls)
+{
+    struct listener *li = cls;
+    struct jd *d = li->srv->d;
+    struct pending *p = *con_cls;
+    (void)version;
+    if (!p) {
+        p = calloc(1, sizeof *p);
+        if (!p)
+            return MHD_NO;
+        *con_cls = p;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)d->cfg.max_body_bytes)
+            p->too_big = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        p->received += n;
+        if (!p->too_big && p->len + n > (size_t)d->cfg.max_body_bytes)
+            p->too_big = 1;
+        if (!p->too_big) {
+            if (p->len + n + 1 > p->cap) {
+                size_t cap = (p->len + n + 1) * 2;
+                if (cap > (size_t)d->cfg.max_body_bytes + 1)
+                    cap = (size_t)d->cfg.max_body_bytes + 1;
+                char *b = realloc(p->body, cap);
+                if (!b)
+                    return MHD_NO;
+                p->body = b;
+                p->cap = cap;
+            }
+            memcpy(p->body + p->len, upload_data, n);
+            p->len += n;
+        }
+        *upload_data_size = 0; /* consumed (or discarded) */
+        return MHD_YES;
+    }
+
+    struct jd_resp resp;
+    if (p->too_big) {
+        memset(&resp, 0, sizeof resp);
+        jd_reply_error(&resp, 413, "request body is larger than max_body_bytes (%d bytes)",
+                       d->cfg.max_body_bytes);
+        return send_resp(conn, &resp);
+    }
+    struct qcollect q = {0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+    if (q.overflow) {
+        memset(&resp, 0, sizeof resp);
+        jd_reply_error(&resp, 400, "more than %d query parameters", JD_MAX_QUERY);
+        return send_resp(conn, &resp);
+    }
+    struct jd_req req = {0};
+    req.method = method;
+    req.path = url;
+    req.query = q.kv;
+    req.nquery = q.n;
+    req.body = p->body ? p->body : "";
+    req.body_len = p->len;
+    req.peer.transport = li->transport;
+    if (li->transport == JD_UNIX) {
+        peer_creds(conn, &req.peer);
+    } else {
+        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_AUTHORIZATION);
+        /* A header that is not a non-empty bearer token is a bad token. */
+        req.peer.token = !auth ? "" : !strncasecmp(auth, "Bearer ", 7) && auth[7] ? auth + 7 : "?";
+    }
+    jd_route(d, &req, &resp);
+    if (!resp.is_stream)
+        return send_resp(conn, &resp);
+
+    char why[256];
+    struct jd_sub *sub = jd_sub_open(d, &resp.stream, why, sizeof why);
+    if (!sub) {
+        jd_reply_error(&resp, 503, "%s", why);
+        return send_resp(conn, &resp);
+    }
+    /* A small send buffer, so a client that does not read pushes back on
+     * its own ring within a few events instead of the kernel's buffers. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        int sz = 4096;
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
+    struct stream_ctx *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        jd_sub_close(d, sub);
+        return MHD_NO;
+    }
+    sc->d = d;
+    sc->sub = sub;
+    struct MHD_Response *mr =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, sc, stream_free);
+    if (!mr) {
+        stream_free(sc);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_Result_t ret = MHD_queue_response(conn, MHD_HTTP_OK, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct pending *p = *con_cls;
+    if (p) {
+        free(p->body);
+        free(p);
+        *con_cls = NULL;
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    jd_log("http: %s", msg);
+}
+
+static struct MHD_Daemon *start_mhd(struct jd *d, struct listener *li, int fd, int port)
+{
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, handler, li,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.request_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+}
+
+int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errlen)
+{
+    struct jd_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->d = d;
+    s->unix_fd = -1;
+    unix_listener = (struct listener){s, JD_UNIX};
+    tcp_listener = (struct listener){s, JD_TCP};
+    if (d->cfg.socket[0]) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(d->cfg.socket) >= sizeof sa.sun_path) {
+            snprintf(err, errlen, "socket path %s is too long", d->cfg.socket);
+            goto fail;
+        }
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->cfg.socket);
+        /* A stale socket from a crashed predecessor: remove it, but only if
+         * nobody answers on it. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            snprintf(err, errlen, "another jouled is serving %s", d->cfg.socket);
+            goto fail;
+        }
+        if (probe >= 0)
+            close(probe);
+        unlink(d->cfg.socket);
+        s->unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        mode_t old = umask(0177);
+        int ok = s->unix_fd >= 0 && bind(s->unix_fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        umask(old);
+        if (!ok || listen(s->unix_fd, 128) != 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.socket, strerror(errno));
+            goto fail;
+        }
+        snprintf(s->unix_path, sizeof s->unix_path, "%s", d->cfg.socket);
+        if (d->cfg.socket_group[0]) {
+            struct group *gr = getgrnam(d->cfg.socket_group);
+            if (!gr || chown(d->cfg.socket, (uid_t)-1, gr->gr_gid) != 0) {
+                snprintf(err, errlen, "cannot give %s to group %s: %s", d->cfg.socket,
+                         d->cfg.socket_group, gr ? strerror(errno) : "no such group");
+                goto fail;
+            }
+        }
+        if (chmod(d->cfg.socket, d->cfg.socket_mode) != 0) {
+            snprintf(err, errlen, "chmod %s: %s", d->cfg.socket, strerror(errno));
+            goto fail;
+        }
+        s->unix_mhd = start_mhd(d, &unix_listener, s->unix_fd, 0);
+        if (!s->unix_mhd) {
+            snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)",
+                     d->cfg.socket);
+            goto fail;
+        }
+        s->unix_fd = -1; /* libmicrohttpd closes it */
+    }
+    if (d->cfg.tcp[0]) {
+        char host[64];
+        int port, lo;
+        if (jd_parse_hostport(d->cfg.tcp, host, sizeof host, &port, &lo)) {
+            snprintf(err, errlen, "tcp = %s: not HOST:PORT", d->cfg.tcp);
+            goto fail;
+        }
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        socklen_t sl;
+        int fam = strchr(host, ':') ? AF_INET6 : AF_INET;
+        if (fam == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            a->sin_family = AF_INET;
+            a->sin_port = htons((uint16_t)port);
+            inet_pton(AF_INET, host, &a->sin_addr);
+            sl = sizeof *a;
+        } else {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons((uint16_t)port);
+            inet_pton(AF_INET6, host, &a->sin6_addr);
+            sl = sizeof *a;
+        }
+        int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd >= 0)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.tcp, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto fail;
+        }
+        s->tcp_mhd = start_mhd(d, &tcp_listener, fd, port);
+        if (!s->tcp_mhd) {
+            close(fd);
+            snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)", d->cfg.tcp);
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    jd_server_stop(s);
+    return -1;
+}
+
+void jd_server_stop(struct jd_server *s)
+{
+    if (!s)
+        return;
+    if (s->unix_mhd)
+        MHD_stop_daemon(s->unix_mhd);
+    if (s->tcp_mhd)
+        MHD_stop_daemon(s->tcp_mhd);
+    if (s->unix_fd >= 0)
+        close(s->unix_fd);
+    if (s->unix_path[0])
+        unlink(s->unix_path);
+    free(s);
+}

@@ -1,0 +1,116 @@
+/* Prometheus, for real: a Prometheus server (Debian `prometheus`) on
+ * loopback scrapes jouled's /metrics every second with a bearer token;
+ * rate(joule_gpu_energy_joules_total[5s]) from its HTTP API must agree
+ * with the simulated GPU's power within 2%. Skips (with the reason) when
+ * no prometheus binary is installed: `apt-get install prometheus`. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#include "test_daemon_harness.h"
+
+/* The first result's value of an instant query, NAN if none. */
+static double promql(int port, const char *q)
+{
+    char path[1024], enc[900];
+    size_t o = 0;
+    for (const char *p = q; *p && o + 4 < sizeof enc; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '_')
+            enc[o++] = *p;
+        else
+            o += (size_t)snprintf(enc + o, sizeof enc - o, "%%%02X", (unsigned char)*p);
+    }
+    enc[o] = '\0';
+    snprintf(path, sizeof path, "/api/v1/query?query=%s", enc);
+    char *body = NULL;
+    int st = dm_http(NULL, port, "GET", path, NULL, NULL, 0, &body);
+    double v = NAN;
+    cJSON *root = st == 200 ? cJSON_Parse(body) : NULL;
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "data"), "result");
+    const cJSON *val = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "value"), 1);
+    if (cJSON_IsString(val))
+        v = strtod(val->valuestring, NULL);
+    cJSON_Delete(root);
+    free(body);
+    return v;
+}
+
+static void test_prometheus_scrape(void **state)
+{
+    (void)state;
+    if (system("command -v prometheus >/dev/null 2>&1") != 0) {
+        print_message("SKIP: no prometheus binary (apt-get install prometheus) - the real "
+                      "Prometheus scrape test did not run\n");
+        skip();
+    }
+    struct dm m;
+    assert_int_equal(dm_start(&m, "[{\"model\": \"h100\", \"load\": 0.8}]",
+                              "scope.read = all\n"),
+                     0);
+    char *tok = dm_token(&m, "prometheus", "read", "1h");
+    assert_non_null(tok);
+    int pport = dm_free_port();
+    char yml[2048];
+    snprintf(yml, sizeof yml,
+             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+             "scrape_configs:\n  - job_name: joule\n    authorization:\n"
+             "      type: Bearer\n      credentials: %s\n"
+             "    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+             tok, m.port);
+    ts_write(m.h.dir, "prometheus.yml", yml);
+    char cfg[600], data[600], listen[64], plog[600];
+    snprintf(cfg, sizeof cfg, "--config.file=%s/prometheus.yml", m.h.dir);
+    snprintf(data, sizeof data, "--storage.tsdb.path=%s/prom-data", m.h.dir);
+    snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%d", pport);
+    snprintf(plog, sizeof plog, "%s/prometheus.log", m.h.dir);
+    pid_t prom = fork();
+    if (prom == 0) {
+        int fd = open(plog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execlp("prometheus", "prometheus", cfg, data, listen, (char *)NULL);
+        _exit(127);
+    }
+    /* 5 s window + a few scrapes of margin */
+    double rate = NAN, power = NAN, t0 = dm_now();
+    int agreed = 0;
+    sleep(8);
+    while (dm_now() - t0 < 25 && !agreed) {
+        rate = promql(pport, "rate(joule_gpu_energy_joules_total[5s])");
+        power = promql(pport, "avg_over_time(joule_gpu_power_watts[5s])");
+        if (isfinite(rate) && isfinite(power) && power > 0)
+            agreed = fabs(rate - power) / power < 0.02;
+        if (!agreed)
+            sleep(1);
+    }
+    print_message("prometheus: rate(joule_gpu_energy_joules_total[5s]) = %.2f W, "
+                  "avg_over_time(joule_gpu_power_watts[5s]) = %.2f W (%.2f%%)\n",
+                  rate, power, 100 * fabs(rate - power) / power);
+    kill(prom, SIGTERM);
+    waitpid(prom, NULL, 0);
+    if (!agreed) {
+        char *log = ts_read(plog);
+        print_message("prometheus log:\n%s\n", log ? log : "");
+        free(log);
+    }
+    free(tok);
+    dm_stop(&m);
+    assert_true(agreed);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prometheus_scrape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
