@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "../src/core/daemon_client.h"
 #include "commands.h"
 #include "common.h"
 
@@ -41,6 +44,28 @@ static void read_gpu_state(joule_ctx *ctx, const joule_device *d, struct gpu_sta
     s->have_temp = joule_gpu_temperature_c(ctx, g, &s->temp) == 0;
     s->have_throttle = joule_gpu_throttle_reasons(ctx, g, &mask) == 0 &&
                        joule_throttle_names(mask, s->throttle, sizeof s->throttle) == 0;
+}
+
+/* How a device is read and, for GPUs, controlled: directly, or through
+ * jouled for an unprivileged caller. */
+static void access_paths(const joule_device *d, char *reads, size_t rlen, char *control,
+                         size_t clen)
+{
+    char daemon[256];
+    int have_daemon = daemon_client_configured(daemon, sizeof daemon);
+    int remote = strcmp(joule_device_backend(d), "remote") == 0;
+    snprintf(reads, rlen, "%s", remote ? "via jouled" : "direct");
+    control[0] = '\0';
+    if (!(joule_device_caps(d) & JOULE_CAP_SET_POWER_LIMIT))
+        return;
+    if (joule_device_caps(d) & JOULE_CAP_SIMULATED)
+        snprintf(control, clen, "direct (simulated)");
+    else if (geteuid() == 0)
+        snprintf(control, clen, "direct (root)");
+    else if (have_daemon)
+        snprintf(control, clen, "via jouled (%s)", daemon);
+    else
+        snprintf(control, clen, "needs root or jouled (no daemon configured)");
 }
 
 static void caps_text(uint32_t caps, char *buf, size_t len)
@@ -90,6 +115,9 @@ static int print_text(joule_ctx *ctx)
                    joule_device_power_period_us(d) < 1500 ? " or faster" : "");
         }
         printf("          capabilities: %s\n", caps);
+        char reads[64], control[320];
+        access_paths(d, reads, sizeof reads, control, sizeof control);
+        printf("          reads: %s%s%s\n", reads, control[0] ? "; control: " : "", control);
         struct gpu_state s;
         read_gpu_state(ctx, d, &s);
         if (s.have_limits)
@@ -130,6 +158,11 @@ static int print_json(joule_ctx *ctx)
         for (int b = 0; b < 32; b++)
             if ((joule_device_caps(d) & (1u << b)) && joule_cap_name(1u << b))
                 cJSON_AddItemToArray(caps, cJSON_CreateString(joule_cap_name(1u << b)));
+        char reads[64], control[320];
+        access_paths(d, reads, sizeof reads, control, sizeof control);
+        cJSON_AddStringToObject(o, "reads", reads);
+        if (control[0])
+            cJSON_AddStringToObject(o, "control", control);
         cJSON_AddNumberToObject(o, "energy_resolution_uj", joule_device_energy_resolution_uj(d));
         cJSON_AddNumberToObject(o, "update_period_us", joule_device_update_period_us(d));
         if (joule_device_power_period_us(d) > 0)

@@ -112,6 +112,7 @@ static void test_no_permission(void **state)
     (void)state;
     struct fh h;
     fh_start(&h, FH_NVML, "{\"state\": \"@STATE@\", \"gpus\": [{\"model\": \"h100\"}]}");
+    setenv("JOULE_DAEMON", "off", 1); /* a jouled on this host would take over */
     joule_ctx *ctx = NULL;
     assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
     assert_int_equal(joule_gpu_set_power_limit_w(ctx, 0, 300), JOULE_EPERM);
@@ -121,6 +122,7 @@ static void test_no_permission(void **state)
     assert_int_equal(joule_gpu_set_persistence(ctx, 0, 1), JOULE_EPERM);
     assert_int_equal(joule_restore(ctx), 0);
     joule_close(ctx);
+    unsetenv("JOULE_DAEMON");
     fh_finish(&h);
 }
 

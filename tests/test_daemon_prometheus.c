@@ -1,7 +1,7 @@
 /* Prometheus, for real: a Prometheus server (Debian `prometheus`) on
  * loopback scrapes jouled's /metrics every second with a bearer token;
  * rate(joule_gpu_energy_joules_total[5s]) from its HTTP API must agree
- * with the simulated GPU's power within 2%. Skips (with the reason) when
+ * with the simulated GPU's mean power within 2%. Skips (with the reason) when
  * no prometheus binary is installed: `apt-get install prometheus`. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,21 +79,27 @@ static void test_prometheus_scrape(void **state)
         execlp("prometheus", "prometheus", cfg, data, listen, (char *)NULL);
         _exit(127);
     }
-    /* 5 s window + a few scrapes of margin */
+    /* The simulated H100 at load 0.8 draws 70 W + 0.8 x 630 W on average
+     * (docs/sim.md): the energy counter's rate must match that. Instant
+     * power readings carry +-3 % noise, so their 5-s average (5 scrapes)
+     * is only a sanity check. */
+    const double simulated_w = 70.0 + 0.8 * (700.0 - 70.0);
     double rate = NAN, power = NAN, t0 = dm_now();
     int agreed = 0;
-    sleep(8);
+    sleep(8); /* a 5 s window + a few scrapes of margin */
     while (dm_now() - t0 < 25 && !agreed) {
         rate = promql(pport, "rate(joule_gpu_energy_joules_total[5s])");
         power = promql(pport, "avg_over_time(joule_gpu_power_watts[5s])");
-        if (isfinite(rate) && isfinite(power) && power > 0)
-            agreed = fabs(rate - power) / power < 0.02;
+        if (isfinite(rate) && isfinite(power))
+            agreed = fabs(rate - simulated_w) / simulated_w < 0.02 &&
+                     fabs(power - simulated_w) / simulated_w < 0.05;
         if (!agreed)
             sleep(1);
     }
-    print_message("prometheus: rate(joule_gpu_energy_joules_total[5s]) = %.2f W, "
-                  "avg_over_time(joule_gpu_power_watts[5s]) = %.2f W (%.2f%%)\n",
-                  rate, power, 100 * fabs(rate - power) / power);
+    print_message("prometheus: rate(joule_gpu_energy_joules_total[5s]) = %.2f W "
+                  "(simulated %.2f W, %.2f%%), avg_over_time(joule_gpu_power_watts[5s]) "
+                  "= %.2f W\n", rate, simulated_w, 100 * fabs(rate - simulated_w) / simulated_w,
+                  power);
     kill(prom, SIGTERM);
     waitpid(prom, NULL, 0);
     if (!agreed) {
