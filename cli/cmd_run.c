@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "child.h"
 #include "common.h"
 #include "run_trace.h"
 
@@ -36,76 +37,6 @@ static void run_usage(FILE *out)
             "                      and `joule analyze`), with the windows CMD measured\n"
             "  -i, --interval MS   trace sampling interval, 1 to 1000 ms (default 100)\n"
             "  -h, --help          this help\n");
-}
-
-static volatile sig_atomic_t child_pid;
-static volatile sig_atomic_t interrupted;
-
-/* A signal typed at the terminal already reached CMD (same process
- * group); one sent to joule alone (kill, a scheduler) is passed on. */
-static void forward_signal(int sig, siginfo_t *info, void *uctx)
-{
-    (void)uctx;
-    interrupted = sig;
-    if (child_pid > 0 && info && info->si_code != SI_KERNEL)
-        kill((pid_t)child_pid, sig);
-}
-
-/* Runs argv; returns its wait status, or -1 with errno-style message. */
-static int run_child(char **argv, int *exec_errno)
-{
-    int pipefd[2];
-    *exec_errno = 0;
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        *exec_errno = errno;
-        return -1;
-    }
-    /* SIGINT/SIGTERM stay blocked until child_pid is set (parent) and the
-     * default actions are back (child): a signal that arrives around the
-     * fork is then passed on, not lost in either process's handler. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    pid_t pid = fork();
-    if (pid < 0) {
-        *exec_errno = errno;
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        close(pipefd[0]);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        execvp(argv[0], argv);
-        int e = errno;
-        ssize_t w = write(pipefd[1], &e, sizeof e);
-        (void)w;
-        _exit(127);
-    }
-    child_pid = pid;
-    if (interrupted) /* arrived before the child existed */
-        kill(pid, (int)interrupted);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    close(pipefd[1]);
-    int e = 0;
-    ssize_t n;
-    while ((n = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR)
-        ;
-    close(pipefd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    child_pid = 0;
-    if (n == (ssize_t)sizeof e) {
-        *exec_errno = e;
-        return -1;
-    }
-    return status;
 }
 
 struct run_stats {
@@ -412,13 +343,7 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = forward_signal;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    cli_signals_forward();
 
     struct run_stats st = {0};
     st.ndev = joule_device_count(ctx);
@@ -428,7 +353,7 @@ int cmd_run(int argc, char **argv)
     st.status = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.status);
     st.error = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.error);
     int exit_status = 0, failed = 0;
-    for (int r = 0; r < repeat && !interrupted; r++) {
+    for (int r = 0; r < repeat && !cli_interrupted; r++) {
         joule_result *res = NULL;
         if (joule_window_begin(ctx, "joule run", JOULE_WINDOW_RESTART)) {
             fprintf(stderr, "joule run: %s\n", joule_last_error());
@@ -436,7 +361,7 @@ int cmd_run(int argc, char **argv)
             break;
         }
         int exec_errno;
-        int status = run_child(cmd, &exec_errno);
+        int status = cli_run_child(cmd, NULL, NULL, &exec_errno);
         if (joule_window_end(ctx, "joule run", 0, &res) && !res) {
             fprintf(stderr, "joule run: %s\n", joule_last_error());
             failed = 1;
@@ -467,8 +392,7 @@ int cmd_run(int argc, char **argv)
         if (exit_status != 0)
             break; /* like perf stat -r: stop at the first failing run */
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    cli_signals_restore();
     if (trace && run_trace_finish(&rt, ctx) && exit_status == 0)
         failed = 1;
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "child.h"
 #include "common.h"
 #include "sweep_plot.h"
 #include "../src/optimize/frontier.h"
@@ -63,76 +64,10 @@ static void sweep_usage(FILE *out)
         "be measured per unit of work (J/unit, s/unit) instead of per run.\n");
 }
 
-static volatile sig_atomic_t child_pid;
-static volatile sig_atomic_t interrupted;
-
-static void forward_signal(int sig, siginfo_t *info, void *uctx)
-{
-    (void)uctx;
-    interrupted = sig;
-    if (child_pid > 0 && info && info->si_code != SI_KERNEL)
-        kill((pid_t)child_pid, sig);
-}
-
-/* As cmd_run's run_child, with $JOULE_PROGRESS_FD set for the child. */
-static int run_child(char **argv, const char *progress, int *exec_errno)
-{
-    int pipefd[2];
-    *exec_errno = 0;
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        *exec_errno = errno;
-        return -1;
-    }
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    pid_t pid = fork();
-    if (pid < 0) {
-        *exec_errno = errno;
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        close(pipefd[0]);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        setenv("JOULE_PROGRESS_FD", progress, 1);
-        execvp(argv[0], argv);
-        int e = errno;
-        ssize_t w = write(pipefd[1], &e, sizeof e);
-        (void)w;
-        _exit(127);
-    }
-    child_pid = pid;
-    if (interrupted)
-        kill(pid, (int)interrupted);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    close(pipefd[1]);
-    int e = 0;
-    ssize_t n;
-    while ((n = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR)
-        ;
-    close(pipefd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    child_pid = 0;
-    if (n == (ssize_t)sizeof e) {
-        *exec_errno = e;
-        return -1;
-    }
-    return status;
-}
-
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
-    while (!interrupted && nanosleep(&ts, &ts) && errno == EINTR)
+    while (!cli_interrupted && nanosleep(&ts, &ts) && errno == EINTR)
         ;
 }
 
@@ -342,7 +277,7 @@ static int measure(struct sweep *sw, char **cmd, const char *progress, double *t
         return -1;
     }
     int exec_errno;
-    int status = run_child(cmd, progress, &exec_errno);
+    int status = cli_run_child(cmd, "JOULE_PROGRESS_FD", progress, &exec_errno);
     if (sw->nsim)
         align_to_counter(sw);
     if (joule_window_end(sw->ctx, "joule sweep", 0, &res) && !res) {
@@ -604,19 +539,13 @@ int cmd_sweep(int argc, char **argv)
         st[k].units = calloc((size_t)repeat, sizeof(double));
     }
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = forward_signal;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    cli_signals_forward();
 
     int done = 0;
-    for (int k = 0; k < nset && !interrupted; k++) {
+    for (int k = 0; k < nset && !cli_interrupted; k++) {
         if (k > 0 && cooldown > 0)
             sleep_s(cooldown);
-        if (interrupted)
+        if (cli_interrupted)
             break;
         if (apply(&sw, knobs[k], st[k].error, sizeof st[k].error)) {
             st[k].failed = 1;
@@ -624,7 +553,7 @@ int cmd_sweep(int argc, char **argv)
             done = k + 1;
             continue;
         }
-        for (int r = 0; r < repeat && !interrupted; r++) {
+        for (int r = 0; r < repeat && !cli_interrupted; r++) {
             double t = 0, e = 0, u = -1;
             char rerr[256] = "";
             int status = measure(&sw, cmd, progress, &t, &e, &u, rerr, sizeof rerr);
@@ -636,7 +565,7 @@ int cmd_sweep(int argc, char **argv)
                 break;
             }
             int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-            if (interrupted)
+            if (cli_interrupted)
                 break; /* a run cut short is not a measurement */
             if (code != 0 || isnan(e)) {
                 st[k].failed = 1;
@@ -654,7 +583,7 @@ int cmd_sweep(int argc, char **argv)
             st[k].units[st[k].runs] = u;
             st[k].runs++;
         }
-        if (!interrupted)
+        if (!cli_interrupted)
             done = k + 1;
         /* A failed command may have left the GPU in any state: restore now
          * so nothing lingers if the sweep stops here. */
@@ -664,8 +593,7 @@ int cmd_sweep(int argc, char **argv)
     if (sw.nsim)
         set_sim_load(&sw, 0);
     int restore_rc = joule_restore(sw.ctx);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    cli_signals_restore();
     if (restore_rc)
         fprintf(stderr, "joule sweep: restoring the GPUs' settings failed: %s\n",
                 joule_last_error());
@@ -800,7 +728,7 @@ int cmd_sweep(int argc, char **argv)
         }
         if (selerr[0])
             cJSON_AddStringToObject(root, "choice_error", selerr);
-        cJSON_AddBoolToObject(root, "interrupted", interrupted != 0);
+        cJSON_AddBoolToObject(root, "interrupted", cli_interrupted != 0);
         cJSON_AddBoolToObject(root, "simulated", sw.nsim > 0);
         char *text = cJSON_Print(root);
         fprintf(out, "%s\n", text);
@@ -913,8 +841,8 @@ int cmd_sweep(int argc, char **argv)
     free(pts);
     free(pidx);
     free(front);
-    if (interrupted)
-        exit_code = 128 + (int)interrupted;
+    if (cli_interrupted)
+        exit_code = 128 + (int)cli_interrupted;
     else if (nok == 0)
         exit_code = 1;
     else if (restore_rc)
