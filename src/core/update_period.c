@@ -1,8 +1,8 @@
 /* How often does each counter and power reading actually change? Polled
  * every millisecond for at most 200 ms: the period is the median gap
  * between observed changes. Sources that change at every poll report the
- * poll interval (an upper bound); those that change fewer than twice keep
- * their nominal period. */
+ * poll interval (an upper bound); those that change fewer than twice, or
+ * within 15 % of their nominal period, keep the nominal period. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,6 +94,11 @@ JOULE_EXPORT int joule_detect_update_periods(joule_ctx *ctx)
         /* Windows read these without the device lock. */
         if (!d->ops->read_energy_uj)
             counter = power;
+        /* A measurement within 15 % of the nominal period confirms it;
+         * keep the nominal value rather than one polling jitter. */
+        double nominal = joule_device_update_period_us(d);
+        if (counter > 0 && nominal > 0 && counter > 0.85 * nominal && counter < 1.15 * nominal)
+            counter = nominal;
         if (counter > 0)
             __atomic_store(&d->update_period_us, &counter, __ATOMIC_RELAXED);
         if (power > 0)
