@@ -29,7 +29,7 @@ deps:
 py-test-deps:
 	@if [ "$$(id -u)" = 0 ] && ! dpkg-query -W -f='$${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then \
 	  echo "installing python3-torch (for the PyTorch test of the Python binding)"; \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch) >/dev/null 2>&1 \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch) >/dev/null 2>&1 \
 	    || echo "python3-torch not installed: the PyTorch test will skip"; \
 	fi
 
@@ -38,7 +38,7 @@ py-test-deps:
 prom-test-deps:
 	@if [ "$$(id -u)" = 0 ] && ! command -v prometheus >/dev/null; then \
 	  echo "installing prometheus (for the daemon's Prometheus scrape test)"; \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null 2>&1 \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null 2>&1 \
 	    || echo "prometheus not installed: the Prometheus scrape test will skip"; \
 	fi
 
