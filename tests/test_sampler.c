@@ -301,6 +301,47 @@ static void concurrent_readers_while_sampling(void **state)
     joule_close(ctx);
 }
 
+struct churn_arg {
+    joule_ctx *ctx;
+    int errors;
+};
+
+static void *window_churn(void *p)
+{
+    struct churn_arg *a = p;
+    for (int k = 0; k < 300; k++) {
+        joule_result *r = NULL;
+        if (joule_window_begin(a->ctx, "churn", 0) || joule_window_end(a->ctx, "churn", 0, &r) ||
+            !(joule_result_energy_j(r, 0, NULL, NULL) >= 0))
+            a->errors++;
+        joule_result_free(r);
+    }
+    return NULL;
+}
+
+/* Samplers come and go while another thread ends windows on a GPU whose
+ * windows integrate the sampler's power: no race, no stale sampler. */
+static void sampler_churn_during_windows(void **state)
+{
+    (void)state;
+    joule_ctx *ctx = open_spec("sim:1:p100", NULL);
+    joule_sim_set_load(ctx, 0, 0.5);
+    struct churn_arg a = {ctx, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, window_churn, &a);
+    for (int k = 0; k < 20; k++) {
+        joule_sampler *s;
+        if (joule_sampler_create(ctx, 1, 5, &s) == 0) {
+            joule_sampler_start(s);
+            sleep_ms(2);
+            joule_sampler_destroy(s);
+        }
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(a.errors, 0);
+    joule_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +352,7 @@ int main(void)
         cmocka_unit_test(counter_power_integrates_to_counter_energy),
         cmocka_unit_test(approx_windows_use_the_sampler),
         cmocka_unit_test(concurrent_readers_while_sampling),
+        cmocka_unit_test(sampler_churn_during_windows),
         cmocka_unit_test(integration_matches_ground_truth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -175,6 +175,7 @@ JOULE_EXPORT int joule_open(const joule_options *opts, joule_ctx **out)
     if (!ctx)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     pthread_mutex_init(&ctx->log_lock, NULL);
+    pthread_rwlock_init(&ctx->sampler_lock, NULL);
     pthread_mutex_init(&ctx->keeper_lock, NULL);
     pthread_cond_init(&ctx->keeper_cond, NULL);
     ctx->open_ns = joule_now_ns();
@@ -262,6 +263,7 @@ JOULE_EXPORT void joule_close(joule_ctx *ctx)
         jdev_free(ctx->devs[i]);
     free(ctx->devs);
     pthread_mutex_destroy(&ctx->log_lock);
+    pthread_rwlock_destroy(&ctx->sampler_lock);
     pthread_mutex_destroy(&ctx->keeper_lock);
     pthread_cond_destroy(&ctx->keeper_cond);
     free(ctx);

@@ -65,8 +65,10 @@ struct joule_ctx {
     pthread_mutex_t keeper_lock;
     pthread_cond_t keeper_cond;
 
-    /* The power sampler, if one was created (core/sampler.c). */
+    /* The power sampler, if one was created (core/sampler.c). Window
+     * ends read it under the read lock; create and destroy write it. */
     struct joule_sampler *sampler;
+    pthread_rwlock_t sampler_lock;
 
     /* GPU settings changed through this context, for joule_restore(). */
     struct control_state *control;

@@ -176,7 +176,10 @@ JOULE_EXPORT int joule_sampler_create(joule_ctx *ctx, double interval_ms, double
     if (!(history_s > 0 && history_s <= 7 * 24 * 3600.0))
         return joule_set_error(JOULE_EINVAL,
             "history of %g s is outside (0, 604800] s", history_s);
-    if (ctx->sampler)
+    pthread_rwlock_rdlock(&ctx->sampler_lock);
+    int busy = ctx->sampler != NULL;
+    pthread_rwlock_unlock(&ctx->sampler_lock);
+    if (busy)
         return joule_set_error(JOULE_EBUSY, "this context already has a sampler");
     struct joule_sampler *s = calloc(1, sizeof *s);
     int n = ctx->ndev;
@@ -204,7 +207,14 @@ JOULE_EXPORT int joule_sampler_create(joule_ctx *ctx, double interval_ms, double
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &attr);
     pthread_condattr_destroy(&attr);
+    pthread_rwlock_wrlock(&ctx->sampler_lock);
+    if (ctx->sampler) { /* another thread won the race */
+        pthread_rwlock_unlock(&ctx->sampler_lock);
+        joule_sampler_destroy(s);
+        return joule_set_error(JOULE_EBUSY, "this context already has a sampler");
+    }
     ctx->sampler = s;
+    pthread_rwlock_unlock(&ctx->sampler_lock);
     *out = s;
     return 0;
 }
@@ -255,8 +265,10 @@ JOULE_EXPORT void joule_sampler_destroy(joule_sampler *s)
     if (!s)
         return;
     joule_sampler_stop(s);
+    pthread_rwlock_wrlock(&s->ctx->sampler_lock);
     if (s->ctx->sampler == s)
         s->ctx->sampler = NULL;
+    pthread_rwlock_unlock(&s->ctx->sampler_lock);
     for (int k = 0; k < s->ndev * JOULE_DOMAIN_COUNT; k++)
         stream_destroy(&s->streams[k]);
     free(s->streams);

@@ -279,10 +279,12 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
              * one is running, else the keeper's trapezoids. */
             rd->quality = JOULE_QUALITY_APPROX;
             rd->energy_j = (double)delta / 1e6;
+            pthread_rwlock_rdlock(&ctx->sampler_lock);
             if (ctx->sampler && sampler_running(ctx->sampler) &&
                 sampler_energy_uj(ctx->sampler, i, win->begin_ns / 1000, end_ns / 1000,
                                   &sampled_uj) == 0)
                 rd->energy_j = sampled_uj / 1e6;
+            pthread_rwlock_unlock(&ctx->sampler_lock);
         } else if (r->time_s * 1e6 < joule_device_update_period_us(d)) {
             rd->quality = JOULE_QUALITY_BELOW_RESOLUTION;
             rd->energy_j = estimate_uj(d, r->time_s, delta) / 1e6;
