@@ -48,24 +48,6 @@ struct run_stats {
     char (*error)[256];
 };
 
-static double mean(const double *v, int n, int stride)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += v[i * stride];
-    return n ? s / n : NAN;
-}
-
-static double stddev(const double *v, int n, int stride)
-{
-    if (n < 2)
-        return 0.0;
-    double m = mean(v, n, stride), s = 0;
-    for (int i = 0; i < n; i++)
-        s += (v[i * stride] - m) * (v[i * stride] - m);
-    return sqrt(s / (n - 1));
-}
-
 static void command_text(char **argv, char *buf, size_t len)
 {
     buf[0] = '\0';
@@ -99,7 +81,7 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     if (n > 1)
         fprintf(out, " (%d runs)", n);
     fprintf(out, ":\n\n");
-    double t = mean(st->time_s, n, 1);
+    double t = cli_mean(st->time_s, n, 1);
     for (int i = 0; i < st->ndev; i++) {
         const joule_device *d = joule_device_at(ctx, i);
         if (st->status[i]) {
@@ -107,11 +89,11 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
                     joule_device_label(d), joule_device_name(d), st->error[i]);
             continue;
         }
-        double e = mean(st->energy + i, n, st->ndev);
+        double e = cli_mean(st->energy + i, n, st->ndev);
         fprintf(out, "   %14.3f J  %10.2f W   %-7s %s%s", e, t > 0 ? e / t : 0.0,
                 joule_device_label(d), joule_device_name(d), quality_suffix[st->quality[i]]);
         if (n > 1 && e > 0)
-            fprintf(out, "  ( +- %.2f%% )", 100.0 * stddev(st->energy + i, n, st->ndev) / e);
+            fprintf(out, "  ( +- %.2f%% )", 100.0 * cli_stddev(st->energy + i, n, st->ndev) / e);
         fputc('\n', out);
     }
     static const struct { int kind; const char *label; } totals[] = {
@@ -129,7 +111,7 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
         for (int r = 0; r < n; r++)
             tot[r] = kind_total(ctx, st, r, totals[k].kind);
         if (count > 1) {
-            double e = mean(tot, n, 1);
+            double e = cli_mean(tot, n, 1);
             fprintf(out, "   %14.3f J  %10.2f W   %-7s total of %d\n", e, t > 0 ? e / t : 0.0,
                     totals[k].label, count);
         }
@@ -137,14 +119,14 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     if (kinds_present > 1) {
         for (int r = 0; r < n; r++)
             tot[r] = kind_total(ctx, st, r, -1);
-        double e = mean(tot, n, 1);
+        double e = cli_mean(tot, n, 1);
         fprintf(out, "   %14.3f J  %10.2f W   %-7s gpu + cpu + dram\n", e, t > 0 ? e / t : 0.0,
                 "all");
     }
     free(tot);
     fprintf(out, "\n   %14.6f seconds time elapsed", t);
     if (n > 1)
-        fprintf(out, "  ( +- %.2f%% )", t > 0 ? 100.0 * stddev(st->time_s, n, 1) / t : 0.0);
+        fprintf(out, "  ( +- %.2f%% )", t > 0 ? 100.0 * cli_stddev(st->time_s, n, 1) / t : 0.0);
     fprintf(out, "\n\n Energy is whole-device: it counts everything that ran on these devices "
                  "during the command, not only the command.\n");
     if (cli_has_simulated(ctx))
@@ -161,9 +143,9 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
         cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
     cJSON_AddNumberToObject(root, "runs", n);
     cJSON_AddNumberToObject(root, "exit_status", exit_status);
-    double t = mean(st->time_s, n, 1);
+    double t = cli_mean(st->time_s, n, 1);
     cJSON_AddNumberToObject(root, "time_s", t);
-    cJSON_AddNumberToObject(root, "time_s_stddev", stddev(st->time_s, n, 1));
+    cJSON_AddNumberToObject(root, "time_s_stddev", cli_stddev(st->time_s, n, 1));
     cJSON *devs = cJSON_AddArrayToObject(root, "devices");
     for (int i = 0; i < st->ndev; i++) {
         const joule_device *d = joule_device_at(ctx, i);
@@ -174,9 +156,9 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
             cJSON_AddStringToObject(o, "error", st->error[i]);
             continue;
         }
-        double e = mean(st->energy + i, n, st->ndev);
+        double e = cli_mean(st->energy + i, n, st->ndev);
         cJSON_AddNumberToObject(o, "energy_j", e);
-        cJSON_AddNumberToObject(o, "energy_j_stddev", stddev(st->energy + i, n, st->ndev));
+        cJSON_AddNumberToObject(o, "energy_j_stddev", cli_stddev(st->energy + i, n, st->ndev));
         cJSON_AddNumberToObject(o, "avg_power_w", t > 0 ? e / t : 0.0);
         cJSON_AddStringToObject(o, "quality", joule_quality_name(st->quality[i]));
     }
@@ -187,11 +169,11 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         for (int r = 0; r < n; r++)
             tot[r] = kind_total(ctx, st, r, kinds[k]);
-        cJSON_AddNumberToObject(totals, joule_kind_name(kinds[k]), mean(tot, n, 1));
+        cJSON_AddNumberToObject(totals, joule_kind_name(kinds[k]), cli_mean(tot, n, 1));
     }
     for (int r = 0; r < n; r++)
         tot[r] = kind_total(ctx, st, r, -1);
-    cJSON_AddNumberToObject(totals, "all", mean(tot, n, 1));
+    cJSON_AddNumberToObject(totals, "all", cli_mean(tot, n, 1));
     free(tot);
     cJSON *per_run = cJSON_AddArrayToObject(root, "per_run");
     for (int r = 0; r < n; r++) {

@@ -144,24 +144,6 @@ struct setting {
     double t, e, t_sd, e_sd, u;        /* means */
 };
 
-static double mean_of(const double *v, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += v[i];
-    return n ? s / n : NAN;
-}
-
-static double sd_of(const double *v, int n)
-{
-    if (n < 2)
-        return 0;
-    double m = mean_of(v, n), s = 0;
-    for (int i = 0; i < n; i++)
-        s += (v[i] - m) * (v[i] - m);
-    return sqrt(s / (n - 1));
-}
-
 /* Sum of "joule:work N" lines; -1 if none. */
 static double read_progress(const char *path)
 {
@@ -607,11 +589,11 @@ int cmd_sweep(int argc, char **argv)
         if (!s->runs)
             continue;
         nok++;
-        s->t = mean_of(s->time_s, s->runs);
-        s->e = mean_of(s->energy_j, s->runs);
-        s->t_sd = sd_of(s->time_s, s->runs);
-        s->e_sd = sd_of(s->energy_j, s->runs);
-        s->u = mean_of(s->units, s->runs);
+        s->t = cli_mean(s->time_s, s->runs, 1);
+        s->e = cli_mean(s->energy_j, s->runs, 1);
+        s->t_sd = cli_stddev(s->time_s, s->runs, 1);
+        s->e_sd = cli_stddev(s->energy_j, s->runs, 1);
+        s->u = cli_mean(s->units, s->runs, 1);
         for (int r = 0; r < s->runs; r++)
             if (!(s->units[r] > 0))
                 per_unit = 0;
@@ -632,8 +614,8 @@ int cmd_sweep(int argc, char **argv)
                 ts[r] = s->time_s[r] / s->units[r];
                 es[r] = s->energy_j[r] / s->units[r];
             }
-            t = mean_of(ts, s->runs);
-            e = mean_of(es, s->runs);
+            t = cli_mean(ts, s->runs, 1);
+            e = cli_mean(es, s->runs, 1);
         }
         pts[np] = (struct jopt_point){s->knob, t, e};
         pidx[np++] = k;

@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <string.h>
 
 #include "../src/core/context.h"
@@ -50,4 +51,22 @@ cJSON *cli_device_json(cJSON *array, const joule_device *d)
     cJSON_AddStringToObject(o, "name", joule_device_name(d));
     cJSON_AddStringToObject(o, "backend", joule_device_backend(d));
     return o;
+}
+
+double cli_mean(const double *v, int n, int stride)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i * stride];
+    return n ? s / n : NAN;
+}
+
+double cli_stddev(const double *v, int n, int stride)
+{
+    if (n < 2)
+        return 0.0;
+    double m = cli_mean(v, n, stride), s = 0;
+    for (int i = 0; i < n; i++)
+        s += (v[i * stride] - m) * (v[i * stride] - m);
+    return sqrt(s / (n - 1));
 }

@@ -13,6 +13,10 @@ int cli_has_simulated(joule_ctx *ctx);
 /* A JSON object with a device's label, kind, index, name and backend,
  * added to array; the caller adds the rest. */
 struct cJSON *cli_device_json(struct cJSON *array, const joule_device *d);
+/* Mean and sample standard deviation (n-1) of v[0], v[stride], ...;
+ * the mean of nothing is NAN, the spread of fewer than two values 0. */
+double cli_mean(const double *v, int n, int stride);
+double cli_stddev(const double *v, int n, int stride);
 /* Formats seconds as "1.234 s" or "12 ms". */
 void cli_duration(double s, char *buf, size_t len);
 
