@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "../src/core/csv.h"
 #include "child.h"
 #include "common.h"
 #include "run_trace.h"
@@ -198,21 +199,6 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     cJSON_Delete(root);
 }
 
-static void csv_field(FILE *out, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
 static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
 {
     fprintf(out, "run,label,kind,name,time_s,energy_j,avg_power_w,quality\n");
@@ -222,7 +208,7 @@ static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
             double e = st->energy[r * st->ndev + i], t = st->time_s[r];
             fprintf(out, "%d,%s,%s,", r + 1, joule_device_label(d),
                     joule_kind_name(joule_device_kind(d)));
-            csv_field(out, joule_device_name(d));
+            csv_write_field(out, joule_device_name(d));
             if (isnan(e))
                 fprintf(out, ",%.6f,,,error\n", t);
             else

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/context.h"
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/result.h"
 
@@ -88,26 +89,10 @@ int window_log_open(struct joule_ctx *ctx, const char *path, enum joule_log_form
     return 0;
 }
 
-/* RFC 4180: quote fields holding a comma, quote or line break. */
-static void write_csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static int write_csv(FILE *f, const struct joule_ctx *ctx, const joule_result *r)
 {
     fprintf(f, "%.6f,", r->start_unix_s);
-    write_csv_field(f, r->name);
+    csv_write_field(f, r->name);
     fprintf(f, ",%.9g", r->time_s);
     FOR_EACH_COLUMN(ctx->ndev, ctx->devs[i]->kind, {
         if (r->dev[i].status)
