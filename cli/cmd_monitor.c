@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "../src/core/csv.h"
 #include "commands.h"
 #include "common.h"
 
@@ -103,8 +104,11 @@ static void print_row(enum format fmt, joule_ctx *ctx, joule_sampler *s, int i, 
                sp[0] ? sp : "-", sa[0] ? sa : "-", se[0] ? se : "-", st[0] ? st : "-",
                sc[0] ? sc : "-", throttle[0] ? throttle : "-");
     } else if (fmt == FMT_CSV) {
-        printf("%s,%.3f,%s,%s,%s,%s,%s,%s,%s\n", stamp, elapsed, joule_device_label(d), sp, sa,
-               se, st, sc, throttle);
+        /* Several throttle reasons are joined with commas: quote them. */
+        printf("%s,%.3f,%s,%s,%s,%s,%s,%s,", stamp, elapsed, joule_device_label(d), sp, sa, se,
+               st, sc);
+        csv_write_field(stdout, throttle);
+        putchar('\n');
     } else {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "timestamp", stamp);
