@@ -37,13 +37,6 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
-
 /* Runs joule with args (NULL-terminated) and env; captures both streams. */
 static int joule_cli(char *const env[], char **out, char **err, ...)
 {
@@ -499,10 +492,10 @@ static void check_signal_forwarded(int sig, int delay_ms)
      * place by then), plus a little. */
     pid_t cmd = 0;
     for (int k = 0; k < 300 && !(cmd = child_of(pid)); k++)
-        sleep_ms(10);
+        ts_sleep_ms(10);
     if (!cmd)
         fail_msg("joule started no command within 3 s");
-    sleep_ms(delay_ms);
+    ts_sleep_ms(delay_ms);
     assert_int_equal(kill(pid, sig), 0);
 
     int status = 0, done = 0;
@@ -516,7 +509,7 @@ static void check_signal_forwarded(int sig, int delay_ms)
             done = 1;
             break;
         }
-        sleep_ms(10);
+        ts_sleep_ms(10);
     }
     double took = now_s() - t0;
     if (!done) {

@@ -22,13 +22,6 @@
 #include "core/trace.h"
 #include "test_support.h"
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts))
-        ;
-}
-
 /* Starts argv with stdout and stderr to files; returns the pid. */
 static pid_t spawn(char *const argv[], const char *out, const char *err, const char *env)
 {
@@ -55,7 +48,7 @@ static void monitor_sigint_prints_totals_and_valid_csv(void **state)
     char *argv[] = {JOULE_TEST_CLI, "monitor", "--devices", "sim:2:h100", "--interval", "50",
                     "--format", "csv", NULL};
     pid_t pid = spawn(argv, out, err, "JOULE_SIM_LOAD=0.5");
-    sleep_ms(1200);
+    ts_sleep_ms(1200);
     kill(pid, SIGINT);
     int status;
     waitpid(pid, &status, 0);

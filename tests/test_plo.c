@@ -29,13 +29,6 @@
 #include "optimize/plo_store.h"
 #include "test_support.h"
 
-static void sleep_ms(double ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
-
 static joule_ctx *open_sim(const char *spec, const char *log)
 {
     joule_options *o = NULL;
@@ -78,7 +71,7 @@ static void trace_step(joule_ctx *ctx, double epochs)
     double w0, w;
     assert_int_equal(joule_sim_work_done(ctx, 0, &w0), 0);
     do {
-        sleep_ms(1);
+        ts_sleep_ms(1);
         assert_int_equal(joule_sim_work_done(ctx, 0, &w), 0);
     } while (w - w0 < epochs);
 }
@@ -168,7 +161,7 @@ static void test_epoch_end_retries(void **state)
 #define STEP()                                                 \
     do {                                                       \
         assert_int_equal(joule_plo_step_begin(plo), 0);        \
-        sleep_ms(15);                                          \
+        ts_sleep_ms(15);                                          \
     } while (0)
     /* 300 W: 1 warmup + 3 profile steps */
     for (int i = 0; i < 4; i++)
@@ -221,7 +214,7 @@ static double run_to_done(joule_ctx *ctx, joule_plo *plo)
         int rc = joule_plo_step_begin(plo);
         if (rc)
             fail_msg("step: %s", joule_last_error());
-        sleep_ms(12);
+        ts_sleep_ms(12);
     }
     (void)ctx;
     double w = 0;
@@ -306,7 +299,7 @@ static void test_resume_after_stop(void **state)
             _exit(1);
         while (joule_plo_measurement_count(plo) < 2) {
             joule_plo_step_begin(plo);
-            sleep_ms(10);
+            ts_sleep_ms(10);
         }
         joule_plo_step_begin(plo); /* 200 W warmup -> profile */
         raise(SIGKILL);
@@ -391,7 +384,7 @@ static void test_kill9_mid_write(void **state)
         assert_true(pid >= 0);
         if (pid == 0)
             writer_child(db);
-        sleep_ms(40 + rand() % 120);
+        ts_sleep_ms(40 + rand() % 120);
         kill(pid, SIGKILL);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

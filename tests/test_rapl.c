@@ -26,13 +26,6 @@
 /* A typical Intel package range (2^32 × 61 µJ). */
 #define BIG_RANGE 262143328850ULL
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
-
 /* Opens a context on the fake tree with the keeper disabled (the tests
  * drive every read themselves). root NULL: use $JOULE_SYSFS_ROOT. */
 static int open_ctx(const char *root, const char *spec, int keeper_ms, joule_ctx **ctx)
@@ -93,7 +86,7 @@ static char *zone_path(const char *root, const char *id, const char *file)
  * result is the counter difference, not a below-resolution estimate. */
 static joule_result *end_window(joule_ctx *ctx)
 {
-    sleep_ms(3);
+    ts_sleep_ms(3);
     joule_result *r = NULL;
     int rc = joule_window_end(ctx, "w", 0, &r);
     if (rc)
@@ -537,7 +530,7 @@ static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     for (int k = 0; k < w->steps; k++) {
-        sleep_ms(w->period_ms);
+        ts_sleep_ms(w->period_ms);
         w->value = (w->value + w->step) % w->range;
         set_atomic(w->root, "intel-rapl:0", w->value);
     }
@@ -595,7 +588,7 @@ static void test_power_from_counter(void **state)
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     assert_int_equal(joule_update(ctx), 0);
-    sleep_ms(20);
+    ts_sleep_ms(20);
     assert_int_equal(ts_rapl_set(root, "intel-rapl:0", 1000 + 2000000), 0); /* 2 J */
     assert_int_equal(joule_update(ctx), 0);
     clock_gettime(CLOCK_MONOTONIC, &b);
@@ -610,7 +603,7 @@ static void test_power_from_counter(void **state)
      * huge delta in a few ms. The power must saturate, not overflow into
      * a small or arbitrary number. */
     assert_int_equal(joule_update(ctx), 0);
-    sleep_ms(2);
+    ts_sleep_ms(2);
     assert_int_equal(ts_rapl_set(root, "intel-rapl:0", 1000 + 2000000 - 1), 0);
     assert_int_equal(joule_update(ctx), 0);
     assert_int_equal(joule_device_power_w(ctx, 0, &w), 0);
@@ -791,7 +784,7 @@ static void child_one_denied(const char *root, int fd)
                 "reason '%s' lacks the fix", reason);
     CHILD_CHECK(joule_window_begin(ctx, "w", 0) == 0, "begin: %s", joule_last_error());
     CHILD_CHECK(ts_rapl_set(root, "intel-rapl:0", 1000000 + 321) == 0, "cannot write counter");
-    sleep_ms(3);
+    ts_sleep_ms(3);
     joule_result *r = NULL;
     CHILD_CHECK(joule_window_end(ctx, "w", 0, &r) == 0, "end: %s", joule_last_error());
     int q = -1, st = -1;

@@ -21,13 +21,6 @@
 #include "devices/sim.h"
 #include "test_support.h"
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts))
-        ;
-}
-
 static joule_ctx *open_spec(const char *spec, const char *root)
 {
     joule_options *o;
@@ -121,10 +114,10 @@ static void integration_matches_ground_truth(void **state)
     joule_sampler *s;
     assert_int_equal(joule_sampler_create(ctx, 10, 60, &s), 0);
     assert_int_equal(joule_sampler_start(s), 0);
-    sleep_ms(50);
+    ts_sleep_ms(50);
     double t0 = joule_now_s(), e0;
     assert_int_equal(sim_device_true_energy_j(ctx->devs[0], &e0), 0);
-    sleep_ms(10000);
+    ts_sleep_ms(10000);
     double t1 = joule_now_s(), e1;
     assert_int_equal(sim_device_true_energy_j(ctx->devs[0], &e1), 0);
     double est;
@@ -206,11 +199,11 @@ static void counter_power_integrates_to_counter_energy(void **state)
     assert_int_equal(joule_sampler_start(s), 0);
     unsigned long long uj = 1000;
     for (int k = 0; k < 40; k++) { /* 1 J per 10 ms = 100 W, then 50 W */
-        sleep_ms(10);
+        ts_sleep_ms(10);
         uj += k < 20 ? 1000000 : 500000;
         ts_rapl_set(root, "intel-rapl:0", uj);
     }
-    sleep_ms(30);
+    ts_sleep_ms(30);
     joule_sampler_stop(s);
     double t[512], v[512];
     int n = joule_sampler_timeline(s, 0, JOULE_DOMAIN_ENERGY, 0, 1e12, t, v, 512);
@@ -238,7 +231,7 @@ static void approx_windows_use_the_sampler(void **state)
     double e0, e1;
     sim_device_true_energy_j(ctx->devs[0], &e0);
     assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
-    sleep_ms(600);
+    ts_sleep_ms(600);
     joule_result *r;
     assert_int_equal(joule_window_end(ctx, "w", 0, &r), 0);
     sim_device_true_energy_j(ctx->devs[0], &e1);
@@ -286,7 +279,7 @@ static void concurrent_readers_while_sampling(void **state)
     joule_sampler *s;
     assert_int_equal(joule_sampler_create(ctx, 1, 5, &s), 0);
     assert_int_equal(joule_sampler_start(s), 0);
-    sleep_ms(300);
+    ts_sleep_ms(300);
     pthread_t th[4];
     struct reader_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -333,7 +326,7 @@ static void sampler_churn_during_windows(void **state)
         joule_sampler *s;
         if (joule_sampler_create(ctx, 1, 5, &s) == 0) {
             joule_sampler_start(s);
-            sleep_ms(2);
+            ts_sleep_ms(2);
             joule_sampler_destroy(s);
         }
     }

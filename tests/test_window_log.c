@@ -29,13 +29,6 @@ struct fixture {
     uint64_t pkg, dram;
 };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
@@ -170,7 +163,7 @@ static void test_csv_rows(void **state)
 
     assert_int_equal(joule_window_begin(ctx, "epoch 1", 0), 0);
     spend(f, 4500000, 1234567);
-    sleep_ms(120);
+    ts_sleep_ms(120);
     joule_result *r1 = NULL;
     assert_int_equal(joule_window_end(ctx, "epoch 1", 0, &r1), 0);
     assert_true(joule_result_energy_j(r1, 0, NULL, NULL) > 0);
@@ -200,15 +193,15 @@ static void test_csv_rows(void **state)
     assert_int_equal(joule_window_begin(ctx, "outer", 0), 0);
     assert_int_equal(joule_window_begin(ctx, "inner", 0), 0);
     spend(f, 1000, 2000);
-    sleep_ms(5);
+    ts_sleep_ms(5);
     joule_result *r2 = NULL, *r3 = NULL;
     assert_int_equal(joule_window_end(ctx, "inner", 0, &r2), 0);
     spend(f, 3000, 4000);
-    sleep_ms(5);
+    ts_sleep_ms(5);
     assert_int_equal(joule_window_end(ctx, "outer", 0, &r3), 0);
     /* A window ended without asking for the result is logged too. */
     assert_int_equal(joule_window_begin(ctx, "no result", 0), 0);
-    sleep_ms(2);
+    ts_sleep_ms(2);
     assert_int_equal(joule_window_end(ctx, "no result", 0, NULL), 0);
 
     text = ts_read(f->log);
@@ -248,7 +241,7 @@ static void test_jsonl_rows(void **state)
     for (int k = 0; k < 2; k++) {
         assert_int_equal(joule_window_begin(ctx, names[k], 0), 0);
         spend(f, 1000000 * (uint64_t)(k + 1), 0);
-        sleep_ms(ms[k]);
+        ts_sleep_ms(ms[k]);
         assert_int_equal(joule_window_end(ctx, names[k], 0, &rs[k]), 0);
     }
     text = ts_read(path);
@@ -309,7 +302,7 @@ static void test_append_keeps_rows(void **state)
         if (open_log(f, "sim:2:h100+cpu", f->log, JOULE_LOG_CSV, &ctx))
             fail_msg("open %d: %s", run, joule_last_error());
         assert_int_equal(joule_window_begin(ctx, run ? "second" : "first", 0), 0);
-        sleep_ms(2);
+        ts_sleep_ms(2);
         assert_int_equal(joule_window_end(ctx, run ? "second" : "first", 0, NULL), 0);
         joule_close(ctx);
     }
@@ -464,7 +457,7 @@ static void test_device_error_rows(void **state)
         assert_int_equal(ts_write(f->dir, "class/powercap/intel-rapl:0/energy_uj", "abc\n"), 0);
         f->dram += 777;
         assert_int_equal(ts_rapl_set(f->dir, "intel-rapl:0:0", f->dram), 0);
-        sleep_ms(2);
+        ts_sleep_ms(2);
         assert_int_equal(joule_window_end(ctx, "broken", 0, NULL), 0);
         char *text = ts_read(path);
         char line[4096];

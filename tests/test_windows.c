@@ -14,6 +14,8 @@
 
 #include <joule/joule.h>
 
+#include "test_support.h"
+
 static joule_ctx *open_spec(const char *spec)
 {
     joule_options *o;
@@ -25,13 +27,6 @@ static joule_ctx *open_spec(const char *spec)
         fail_msg("joule_open(%s): %s", spec, joule_last_error());
     joule_options_destroy(o);
     return ctx;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts))
-        ;
 }
 
 /* H100 preset: idle 70 W, TDP 700 W; load 0.5 → 385 W. */
@@ -46,7 +41,7 @@ static void window_energy_is_power_times_time(void **state)
     assert_int_equal(joule_sim_set_load(ctx, 0, 0.5), 0);
     assert_int_equal(joule_sim_set_load(ctx, 1, 1.0), 0);
     assert_int_equal(joule_window_begin(ctx, "step", 0), 0);
-    sleep_ms(350);
+    ts_sleep_ms(350);
     joule_result *r;
     assert_int_equal(joule_window_end(ctx, "step", 0, &r), 0);
     double t = joule_result_time_s(r);
@@ -72,11 +67,11 @@ static void nested_and_overlapping(void **state)
     joule_sim_set_load(ctx, 0, 1.0);
     joule_result *outer, *inner, *a, *b;
     assert_int_equal(joule_window_begin(ctx, "outer", 0), 0);
-    sleep_ms(120);
+    ts_sleep_ms(120);
     assert_int_equal(joule_window_begin(ctx, "inner", 0), 0);
-    sleep_ms(220);
+    ts_sleep_ms(220);
     assert_int_equal(joule_window_end(ctx, "inner", 0, &inner), 0);
-    sleep_ms(120);
+    ts_sleep_ms(120);
     assert_int_equal(joule_window_end(ctx, "outer", 0, &outer), 0);
     assert_true(joule_result_time_s(outer) > joule_result_time_s(inner) + 0.2);
     assert_true(joule_result_energy_j(outer, 0, NULL, NULL) >
@@ -84,12 +79,12 @@ static void nested_and_overlapping(void **state)
 
     /* a: [0, 300] ms, b: [150, 450] ms */
     assert_int_equal(joule_window_begin(ctx, "a", 0), 0);
-    sleep_ms(150);
+    ts_sleep_ms(150);
     assert_int_equal(joule_window_begin(ctx, "b", 0), 0);
     assert_int_equal(joule_window_open_count(ctx), 2);
-    sleep_ms(150);
+    ts_sleep_ms(150);
     assert_int_equal(joule_window_end(ctx, "a", 0, &a), 0);
-    sleep_ms(150);
+    ts_sleep_ms(150);
     assert_int_equal(joule_window_end(ctx, "b", 0, &b), 0);
     assert_int_equal(joule_window_open_count(ctx), 0);
     for (int i = 0; i < 2; i++) {
@@ -120,7 +115,7 @@ static void cancel_and_restart(void **state)
     assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
     assert_int_equal(joule_window_begin(ctx, "w", 0), JOULE_EEXIST);
     assert_non_null(strstr(joule_last_error(), "already open"));
-    sleep_ms(200);
+    ts_sleep_ms(200);
     assert_int_equal(joule_window_begin(ctx, "w", JOULE_WINDOW_RESTART), 0);
     assert_int_equal(joule_window_open_count(ctx), 1);
     assert_int_equal(joule_window_end(ctx, "w", 0, &r), 0);
@@ -215,7 +210,7 @@ static void short_window_is_flagged_not_zero(void **state)
     joule_sim_set_load(ctx, 0, 0.5);
     joule_result *r;
     assert_int_equal(joule_window_begin(ctx, "tiny", 0), 0);
-    sleep_ms(2);
+    ts_sleep_ms(2);
     assert_int_equal(joule_window_end(ctx, "tiny", 0, &r), 0);
     int q;
     double e = joule_result_energy_j(r, 0, &q, NULL);
@@ -237,7 +232,7 @@ static void gpu_without_counter_is_approx(void **state)
     joule_sim_set_load(ctx, 0, 1.0);
     joule_result *r;
     assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
-    sleep_ms(400);
+    ts_sleep_ms(400);
     assert_int_equal(joule_window_end(ctx, "w", 0, &r), 0);
     int q;
     double e = joule_result_energy_j(r, 0, &q, NULL);

@@ -5,6 +5,9 @@
 
 #include <stddef.h>
 
+/* Sleeps ms milliseconds (fractions allowed), resuming after signals. */
+void ts_sleep_ms(double ms);
+
 /* Creates a fresh temporary directory; returns a malloc'd path. */
 char *ts_mkdtemp(void);
 /* Removes a directory tree (rm -rf). */
