@@ -25,6 +25,7 @@
 
 #include "core/error.h"
 #include "devices/device.h"
+#include "devices/vendor_lib.h"
 #include "devices/nvml_abi.h"
 
 #define NVML_MAX_GPUS 64
@@ -208,20 +209,13 @@ static int lib_acquire(char *reason, size_t reason_len)
         pthread_mutex_unlock(&lib_lock);
         return 0;
     }
-    const char *env = getenv("JOULE_NVML_LIBRARY");
-    const char *path = env && *env ? env : "libnvidia-ml.so.1";
-    dlerror();
-    lib_handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    static const char *const defaults[] = {"libnvidia-ml.so.1", NULL};
+    const char *path;
+    lib_handle = vendor_dlopen("JOULE_NVML_LIBRARY", defaults,
+                               "libnvidia-ml.so.1 not found (no NVIDIA driver installed?); "
+                               "set JOULE_NVML_LIBRARY to its path",
+                               &path, reason, reason_len);
     if (!lib_handle) {
-        const char *why = dlerror();
-        if (env && *env)
-            snprintf(reason, reason_len,
-                     "JOULE_NVML_LIBRARY=%s could not be loaded: %s", path,
-                     why ? why : "unknown error");
-        else
-            snprintf(reason, reason_len,
-                     "libnvidia-ml.so.1 not found (no NVIDIA driver installed?); "
-                     "set JOULE_NVML_LIBRARY to its path");
         pthread_mutex_unlock(&lib_lock);
         return JOULE_ENODEV;
     }

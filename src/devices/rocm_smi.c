@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "devices/device.h"
+#include "devices/vendor_lib.h"
 #include "devices/rocm_smi_abi.h"
 
 #define RSMI_MAX_GPUS 64
@@ -133,35 +134,17 @@ static int lib_acquire(char *reason, size_t reason_len)
         pthread_mutex_unlock(&lib_lock);
         return 0;
     }
-    const char *env = getenv("JOULE_ROCM_SMI_LIBRARY");
     static const char *const defaults[] = {
         "librocm_smi64.so", "librocm_smi64.so.7", "librocm_smi64.so.6",
         "librocm_smi64.so.5", "/opt/rocm/lib/librocm_smi64.so", NULL};
-    const char *path = NULL;
-    if (env && *env) {
-        dlerror();
-        lib_handle = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-        path = env;
-        if (!lib_handle) {
-            const char *why = dlerror();
-            snprintf(reason, reason_len,
-                     "JOULE_ROCM_SMI_LIBRARY=%s could not be loaded: %s", env,
-                     why ? why : "unknown error");
-            pthread_mutex_unlock(&lib_lock);
-            return JOULE_ENODEV;
-        }
-    } else {
-        for (int i = 0; defaults[i] && !lib_handle; i++) {
-            lib_handle = dlopen(defaults[i], RTLD_NOW | RTLD_LOCAL);
-            path = defaults[i];
-        }
-        if (!lib_handle) {
-            snprintf(reason, reason_len,
-                     "librocm_smi64.so not found (no ROCm installed?); set "
-                     "JOULE_ROCM_SMI_LIBRARY to its path");
-            pthread_mutex_unlock(&lib_lock);
-            return JOULE_ENODEV;
-        }
+    const char *path;
+    lib_handle = vendor_dlopen("JOULE_ROCM_SMI_LIBRARY", defaults,
+                               "librocm_smi64.so not found (no ROCm installed?); set "
+                               "JOULE_ROCM_SMI_LIBRARY to its path",
+                               &path, reason, reason_len);
+    if (!lib_handle) {
+        pthread_mutex_unlock(&lib_lock);
+        return JOULE_ENODEV;
     }
     memset(&api, 0, sizeof api);
     LOAD(init, "rsmi_init");
