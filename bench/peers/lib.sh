@@ -81,3 +81,13 @@ peers_fake_nvml() {
     export JOULE_DEVICES=gpu
     unset CUDA_VISIBLE_DEVICES
 }
+
+# Zeus and nvidia-ml-py in the venv, or "skipped: ..." and exit 0.
+peers_zeus_or_skip() {
+    peers_venv zeus==0.16.0 nvidia-ml-py
+    case " $PEERS_MISSING " in
+    *" zeus "*|*" nvidia-ml-py "*)
+        echo "skipped: Zeus/nvidia-ml-py could not be installed into $PEERS_VENV (see above); nothing to compare"
+        exit 0 ;;
+    esac
+}

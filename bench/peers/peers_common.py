@@ -95,12 +95,12 @@ def descendants(pid):
         except (OSError, ValueError, IndexError):
             continue
         kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    out, pending = [], [pid]
+    while pending:
+        p = pending.pop()
         for c in kids.get(p, []):
             out.append(c)
-            todo.append(c)
+            pending.append(c)
     return out
 
 

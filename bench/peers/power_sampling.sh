@@ -8,11 +8,6 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 peers_init
-peers_venv zeus==0.16.0 nvidia-ml-py
-case " $PEERS_MISSING " in
-*" zeus "*|*" nvidia-ml-py "*)
-    echo "skipped: Zeus/nvidia-ml-py could not be installed into $PEERS_VENV (see above); nothing to compare"
-    exit 0 ;;
-esac
+peers_zeus_or_skip
 peers_fake_nvml 4 0.5
 exec "$PEERS_PY" bench/peers/power_sampling.py "$@"
