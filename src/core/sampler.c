@@ -200,7 +200,12 @@ JOULE_EXPORT int joule_sampler_create(joule_ctx *ctx, double interval_ms, double
         stream_init(&s->streams[k], history_s);
     for (int i = 0; i < n; i++)
         choose_domains(s, i);
-    joule_detect_update_periods(ctx);
+    /* Once per context: a later sampler reuses what was measured. */
+    int unmeasured = 0;
+    for (int i = 0; i < n; i++)
+        unmeasured |= !__atomic_load_n(&ctx->devs[i]->periods_measured, __ATOMIC_RELAXED);
+    if (unmeasured)
+        joule_detect_update_periods(ctx);
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
