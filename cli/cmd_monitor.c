@@ -47,16 +47,21 @@ static double latest(joule_sampler *s, int dev, int domain, double now)
     return v;
 }
 
-static double power_now(joule_sampler *s, int dev, double now)
+/* The domain a device's power is shown from: instant, else derived from
+ * its counter, else its own average; -1 if none is sampled. */
+static int power_domain(joule_sampler *s, int dev)
 {
     static const int order[] = {JOULE_DOMAIN_POWER, JOULE_DOMAIN_POWER_COUNTER,
                                 JOULE_DOMAIN_POWER_AVERAGE};
-    for (int k = 0; k < 3; k++) {
-        double v = latest(s, dev, order[k], now);
-        if (!isnan(v))
-            return v;
-    }
-    return NAN;
+    for (int k = 0; k < 3; k++)
+        if (joule_sampler_has(s, dev, order[k]))
+            return order[k];
+    return -1;
+}
+
+static double power_now(joule_sampler *s, int dev, double now)
+{
+    return latest(s, dev, power_domain(s, dev), now);
 }
 
 static void wall_timestamp(char *buf, size_t len)
@@ -145,23 +150,17 @@ static double energy_since(joule_sampler *s, int i, double start, double now, do
 
 static double peak_power(joule_sampler *s, int i, double start, double now)
 {
-    static const int order[] = {JOULE_DOMAIN_POWER, JOULE_DOMAIN_POWER_COUNTER,
-                                JOULE_DOMAIN_POWER_AVERAGE};
-    for (int k = 0; k < 3; k++) {
-        if (!joule_sampler_has(s, i, order[k]))
-            continue;
-        int n = joule_sampler_timeline(s, i, order[k], start, now, NULL, NULL, 0);
-        if (n <= 0)
-            return NAN;
-        double *v = malloc(sizeof *v * (size_t)n), peak = NAN;
-        if (v && joule_sampler_timeline(s, i, order[k], start, now, NULL, v, n) == n)
-            for (int j = 0; j < n; j++)
-                if (isnan(peak) || v[j] > peak)
-                    peak = v[j];
-        free(v);
-        return peak;
-    }
-    return NAN;
+    int domain = power_domain(s, i);
+    int n = domain < 0 ? 0 : joule_sampler_timeline(s, i, domain, start, now, NULL, NULL, 0);
+    if (n <= 0)
+        return NAN;
+    double *v = malloc(sizeof *v * (size_t)n), peak = NAN;
+    if (v && joule_sampler_timeline(s, i, domain, start, now, NULL, v, n) == n)
+        for (int j = 0; j < n; j++)
+            if (isnan(peak) || v[j] > peak)
+                peak = v[j];
+    free(v);
+    return peak;
 }
 
 static int parse_positive(const char *s, double lo, double hi, double *out)
