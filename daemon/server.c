@@ -1,6 +1,6 @@
 /* libmicrohttpd glue (see server.h). One thread per connection, so a slow
- * client only ever blocks its own thread; idle connections (slow headers)
- * are closed after request_timeout_s. */
+ * client only ever blocks its own thread; a request not fully received
+ * within request_timeout_s gets 408 from the deadline watchdog. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "routes.h"
 #include "sse.h"
 
@@ -28,6 +29,7 @@ typedef enum MHD_Result MHD_Result_t;
 struct jd_server {
     struct jd *d;
     struct MHD_Daemon *unix_mhd, *tcp_mhd;
+    struct jd_deadlines *deadlines;
     int unix_fd;
     char unix_path[256];
 };
@@ -140,6 +142,13 @@ static MHD_Result_t send_resp(struct MHD_Connection *conn, struct jd_resp *r)
     return ret;
 }
 
+static struct jd_deadline *conn_deadline(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *url,
                             const char *method, const char *version, const char *upload_data,
                             size_t *upload_data_size, void **con_cls)
@@ -182,6 +191,9 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
         return MHD_YES;
     }
 
+    /* The whole request is here: answer it, unless 408 went first. */
+    if (jd_deadline_claim(li->srv->deadlines, conn_deadline(conn)))
+        return MHD_NO;
     struct jd_resp resp;
     if (p->too_big) {
         memset(&resp, 0, sizeof resp);
@@ -253,14 +265,28 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    struct listener *li = cls;
     (void)toe;
+    jd_deadline_rearm(li->srv->deadlines, conn_deadline(conn));
     struct pending *p = *con_cls;
     if (p) {
         free(p->body);
         free(p);
         *con_cls = NULL;
+    }
+}
+
+static void connection_event(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code)
+{
+    struct listener *li = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? jd_deadline_open(li->srv->deadlines, ci->connect_fd) : NULL;
+    } else {
+        jd_deadline_close(li->srv->deadlines, *socket_context);
+        *socket_context = NULL;
     }
 }
 
@@ -280,11 +306,110 @@ static struct MHD_Daemon *start_mhd(struct jd *d, struct listener *li, int fd, i
     return MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, handler, li,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.request_timeout_s,
+        /* Only a backstop for slow readers: the deadline watchdog answers
+         * slow requests first. */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.request_timeout_s + 5,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, li,
+        MHD_OPTION_NOTIFY_CONNECTION, connection_event, li,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+}
+
+static int listen_tcp(struct jd_server *s, struct jd *d, char *err, size_t errlen)
+{
+    char host[64];
+    int port, lo;
+    if (jd_parse_hostport(d->cfg.tcp, host, sizeof host, &port, &lo)) {
+        snprintf(err, errlen, "tcp = %s: not HOST:PORT", d->cfg.tcp);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    int fam = strchr(host, ':') ? AF_INET6 : AF_INET;
+    if (fam == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, host, &a->sin_addr);
+        sl = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, host, &a->sin6_addr);
+        sl = sizeof *a;
+    }
+    int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.tcp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    s->tcp_mhd = start_mhd(d, &tcp_listener, fd, port);
+    if (!s->tcp_mhd) {
+        close(fd);
+        snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)", d->cfg.tcp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The unix socket is the readiness signal (clients and tests wait for it),
+ * so it is opened after every other listener. */
+static int listen_unix(struct jd_server *s, struct jd *d, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(d->cfg.socket) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "socket path %s is too long", d->cfg.socket);
+        return -1;
+    }
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->cfg.socket);
+    /* A stale socket from a crashed predecessor: remove it, but only if
+     * nobody answers on it. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        close(probe);
+        snprintf(err, errlen, "another jouled is serving %s", d->cfg.socket);
+        return -1;
+    }
+    if (probe >= 0)
+        close(probe);
+    unlink(d->cfg.socket);
+    s->unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0177);
+    int ok = s->unix_fd >= 0 && bind(s->unix_fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    umask(old);
+    if (!ok || listen(s->unix_fd, 128) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.socket, strerror(errno));
+        return -1;
+    }
+    snprintf(s->unix_path, sizeof s->unix_path, "%s", d->cfg.socket);
+    if (d->cfg.socket_group[0]) {
+        struct group *gr = getgrnam(d->cfg.socket_group);
+        if (!gr || chown(d->cfg.socket, (uid_t)-1, gr->gr_gid) != 0) {
+            snprintf(err, errlen, "cannot give %s to group %s: %s", d->cfg.socket,
+                     d->cfg.socket_group, gr ? strerror(errno) : "no such group");
+            return -1;
+        }
+    }
+    if (chmod(d->cfg.socket, d->cfg.socket_mode) != 0) {
+        snprintf(err, errlen, "chmod %s: %s", d->cfg.socket, strerror(errno));
+        return -1;
+    }
+    s->unix_mhd = start_mhd(d, &unix_listener, s->unix_fd, 0);
+    if (!s->unix_mhd) {
+        snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)",
+                 d->cfg.socket);
+        return -1;
+    }
+    s->unix_fd = -1; /* libmicrohttpd closes it */
+    return 0;
 }
 
 int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errlen)
@@ -298,94 +423,13 @@ int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errl
     s->unix_fd = -1;
     unix_listener = (struct listener){s, JD_UNIX};
     tcp_listener = (struct listener){s, JD_TCP};
-    if (d->cfg.socket[0]) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(d->cfg.socket) >= sizeof sa.sun_path) {
-            snprintf(err, errlen, "socket path %s is too long", d->cfg.socket);
-            goto fail;
-        }
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->cfg.socket);
-        /* A stale socket from a crashed predecessor: remove it, but only if
-         * nobody answers on it. */
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
-            close(probe);
-            snprintf(err, errlen, "another jouled is serving %s", d->cfg.socket);
-            goto fail;
-        }
-        if (probe >= 0)
-            close(probe);
-        unlink(d->cfg.socket);
-        s->unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        mode_t old = umask(0177);
-        int ok = s->unix_fd >= 0 && bind(s->unix_fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        umask(old);
-        if (!ok || listen(s->unix_fd, 128) != 0) {
-            snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.socket, strerror(errno));
-            goto fail;
-        }
-        snprintf(s->unix_path, sizeof s->unix_path, "%s", d->cfg.socket);
-        if (d->cfg.socket_group[0]) {
-            struct group *gr = getgrnam(d->cfg.socket_group);
-            if (!gr || chown(d->cfg.socket, (uid_t)-1, gr->gr_gid) != 0) {
-                snprintf(err, errlen, "cannot give %s to group %s: %s", d->cfg.socket,
-                         d->cfg.socket_group, gr ? strerror(errno) : "no such group");
-                goto fail;
-            }
-        }
-        if (chmod(d->cfg.socket, d->cfg.socket_mode) != 0) {
-            snprintf(err, errlen, "chmod %s: %s", d->cfg.socket, strerror(errno));
-            goto fail;
-        }
-        s->unix_mhd = start_mhd(d, &unix_listener, s->unix_fd, 0);
-        if (!s->unix_mhd) {
-            snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)",
-                     d->cfg.socket);
-            goto fail;
-        }
-        s->unix_fd = -1; /* libmicrohttpd closes it */
+    if (jd_deadlines_start(d->cfg.request_timeout_s, &s->deadlines)) {
+        snprintf(err, errlen, "cannot start the request deadline thread");
+        goto fail;
     }
-    if (d->cfg.tcp[0]) {
-        char host[64];
-        int port, lo;
-        if (jd_parse_hostport(d->cfg.tcp, host, sizeof host, &port, &lo)) {
-            snprintf(err, errlen, "tcp = %s: not HOST:PORT", d->cfg.tcp);
-            goto fail;
-        }
-        struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof ss);
-        socklen_t sl;
-        int fam = strchr(host, ':') ? AF_INET6 : AF_INET;
-        if (fam == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            a->sin_family = AF_INET;
-            a->sin_port = htons((uint16_t)port);
-            inet_pton(AF_INET, host, &a->sin_addr);
-            sl = sizeof *a;
-        } else {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            a->sin6_family = AF_INET6;
-            a->sin6_port = htons((uint16_t)port);
-            inet_pton(AF_INET6, host, &a->sin6_addr);
-            sl = sizeof *a;
-        }
-        int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int one = 1;
-        if (fd >= 0)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0) {
-            snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.tcp, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            goto fail;
-        }
-        s->tcp_mhd = start_mhd(d, &tcp_listener, fd, port);
-        if (!s->tcp_mhd) {
-            close(fd);
-            snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)", d->cfg.tcp);
-            goto fail;
-        }
-    }
+    if ((d->cfg.tcp[0] && listen_tcp(s, d, err, errlen)) ||
+        (d->cfg.socket[0] && listen_unix(s, d, err, errlen)))
+        goto fail;
     *out = s;
     return 0;
 fail:
@@ -401,6 +445,7 @@ void jd_server_stop(struct jd_server *s)
         MHD_stop_daemon(s->unix_mhd);
     if (s->tcp_mhd)
         MHD_stop_daemon(s->tcp_mhd);
+    jd_deadlines_stop(s->deadlines); /* after every connection closed */
     if (s->unix_fd >= 0)
         close(s->unix_fd);
     if (s->unix_path[0])

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,6 +230,9 @@ static inline int dm_spawn(struct dm *m)
 {
     m->pid = fork();
     if (m->pid == 0) {
+        /* A failed assertion skips dm_stop: the daemon must not outlive the
+         * test and hold CTest's output pipe open. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int fd = open(m->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 2);
         setenv("JOULE_FAKE_NVML_CONFIG", m->priv, 1);
