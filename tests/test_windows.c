@@ -90,7 +90,7 @@ static void nested_and_overlapping(void **state)
     for (int i = 0; i < 2; i++) {
         joule_result *r = i ? b : a;
         double t = joule_result_time_s(r), e = joule_result_energy_j(r, 0, NULL, NULL);
-        assert_true(t >= 0.3 && t < 0.6);
+        assert_true(t >= 0.3 && t < 1.5); /* sleeps overshoot on loaded machines */
         assert_true(fabs(e - 400 * 0.995 * t) <= 40.0 + 1.0);
     }
     joule_result_free(outer);
@@ -115,11 +115,11 @@ static void cancel_and_restart(void **state)
     assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
     assert_int_equal(joule_window_begin(ctx, "w", 0), JOULE_EEXIST);
     assert_non_null(strstr(joule_last_error(), "already open"));
-    ts_sleep_ms(200);
+    ts_sleep_ms(500);
     assert_int_equal(joule_window_begin(ctx, "w", JOULE_WINDOW_RESTART), 0);
     assert_int_equal(joule_window_open_count(ctx), 1);
     assert_int_equal(joule_window_end(ctx, "w", 0, &r), 0);
-    assert_true(joule_result_time_s(r) < 0.15); /* timed from the restart */
+    assert_true(joule_result_time_s(r) < 0.4); /* timed from the restart */
     joule_result_free(r);
     joule_close(ctx);
 }
