@@ -13,6 +13,11 @@ line::
     with monitor.window("eval"):
         evaluate()
 
+    plo = joule.PowerLimitOptimizer(monitor,    # was GlobalPowerLimitOptimizer
+                                    optimum_selector=joule.ZeusCost(0.5))
+
+``joule.HFPowerLimitCallback`` (a Hugging Face ``TrainerCallback``) is
+there only where ``transformers`` can be imported; it is built on first use.
 See docs/python.md.
 """
 
@@ -22,7 +27,8 @@ from .errors import (AlreadyExistsError, DeviceNotFoundError, GPULostError,
                      NotSupportedError, OutOfMemoryError, OutOfRangeError,
                      PermissionDeniedError)
 from .monitor import Device, Measurement, Monitor, Window
-from .optimizer import PowerLimitOptimizer
+from .optimizer import (Energy, MaxSlowdownConstraint, OptimumSelector,
+                        PowerLimitOptimizer, Time, ZeusCost)
 from .power import PowerMonitor, now
 from . import sim
 
@@ -35,8 +41,19 @@ library_path = _lib.path
 __all__ = [
     "Monitor", "Measurement", "Window", "Device",
     "PowerMonitor", "PowerLimitOptimizer", "now", "sim",
+    "OptimumSelector", "Energy", "Time", "ZeusCost", "MaxSlowdownConstraint",
     "JouleError", "InvalidArgumentError", "NotFoundError",
     "AlreadyExistsError", "OutOfRangeError", "DeviceNotFoundError",
     "PermissionDeniedError", "NotSupportedError", "GPULostError",
     "OutOfMemoryError", "library_version", "library_path",
 ]
+
+
+def __getattr__(name):
+    # PEP 562: joule.HFPowerLimitCallback exists only where transformers
+    # can be imported (see joule.optimizer); it is not in __all__, so that
+    # `from joule import *` never imports transformers.
+    if name == "HFPowerLimitCallback":
+        from . import optimizer
+        return getattr(optimizer, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

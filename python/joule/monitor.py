@@ -5,6 +5,7 @@ import inspect
 import operator
 import os
 import threading
+import warnings
 from ctypes import byref, c_double, c_int, c_void_p
 
 from . import _lib
@@ -315,6 +316,11 @@ class Monitor:
 
     ``log_file`` appends one row per ended window (CSV in Zeus's format, or
     JSON lines when ``log_format="jsonl"`` or the name ends in ``.jsonl``).
+    ``approx_instant_energy`` is Zeus's flag: joule always estimates a
+    window shorter than a counter's update period (power x time, quality
+    ``"below_resolution"``) instead of reporting 0; ``True`` or unset
+    (``None``) just does that, ``False`` also warns (``UserWarning``) at
+    each such window, where Zeus would have reported 0 and warned.
     ``sysfs_root`` moves the RAPL backend's ``/sys`` (for tests).
 
     Thread-safe: any thread may begin or end any window. ``close()`` (or
@@ -325,7 +331,7 @@ class Monitor:
     def __init__(self, gpus=None, cpus=None, devices=None, sync="auto",
                  log_file=None, *, gpu_indices=None, cpu_indices=None,
                  sync_execution_with=None, log_format=None, sysfs_root=None,
-                 keeper_interval_ms=None):
+                 keeper_interval_ms=None, approx_instant_energy=None):
         self._ctx = None
         self._lock = threading.Condition(threading.Lock())
         self._inflight = 0
@@ -367,6 +373,13 @@ class Monitor:
                              "not %r" % (log_format,))
         if sysfs_root is not None:
             sysfs_root = os.fsdecode(os.fspath(sysfs_root))
+        if approx_instant_energy is not None and \
+                not isinstance(approx_instant_energy, bool):
+            raise TypeError("joule: approx_instant_energy must be True, False "
+                            "or None, not %s"
+                            % type(approx_instant_energy).__name__)
+        #: Zeus's flag as given (None: unset); see the class docstring.
+        self.approx_instant_energy = approx_instant_energy
         if keeper_interval_ms is not None and (
                 isinstance(keeper_interval_ms, bool) or
                 not isinstance(keeper_interval_ms, int)):
@@ -586,9 +599,11 @@ class Monitor:
                 e = error_for(rc, err)
                 e.measurement = m  # e.g. the log write failed: still measured
                 raise e
-            return m
         finally:
             self._release()
+        if self.approx_instant_energy is False and m is not None:
+            _warn_estimated(m)
+        return m
 
     def window(self, name, sync=True, restart=False, on_end=None):
         """A Window for ``with monitor.window(name):`` or
@@ -638,6 +653,21 @@ class Monitor:
         if self._ctx is None:
             return "Monitor(closed)"
         return "Monitor(%s)" % ", ".join(d.label for d in self._devices)
+
+
+def _warn_estimated(m):
+    """approx_instant_energy=False: says which devices' energy was
+    estimated because the window was shorter than their counter period."""
+    short = [label for label, q in m.quality.items()
+             if q == "below_resolution"]
+    if short:
+        warnings.warn(
+            "joule: window %r (%.6f s) was shorter than the energy counter's "
+            "update period of %s; its energy there is estimated as power x "
+            "time (quality 'below_resolution'), not reported as 0. Pass "
+            "approx_instant_energy=True (or leave it unset) to accept the "
+            "estimate silently." % (m.name, m.time, ", ".join(short)),
+            UserWarning, stacklevel=3)
 
 
 def _sim_call(monitor, fn, *args):
