@@ -62,11 +62,25 @@ static cJSON *parse_body(struct jd_call *c, const char *allowed, int empty_ok)
         jd_reply_error(c->resp, 400, "body contains a NUL byte");
         return NULL;
     }
+    /* cJSON stops at the end of the first value and ignores what follows
+     * ({"watts":300}garbage); only JSON whitespace may follow it here.
+     * (require_null_terminated cannot be used: the body is not
+     * NUL-terminated, and with a length cJSON then fails every body.) */
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
     if (!o) {
         size_t at = end && end >= r->body ? (size_t)(end - r->body) : 0;
         jd_reply_error(c->resp, 400, "body is not valid JSON (error near byte %zu)", at);
+        return NULL;
+    }
+    size_t at = end && end >= r->body ? (size_t)(end - r->body) : r->body_len;
+    while (at < r->body_len && r->body[at] && strchr(" \t\r\n", r->body[at]))
+        at++;
+    if (at < r->body_len) {
+        cJSON_Delete(o);
+        jd_reply_error(c->resp, 400,
+                       "body is not valid JSON (unexpected data after the JSON value at byte "
+                       "%zu)", at);
         return NULL;
     }
     if (!cJSON_IsObject(o)) {
@@ -90,8 +104,29 @@ static cJSON *parse_body(struct jd_call *c, const char *allowed, int empty_ok)
             cJSON_Delete(o);
             return NULL;
         }
+        /* cJSON keeps every copy of a repeated key and lookups see the
+         * first: which one was meant is ambiguous, so refuse. */
+        for (const cJSON *prev = o->child; prev != it; prev = prev->next)
+            if (!strcmp(prev->string, it->string)) {
+                jd_reply_error(c->resp, 400, "duplicate parameter '%.64s' in the body",
+                               it->string);
+                cJSON_Delete(o);
+                return NULL;
+            }
     }
     return o;
+}
+
+/* The shortest decimal text of x that reads back as x, so that a value
+ * just outside a range is not printed as the bound itself. */
+static const char *num_text(char *buf, size_t len, double x)
+{
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    return buf;
 }
 
 /* A number in [lo, hi]; required or *out untouched. */
@@ -111,8 +146,10 @@ static int get_num(struct jd_call *c, const cJSON *o, const char *key, int requi
         return -1;
     }
     if (v->valuedouble < lo || v->valuedouble > hi) {
-        jd_reply_error(c->resp, 400, "parameter '%s' = %g is outside %g-%g %s", key,
-                       v->valuedouble, lo, hi, unit);
+        char sv[32], slo[32], shi[32];
+        jd_reply_error(c->resp, 400, "parameter '%s' = %s is outside %s-%s %s", key,
+                       num_text(sv, sizeof sv, v->valuedouble), num_text(slo, sizeof slo, lo),
+                       num_text(shi, sizeof shi, hi), unit);
         return -1;
     }
     *out = v->valuedouble;
@@ -511,8 +548,17 @@ static void control(struct jd_call *c, enum op op)
     int gpu, persist = 0, enabled = 0, min_mhz = 0, max_mhz = 0;
     double watts = 0;
     struct jd_owner owner;
-    if (resolve_gpu(c, &gpu) || get_bool(c, body, "persist", 0, &persist) ||
-        owner_of(c, body, &owner))
+    if (resolve_gpu(c, &gpu) || get_bool(c, body, "persist", 0, &persist))
+        goto out;
+    /* persist: true keeps the change with no lease; ttl_s asks for a lease
+     * that lapses. Both at once has no meaning: refuse rather than pick. */
+    if (persist && cJSON_GetObjectItemCaseSensitive(body, "ttl_s")) {
+        jd_reply_error(c->resp, 400,
+                       "persist and ttl_s exclude each other: persist: true keeps the change "
+                       "after the client ends, ttl_s restores it after ttl_s seconds");
+        goto out;
+    }
+    if (owner_of(c, body, &owner))
         goto out;
     if (op == OP_PL_SET) {
         double mn = 0, mx = 1e6;

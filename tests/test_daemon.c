@@ -32,6 +32,7 @@ static const struct route_case route_cases[] = {
     {"GET", "/v1/power", NULL, 1},
     {"GET", "/v1/leases", NULL, 1},
     {"GET", "/metrics", NULL, 1},
+    {"GET", "/v1/stream?devices=gpu0&interval_ms=100", NULL, 1},
     {"POST", "/v1/gpus/0/power_limit", "{\"watts\": 400, \"ttl_s\": 30}", 2},
     {"DELETE", "/v1/gpus/0/power_limit", "{\"ttl_s\": 30}", 2},
     {"POST", "/v1/gpus/1/clocks", "{\"min_mhz\": 900, \"max_mhz\": 1200, \"ttl_s\": 30}", 2},
@@ -42,6 +43,111 @@ static const struct route_case route_cases[] = {
     {"POST", "/v1/restore", "{\"ttl_s\": 30}", 2},
 };
 #define NCASES (sizeof route_cases / sizeof route_cases[0])
+
+/* One request like dm_http, except that an event stream (which never
+ * ends) is read only up to its first power event, then closed. */
+static int call_once(const char *sock, int port, const char *token, const char *method,
+                     const char *path, const char *body, char **out)
+{
+    *out = NULL;
+    int fd = dm_connect(sock, port);
+    if (fd < 0)
+        return -1;
+    char head[2048], auth[1200] = "";
+    if (token)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    size_t blen = body ? strlen(body) : 0;
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n%s\r\n",
+                     method, path, blen, auth);
+    if (dm_write_all(fd, head, (size_t)n) == 0 && blen)
+        dm_write_all(fd, body, blen);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+        }
+        ssize_t r = recv(fd, buf + len, cap - len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        buf[len] = '\0';
+        const char *b = strstr(buf, "\r\n\r\n");
+        if (b && strstr(buf, "text/event-stream") && strstr(b, "event: power\ndata: "))
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        status = -1;
+    char *b = strstr(buf, "\r\n\r\n");
+    if (b)
+        *out = strdup(b + 4);
+    free(buf);
+    return status;
+}
+
+/* call_once from a child running as uid/gid (and one supplementary group
+ * when >= 0), so that SO_PEERCRED reports that identity. */
+static int call_as(const struct dm *m, uid_t uid, gid_t gid, int extra_gid, const char *method,
+                   const char *path, const char *body, char **out)
+{
+    int p[2];
+    if (pipe(p))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        dm_become(uid, gid, extra_gid);
+        char *resp = NULL;
+        int st = call_once(m->sock, 0, NULL, method, path, body, &resp);
+        char line[32];
+        int n = snprintf(line, sizeof line, "%d\n", st);
+        dm_write_all(p[1], line, (size_t)n);
+        if (resp)
+            dm_write_all(p[1], resp, strlen(resp));
+        _exit(0);
+    }
+    close(p[1]);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+        }
+        ssize_t r = read(p[0], buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    int status = -1;
+    sscanf(buf, "%d", &status);
+    char *nl = strchr(buf, '\n');
+    *out = strdup(nl ? nl + 1 : "");
+    free(buf);
+    return status;
+}
+
+/* A 200 of the stream route must really be the stream. */
+static void check_stream_body(const struct route_case *rc, int st, const char *body)
+{
+    if (st == 200 && !strncmp(rc->path, "/v1/stream", 10) &&
+        (!body || !strstr(body, "event: power\ndata: {\"t\":")))
+        fail_msg("%s %s: 200 without a power event: '%s'", rc->method, rc->path,
+                 body ? body : "");
+}
 
 /* Every route x every identity on the unix socket, and the uid/gid
  * mapping through SO_PEERCRED. */
@@ -66,12 +172,13 @@ static void test_auth_unix_matrix(void **state)
         for (size_t i = 0; i < NCASES; i++) {
             const struct route_case *rc = &route_cases[i];
             char *body = NULL;
-            int st = dm_as(&m, who[w].uid, who[w].gid, who[w].extra, rc->method, rc->path,
-                           rc->body, &body);
+            int st = call_as(&m, who[w].uid, who[w].gid, who[w].extra, rc->method, rc->path,
+                             rc->body, &body);
             int allowed = rc->scope == 0 || (who[w].scopes & (unsigned)rc->scope);
             if (allowed ? st != 200 : st != 403)
                 fail_msg("uid %u %s %s: got %d, want %d: %s", (unsigned)who[w].uid, rc->method,
                          rc->path, st, allowed ? 200 : 403, body ? body : "");
+            check_stream_body(rc, st, body);
             if (!allowed) {
                 cJSON *o = cJSON_Parse(body);
                 assert_non_null(o);
@@ -126,27 +233,31 @@ static void test_auth_tokens(void **state)
         const struct route_case *rc = &route_cases[i];
         char *body = NULL;
         /* missing token */
-        int st = dm_tcp(&m, NULL, rc->method, rc->path, rc->body, &body);
+        int st = call_once(NULL, m.port, NULL, rc->method, rc->path, rc->body, &body);
         if (st != (rc->scope ? 401 : 200))
             fail_msg("no token %s %s: %d %s", rc->method, rc->path, st, body);
+        if (rc->scope && !strstr(body, "needs scope"))
+            fail_msg("no token %s %s: 401 without the reason: %s", rc->method, rc->path, body);
         free(body);
         for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
-            st = dm_tcp(&m, bad[b], rc->method, rc->path, rc->body, &body);
+            st = call_once(NULL, m.port, bad[b], rc->method, rc->path, rc->body, &body);
             if (st != 401)
                 fail_msg("bad token %zu %s %s: %d %s", b, rc->method, rc->path, st, body);
             free(body);
         }
-        st = dm_tcp(&m, rd, rc->method, rc->path, rc->body, &body);
+        st = call_once(NULL, m.port, rd, rc->method, rc->path, rc->body, &body);
         if (st != (rc->scope == 2 ? 403 : 200))
             fail_msg("read token %s %s: %d %s", rc->method, rc->path, st, body);
+        check_stream_body(rc, st, body);
         free(body);
-        st = dm_tcp(&m, ctl, rc->method, rc->path, rc->body, &body);
+        st = call_once(NULL, m.port, ctl, rc->method, rc->path, rc->body, &body);
         if (st != (rc->scope == 1 ? 403 : 200))
             fail_msg("control token %s %s: %d %s", rc->method, rc->path, st, body);
         free(body);
-        st = dm_tcp(&m, both, rc->method, rc->path, rc->body, &body);
+        st = call_once(NULL, m.port, both, rc->method, rc->path, rc->body, &body);
         if (st != 200)
             fail_msg("read,control token %s %s: %d %s", rc->method, rc->path, st, body);
+        check_stream_body(rc, st, body);
         free(body);
     }
     /* expired */
@@ -325,6 +436,33 @@ static void test_malformed(void **state)
     expect(&m, "POST", pl, "{\"watts\": \"300\"}", 400, "must be a number");
     expect(&m, "POST", pl, "{\"watts\": 300, \"persist\": 1}", 400, "true or false");
     expect(&m, "POST", pl, "{\"watts\": 300, \"ttl_s\": -1}", 400, "ttl_s");
+    /* Exactly one JSON object: cJSON would stop after the first value and
+     * ignore the rest. Only whitespace may follow (accepted further down). */
+    expect(&m, "POST", pl, "{\"watts\":300}garbage", 400,
+           "body is not valid JSON (unexpected data after the JSON value at byte 13)");
+    expect(&m, "POST", pl, "{\"watts\":300}{\"watts\":400}", 400,
+           "unexpected data after the JSON value at byte 13");
+    expect(&m, "POST", pl, "{\"watts\":300} \n x", 400,
+           "unexpected data after the JSON value at byte 16");
+    expect(&m, "DELETE", pl, "{}]", 400, "unexpected data after the JSON value at byte 2");
+    /* A repeated key is ambiguous (cJSON would use the first). */
+    expect(&m, "POST", pl, "{\"watts\":300,\"watts\":400}", 400,
+           "duplicate parameter 'watts' in the body");
+    expect(&m, "POST", pl, "{\"watts\":300,\"persist\":false,\"persist\":true}", 400,
+           "duplicate parameter 'persist'");
+    /* persist (no lease) and ttl_s (a lease that lapses) contradict. */
+    expect(&m, "POST", pl, "{\"watts\":300,\"persist\":true,\"ttl_s\":5}", 400,
+           "persist and ttl_s exclude each other");
+    expect(&m, "DELETE", pl, "{\"persist\":true,\"ttl_s\":5}", 400,
+           "persist and ttl_s exclude each other");
+    /* The value is printed with the digits it needs, not rounded onto the
+     * bound it exceeds. */
+    expect(&m, "POST", pl, "{\"watts\": 700.0000001}", 400,
+           "parameter 'watts' = 700.0000001 is outside 200-700 W for this GPU");
+    expect(&m, "POST", pl, "{\"watts\": 199.99}", 400,
+           "parameter 'watts' = 199.99 is outside 200-700 W for this GPU");
+    expect(&m, "POST", pl, "{\"watts\": 300, \"ttl_s\": 0.5}", 400,
+           "parameter 'ttl_s' = 0.5 is outside 1-604800 s");
     expect(&m, "POST", "/v1/gpus/7/power_limit", "{\"watts\": 300}", 404, "no GPU '7'");
     expect(&m, "POST", "/v1/gpus/1/clocks", "{\"min_mhz\": 1400, \"max_mhz\": 900}", 400,
            "exceeds");
@@ -349,6 +487,33 @@ static void test_malformed(void **state)
     free(out);
     /* Nothing above changed the GPU. */
     expect(&m, "GET", "/v1/power?devices=gpu0", NULL, 200, "\"current_w\":700,");
+    /* Trailing whitespace is fine; persist: false with ttl_s is a TTL lease. */
+    expect(&m, "POST", pl, "{\"watts\": 300} \r\n\t", 200, "\"power_limit_w\":300");
+    assert_true(fh_state(&m.h, 0, "pl_w") == 300);
+    expect(&m, "POST", pl, "{\"watts\": 310, \"persist\": false, \"ttl_s\": 600}", 200,
+           "\"kind\":\"ttl\",\"ttl_s\":600");
+    assert_true(fh_state(&m.h, 0, "pl_w") == 310);
+    expect(&m, "DELETE", pl, "{\"ttl_s\": 600}\n", 200, "\"power_limit_w\":700");
+    /* Headers larger than the connection's 64 KiB buffer: libmicrohttpd
+     * answers 431 itself (its own HTML page; see docs/daemon.md) and the
+     * daemon keeps serving. */
+    {
+        size_t hl = 70000;
+        char *hreq = malloc(hl + 256);
+        int n = snprintf(hreq, hl + 256, "GET /v1/discovery HTTP/1.1\r\nHost: x\r\nX-Big: ");
+        memset(hreq + n, 'a', hl);
+        memcpy(hreq + n + hl, "\r\n\r\n", 5);
+        int hfd = dm_connect(m.sock, 0);
+        assert_true(hfd >= 0);
+        dm_write_all(hfd, hreq, strlen(hreq)); /* the server may stop reading early */
+        free(hreq);
+        char hb[512] = "";
+        ssize_t hr = recv(hfd, hb, sizeof hb - 1, 0);
+        close(hfd);
+        if (hr <= 0 || strncmp(hb, "HTTP/1.1 431", 12))
+            fail_msg("oversized headers: got '%s', want 431", hr > 0 ? hb : "(closed)");
+    }
+    expect(&m, "GET", "/v1/discovery", NULL, 200, "jouled");
 
     /* Slow headers (slowloris): several connections stall mid-request and
      * one dribbles a byte every 300 ms, which no inactivity timeout trips.

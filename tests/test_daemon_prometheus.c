@@ -1,4 +1,5 @@
-/* Prometheus, for real: a Prometheus server (Debian `prometheus`) on
+/* Prometheus label escaping, with the daemon's real /metrics; then
+ * Prometheus, for real: a Prometheus server (Debian `prometheus`) on
  * loopback scrapes jouled's /metrics every second with a bearer token;
  * rate(joule_gpu_energy_joules_total[5s]) from its HTTP API must agree
  * with the simulated GPU's mean power within 2%. Skips (with the reason) when
@@ -112,10 +113,68 @@ static void test_prometheus_scrape(void **state)
     assert_true(agreed);
 }
 
+/* Label values escape backslash, double quote and line feed as \\, \" and
+ * \n (text exposition format 0.0.4); nothing else is escaped. The NVML
+ * double names the GPU: Q"B\S, a line feed, then L. Needs no Prometheus. */
+static void test_label_escaping(void **state)
+{
+    (void)state;
+    struct dm m;
+    assert_int_equal(dm_start(&m,
+                              "[{\"model\": \"h100\", \"load\": 0.5, "
+                              "\"name\": \"Q\\\"B\\\\S\\nL\"}]",
+                              "scope.read = all\n"),
+                     0);
+    const char *labels = "gpu=\"0\",uuid=\"GPU-fa4e0000-0000-4000-8000-000000000000\","
+                         "name=\"Q\\\"B\\\\S\\nL\"";
+    /* Every GPU family carries the same escaped labels. */
+    const char *families[] = {"joule_gpu_energy_joules_total{", "joule_gpu_power_watts{",
+                              "joule_gpu_power_limit_watts{", "joule_gpu_temperature_celsius{",
+                              "joule_gpu_sm_clock_hertz{", "joule_gpu_throttle_active{"};
+    enum { NF = sizeof families / sizeof *families };
+    char want[NF][512];
+    for (size_t i = 0; i < NF; i++)
+        snprintf(want[i], sizeof want[i], "\n%s%s%s", families[i], labels,
+                 i == NF - 1 ? ",reason=\"gpu_idle\"} " : "} ");
+    /* The power-limit cache and the sampler fill within a few periods. */
+    char *body = NULL;
+    size_t missing = 0;
+    for (double t0 = dm_now(); dm_now() - t0 < 5; usleep(50000)) {
+        free(body);
+        body = NULL;
+        assert_int_equal(dm_get(&m, "/metrics", &body), 200);
+        for (missing = 0; missing < NF && strstr(body, want[missing]); missing++)
+            ;
+        if (missing == NF)
+            break;
+    }
+    if (missing < NF)
+        fail_msg("/metrics lacks '%s':\n%s", want[missing], body);
+    assert_non_null(strstr(body, "\njoule_gpu_power_limit_watts{gpu=\"0\",uuid=\"GPU-fa4e0000-"
+                                 "0000-4000-8000-000000000000\",name=\"Q\\\"B\\\\S\\nL\"} "
+                                 "700.000\n"));
+    /* The raw line feed in the name never splits a sample line. */
+    int gpu_lines = 0;
+    for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        if (strncmp(line, "joule_", 6))
+            fail_msg("sample line split by an unescaped line feed: '%s'", line);
+        if (!strncmp(line, "joule_gpu_", 10)) {
+            gpu_lines++;
+            assert_non_null(strstr(line, "name=\"Q\\\"B\\\\S\\nL\""));
+        }
+    }
+    assert_int_equal(gpu_lines, 5 + 9);
+    free(body);
+    dm_stop(&m);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_prometheus_scrape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

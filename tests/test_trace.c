@@ -146,21 +146,61 @@ static void coarse_sampling_does_not_resolve_short_timescales(void **state)
 static void bad_traces_name_the_line(void **state)
 {
     (void)state;
+#define G0 "# device label=gpu0 kind=gpu name=G\n"
     struct {
         const char *text, *want;
     } bad[] = {
         {"time_s,device,domain,value\n0,gpu0,power_w,1\n", "not a joule trace"},
         {"# joule-trace 1\ntime_s,device,domain,watts\n", "unknown column 'watts'"},
-        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,power_w,5\n0.5,gpu0,power_w,6\n",
-         "line 4: time_s 0.5 goes back"},
-        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,power_w,abc\n",
-         "line 3: value 'abc'"},
-        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,power_w,5\n2,gpu0,pow", "line 4"},
-        {"# joule-trace 1\ntime_s,device,domain,value\n1,gpu0,volts,5\n", "unknown domain 'volts'"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,power_w,5\n"
+         "0.5,gpu0,power_w,6\n",
+         "line 5: time_s 0.5 goes back"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,power_w,abc\n",
+         "line 4: value 'abc' is not a finite number"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,power_w,5\n2,gpu0,pow",
+         "line 5: truncated row"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,volts,5\n",
+         "line 4: unknown domain 'volts'"},
+        /* A row's field count is checked in full: an extra field is not
+         * dropped, a missing one is not guessed. */
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,70\n"
+         "1,gpu0,power_w,70,5\n",
+         "line 5: 5 fields, expected 4"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,70,\n",
+         "line 4: 5 fields, expected 4"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,70\n",
+         "line 4: 3 fields, expected 4"},
+        {"# joule-trace 1\n" G0 "value,domain,time_s,device\n70,power_w,0,gpu0,x\n",
+         "line 4: 5 fields, expected 4"},
+        /* Every row's device is declared by a '# device' line before it,
+         * so a garbled label is not summed into gpu-sum as a new GPU. */
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,70\n"
+         "0,gpu7,power_w,70\n",
+         "line 5: device 'gpu7' is not declared (no '# device label=gpu7' line before it)"},
+        {"# joule-trace 1\ntime_s,device,domain,value\n0,gpu0,power_w,70\n",
+         "line 3: device 'gpu0' is not declared"},
+        /* Power is finite, non-negative and at most 1 MW. */
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,-5\n",
+         "line 4: power_w '-5' is out of range (power is 0 to 1000000 W)"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,1e308\n",
+         "line 4: power_w '1e308' is out of range (power is 0 to 1000000 W)"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,avg_power_w,1000000.5\n",
+         "line 4: avg_power_w '1000000.5' is out of range"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,counter_power_w,-0.001\n",
+         "line 4: counter_power_w '-0.001' is out of range"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,nan\n",
+         "line 4: value 'nan' is not a finite number"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,inf\n",
+         "line 4: value 'inf' is not a finite number"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,-inf\n",
+         "line 4: value '-inf' is not a finite number"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,temp_c,1e999\n",
+         "line 4: value '1e999' is not a finite number"},
         {"# joule-trace 1\n# device kind=gpu\n", "line 2: device line without label"},
         {"# joule-trace 1\n", "truncated"},
         {"", "empty"},
     };
+#undef G0
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct trace t;
         assert_int_equal(trace_read(write_trace("bad.csv", bad[i].text), &t), JOULE_EINVAL);
@@ -169,6 +209,30 @@ static void bad_traces_name_the_line(void **state)
     }
     struct trace t;
     assert_int_equal(trace_read("/nonexistent/trace.csv", &t), JOULE_EIO);
+}
+
+/* The limits are inclusive: 0 W and 1 MW parse, and only power domains are
+ * bounded (a temperature may be negative). CRLF line ends are fine. */
+static void trace_value_edges_parse(void **state)
+{
+    (void)state;
+    struct trace t;
+    const char *text = "# joule-trace 1\r\n"
+                       "# device label=gpu0 kind=gpu name=G\r\n"
+                       "time_s,device,domain,value\r\n"
+                       "0,gpu0,power_w,0\r\n"
+                       "0,gpu0,temp_c,-12.5\r\n"
+                       "1,gpu0,power_w,1e6\r\n"
+                       "2,gpu0,energy_j,5e9\r\n";
+    assert_int_equal(trace_read(write_trace("edges.csv", text), &t), 0);
+    assert_int_equal(t.ndevices, 1);
+    const struct trace_series *p = trace_series_of(&t.devices[0], JOULE_DOMAIN_POWER);
+    assert_non_null(p);
+    assert_int_equal(p->n, 2);
+    CLOSE(p->v[0], 0);
+    CLOSE(p->v[1], 1e6);
+    CLOSE(trace_series_of(&t.devices[0], JOULE_DOMAIN_TEMPERATURE)->v[0], -12.5);
+    trace_free(&t);
 }
 
 static int count(const char *hay, const char *needle)
@@ -259,6 +323,37 @@ static void cli_analyze_and_plot(void **state)
     assert_non_null(strstr(err, "unknown column 'x'"));
     free(out);
     free(err);
+    /* Garbled rows stop analyze and plot too, naming the line. */
+    struct {
+        const char *text, *want;
+    } garbled[] = {
+        {"1,gpu0,power_w,70,5\n", "line 5: 5 fields, expected 4"},
+        {"1,gpu7,power_w,70\n", "line 5: device 'gpu7' is not declared"},
+        {"1,gpu0,power_w,-5\n", "line 5: power_w '-5' is out of range"},
+        {"1,gpu0,power_w,nan\n", "line 5: value 'nan' is not a finite number"},
+    };
+    for (size_t i = 0; i < sizeof garbled / sizeof garbled[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "# joule-trace 1\n# device label=gpu0 kind=gpu name=G\n"
+                 "time_s,device,domain,value\n0,gpu0,power_w,70\n%s",
+                 garbled[i].text);
+        char *g = strdup(write_trace("garbled.csv", text));
+        char *an_argv[] = {JOULE_TEST_CLI, "analyze", g, NULL};
+        assert_int_equal(ts_run(an_argv, NULL, &out, &err), 1);
+        if (!strstr(err, garbled[i].want))
+            fail_msg("analyze case %zu: '%s' lacks '%s'", i, err, garbled[i].want);
+        assert_true(out == NULL || strstr(out, "gpu-sum") == NULL);
+        free(out);
+        free(err);
+        char *pl_argv[] = {JOULE_TEST_CLI, "plot", g, "-o", html, NULL};
+        assert_int_equal(ts_run(pl_argv, NULL, &out, &err), 1);
+        if (!strstr(err, garbled[i].want))
+            fail_msg("plot case %zu: '%s' lacks '%s'", i, err, garbled[i].want);
+        free(out);
+        free(err);
+        free(g);
+    }
     char *missing_argv[] = {JOULE_TEST_CLI, "plot", trace, NULL};
     assert_int_equal(ts_run(missing_argv, NULL, &out, &err), 2);
     assert_non_null(strstr(err, "-o"));
@@ -275,6 +370,7 @@ int main(void)
         cmocka_unit_test(stats_match_hand_computation),
         cmocka_unit_test(coarse_sampling_does_not_resolve_short_timescales),
         cmocka_unit_test(bad_traces_name_the_line),
+        cmocka_unit_test(trace_value_edges_parse),
         cmocka_unit_test(svg_has_one_path_per_device),
         cmocka_unit_test(cli_analyze_and_plot),
     };

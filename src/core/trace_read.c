@@ -161,6 +161,16 @@ static int parse_meta(struct trace *t, const char *path, int lineno, const char 
     return 0;
 }
 
+/* The most power a trace row may claim, in W: well above any single device
+ * (a whole 8-GPU node draws ~10 kW), so a larger value is a garbled file. */
+#define TRACE_MAX_POWER_W 1e6
+
+static int is_power(int domain)
+{
+    return domain == JOULE_DOMAIN_POWER || domain == JOULE_DOMAIN_POWER_AVERAGE ||
+           domain == JOULE_DOMAIN_POWER_MEMORY || domain == JOULE_DOMAIN_POWER_COUNTER;
+}
+
 enum { COL_TIME, COL_DEVICE, COL_DOMAIN, COL_VALUE, NCOLS };
 static const char *const col_names[NCOLS] = {"time_s", "device", "domain", "value"};
 
@@ -228,20 +238,25 @@ int trace_read(const char *path, struct trace *out)
                                  path, lineno, line);
             break;
         }
-        char *cell[NCOLS] = {0};
-        int k = 0;
-        char *p = line;
-        for (; k < NCOLS; k++) {
-            cell[order[k]] = p;
-            size_t n = strcspn(p, ",\r\n");
-            if (p[n] != ',' && k < NCOLS - 1)
-                break;
-            p[n] = '\0';
-            p += n + 1;
-        }
-        if (k < NCOLS) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: expected 4 fields", path, lineno);
+        /* Rows are plain CSV without quoting (labels and domains hold no
+         * commas), so the field count is the comma count plus one. */
+        size_t row_len = strcspn(line, "\r\n");
+        int nfields = 1;
+        for (size_t c = 0; c < row_len; c++)
+            nfields += line[c] == ',';
+        if (nfields != NCOLS) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: %d fields, expected %d", path, lineno,
+                                 nfields, NCOLS);
             break;
+        }
+        line[row_len] = '\0';
+        char *cell[NCOLS] = {0};
+        char *p = line;
+        for (int k = 0; k < NCOLS; k++) {
+            cell[order[k]] = p;
+            size_t n = strcspn(p, ",");
+            p[n] = '\0';
+            p += n + (k < NCOLS - 1);
         }
         double t, v;
         if (parse_double(cell[COL_TIME], &t)) {
@@ -257,8 +272,8 @@ int trace_read(const char *path, struct trace *out)
         }
         last_t = t;
         if (parse_double(cell[COL_VALUE], &v)) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: value '%s' is not a number", path,
-                                 lineno, cell[COL_VALUE]);
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: value '%s' is not a finite number",
+                                 path, lineno, cell[COL_VALUE]);
             break;
         }
         int domain = domain_of(cell[COL_DOMAIN]);
@@ -267,9 +282,17 @@ int trace_read(const char *path, struct trace *out)
                                  cell[COL_DOMAIN]);
             break;
         }
+        if (is_power(domain) && !(v >= 0 && v <= TRACE_MAX_POWER_W)) {
+            rc = joule_set_error(JOULE_EINVAL,
+                "%s line %d: %s '%s' is out of range (power is 0 to %.0f W)", path, lineno,
+                cell[COL_DOMAIN], cell[COL_VALUE], TRACE_MAX_POWER_W);
+            break;
+        }
         int i = find_device(out, cell[COL_DEVICE]);
-        if (i < 0 && (i = add_device(out, cell[COL_DEVICE])) < 0) {
-            rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+        if (i < 0) {
+            rc = joule_set_error(JOULE_EINVAL,
+                "%s line %d: device '%s' is not declared (no '# device label=%s' line before "
+                "it)", path, lineno, cell[COL_DEVICE], cell[COL_DEVICE]);
             break;
         }
         struct trace_device *d = &out->devices[i];
