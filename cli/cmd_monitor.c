@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,22 @@ static double latest(joule_sampler *s, int dev, int domain, double now)
     return v;
 }
 
+/* The last of a domain's values over [t0, t1], NAN if there is none. */
+static double last_value(joule_sampler *s, int dev, int domain, double t0, double t1)
+{
+    int n = joule_sampler_timeline(s, dev, domain, t0, t1, NULL, NULL, 0);
+    if (n <= 0)
+        return NAN;
+    double *v = malloc(sizeof *v * (size_t)n), last = NAN;
+    if (v) {
+        int m = joule_sampler_timeline(s, dev, domain, t0, t1, NULL, v, n);
+        if (m > 0)
+            last = v[(m < n ? m : n) - 1];
+    }
+    free(v);
+    return last;
+}
+
 /* The domain a device's power is shown from: instant, else derived from
  * its counter, else its own average; -1 if none is sampled. */
 static int power_domain(joule_sampler *s, int dev)
@@ -59,9 +76,22 @@ static int power_domain(joule_sampler *s, int dev)
     return -1;
 }
 
-static double power_now(joule_sampler *s, int dev, double now)
+/* How far back counter-derived power is looked for: a counter step is only
+ * known once the counter has changed again, so the step in force "now" is
+ * never complete; the latest complete one is. A few counter periods or
+ * sampler ticks, whichever is longer, and at least 250 ms. */
+static double counter_lookback_s(joule_ctx *ctx, int dev, double sample_ms)
 {
-    return latest(s, dev, power_domain(s, dev), now);
+    double period_s = joule_device_update_period_us(joule_device_at(ctx, dev)) / 1e6;
+    return fmax(0.25, 4 * fmax(period_s, sample_ms / 1e3));
+}
+
+static double power_now(joule_ctx *ctx, joule_sampler *s, int dev, double now, double sample_ms)
+{
+    int domain = power_domain(s, dev);
+    if (domain == JOULE_DOMAIN_POWER_COUNTER)
+        return last_value(s, dev, domain, now - counter_lookback_s(ctx, dev, sample_ms), now);
+    return latest(s, dev, domain, now);
 }
 
 static void wall_timestamp(char *buf, size_t len)
@@ -88,10 +118,11 @@ struct totals {
 };
 
 static void print_row(enum format fmt, joule_ctx *ctx, joule_sampler *s, int i, double now,
-                      double elapsed, double energy_j, const char *stamp)
+                      double sample_ms, double elapsed, double energy_j, const char *stamp)
 {
     const joule_device *d = joule_device_at(ctx, i);
-    double p = power_now(s, i, now), avg = latest(s, i, JOULE_DOMAIN_POWER_AVERAGE, now);
+    double p = power_now(ctx, s, i, now, sample_ms);
+    double avg = latest(s, i, JOULE_DOMAIN_POWER_AVERAGE, now);
     double temp = latest(s, i, JOULE_DOMAIN_TEMPERATURE, now);
     double clk = latest(s, i, JOULE_DOMAIN_SM_CLOCK, now);
     double thr = latest(s, i, JOULE_DOMAIN_THROTTLE, now);
@@ -137,15 +168,44 @@ static void print_row(enum format fmt, joule_ctx *ctx, joule_sampler *s, int i, 
     }
 }
 
-/* Energy since start: the counter where there is one, else the sampled
- * power integrated. */
-static double energy_since(joule_sampler *s, int i, double start, double now, double e0)
+/* Energy since start, from a fresh read now: the counter where there is one
+ * (its value now minus its value at start, both read by this thread, so
+ * start and end are equally fresh), else the sampled power integrated. */
+static double energy_since(joule_ctx *ctx, joule_sampler *s, int i, double start, double now,
+                           double e0)
 {
-    double e = latest(s, i, JOULE_DOMAIN_ENERGY, now);
-    if (!isnan(e))
+    if (joule_sampler_has(s, i, JOULE_DOMAIN_ENERGY)) {
+        double e;
+        if (isnan(e0) || joule_device_energy_j(ctx, i, &e, NULL))
+            return NAN;
         return e > e0 ? e - e0 : 0.0;
+    }
     double j;
     return joule_sampler_energy_j(s, i, start, now, &j) == 0 ? j : NAN;
+}
+
+/* Warns, one line per device, where the interval is finer than the source
+ * of the power shown can serve: a counter-only device (RAPL) is limited by
+ * how often its energy counter changes, the others by their power reading. */
+static void warn_coarse_sources(joule_ctx *ctx, joule_sampler *s, double interval_ms)
+{
+    for (int i = 0; i < joule_device_count(ctx); i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        if (power_domain(s, i) == JOULE_DOMAIN_POWER_COUNTER) {
+            double period = joule_device_update_period_us(d) / 1000.0;
+            if (period > interval_ms * 1.5)
+                fprintf(stderr, "joule monitor: warning: %s's energy counter changes only every "
+                                "%.0f ms; power derived from it cannot resolve an interval of "
+                                "%g ms (values repeat)\n",
+                        joule_device_label(d), period, interval_ms);
+        } else {
+            double period = joule_device_power_period_us(d) / 1000.0;
+            if (period > interval_ms * 1.5)
+                fprintf(stderr, "joule monitor: warning: %s's power reading changes only every "
+                                "%.0f ms, so an interval of %g ms repeats values\n",
+                        joule_device_label(d), period, interval_ms);
+        }
+    }
 }
 
 static double peak_power(joule_sampler *s, int i, double start, double now)
@@ -236,13 +296,7 @@ int cmd_monitor(int argc, char **argv)
         return 1;
     }
     int n = joule_device_count(ctx);
-    for (int i = 0; i < n; i++) {
-        double period = joule_device_power_period_us(joule_device_at(ctx, i)) / 1000.0;
-        if (period > interval_ms * 1.5)
-            fprintf(stderr, "joule monitor: note: %s's power reading changes only every "
-                            "%.0f ms, so an interval of %g ms repeats values\n",
-                    joule_device_label(joule_device_at(ctx, i)), period, interval_ms);
-    }
+    warn_coarse_sources(ctx, s, interval_ms);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -250,11 +304,26 @@ int cmd_monitor(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    double start = joule_now_s();
+    /* Start, every row and the end read each counter afresh (the sampler's
+     * latest stored sample can be a tick and a counter period old), and
+     * average power is that energy over the same elapsed time. */
+    struct timespec origin;
+    clock_gettime(CLOCK_MONOTONIC, &origin);
+    double start = (double)origin.tv_sec + origin.tv_nsec / 1e9;
     double *e0 = calloc(n > 0 ? (size_t)n : 1, sizeof *e0);
-    for (int i = 0; i < n; i++) /* the counter's value now, where there is one */
-        if (joule_device_energy_j(ctx, i, &e0[i], NULL))
-            e0[i] = 0;
+    double *e1 = calloc(n > 0 ? (size_t)n : 1, sizeof *e1);
+    if (!e0 || !e1) {
+        fprintf(stderr, "joule monitor: out of memory\n");
+        free(e0);
+        free(e1);
+        joule_sampler_destroy(s);
+        joule_close(ctx);
+        return 1;
+    }
+    for (int i = 0; i < n; i++)
+        if (joule_sampler_has(s, i, JOULE_DOMAIN_ENERGY) &&
+            joule_device_energy_j(ctx, i, &e0[i], NULL))
+            e0[i] = NAN;
     if (fmt == FMT_TABLE)
         printf("# joule monitor: every %g ms (Ctrl-C to stop)\n# %7s  %-7s %9s %12s %11s %7s "
                "%13s  %s\n", interval_ms, "time_s", "device", "power_w", "avg_power_w",
@@ -264,12 +333,16 @@ int cmd_monitor(int argc, char **argv)
                "throttle\n");
     fflush(stdout);
 
-    struct timespec next;
-    clock_gettime(CLOCK_MONOTONIC, &next);
+    /* The last sleep ends at the deadline, not a whole interval later. */
+    const int64_t interval_ns = (int64_t)(interval_ms * 1e6);
+    const int64_t origin_ns = (int64_t)origin.tv_sec * 1000000000LL + origin.tv_nsec;
+    const int64_t deadline_ns = duration > 0 ? origin_ns + (int64_t)(duration * 1e9) : INT64_MAX;
+    int64_t next_ns = origin_ns;
     while (!stop_requested) {
-        int64_t ns = next.tv_nsec + (int64_t)(interval_ms * 1e6);
-        next.tv_sec += ns / 1000000000LL;
-        next.tv_nsec = ns % 1000000000LL;
+        next_ns += interval_ns;
+        if (next_ns > deadline_ns)
+            next_ns = deadline_ns;
+        struct timespec next = {(time_t)(next_ns / 1000000000LL), (long)(next_ns % 1000000000LL)};
         while (!stop_requested &&
                clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
             ;
@@ -279,23 +352,27 @@ int cmd_monitor(int argc, char **argv)
         char stamp[64];
         wall_timestamp(stamp, sizeof stamp);
         for (int i = 0; i < n; i++)
-            print_row(fmt, ctx, s, i, now, elapsed, energy_since(s, i, start, now, e0[i]), stamp);
+            print_row(fmt, ctx, s, i, now, sample_ms, elapsed,
+                      energy_since(ctx, s, i, start, now, e0[i]), stamp);
         fflush(stdout);
-        if (duration > 0 && elapsed >= duration - 1e-9)
+        if (next_ns >= deadline_ns)
             break;
     }
     double end = joule_now_s(), elapsed = end - start;
+    for (int i = 0; i < n; i++) /* fresh, like e0 */
+        e1[i] = energy_since(ctx, s, i, start, end, e0[i]);
     joule_sampler_stop(s);
     FILE *out = fmt == FMT_TABLE ? stdout : stderr;
     fprintf(out, "\n# totals over %.3f s\n# %-7s %12s %12s %12s\n", elapsed, "device", "energy_j",
             "avg_power_w", "peak_power_w");
     for (int i = 0; i < n; i++) {
-        double e = energy_since(s, i, start, end, e0[i]), peak = peak_power(s, i, start, end);
+        double e = e1[i], peak = peak_power(s, i, start, end);
         fprintf(out, "# %-7s %12.3f %12.2f %12.2f\n", joule_device_label(joule_device_at(ctx, i)),
                 e, elapsed > 0 ? e / elapsed : 0.0, peak);
     }
     fflush(out);
     free(e0);
+    free(e1);
     joule_sampler_destroy(s);
     joule_close(ctx);
     return 0;

@@ -92,7 +92,8 @@ int trace_write(joule_ctx *ctx, joule_sampler *s, const char *path,
         free(rows);
         return rc;
     }
-    qsort(rows, nrows, sizeof *rows, by_time);
+    if (nrows) /* qsort(NULL, 0, ...) is undefined */
+        qsort(rows, nrows, sizeof *rows, by_time);
 
     FILE *f = fopen(path, "w");
     if (!f) {
