@@ -1,48 +1,66 @@
-/* joule gpu: set or reset GPU power limits, locked clocks and persistence.
+/* joule gpu: show, set or reset GPU power limits, locked clocks and
+ * persistence.
  *
- *   joule gpu limit [--watts W | --reset] [--gpus LIST] [--devices SPEC]
- *   joule gpu clocks [--lock MIN[,MAX] | --reset] [--memory] [--gpus LIST]
- *   joule gpu persistence on|off [--gpus LIST]
+ *   joule gpu limit [--watts W | --reset] [--gpus LIST] [--devices SPEC] [--json]
+ *   joule gpu clocks [--lock MIN[,MAX] | --reset] [--memory] [--list] [--gpus LIST]
+ *                    [--devices SPEC] [--json]
+ *   joule gpu persistence [on|off] [--gpus LIST] [--devices SPEC] [--json]
  *
- * Settings outlive the command (that is the point), so the context is not
- * opened with restore-on-exit. Changing settings needs root; a later
- * version routes these through jouled for ordinary users. */
+ * Options and the on/off word may come in any order. Settings outlive the
+ * command (that is the point), so the context is not opened with
+ * restore-on-exit. Changing settings needs root, or jouled (docs/daemon.md):
+ * the library hands a refused change to the daemon when one is configured. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <joule/joule.h>
 
 #include "commands.h"
 #include "common.h"
 
 #define MAX_GPUS 64
+#define MAX_CLOCKS 512
+#define LIST_WIDTH 78
 
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: joule gpu limit [--watts W | --reset] [--gpus LIST] [--devices SPEC]\n"
-        "       joule gpu clocks [--lock MIN[,MAX] | --reset] [--memory] [--gpus LIST]\n"
-        "                        [--devices SPEC]\n"
-        "       joule gpu persistence on|off [--gpus LIST] [--devices SPEC]\n"
+        "usage: joule gpu limit [--watts W | --reset] [--gpus LIST] [--devices SPEC] [--json]\n"
+        "       joule gpu clocks [--lock MIN[,MAX] | --reset] [--memory] [--list]\n"
+        "                        [--gpus LIST] [--devices SPEC] [--json]\n"
+        "       joule gpu persistence [on|off] [--gpus LIST] [--devices SPEC] [--json]\n"
         "\n"
-        "Set or reset GPU power limits, locked clocks and persistence mode. Without\n"
-        "--watts/--lock/--reset, 'limit' and 'clocks' show the current values.\n"
-        "Settings stay after the command exits; changing them needs root.\n"
+        "Show, set or reset GPU power limits, locked clocks and persistence mode.\n"
+        "Without --watts/--lock/--reset/on/off the current values are shown.\n"
+        "Options and the on/off word may come in any order. Settings stay after\n"
+        "the command exits (except on simulated GPUs, which live only as long as\n"
+        "the command). Changing them needs root, or jouled: start jouled as root\n"
+        "and give your user the control scope in /etc/joule/jouled.conf\n"
+        "(docs/daemon.md).\n"
         "\n"
-        "  --gpus LIST      GPU indices, e.g. 0,2 (default: all GPUs; indices follow\n"
-        "                   CUDA_VISIBLE_DEVICES)\n"
-        "  --devices SPEC   where the GPUs come from (default: gpu), e.g. sim:2:h100\n"
+        "  --gpus LIST      GPU indices, e.g. 0,2, or 'all' (default: all GPUs; indices\n"
+        "                   follow CUDA_VISIBLE_DEVICES). Without it, a change skips\n"
+        "                   GPUs that cannot make it; a GPU named here that cannot\n"
+        "                   is an error\n"
+        "  -d, --devices SPEC\n"
+        "                   where the GPUs come from (default: gpu), e.g. sim:2:h100\n"
         "  --watts W        power limit in watts\n"
         "  --lock MIN[,MAX] lock clocks to MIN..MAX MHz (MAX defaults to MIN)\n"
         "  --memory         with clocks: lock/reset memory clocks instead of SM clocks\n"
         "  --reset          back to the default limit / unlocked clocks\n"
+        "  --list           with clocks: list every supported SM clock (MHz)\n"
+        "  -j, --json       show the current values as one JSON object\n"
         "  -h, --help       this help\n"
         "\n"
-        "Exit status: 0 done, 1 a GPU failed (e.g. no permission), 2 bad usage.\n");
+        "Exit status: 0 done, 1 a GPU failed (e.g. no permission), 2 bad usage\n"
+        "(including --gpus naming a GPU that does not exist).\n");
 }
 
 enum sub { SUB_LIMIT, SUB_CLOCKS, SUB_PERSISTENCE };
@@ -57,8 +75,17 @@ struct args {
     int lock_min, lock_max;
     int reset;
     int memory;
+    int list;
+    int json;
+    int have_persistence;
     int persistence; /* 0/1 */
 };
+
+/* Whether the command changes something (else it shows values). */
+static int is_change(const struct args *a)
+{
+    return a->have_watts || a->have_lock || a->reset || a->have_persistence;
+}
 
 static int parse_int(const char *s, int *out)
 {
@@ -90,7 +117,9 @@ static int parse_lock(const char *s, int *mn, int *mx)
 }
 
 /* Fills idx with the GPUs named by LIST ("all" or "0,2"), checked against
- * the context's GPUs. Returns the count, or -1 after printing why. */
+ * the context's GPUs. Returns the count; -1 when there are no GPUs at all,
+ * -2 for a bad list (malformed, or naming a GPU that does not exist), in
+ * both cases after printing why. */
 static int select_gpus(joule_ctx *ctx, const char *list, int *idx)
 {
     int have[MAX_GPUS], ngpu = 0;
@@ -120,9 +149,13 @@ static int select_gpus(joule_ctx *ctx, const char *list, int *idx)
         for (int i = 0; i < ngpu; i++)
             ok |= have[i] == v;
         if (!ok) {
-            fprintf(stderr, "joule gpu: --gpus: gpu%d not found (%d GPU%s present)\n", v, ngpu,
-                    ngpu == 1 ? "" : "s");
-            return -1;
+            char present[256] = "";
+            for (int i = 0, used = 0; i < ngpu && used < (int)sizeof present; i++)
+                used += snprintf(present + used, sizeof present - (size_t)used, "%sgpu%d",
+                                 i ? ", " : "", have[i]);
+            fprintf(stderr, "joule gpu: --gpus '%s': gpu%d not found (%d GPU%s present: %s)\n",
+                    list, v, ngpu, ngpu == 1 ? "" : "s", present);
+            return -2;
         }
         for (int i = 0; i < n; i++)
             if (idx[i] == v) {
@@ -142,47 +175,135 @@ static int select_gpus(joule_ctx *ctx, const char *list, int *idx)
     return n;
 }
 
-static const char *gpu_label(joule_ctx *ctx, int gpu, char *buf, size_t len)
+static const joule_device *gpu_device(joule_ctx *ctx, int gpu)
 {
     for (int i = 0; i < joule_device_count(ctx); i++) {
         const joule_device *d = joule_device_at(ctx, i);
-        if (joule_device_kind(d) == JOULE_KIND_GPU && joule_device_index(d) == gpu) {
-            snprintf(buf, len, "%s (%s)", joule_device_label(d), joule_device_name(d));
-            return buf;
-        }
+        if (joule_device_kind(d) == JOULE_KIND_GPU && joule_device_index(d) == gpu)
+            return d;
     }
-    snprintf(buf, len, "gpu%d", gpu);
+    return NULL;
+}
+
+static const char *gpu_label(const joule_device *d, int gpu, char *buf, size_t len)
+{
+    if (d)
+        snprintf(buf, len, "%s (%s)", joule_device_label(d), joule_device_name(d));
+    else
+        snprintf(buf, len, "gpu%d", gpu);
     return buf;
+}
+
+static int is_sim(const joule_device *d)
+{
+    return d && !strcmp(joule_device_backend(d), "sim");
+}
+
+/* Appended to a change made on a simulated GPU: its state lives in this
+ * process only. */
+static const char *sim_suffix(const joule_device *d)
+{
+    return is_sim(d) ? "; simulated GPU: the setting is lost when this command exits" : "";
 }
 
 static int report_failure(const char *what, int rc, int *perm_hint)
 {
     fprintf(stderr, "joule gpu %s: %s\n", what, joule_last_error());
     if (rc == JOULE_EPERM && !*perm_hint) {
+        const struct passwd *pw = getpwuid(geteuid());
         fprintf(stderr,
                 "joule gpu: changing GPU settings needs root: run it as root (e.g. with "
-                "sudo); running it through the jouled daemon as an ordinary user comes "
-                "in a later version\n");
+                "sudo), or through jouled as an ordinary user: start jouled as root and "
+                "give the user the control scope in /etc/joule/jouled.conf "
+                "(scope.control = user:%s); joule uses the daemon at $JOULE_DAEMON or "
+                "/run/joule/jouled.sock (docs/daemon.md)\n",
+                pw && pw->pw_name ? pw->pw_name : "NAME");
         *perm_hint = 1;
     }
     return 1;
 }
 
-static int do_limit(joule_ctx *ctx, const struct args *a, const int *gpus, int n)
+/* Show forms: a GPU that cannot report the value is not a failure (it is
+ * said so); any other error is. In JSON the entry gets "error" or, for an
+ * unsupported value, "unsupported" with the reason. */
+static int show_failure(const char *what, int rc, cJSON *entry, int *perm_hint)
 {
-    int status = 0, perm_hint = 0;
+    if (entry)
+        cJSON_AddStringToObject(entry, rc == JOULE_ENOTSUP ? "unsupported" : "error",
+                                joule_last_error());
+    if (rc == JOULE_ENOTSUP) {
+        if (!entry)
+            printf("%s\n", joule_last_error());
+        return 0;
+    }
+    return report_failure(what, rc, perm_hint);
+}
+
+/* Without --gpus a change skips the GPUs that cannot make it. Returns 1
+ * when gpu is skipped (after saying so). */
+static int skip_incapable(const struct args *a, const joule_device *d, int gpu)
+{
+    uint32_t need = a->sub == SUB_LIMIT    ? JOULE_CAP_SET_POWER_LIMIT
+                    : a->sub == SUB_CLOCKS ? JOULE_CAP_LOCK_CLOCKS
+                                           : JOULE_CAP_PERSISTENCE;
+    if ((a->gpus && strcmp(a->gpus, "all")) || !d || (joule_device_caps(d) & need))
+        return 0;
+    printf("gpu%d: skipped (%s)\n", gpu,
+           a->sub == SUB_LIMIT    ? "cannot set a power limit"
+           : a->sub == SUB_CLOCKS ? "cannot lock clocks"
+                                  : "has no persistence mode");
+    return 1;
+}
+
+static cJSON *json_entry(cJSON *arr, const joule_device *d, int gpu)
+{
+    if (!arr)
+        return NULL;
+    if (d)
+        return cli_device_json(arr, d);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(arr, o);
+    cJSON_AddNumberToObject(o, "index", gpu);
+    return o;
+}
+
+static int do_limit(joule_ctx *ctx, const struct args *a, const int *gpus, int n, cJSON *arr)
+{
+    int status = 0, perm_hint = 0, skipped = 0;
     for (int k = 0; k < n; k++) {
+        const joule_device *d = gpu_device(ctx, gpus[k]);
         char who[160];
-        gpu_label(ctx, gpus[k], who, sizeof who);
-        double cur, mn, mx, def, enf;
-        int rc = joule_gpu_get_power_limit_w(ctx, gpus[k], &cur, &mn, &mx, &def, &enf);
-        if (rc) {
-            status = report_failure("limit", rc, &perm_hint);
+        gpu_label(d, gpus[k], who, sizeof who);
+        if (!is_change(a)) {
+            cJSON *o = json_entry(arr, d, gpus[k]);
+            double cur, mn, mx, def, enf;
+            int rc = joule_gpu_get_power_limit_w(ctx, gpus[k], &cur, &mn, &mx, &def, &enf);
+            if (rc) {
+                if (o)
+                    cJSON_AddNullToObject(o, "power_limit_w");
+                status |= show_failure("limit", rc, o, &perm_hint);
+                continue;
+            }
+            if (o) {
+                cJSON_AddNumberToObject(o, "power_limit_w", cur);
+                cJSON_AddNumberToObject(o, "min_w", mn);
+                cJSON_AddNumberToObject(o, "max_w", mx);
+                cJSON_AddNumberToObject(o, "default_w", def);
+                cJSON_AddNumberToObject(o, "enforced_w", enf);
+            } else {
+                printf("%s: power limit %.1f W (enforced %.1f W, default %.1f W, range "
+                       "%.1f-%.1f W)\n", who, cur, enf, def, mn, mx);
+            }
             continue;
         }
-        if (!a->have_watts && !a->reset) {
-            printf("%s: power limit %.1f W (enforced %.1f W, default %.1f W, range "
-                   "%.1f-%.1f W)\n", who, cur, enf, def, mn, mx);
+        if (skip_incapable(a, d, gpus[k])) {
+            skipped++;
+            continue;
+        }
+        double cur, def;
+        int rc = joule_gpu_get_power_limit_w(ctx, gpus[k], &cur, NULL, NULL, &def, NULL);
+        if (rc) {
+            status = report_failure("limit", rc, &perm_hint);
             continue;
         }
         rc = a->reset ? joule_gpu_reset_power_limit(ctx, gpus[k])
@@ -193,19 +314,98 @@ static int do_limit(joule_ctx *ctx, const struct args *a, const int *gpus, int n
         }
         double now = a->reset ? def : a->watts;
         joule_gpu_get_power_limit_w(ctx, gpus[k], &now, NULL, NULL, NULL, NULL);
-        printf("%s: power limit %.1f W (was %.1f W%s)\n", who, now, cur,
-               a->reset ? "; reset to default" : "");
+        printf("%s: power limit %.1f W (was %.1f W%s)%s\n", who, now, cur,
+               a->reset ? "; reset to default" : "", sim_suffix(d));
+    }
+    /* Nothing to reset is fine; a limit that no GPU could take is not. */
+    if (a->have_watts && n > 0 && skipped == n) {
+        fprintf(stderr, "joule gpu limit: no GPU can set a power limit\n");
+        status = 1;
     }
     return status;
 }
 
-static int do_clocks(joule_ctx *ctx, const struct args *a, const int *gpus, int n)
+/* "    1980, 1965, ..." lines of at most LIST_WIDTH columns. */
+static void print_clock_list(const int *clk, int nc)
 {
-    int status = 0, perm_hint = 0;
+    char line[LIST_WIDTH + 16];
+    size_t len = 0;
+    for (int i = 0; i < nc; i++) {
+        char item[16];
+        int il = snprintf(item, sizeof item, "%d%s", clk[i], i + 1 < nc ? "," : "");
+        if (len > 4 && len + 1 + (size_t)il > LIST_WIDTH) {
+            printf("%s\n", line);
+            len = 0;
+        }
+        if (len == 0)
+            len = (size_t)snprintf(line, sizeof line, "    %s", item);
+        else
+            len += (size_t)snprintf(line + len, sizeof line - len, " %s", item);
+    }
+    if (len)
+        printf("%s\n", line);
+}
+
+static int show_clocks(joule_ctx *ctx, const struct args *a, const joule_device *d, int gpu,
+                       const char *who, cJSON *arr, int *perm_hint)
+{
+    cJSON *o = json_entry(arr, d, gpu);
+    int sm = 0, mem = 0;
+    int rc = joule_gpu_clocks_mhz(ctx, gpu, &sm, &mem);
+    if (rc) {
+        if (o) {
+            cJSON_AddNullToObject(o, "sm_clock_mhz");
+            cJSON_AddNullToObject(o, "memory_clock_mhz");
+        }
+        return show_failure("clocks", rc, o, perm_hint);
+    }
+    int clk[MAX_CLOCKS];
+    int nc = joule_gpu_supported_clocks_mhz(ctx, gpu, clk, MAX_CLOCKS);
+    if (nc > MAX_CLOCKS)
+        nc = MAX_CLOCKS;
+    if (o) {
+        cJSON_AddNumberToObject(o, "sm_clock_mhz", sm);
+        cJSON_AddNumberToObject(o, "memory_clock_mhz", mem);
+        if (nc > 0) {
+            cJSON_AddNumberToObject(o, "supported_sm_clock_min_mhz", clk[nc - 1]);
+            cJSON_AddNumberToObject(o, "supported_sm_clock_max_mhz", clk[0]);
+            cJSON_AddItemToObject(o, "supported_sm_clocks_mhz", cJSON_CreateIntArray(clk, nc));
+        } else {
+            cJSON_AddNullToObject(o, "supported_sm_clocks_mhz");
+        }
+        return 0;
+    }
+    if (nc > 0) {
+        printf("%s: SM %d MHz, memory %d MHz; supported SM clocks %d-%d MHz (%d steps)\n", who,
+               sm, mem, clk[nc - 1], clk[0], nc);
+        if (a->list) {
+            printf("  supported SM clocks (MHz):\n");
+            print_clock_list(clk, nc);
+        }
+    } else {
+        printf("%s: SM %d MHz, memory %d MHz\n", who, sm, mem);
+        if (a->list)
+            printf("  supported SM clocks: not reported (%s)\n", joule_last_error());
+    }
+    return 0;
+}
+
+static int do_clocks(joule_ctx *ctx, const struct args *a, const int *gpus, int n, cJSON *arr)
+{
+    int status = 0, perm_hint = 0, skipped = 0;
     const char *what = a->memory ? "memory" : "SM";
     for (int k = 0; k < n; k++) {
+        const joule_device *d = gpu_device(ctx, gpus[k]);
         char who[160];
-        gpu_label(ctx, gpus[k], who, sizeof who);
+        gpu_label(d, gpus[k], who, sizeof who);
+        if (!is_change(a)) {
+            status |= show_clocks(ctx, a, d, gpus[k], who, arr, &perm_hint);
+            continue;
+        }
+        if (skip_incapable(a, d, gpus[k])) {
+            skipped++;
+            continue;
+        }
         int rc;
         if (a->have_lock) {
             rc = a->memory ? joule_gpu_lock_memory_clocks_mhz(ctx, gpus[k], a->lock_min, a->lock_max)
@@ -214,48 +414,64 @@ static int do_clocks(joule_ctx *ctx, const struct args *a, const int *gpus, int 
                 status = report_failure("clocks", rc, &perm_hint);
                 continue;
             }
-            printf("%s: %s clocks locked to %d-%d MHz\n", who, what, a->lock_min, a->lock_max);
-        } else if (a->reset) {
+            printf("%s: %s clocks locked to %d-%d MHz%s\n", who, what, a->lock_min, a->lock_max,
+                   sim_suffix(d));
+        } else {
             rc = a->memory ? joule_gpu_reset_memory_clocks(ctx, gpus[k])
                            : joule_gpu_reset_clocks(ctx, gpus[k]);
             if (rc) {
                 status = report_failure("clocks", rc, &perm_hint);
                 continue;
             }
-            printf("%s: %s clocks unlocked\n", who, what);
-        } else {
-            int sm = 0, mem = 0;
-            rc = joule_gpu_clocks_mhz(ctx, gpus[k], &sm, &mem);
-            if (rc) {
-                status = report_failure("clocks", rc, &perm_hint);
-                continue;
-            }
-            int clk[512];
-            int nc = joule_gpu_supported_clocks_mhz(ctx, gpus[k], clk, 512);
-            if (nc > 512)
-                nc = 512;
-            if (nc > 0)
-                printf("%s: SM %d MHz, memory %d MHz; supported SM clocks %d-%d MHz (%d steps)\n",
-                       who, sm, mem, clk[nc - 1], clk[0], nc);
-            else
-                printf("%s: SM %d MHz, memory %d MHz\n", who, sm, mem);
+            printf("%s: %s clocks unlocked%s\n", who, what, sim_suffix(d));
         }
+    }
+    /* Nothing to unlock is fine; a lock that no GPU could take is not. */
+    if (a->have_lock && n > 0 && skipped == n) {
+        fprintf(stderr, "joule gpu clocks: no GPU can lock clocks\n");
+        status = 1;
     }
     return status;
 }
 
-static int do_persistence(joule_ctx *ctx, const struct args *a, const int *gpus, int n)
+static int do_persistence(joule_ctx *ctx, const struct args *a, const int *gpus, int n,
+                          cJSON *arr)
 {
-    int status = 0, perm_hint = 0;
+    int status = 0, perm_hint = 0, skipped = 0;
     for (int k = 0; k < n; k++) {
+        const joule_device *d = gpu_device(ctx, gpus[k]);
         char who[160];
-        gpu_label(ctx, gpus[k], who, sizeof who);
+        gpu_label(d, gpus[k], who, sizeof who);
+        if (!is_change(a)) {
+            cJSON *o = json_entry(arr, d, gpus[k]);
+            int on = 0;
+            int rc = joule_gpu_get_persistence(ctx, gpus[k], &on);
+            if (rc) {
+                if (o)
+                    cJSON_AddNullToObject(o, "persistence");
+                status |= show_failure("persistence", rc, o, &perm_hint);
+                continue;
+            }
+            if (o)
+                cJSON_AddBoolToObject(o, "persistence", on);
+            else
+                printf("%s: persistence mode %s\n", who, on ? "on" : "off");
+            continue;
+        }
+        if (skip_incapable(a, d, gpus[k])) {
+            skipped++;
+            continue;
+        }
         int rc = joule_gpu_set_persistence(ctx, gpus[k], a->persistence);
         if (rc) {
             status = report_failure("persistence", rc, &perm_hint);
             continue;
         }
-        printf("%s: persistence mode %s\n", who, a->persistence ? "on" : "off");
+        printf("%s: persistence mode %s%s\n", who, a->persistence ? "on" : "off", sim_suffix(d));
+    }
+    if (a->persistence && n > 0 && skipped == n) {
+        fprintf(stderr, "joule gpu persistence: no GPU has a persistence mode\n");
+        status = 1;
     }
     return status;
 }
@@ -293,6 +509,8 @@ int cmd_gpu(int argc, char **argv)
         {"lock", required_argument, NULL, 'l'},
         {"reset", no_argument, NULL, 'r'},
         {"memory", no_argument, NULL, 'm'},
+        {"list", no_argument, NULL, 'L'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -301,8 +519,19 @@ int cmd_gpu(int argc, char **argv)
     int c;
     int sargc = argc - 1;
     char **sargv = argv + 1;
-    while ((c = getopt_long(sargc, sargv, "+h", opts, NULL)) != -1) {
+    /* Words other than options (on/off) are collected in order, wherever
+     * they stand: the leading '-' makes getopt return each as code 1, so
+     * option order does not matter and POSIXLY_CORRECT cannot change it. */
+    const char *words[8];
+    int nwords = 0, extra_words = 0;
+    while ((c = getopt_long(sargc, sargv, "-hd:j", opts, NULL)) != -1) {
         switch (c) {
+        case 1:
+            if (nwords < (int)(sizeof words / sizeof words[0]))
+                words[nwords++] = optarg;
+            else
+                extra_words++;
+            break;
         case 'g': a.gpus = optarg; break;
         case 'd': a.devices = optarg; break;
         case 'w': {
@@ -328,11 +557,16 @@ int cmd_gpu(int argc, char **argv)
             break;
         case 'r': a.reset = 1; break;
         case 'm': a.memory = 1; break;
+        case 'L': a.list = 1; break;
+        case 'j': a.json = 1; break;
         case 'h': usage(stdout); return 0;
         default:
-            if (optopt)
+            if (optopt && !strncmp(sargv[optind - 1], "--", 2))
+                fprintf(stderr, "joule gpu %s: option '%s' needs a value\n", sub,
+                        sargv[optind - 1]);
+            else if (optopt)
                 fprintf(stderr, "joule gpu %s: option -%c %s\n", sub, optopt,
-                        strchr("gdwl", optopt) ? "needs a value" : "is unknown");
+                        optopt == 'd' ? "needs a value" : "is unknown");
             else
                 fprintf(stderr, "joule gpu %s: unknown or incomplete option '%s'\n", sub,
                         sargv[optind - 1]);
@@ -340,14 +574,19 @@ int cmd_gpu(int argc, char **argv)
             return 2;
         }
     }
-    int rest = sargc - optind;
-    char **restv = sargv + optind;
+    for (; optind < sargc; optind++) /* after "--" */
+        if (nwords < (int)(sizeof words / sizeof words[0]))
+            words[nwords++] = sargv[optind];
+        else
+            extra_words++;
+    int rest = nwords + extra_words;
 
     switch (a.sub) {
     case SUB_LIMIT:
-        if (a.have_lock || a.memory || rest) {
-            fprintf(stderr, "joule gpu limit: takes --watts W or --reset%s%s\n",
-                    rest ? "; unexpected argument " : "", rest ? restv[0] : "");
+        if (a.have_lock || a.memory || a.list || rest) {
+            fprintf(stderr, "joule gpu limit: takes --watts W or --reset%s%s%s\n",
+                    rest ? "; unexpected argument '" : "", rest ? words[0] : "",
+                    rest ? "'" : "");
             return 2;
         }
         if (a.have_watts && a.reset) {
@@ -357,23 +596,40 @@ int cmd_gpu(int argc, char **argv)
         break;
     case SUB_CLOCKS:
         if (a.have_watts || rest) {
-            fprintf(stderr, "joule gpu clocks: takes --lock MIN[,MAX] or --reset%s%s\n",
-                    rest ? "; unexpected argument " : "", rest ? restv[0] : "");
+            fprintf(stderr, "joule gpu clocks: takes --lock MIN[,MAX] or --reset%s%s%s\n",
+                    rest ? "; unexpected argument '" : "", rest ? words[0] : "",
+                    rest ? "'" : "");
             return 2;
         }
         if (a.have_lock && a.reset) {
             fprintf(stderr, "joule gpu clocks: give either --lock or --reset, not both\n");
             return 2;
         }
-        break;
-    case SUB_PERSISTENCE:
-        if (a.have_watts || a.have_lock || a.reset || a.memory || rest != 1 ||
-            (strcmp(restv[0], "on") && strcmp(restv[0], "off"))) {
-            fprintf(stderr, "joule gpu persistence: expected 'on' or 'off'\n");
+        if (a.list && (a.have_lock || a.reset)) {
+            fprintf(stderr, "joule gpu clocks: --list shows the supported clocks; it does "
+                            "not go with --lock or --reset\n");
             return 2;
         }
-        a.persistence = !strcmp(restv[0], "on");
         break;
+    case SUB_PERSISTENCE:
+        if (a.have_watts || a.have_lock || a.reset || a.memory || a.list || rest > 1 ||
+            (rest == 1 && strcmp(words[0], "on") && strcmp(words[0], "off"))) {
+            fprintf(stderr, "joule gpu persistence: expected 'on' or 'off' (or nothing, to "
+                            "show the current mode)%s%s%s\n",
+                    rest ? "; got '" : "", rest ? words[rest > 1 ? 1 : 0] : "",
+                    rest ? "'" : "");
+            return 2;
+        }
+        if (rest == 1) {
+            a.have_persistence = 1;
+            a.persistence = !strcmp(words[0], "on");
+        }
+        break;
+    }
+    if (a.json && is_change(&a)) {
+        fprintf(stderr, "joule gpu %s: --json is for showing the current values; it does "
+                        "not go with a change\n", sub);
+        return 2;
     }
 
     char cmdname[32];
@@ -384,14 +640,25 @@ int cmd_gpu(int argc, char **argv)
     int gpus[MAX_GPUS];
     int n = select_gpus(ctx, a.gpus, gpus);
     int status;
+    cJSON *root = NULL, *arr = NULL;
+    if (n >= 0 && a.json) {
+        root = cJSON_CreateObject();
+        arr = cJSON_AddArrayToObject(root, "gpus");
+    }
     if (n < 0)
         status = n == -2 ? 2 : 1;
     else if (a.sub == SUB_LIMIT)
-        status = do_limit(ctx, &a, gpus, n);
+        status = do_limit(ctx, &a, gpus, n, arr);
     else if (a.sub == SUB_CLOCKS)
-        status = do_clocks(ctx, &a, gpus, n);
+        status = do_clocks(ctx, &a, gpus, n, arr);
     else
-        status = do_persistence(ctx, &a, gpus, n);
+        status = do_persistence(ctx, &a, gpus, n, arr);
+    if (root) {
+        char *text = cJSON_Print(root);
+        printf("%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(root);
+    }
     joule_close(ctx);
     return status;
 }

@@ -68,6 +68,30 @@ static void access_paths(const joule_device *d, char *reads, size_t rlen, char *
         snprintf(control, clen, "needs root or jouled (no daemon configured)");
 }
 
+static const char *power_scope_name(int scope)
+{
+    return scope == JOULE_POWER_SCOPE_GPU      ? "gpu"
+           : scope == JOULE_POWER_SCOPE_MODULE ? "module"
+                                               : NULL;
+}
+
+/* "pci 00000000:3B:00.0, arch Hopper, power scope gpu": whichever is
+ * known; "" when none is. */
+static void identity_text(const joule_device *d, char *buf, size_t len)
+{
+    const char *pci = joule_device_pci_bus_id(d), *arch = joule_device_arch(d);
+    const char *scope = power_scope_name(joule_device_power_scope(d));
+    buf[0] = '\0';
+    size_t used = 0;
+    if (pci[0])
+        used += (size_t)snprintf(buf + used, len - used, "pci %s", pci);
+    if (arch[0] && used < len)
+        used += (size_t)snprintf(buf + used, len - used, "%sarch %s", used ? ", " : "", arch);
+    if (scope && used < len)
+        snprintf(buf + used, len - used, "%spower scope %s%s", used ? ", " : "", scope,
+                 joule_device_power_scope(d) == JOULE_POWER_SCOPE_MODULE ? " (GPU + CPU)" : "");
+}
+
 static void caps_text(uint32_t caps, char *buf, size_t len)
 {
     buf[0] = '\0';
@@ -101,6 +125,10 @@ static int print_text(joule_ctx *ctx)
         printf("          kind %s, backend %s%s%s\n", joule_kind_name(joule_device_kind(d)),
                joule_device_backend(d), joule_device_uuid(d)[0] ? ", uuid " : "",
                joule_device_uuid(d));
+        char ident[200];
+        identity_text(d, ident, sizeof ident);
+        if (ident[0])
+            printf("          %s\n", ident);
         if (joule_device_caps(d) & JOULE_CAP_ENERGY_COUNTER)
             printf("          energy counter: %g uJ resolution, updates every %s\n",
                    joule_device_energy_resolution_uj(d), period);
@@ -154,6 +182,13 @@ static int print_json(joule_ctx *ctx)
         const joule_device *d = joule_device_at(ctx, i);
         cJSON *o = cli_device_json(devs, d);
         cJSON_AddStringToObject(o, "uuid", joule_device_uuid(d));
+        cJSON_AddStringToObject(o, "pci_bus_id", joule_device_pci_bus_id(d));
+        cJSON_AddStringToObject(o, "arch", joule_device_arch(d));
+        const char *scope = power_scope_name(joule_device_power_scope(d));
+        if (scope)
+            cJSON_AddStringToObject(o, "power_scope", scope);
+        else
+            cJSON_AddNullToObject(o, "power_scope");
         cJSON *caps = cJSON_AddArrayToObject(o, "capabilities");
         for (int b = 0; b < 32; b++)
             if ((joule_device_caps(d) & (1u << b)) && joule_cap_name(1u << b))

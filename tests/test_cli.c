@@ -583,6 +583,11 @@ static void test_info_json(void **state)
         assert_true(has_counter);
         assert_true(simulated);
         assert_true(fabs(number(d, "update_period_us") - 100000) < 1e-9);
+        /* Identity: the preset's architecture; a simulated GPU has no PCI
+         * address and no power scope. */
+        assert_string_equal(string(d, "arch"), "Ampere");
+        assert_string_equal(string(d, "pci_bus_id"), "");
+        assert_true(cJSON_IsNull(item(d, "power_scope")));
         /* The limits come from the GPU control getters; until those are
          * built (src/core/control_fallback.c returns ENOTSUP) joule info
          * leaves the key out, so only check it when present. */
@@ -646,6 +651,10 @@ static void test_info_text(void **state)
     assert_contains(out, "backend rapl");
     assert_contains(out, "gpu0");
     assert_contains(out, "updates every 100 ms");
+    /* The identity line: only what is known (no PCI address, no scope). */
+    assert_contains(out, "\n          arch Hopper\n");
+    assert_true(strstr(out, "pci ") == NULL);
+    assert_true(strstr(out, "power scope") == NULL);
     free(out);
     ts_rmtree(root);
     free(root);

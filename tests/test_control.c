@@ -293,6 +293,130 @@ static void test_sim_control(void **state)
     joule_close(ctx);
 }
 
+/* joule_gpu_get_persistence reads the device's mode. */
+static void test_get_persistence(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML,
+             "{\"privileged\": true, \"record\": \"@REC@\", \"state\": \"@STATE@\", "
+             "\"gpus\": [{\"model\": \"h100\"}, {\"model\": \"a100\", \"persistence\": true}]}");
+    joule_ctx *ctx = NULL;
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    int on = -1;
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), 0);
+    assert_int_equal(on, 0);
+    on = -1;
+    assert_int_equal(joule_gpu_get_persistence(ctx, 1, &on), 0);
+    assert_int_equal(on, 1);
+    assert_int_equal(joule_gpu_set_persistence(ctx, 0, 1), 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), 0);
+    assert_int_equal(on, 1);
+    assert_int_equal(joule_gpu_set_persistence(ctx, 1, 0), 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 1, &on), 0);
+    assert_int_equal(on, 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 1, NULL), 0); /* output optional */
+    /* Reading changes nothing and is not recorded for restore. */
+    fh_clear_calls(&h);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), 0);
+    assert_int_equal(fh_calls(&h, "nvmlDeviceGetPersistenceMode gpu=0"), 1);
+    assert_int_equal(fh_calls(&h, "Set"), 0);
+    assert_int_equal(joule_restore(ctx), 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), 0);
+    assert_int_equal(on, 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 1, &on), 0);
+    assert_int_equal(on, 1);
+    /* No such GPU. */
+    on = 7;
+    assert_int_equal(joule_gpu_get_persistence(ctx, 5, &on), JOULE_ENODEV);
+    assert_non_null(strstr(joule_last_error(), "gpu5"));
+    assert_int_equal(on, 7);
+    assert_int_equal(joule_gpu_get_persistence(NULL, 0, &on), JOULE_EINVAL);
+    joule_close(ctx);
+
+    /* The library's error comes through with NVML's text. */
+    fh_config(&h, "{\"state\": \"@STATE@\", \"gpus\": [{\"model\": \"h100\"}], "
+                  "\"errors\": [{\"function\": \"nvmlDeviceGetPersistenceMode\", "
+                  "\"error\": \"NVML_ERROR_UNKNOWN\", \"after\": 1, \"times\": -1}]}");
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    on = 7;
+    int rc = joule_gpu_get_persistence(ctx, 0, &on);
+    assert_true(rc < 0);
+    assert_int_equal(on, 7);
+    assert_non_null(strstr(joule_last_error(), "nvmlDeviceGetPersistenceMode"));
+    joule_close(ctx);
+    fh_finish(&h);
+
+    /* ROCm SMI has no persistence mode: not supported, saying which GPU. */
+    fh_start(&h, FH_ROCM, "{\"gpus\": [{\"model\": \"a100\"}]}");
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), JOULE_ENOTSUP);
+    assert_non_null(strstr(joule_last_error(), "gpu0"));
+    assert_non_null(strstr(joule_last_error(), "persistence"));
+    joule_close(ctx);
+    fh_finish(&h);
+
+    /* Simulated GPUs keep the mode in the context. */
+    assert_int_equal(fh_open("sim:1:h100", -1, 0, &ctx), 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), 0);
+    assert_int_equal(on, 0);
+    assert_int_equal(joule_gpu_set_persistence(ctx, 0, 1), 0);
+    assert_int_equal(joule_gpu_get_persistence(ctx, 0, &on), 0);
+    assert_int_equal(on, 1);
+    joule_close(ctx);
+}
+
+/* PCI bus id, architecture and power scope, as the backends read them. */
+static void test_device_identity(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML,
+             "{\"gpus\": [{\"model\": \"h100\", \"pci_bus_id\": \"00000000:3B:00.0\"},"
+             " {\"model\": \"h100\", \"power_scope\": \"module\"}, {\"model\": \"p100\"}]}");
+    joule_ctx *ctx = NULL;
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    assert_int_equal(joule_device_count(ctx), 3);
+    const joule_device *d0 = joule_device_at(ctx, 0), *d1 = joule_device_at(ctx, 1),
+                       *d2 = joule_device_at(ctx, 2);
+    assert_string_equal(joule_device_pci_bus_id(d0), "00000000:3B:00.0");
+    assert_string_equal(joule_device_pci_bus_id(d1), "00000000:11:00.0");
+    assert_string_equal(joule_device_pci_bus_id(d2), "00000000:12:00.0");
+    assert_string_equal(joule_device_arch(d0), "Hopper");
+    assert_string_equal(joule_device_arch(d2), "Pascal");
+    assert_int_equal(joule_device_power_scope(d0), JOULE_POWER_SCOPE_GPU);
+    assert_int_equal(joule_device_power_scope(d1), JOULE_POWER_SCOPE_MODULE);
+    assert_int_equal(joule_device_power_scope(d2), JOULE_POWER_SCOPE_GPU);
+    /* An architecture NVML has no name for reads as unknown: "". */
+    struct joule_device *raw = ctx->devs[0];
+    snprintf(raw->arch, sizeof raw->arch, "unknown");
+    assert_string_equal(joule_device_arch(d0), "");
+    /* Only the two defined scopes come out; anything else is NONE. */
+    raw->power_scope = 7;
+    assert_int_equal(joule_device_power_scope(d0), JOULE_POWER_SCOPE_NONE);
+    raw->power_scope = -1;
+    assert_int_equal(joule_device_power_scope(d0), JOULE_POWER_SCOPE_NONE);
+    joule_close(ctx);
+    fh_finish(&h);
+
+    /* The old driver's NVML has no nvmlDeviceGetArchitecture: "". */
+    fh_start(&h, FH_NVML_OLD, "{\"gpus\": [{\"model\": \"h100\"}]}");
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    assert_string_equal(joule_device_arch(joule_device_at(ctx, 0)), "");
+    /* nvmlDeviceGetPciInfo v1 has only the legacy 4-digit domain form. */
+    assert_string_equal(joule_device_pci_bus_id(joule_device_at(ctx, 0)), "0000:10:00.0");
+    joule_close(ctx);
+    fh_finish(&h);
+
+    /* Simulated GPUs: a preset architecture, no PCI address, no scope. */
+    assert_int_equal(fh_open("sim:1:a100", -1, 0, &ctx), 0);
+    const joule_device *s = joule_device_at(ctx, 0);
+    assert_string_equal(joule_device_arch(s), "Ampere");
+    assert_string_equal(joule_device_pci_bus_id(s), "");
+    assert_int_equal(joule_device_power_scope(s), JOULE_POWER_SCOPE_NONE);
+    joule_close(ctx);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--child"))
@@ -307,6 +431,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_restore_at_exit),
         cmocka_unit_test(test_throttle_names),
         cmocka_unit_test(test_sim_control),
+        cmocka_unit_test(test_get_persistence),
+        cmocka_unit_test(test_device_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

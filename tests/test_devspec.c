@@ -136,6 +136,18 @@ static void cuda_visible_devices_mapping(void **state)
     assert_int_equal(jdev_cuda_visible_map("", uuids, 4, map, &n), 0);
     assert_int_equal(n, 0); /* CUDA: empty hides every GPU */
 
+    /* A negative index ends the list, as in CUDA. */
+    assert_int_equal(jdev_cuda_visible_map("-1", uuids, 4, map, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(jdev_cuda_visible_map("2,-1,0", uuids, 4, map, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(map[0], 2);
+    /* A UUID without "GPU-" may start with a digit. */
+    static const char *const digit_uuids[] = {"GPU-0aaa1111-0000", "GPU-1bbb2222-0000"};
+    assert_int_equal(jdev_cuda_visible_map("1bbb2222", digit_uuids, 2, map, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(map[0], 1);
+
     assert_int_equal(jdev_cuda_visible_map("GPU-bbbb", uuids, 4, map, &n), JOULE_EINVAL);
     assert_non_null(strstr(joule_last_error(), "more than one"));
     assert_int_equal(jdev_cuda_visible_map("7", uuids, 4, map, &n), JOULE_ENODEV);

@@ -280,13 +280,61 @@ static void test_module_scope(void **state)
              "480GB (simulated)\", \"power_scope\": \"module\", \"module_extra_w\": 150}]}");
     joule_ctx *ctx = NULL;
     assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
-    assert_non_null(strstr(joule_device_note(joule_device_at(ctx, 0)), "power scope: module"));
+    assert_non_null(strstr(joule_device_note(joule_device_at(ctx, 0)), "cover the module"));
     double w = 0;
     assert_int_equal(joule_device_power_w(ctx, 0, &w), 0);
     /* Idle H100 (70 W ± 3 %) plus the CPU's 150 W. */
     assert_true(w > 210 && w < 230);
     assert_true(fh_calls(&h, "field=186 scope=0:3") >= 1); /* GPU scope: not supported */
     assert_true(fh_calls(&h, "field=186 scope=1:0") >= 2);
+    assert_int_equal(joule_device_power_scope(joule_device_at(ctx, 0)), JOULE_POWER_SCOPE_MODULE);
+    joule_close(ctx);
+
+    /* A window shorter than the counter period is estimated in the
+     * counter's domain (the GPU's 70 W), not from module power (220 W). */
+    assert_int_equal(fh_open(NULL, 20, 0, &ctx), 0);
+    ts_sleep_ms(400); /* the keeper sees a few counter updates */
+    joule_result *r = NULL;
+    assert_int_equal(joule_window_begin(ctx, "short", 0), 0);
+    ts_sleep_ms(30);
+    assert_int_equal(joule_window_end(ctx, "short", 0, &r), 0);
+    int q = 0;
+    double e = joule_result_energy_j(r, 0, &q, NULL), t = joule_result_time_s(r);
+    assert_int_equal(q, JOULE_QUALITY_BELOW_RESOLUTION);
+    if (e / t < 60 || e / t > 80)
+        fail_msg("short window on a module-scope GPU: %.1f W, want the GPU's ~70 W", e / t);
+    joule_result_free(r);
+    joule_close(ctx);
+    fh_finish(&h);
+}
+
+/* Memory power: the INSTANT field, else the AVERAGE one; a GPU that
+ * answers success with 0 mW has none. */
+static void test_memory_power_fields(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML,
+             "{\"gpus\": [{\"model\": \"h100\", \"memory_power_field\": \"instant\"},"
+             " {\"model\": \"h100\", \"memory_power_field\": \"average\"},"
+             " {\"model\": \"h100\", \"memory_power_field\": \"zero\"}]}");
+    joule_ctx *ctx = NULL;
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    for (int i = 0; i < 3; i++) {
+        uint32_t caps = joule_device_caps(joule_device_at(ctx, i));
+        if (i == 2) {
+            assert_false(caps & JOULE_CAP_POWER_MEMORY);
+            continue;
+        }
+        assert_true(caps & JOULE_CAP_POWER_MEMORY);
+        uint32_t mw = 0;
+        struct joule_device *d = dev(ctx, i);
+        pthread_mutex_lock(&d->lock);
+        int rc = d->ops->read_power_mw(d, JDEV_POWER_MEMORY, &mw);
+        pthread_mutex_unlock(&d->lock);
+        assert_int_equal(rc, 0);
+        assert_true(mw > 1000);
+    }
     joule_close(ctx);
     fh_finish(&h);
 }
@@ -384,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_gpu_lost_mid_window),
         cmocka_unit_test(test_cuda_visible_devices),
         cmocka_unit_test(test_module_scope),
+        cmocka_unit_test(test_memory_power_fields),
         cmocka_unit_test(test_library_and_init_errors),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_readings),

@@ -5,7 +5,9 @@
  *  - profiles persist in SQLite: the same key skips profiling, a stopped
  *    profile resumes where it stopped, kill -9 mid-write never leaves a
  *    half-written profile, and locked or corrupt databases are clear errors;
- *  - multi-GPU energy is summed and the reduce callback is applied. */
+ *  - multi-GPU energy is summed and the reduce callback is applied;
+ *  - SIGTERM mid-profile restores the limit (on the NVML double, whose
+ *    settings outlive the process). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,6 +28,7 @@
 
 #include <joule/joule.h>
 
+#include "fakes/fake_harness.h"
 #include "optimize/plo_store.h"
 #include "test_support.h"
 
@@ -552,6 +555,55 @@ static void test_multi_gpu_and_reduce(void **state)
     free(dir);
 }
 
+/* A child profiles on the NVML double and is killed with SIGTERM while a
+ * lowered limit is set: the limit is back at the maximum afterwards, with
+ * no joule_plo_destroy. */
+static void test_sigterm_restores(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML,
+             "{\"privileged\": true, \"state\": \"@STATE@\", \"gpus\": ["
+             " {\"model\": \"h100\", \"load\": 1.0}]}");
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(30); /* never outlive a failed parent for long */
+        close(ready[0]);
+        joule_ctx *ctx = NULL;
+        joule_plo *plo = NULL;
+        joule_plo_options *o = NULL;
+        if (joule_plo_options_create(&o) || joule_plo_options_set_warmup_steps(o, 0) ||
+            joule_plo_options_set_profile_steps(o, 1) || joule_plo_options_set_pl_step_w(o, 100) ||
+            fh_open(NULL, 50, 0, &ctx) || joule_plo_create(ctx, o, &plo)) {
+            fprintf(stderr, "child: %s\n", joule_last_error());
+            _exit(3);
+        }
+        for (int said = 0;;) {
+            if (joule_plo_step_begin(plo))
+                _exit(4);
+            if (!said && joule_plo_power_limit_w(plo) < 700)
+                said = write(ready[1], "r", 1) == 1;
+            ts_sleep_ms(120);
+        }
+    }
+    close(ready[1]);
+    char c = 0;
+    ssize_t got = read(ready[0], &c, 1);
+    close(ready[0]);
+    double lowered = fh_state(&h, 0, "pl_w");
+    kill(pid, SIGTERM);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_int_equal(got, 1);
+    assert_true(lowered < 700);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+    assert_true(fh_state(&h, 0, "pl_w") == 700);
+    fh_finish(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_kill9_mid_write),
         cmocka_unit_test(test_db_errors),
         cmocka_unit_test(test_multi_gpu_and_reduce),
+        cmocka_unit_test(test_sigterm_restores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,34 @@ static void test_discovery_and_energy(void **state)
     fh_finish(&h);
 }
 
+/* A GPU that answers only rsmi_dev_power_get (no average, as on newer
+ * parts) still reports power, and the counter check still runs on it. */
+static void test_power_get_only(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_ROCM,
+             "{\"record\": \"@REC@\", \"gpus\": [{\"model\": \"a100\", \"load\": 0.5,"
+             " \"power_ave\": false},"
+             " {\"model\": \"a100\", \"load\": 0.5, \"power_ave\": false,"
+             " \"counter_scale\": 1000}]}");
+    joule_ctx *ctx = NULL;
+    assert_int_equal(fh_open(NULL, 20, 0, &ctx), 0);
+    const joule_device *good = joule_device_at(ctx, 0), *bad = joule_device_at(ctx, 1);
+    assert_true(joule_device_caps(good) & JOULE_CAP_POWER_INSTANT);
+    assert_true(joule_device_caps(good) & JOULE_CAP_ENERGY_COUNTER);
+    assert_false(joule_device_caps(bad) & JOULE_CAP_ENERGY_COUNTER);
+    assert_non_null(strstr(joule_device_note(bad), "disagrees"));
+    double w = 0;
+    assert_int_equal(joule_device_power_w(ctx, 0, &w), 0);
+    /* A100 at half load: 56 W idle + 0.5 x (400 - 56) W, +-3 % noise. */
+    if (w < 200 || w > 250)
+        fail_msg("power from rsmi_dev_power_get: %.1f W", w);
+    assert_true(fh_calls(&h, "rsmi_dev_power_get") >= 1);
+    joule_close(ctx);
+    fh_finish(&h);
+}
+
 /* A counter that disagrees with average power by more than 10x is not
  * trusted: the backend integrates power and says why. */
 static void test_broken_counter(void **state)
@@ -164,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discovery_and_energy),
         cmocka_unit_test(test_broken_counter),
+        cmocka_unit_test(test_power_get_only),
         cmocka_unit_test(test_power_cap),
         cmocka_unit_test(test_visible_devices),
     };

@@ -135,6 +135,21 @@ double joule_device_energy_resolution_uj(const joule_device *d);
 double joule_device_update_period_us(const joule_device *d);
 /* Free-form note ("energy belongs to the whole GPU"), "" if none. */
 const char *joule_device_note(const joule_device *d);
+/* PCI bus id ("00000000:3B:00.0"), "" when unknown. */
+const char *joule_device_pci_bus_id(const joule_device *d);
+/* Architecture as the vendor names it ("Hopper"), "" when unknown. */
+const char *joule_device_arch(const joule_device *d);
+
+/* What a GPU's power readings cover. */
+enum joule_power_scope {
+    JOULE_POWER_SCOPE_NONE = 0,   /* unknown, or not a GPU */
+    JOULE_POWER_SCOPE_GPU = 1,    /* the GPU board alone */
+    JOULE_POWER_SCOPE_MODULE = 2, /* a superchip module: GPU + CPU (Grace
+                                     Hopper); the energy counter is still
+                                     the GPU's */
+};
+/* A JOULE_POWER_SCOPE_* value. */
+int joule_device_power_scope(const joule_device *d);
 
 /* Backends that were tried; for an absent one, why and what to do. */
 int joule_backend_count(const joule_ctx *ctx);
@@ -275,6 +290,8 @@ int joule_gpu_reset_memory_clocks(joule_ctx *ctx, int gpu);
 int joule_gpu_supported_clocks_mhz(joule_ctx *ctx, int gpu, int *mhz,
                                    int cap);
 int joule_gpu_set_persistence(joule_ctx *ctx, int gpu, int enable);
+/* Current persistence mode: *on gets 1 (enabled) or 0. */
+int joule_gpu_get_persistence(joule_ctx *ctx, int gpu, int *on);
 int joule_gpu_clocks_mhz(joule_ctx *ctx, int gpu, int *sm_mhz, int *mem_mhz);
 int joule_gpu_temperature_c(joule_ctx *ctx, int gpu, int *celsius);
 /* Throttle (clock-event) reasons as a bitmask of JOULE_THROTTLE_*. */
@@ -359,7 +376,10 @@ int joule_plo_options_set_db(joule_plo_options *o, const char *path);
 int joule_plo_options_set_db_timeout_ms(joule_plo_options *o, int ms);
 int joule_plo_options_set_reduce(joule_plo_options *o, joule_plo_reduce_fn fn, void *user);
 
-/* Sets the maximum power limit (or the stored optimum) on the GPUs. */
+/* Sets the maximum power limit (or the stored optimum) on the GPUs. From
+ * here on the context restores its GPUs' settings at exit() and on SIGINT
+ * and SIGTERM (as with joule_options_set_restore_on_exit), so a killed
+ * training job never leaves a lowered limit behind. */
 int joule_plo_create(joule_ctx *ctx, const joule_plo_options *o, joule_plo **out);
 /* Call at the start of every training step. */
 int joule_plo_step_begin(joule_plo *plo);

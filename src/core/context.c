@@ -317,6 +317,20 @@ JOULE_EXPORT double joule_device_update_period_us(const joule_device *d)
     return v;
 }
 JOULE_EXPORT const char *joule_device_note(const joule_device *d) { return d->note; }
+JOULE_EXPORT const char *joule_device_pci_bus_id(const joule_device *d) { return d->pci_bus_id; }
+
+JOULE_EXPORT const char *joule_device_arch(const joule_device *d)
+{
+    /* Backends write "unknown" when the vendor library has no name for it. */
+    return strcmp(d->arch, "unknown") ? d->arch : "";
+}
+
+JOULE_EXPORT int joule_device_power_scope(const joule_device *d)
+{
+    return d->power_scope == JOULE_POWER_SCOPE_GPU || d->power_scope == JOULE_POWER_SCOPE_MODULE
+               ? d->power_scope
+               : JOULE_POWER_SCOPE_NONE;
+}
 
 JOULE_EXPORT int joule_backend_count(const joule_ctx *ctx) { return ctx ? ctx->nbackends : 0; }
 

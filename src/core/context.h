@@ -105,6 +105,9 @@ void keeper_stop(struct joule_ctx *ctx);
  * after selection, control_destroy by joule_close. */
 int control_init(struct joule_ctx *ctx, int restore_on_exit);
 void control_destroy(struct joule_ctx *ctx);
+/* Turns restore_on_exit on for an open context (the power-limit optimizer
+ * does, so that exit, SIGINT and SIGTERM never leave its limit behind). */
+int control_guard(struct joule_ctx *ctx);
 
 /* CUDA sync (core/cuda_sync.c). */
 int cuda_sync_create(struct joule_ctx *ctx, struct cuda_sync **out);

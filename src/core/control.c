@@ -371,6 +371,20 @@ JOULE_EXPORT int joule_gpu_set_persistence(joule_ctx *ctx, int gpu, int enable)
     return rc;
 }
 
+JOULE_EXPORT int joule_gpu_get_persistence(joule_ctx *ctx, int gpu, int *on)
+{
+    struct joule_device *d = lock_gpu(ctx, gpu);
+    if (!d)
+        return ctx ? JOULE_ENODEV : JOULE_EINVAL;
+    int v = 0;
+    int rc = d->ops->get_persistence ? d->ops->get_persistence(d, &v)
+                                     : unsupported(d, "report persistence mode");
+    pthread_mutex_unlock(&d->lock);
+    if (!rc && on)
+        *on = v != 0;
+    return rc;
+}
+
 /* ---- restore ------------------------------------------------------------------------ */
 
 /* Puts back one device's settings; d->lock is held (or could not be had). */
@@ -631,6 +645,26 @@ int control_init(struct joule_ctx *ctx, int restore_on_exit)
             return rc;
     }
     return 0;
+}
+
+int control_guard(struct joule_ctx *ctx)
+{
+    struct control_state *st = ctx ? ctx->control : NULL;
+    if (!st)
+        return joule_set_error(JOULE_EINVAL, "context has no control state");
+    pthread_mutex_lock(&reg_lock);
+    int rc = 0;
+    if (!st->registered) {
+        rc = setup_handlers_locked();
+        if (rc == 0) {
+            st->next = reg_head;
+            reg_head = st;
+            st->registered = 1;
+            st->restore_on_exit = 1;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return rc;
 }
 
 void control_destroy(struct joule_ctx *ctx)

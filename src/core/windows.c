@@ -216,14 +216,17 @@ static struct window *take(struct joule_ctx *ctx, const char *name)
 }
 
 /* Energy for a window shorter than the counter's update period, where
- * the counter difference is 0 or one whole update: power × time. */
+ * the counter difference is 0 or one whole update: power × time. Module
+ * power (GPU + CPU on a superchip) is not what the counter measures, so
+ * there the estimate uses the counter's own recent rate. */
 static double estimate_uj(struct joule_device *d, double elapsed_s, uint64_t counted)
 {
     uint32_t mw = 0;
     pthread_mutex_lock(&d->lock);
-    if (d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_INSTANT))
+    int same_domain = d->power_scope != JOULE_POWER_SCOPE_MODULE;
+    if (same_domain && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_INSTANT))
         d->ops->read_power_mw(d, JDEV_POWER_INSTANT, &mw);
-    if (!mw && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_AVERAGE))
+    if (same_domain && !mw && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_AVERAGE))
         d->ops->read_power_mw(d, JDEV_POWER_AVERAGE, &mw);
     if (!mw)
         mw = d->recent_power_mw;

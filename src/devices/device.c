@@ -1,6 +1,5 @@
 #include "devices/device.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,29 +109,36 @@ int jdev_cuda_visible_map(const char *cvd, const char *const *uuids, int n,
                 "CUDA_VISIBLE_DEVICES entry '%.*s' is a MIG instance; joule "
                 "measures whole GPUs: name the parent GPU instead",
                 (int)len, p);
-        } else if (isdigit((unsigned char)p[0]) || p[0] == '-') {
+        } else if (p[0] == '-' && len > 1 && strspn(p + 1, "0123456789") == len - 1) {
+            break; /* "-1": CUDA's idiom for "no more GPUs" (stop, like CUDA) */
+        } else if (strspn(p, "0123456789") == len) {
             char *num_end;
             errno = 0;
             long v = strtol(p, &num_end, 10);
-            if (num_end != p + len || errno)
+            if (errno)
                 return joule_set_error(JOULE_EINVAL,
                     "CUDA_VISIBLE_DEVICES entry '%.*s' is not a GPU index or "
                     "UUID", (int)len, p);
-            if (v < 0 || v >= n)
+            if (v >= n)
                 return joule_set_error(JOULE_ENODEV,
                     "CUDA_VISIBLE_DEVICES entry %ld: there are %d GPUs "
                     "(indices 0-%d)", v, n, n - 1);
             phys = (int)v;
         } else {
+            /* Not all digits: a UUID, with or without "GPU-" (it may
+             * start with a digit). */
             phys = match_uuid(p, len, uuids, n);
             if (phys == -2)
                 return joule_set_error(JOULE_EINVAL,
                     "CUDA_VISIBLE_DEVICES entry '%.*s' matches more than one "
                     "GPU UUID; give more of the UUID", (int)len, p);
             if (phys < 0)
-                return joule_set_error(JOULE_ENODEV,
-                    "CUDA_VISIBLE_DEVICES entry '%.*s' matches no GPU UUID "
-                    "(see `joule info`)", (int)len, p);
+                return joule_set_error(strspn(p, "0123456789abcdefABCDEF-") == len ||
+                                               !strncmp(p, "GPU-", 4)
+                                           ? JOULE_ENODEV
+                                           : JOULE_EINVAL,
+                    "CUDA_VISIBLE_DEVICES entry '%.*s' is not a GPU index and matches no "
+                    "GPU UUID (see `joule info`)", (int)len, p);
         }
         for (int k = 0; k < *count; k++)
             if (map[k] == phys)

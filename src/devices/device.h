@@ -59,6 +59,8 @@ struct joule_device {
     char uuid[96];              /* "GPU-…" or "" */
     char pci_bus_id[32];
     char arch[32];
+    int power_scope;            /* what power readings cover: 0 unknown,
+                                   1 GPU, 2 module (JOULE_POWER_SCOPE_*) */
     char note[256];             /* shown by `joule info` */
     const char *backend;        /* static string: "nvml", "rapl", ... */
     const struct jdev_ops *ops;
@@ -130,8 +132,9 @@ extern const struct jdev_backend jdev_backend_sim;
  * variable's value (NULL = unset: identity). uuids[i] is physical GPU i's
  * UUID ("GPU-…"). On success map[k] is the physical index of visible GPU k
  * and *count the number visible. Entries are integers or UUID prefixes, as
- * CUDA accepts; like CUDA, parsing stops at the first invalid entry, but
- * unlike CUDA an invalid entry is an error here so users notice. A "MIG-"
+ * CUDA accepts (a UUID may omit "GPU-"). A negative index ends the list,
+ * as in CUDA ("-1" hides every GPU). Unlike CUDA, any other invalid entry
+ * (out of range, unknown UUID, duplicate) is an error so users notice. A "MIG-"
  * entry gives JOULE_ENOTSUP; a backend that can resolve MIG parents handles
  * those entries before calling this. */
 int jdev_cuda_visible_map(const char *cvd, const char *const *uuids, int n,

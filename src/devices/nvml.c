@@ -78,7 +78,7 @@ struct nvml_dev {
     nvmlDevice_t h;
     int scope;        /* NVML_POWER_SCOPE_* of the power fields, -1 none */
     int avg_field;    /* POWER_AVERAGE field works */
-    int mem_field;    /* MEMORY scope works */
+    unsigned mem_field; /* field id that works with MEMORY scope, 0 none */
     int power_usage;  /* nvmlDeviceGetPowerUsage works */
 };
 
@@ -175,8 +175,9 @@ static int nv_fail(const struct joule_device *d, const char *fn, nvmlReturn_t r)
     char w[160];
     const char *hint = "";
     if (r == NVML_ERROR_NO_PERMISSION)
-        hint = "; changing GPU settings needs root (run as root, or through "
-               "jouled in a later version)";
+        hint = "; changing GPU settings needs root: run as root, or run jouled "
+               "(as root) and grant this user the control scope in "
+               "/etc/joule/jouled.conf";
     else if (r == NVML_ERROR_GPU_IS_LOST)
         hint = "; the GPU fell off the bus or stopped responding (check "
                "dmesg for Xid errors; a reset or reboot is needed)";
@@ -373,7 +374,7 @@ static int nvml_read_power(struct joule_device *d, enum jdev_power_kind k,
             return joule_set_error(JOULE_ENOTSUP, "%s reports no memory power",
                                    who(d, w, sizeof w));
         }
-        r = field_mw(p->h, NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_MEMORY, mw);
+        r = field_mw(p->h, p->mem_field, NVML_POWER_SCOPE_MEMORY, mw);
         if (r != NVML_SUCCESS)
             return nv_fail(d, "nvmlDeviceGetFieldValues(memory power)", r);
         return 0;
@@ -713,20 +714,28 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
      * else nvmlDeviceGetPowerUsage. */
     uint32_t mw;
     if (api.get_field_values) {
-        if (field_mw(h, NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_GPU, &mw) == NVML_SUCCESS)
+        if (field_mw(h, NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_GPU, &mw) == NVML_SUCCESS) {
             p->scope = NVML_POWER_SCOPE_GPU;
-        else if (field_mw(h, NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_MODULE, &mw) ==
-                 NVML_SUCCESS) {
+            d->power_scope = JOULE_POWER_SCOPE_GPU;
+        } else if (field_mw(h, NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_MODULE, &mw) ==
+                   NVML_SUCCESS) {
             p->scope = NVML_POWER_SCOPE_MODULE;
-            note_add(d, "power scope: module (superchip: GPU + CPU); energy "
-                        "counter is the GPU's");
+            d->power_scope = JOULE_POWER_SCOPE_MODULE;
+            note_add(d, "power readings cover the module (superchip: GPU + CPU); "
+                        "windows use the energy counter only");
         }
         if (p->scope >= 0 &&
             field_mw(h, NVML_FI_DEV_POWER_AVERAGE, (unsigned)p->scope, &mw) == NVML_SUCCESS)
             p->avg_field = 1;
-        if (field_mw(h, NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_MEMORY, &mw) ==
-            NVML_SUCCESS)
-            p->mem_field = 1;
+        /* Memory power: instant, else average (Zeus reads the latter on
+         * H100). GPUs without it may answer success with 0 mW: a loaded
+         * or idle HBM stack never draws 0, so 0 means unsupported. */
+        static const unsigned mem_fields[] = {NVML_FI_DEV_POWER_INSTANT,
+                                              NVML_FI_DEV_POWER_AVERAGE};
+        for (size_t i = 0; i < 2 && !p->mem_field; i++)
+            if (field_mw(h, mem_fields[i], NVML_POWER_SCOPE_MEMORY, &mw) == NVML_SUCCESS &&
+                mw > 0)
+                p->mem_field = mem_fields[i];
     }
     unsigned int uw;
     if (api.get_power_usage && api.get_power_usage(h, &uw) == NVML_SUCCESS)

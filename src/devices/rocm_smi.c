@@ -9,7 +9,9 @@
  *   compared with rsmi_dev_power_ave_get over a short interval; if they
  *   disagree by more than 10× the device integrates power instead (APPROX)
  *   and its note says why.
- * - Average power, power cap (get/set/range/default) and temperature.
+ * - Power from rsmi_dev_power_get (current, where the GPU has it) and
+ *   rsmi_dev_power_ave_get; GPUs with only one of them use it for both.
+ *   Power cap (get/set/range/default) and temperature.
  * - GPUs follow HIP_VISIBLE_DEVICES (else ROCR_VISIBLE_DEVICES) when set.
  */
 #include <dlfcn.h>
@@ -107,8 +109,9 @@ static int rs_fail(const struct joule_device *d, const char *fn, rsmi_status_t r
     return joule_set_error(rs_code(r), "%s: %s: %s (ROCm SMI status %d)%s",
                            who(d, w, sizeof w), fn, rs_str(r), (int)r,
                            r == RSMI_STATUS_PERMISSION
-                               ? "; changing GPU settings needs root (run as root, or "
-                                 "through jouled in a later version)"
+                               ? "; changing GPU settings needs root: run as root, or "
+                                 "run jouled (as root) and grant this user the control "
+                                 "scope in /etc/joule/jouled.conf"
                                : "");
 }
 
@@ -235,11 +238,18 @@ static int rs_read_power(struct joule_device *d, enum jdev_power_kind k, uint32_
         /* The average is all there is. */
         __attribute__((fallthrough));
     case JDEV_POWER_AVERAGE:
-        if (!api.power_ave_get)
-            return joule_set_error(JOULE_ENOTSUP, "this ROCm SMI has no rsmi_dev_power_ave_get");
-        r = api.power_ave_get(P(d)->dv, 0, &uw);
+        r = api.power_ave_get ? api.power_ave_get(P(d)->dv, 0, &uw) : RSMI_STATUS_NOT_SUPPORTED;
+        if (r == RSMI_STATUS_NOT_SUPPORTED && api.power_get && k == JDEV_POWER_AVERAGE) {
+            /* Newer GPUs (MI300) answer only rsmi_dev_power_get. */
+            int type = 0;
+            r = api.power_get(P(d)->dv, &uw, &type);
+            if (r != RSMI_STATUS_SUCCESS)
+                return rs_fail(d, "rsmi_dev_power_get", r);
+            break;
+        }
         if (r != RSMI_STATUS_SUCCESS)
-            return rs_fail(d, "rsmi_dev_power_ave_get", r);
+            return rs_fail(d, api.power_ave_get ? "rsmi_dev_power_ave_get"
+                                                : "rsmi_dev_power_get", r);
         break;
     default: {
         char w[160];
@@ -340,7 +350,12 @@ static int make_device(uint32_t dv, const struct probe *pr, struct jdev_list *ou
     int counter = pr->counter;
     uint64_t uw = 0;
     int have_avg = api.power_ave_get && api.power_ave_get(dv, 0, &uw) == RSMI_STATUS_SUCCESS;
-    if (counter && have_avg && uw > 0) {
+    int type = 0;
+    uint64_t cur_uw = 0;
+    int have_cur = api.power_get && api.power_get(dv, &cur_uw, &type) == RSMI_STATUS_SUCCESS;
+    if (!have_avg && have_cur)
+        uw = cur_uw; /* the check works with whichever power there is */
+    if (counter && (have_avg || have_cur) && uw > 0) {
         double avg_w = uw / 1e6;
         double dt_s = (double)(pr->t1 - pr->t0) / 1e9;
         double rate_w = pr->c1 >= pr->c0 && dt_s > 0
@@ -383,7 +398,7 @@ static int make_device(uint32_t dv, const struct probe *pr, struct jdev_list *ou
                  (unsigned)(bdf >> 3) & 0x1f, (unsigned)bdf & 0x7);
     if (counter)
         d->caps |= JOULE_CAP_ENERGY_COUNTER;
-    if (have_avg || (api.power_ave_get && !counter))
+    if (have_avg || have_cur || (api.power_ave_get && !counter))
         d->caps |= JOULE_CAP_POWER_AVERAGE | JOULE_CAP_POWER_INSTANT;
     int64_t t;
     if (api.temp_metric_get) {

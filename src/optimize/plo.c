@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/context.h"
 #include "core/error.h"
 #include "core/export.h"
 #include "optimize/frontier.h"
@@ -399,6 +400,9 @@ JOULE_EXPORT int joule_plo_create(joule_ctx *ctx, const joule_plo_options *o, jo
             goto fail;
         }
     }
+    /* exit(), SIGINT and SIGTERM restore the limit, even without destroy. */
+    if ((rc = control_guard(ctx)))
+        goto fail;
     /* Candidates: max, max - step, ... while >= min. */
     double span = p->max_w - p->min_w;
     int n = (int)floor(span / p->o.pl_step_w + 1e-9) + 1;

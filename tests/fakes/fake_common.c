@@ -221,7 +221,11 @@ int fake_load(void)
         f->scope_gpu = strcmp(str(g, "power_scope", "gpu"), "module") != 0;
         f->module_extra_w = num(g, "module_extra_w", 100.0);
         f->memory_power = flag(g, "memory_power", p->has_memory_power);
+        snprintf(f->memory_power_field, sizeof f->memory_power_field, "%s",
+                 str(g, "memory_power_field", "instant"));
         f->counter_scale = num(g, "counter_scale", 1.0);
+        f->rocm_power_ave = flag(g, "power_ave", 1);
+        f->rocm_power_get = flag(g, "power_get", 1);
         f->energy_start_mj = (uint64_t)num(g, "energy_start_mj", 1000000.0 * (i + 1));
         f->mig_mode = flag(g, "mig_mode", 0);
         f->m.persistence = flag(g, "persistence", 0);

@@ -26,9 +26,12 @@ struct fake_gpu {
     int field_values;         /* nvmlDeviceGetFieldValues answers power */
     int scope_gpu;            /* GPU scope works (else MODULE only) */
     int memory_power;
+    char memory_power_field[16]; /* "instant", "average" or "zero" (success, 0 mW) */
     int energy_counter;
     double module_extra_w;    /* CPU share added in MODULE scope */
     double counter_scale;     /* ROCm: broken counters report energy × this */
+    int rocm_power_ave;       /* ROCm: rsmi_dev_power_ave_get works */
+    int rocm_power_get;       /* ROCm: rsmi_dev_power_get works (current power) */
     uint64_t energy_start_mj; /* counter value at "driver load" */
     int mem_lock_min, mem_lock_max;
     int mig_mode;

@@ -379,11 +379,14 @@ static nvmlReturn_t field(struct fake_gpu *G, nvmlFieldValue_t *v)
         w = G->module_extra_w +
             (avg ? sim_gpu_average_power_w(&G->m, now) : sim_gpu_instant_power_w(&G->m, now));
         break;
-    case NVML_POWER_SCOPE_MEMORY:
-        if (!G->memory_power || avg)
+    case NVML_POWER_SCOPE_MEMORY: {
+        const char *mode = G->memory_power_field;
+        if (!G->memory_power || (!strcmp(mode, "instant") && avg) ||
+            (!strcmp(mode, "average") && !avg))
             return NVML_ERROR_NOT_SUPPORTED;
-        w = sim_gpu_memory_power_w(&G->m, now);
+        w = !strcmp(mode, "zero") ? 0 : sim_gpu_memory_power_w(&G->m, now);
         break;
+    }
     default:
         return NVML_ERROR_INVALID_ARGUMENT;
     }

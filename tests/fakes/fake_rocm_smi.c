@@ -195,11 +195,27 @@ API rsmi_status_t rsmi_dev_energy_count_get(uint32_t dv, uint64_t *count, float 
     LEAVE(dv, RSMI_STATUS_SUCCESS, "%llu", (unsigned long long)*count);
 }
 
+/* RSMI_POWER_TYPE: what rsmi_dev_power_get reported. */
+#define FAKE_RSMI_CURRENT_POWER 1
+
+API rsmi_status_t rsmi_dev_power_get(uint32_t dv, uint64_t *uw, int *type)
+{
+    ENTER(dv);
+    if (!G->rocm_power_get)
+        LEAVE(dv, RSMI_STATUS_NOT_SUPPORTED);
+    *uw = (uint64_t)(sim_gpu_instant_power_w(&G->m, fake_now()) * 1e6);
+    if (type)
+        *type = FAKE_RSMI_CURRENT_POWER;
+    LEAVE(dv, RSMI_STATUS_SUCCESS, "%llu", (unsigned long long)*uw);
+}
+
 API rsmi_status_t rsmi_dev_power_ave_get(uint32_t dv, uint32_t sensor, uint64_t *uw)
 {
     ENTER(dv);
     if (sensor != 0)
         LEAVE(dv, RSMI_STATUS_INVALID_ARGS);
+    if (!G->rocm_power_ave)
+        LEAVE(dv, RSMI_STATUS_NOT_SUPPORTED);
     *uw = (uint64_t)(sim_gpu_average_power_w(&G->m, fake_now()) * 1e6);
     LEAVE(dv, RSMI_STATUS_SUCCESS, "%llu", (unsigned long long)*uw);
 }
