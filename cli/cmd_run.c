@@ -33,7 +33,7 @@ static void run_usage(FILE *out)
             "  -r, --repeat N      run CMD N times; print mean and stddev\n"
             "  -j, --json          print the report as JSON\n"
             "      --csv           print one CSV row per run and device\n"
-            "  -o, --output FILE   write the report to FILE (default: stderr)\n"
+            "  -o, --output FILE   write the report to FILE ('-': stdout; default: stderr)\n"
             "  -t, --trace FILE    also save the power timeline of the run (for `joule plot`\n"
             "                      and `joule analyze`), with the windows CMD measured\n"
             "  -i, --interval MS   trace sampling interval, 1 to 1000 ms (default 100)\n"
@@ -289,15 +289,12 @@ int cmd_run(int argc, char **argv)
     }
     char **cmd = argv + optind;
 
-    FILE *out = stderr;
-    if (output && !(out = fopen(output, "w"))) {
-        fprintf(stderr, "joule run: cannot write report to '%s': %s\n", output, strerror(errno));
+    FILE *out = cli_open_report("run", output);
+    if (!out)
         return 2;
-    }
     joule_ctx *ctx = cli_open("run", spec, 0);
     if (!ctx) {
-        if (out != stderr)
-            fclose(out);
+        cli_close_report(out);
         return 1;
     }
 
@@ -305,8 +302,7 @@ int cmd_run(int argc, char **argv)
     if (trace && run_trace_start(&rt, ctx, trace, interval_ms)) {
         if (rt.sampler)
             joule_sampler_destroy(rt.sampler);
-        if (out != stderr)
-            fclose(out);
+        cli_close_report(out);
         joule_close(ctx);
         return 1;
     }
@@ -375,8 +371,7 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "joule run: stopped after %d of %d runs (exit status %d)\n",
                     st.runs, repeat, exit_status);
     }
-    if (out != stderr)
-        fclose(out);
+    cli_close_report(out);
     free(st.time_s);
     free(st.energy);
     free(st.quality);

@@ -45,7 +45,8 @@ static void sweep_usage(FILE *out)
         "and report time, energy, average power, slowdown and saving against the\n"
         "highest setting, the time-energy frontier and the choice of every selector.\n"
         "Settings are restored at the end, on Ctrl-C and when CMD fails; a failed run\n"
-        "marks its setting failed and the sweep goes on.\n\n"
+        "marks its setting failed and the sweep goes on. Energy is that of the swept\n"
+        "GPUs (the devices the setting changes); CPU and DRAM are not part of it.\n\n"
         "  -p, --power-limits SPEC  watts: HIGH:LOW:STEP (either order) or a list 300,250\n"
         "  -c, --sm-clocks SPEC     locked SM clocks in MHz, same forms\n"
         "  -d, --devices SPEC       devices (default: $JOULE_DEVICES or all)\n"
@@ -54,7 +55,7 @@ static void sweep_usage(FILE *out)
         "      --cooldown S         seconds to wait between settings (default 0)\n"
         "  -j, --json               JSON report\n"
         "      --csv                one CSV row per setting\n"
-        "  -o, --output FILE        write the report to FILE (default: stderr)\n"
+        "  -o, --output FILE        write the report to FILE ('-': stdout; default: stderr)\n"
         "      --plot FILE.svg      energy vs time, frontier highlighted\n"
         "      --eta ETA            cost selector's eta (default 0.5)\n"
         "      --max F              slowdown selector's factor (default 1.1)\n"
@@ -431,18 +432,15 @@ int cmd_sweep(int argc, char **argv)
             return 2;
         }
     }
-    FILE *out = stderr;
-    if (output && !(out = fopen(output, "w"))) {
-        fprintf(stderr, "joule sweep: cannot write report to '%s': %s\n", output, strerror(errno));
+    FILE *out = cli_open_report("sweep", output);
+    if (!out)
         return 2;
-    }
     joule_options *o = NULL;
     if (joule_options_create(&o) || joule_options_set_devices(o, spec) ||
         joule_options_set_restore_on_exit(o, 1) || joule_open(o, &sw.ctx)) {
         fprintf(stderr, "joule sweep: %s\n", joule_last_error());
         joule_options_destroy(o);
-        if (out != stderr)
-            fclose(out);
+        cli_close_report(out);
         return 1;
     }
     joule_options_destroy(o);
@@ -841,8 +839,7 @@ out:
         free(st[k].units);
     }
     free(st);
-    if (out != stderr)
-        fclose(out);
+    cli_close_report(out);
     joule_close(sw.ctx);
     return exit_code;
 }

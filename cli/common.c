@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -69,4 +70,25 @@ double cli_stddev(const double *v, int n, int stride)
     for (int i = 0; i < n; i++)
         s += (v[i * stride] - m) * (v[i * stride] - m);
     return sqrt(s / (n - 1));
+}
+
+FILE *cli_open_report(const char *command, const char *path)
+{
+    if (!path)
+        return stderr;
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "joule %s: cannot write report to '%s': %s\n", command, path,
+                strerror(errno));
+    return f;
+}
+
+void cli_close_report(FILE *f)
+{
+    if (f == stdout)
+        fflush(f);
+    else if (f && f != stderr)
+        fclose(f);
 }

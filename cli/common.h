@@ -15,6 +15,11 @@ int cli_has_simulated(joule_ctx *ctx);
 struct cJSON *cli_device_json(struct cJSON *array, const joule_device *d);
 /* Mean and sample standard deviation (n-1) of v[0], v[stride], ...;
  * the mean of nothing is NAN, the spread of fewer than two values 0. */
+/* The report stream of `run`/`sweep -o PATH`: stderr when path is NULL
+ * (like perf stat), stdout for "-", else the file; NULL after printing why.
+ * cli_close_report closes only a file it opened. */
+FILE *cli_open_report(const char *command, const char *path);
+void cli_close_report(FILE *f);
 double cli_mean(const double *v, int n, int stride);
 double cli_stddev(const double *v, int n, int stride);
 /* Formats seconds as "1.234 s" or "12 ms". */

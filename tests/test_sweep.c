@@ -202,6 +202,58 @@ static void test_failed_setting(void **state)
     fh_finish(&h);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A clock sweep of one GPU of two, with a cooldown, reporting JSON on
+ * stdout: each run sees its clock locked on gpu0 only, the pause between
+ * settings is kept, and the clocks are unlocked at the end. */
+static void test_clock_sweep_gpus_cooldown_stdout(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML,
+             "{\"privileged\": true, \"record\": \"@REC@\", \"state\": \"@STATE@\", "
+             "\"gpus\": [{\"model\": \"h100\", \"load\": 0.5}, {\"model\": \"h100\"}]}");
+    char script[1024];
+    /* Each run logs the locked range it sees on both GPUs. */
+    snprintf(script, sizeof script,
+             "grep -o '\"lock_max_mhz\":[[:space:]]*[0-9]*' %s >> %s/seen; sleep 0.2", h.state, h.dir);
+    char *args[] = {"--sm-clocks", "1980,1500", "--gpus", "0", "--cooldown", "0.5",
+                    "--json", "-o", "-", "--", "sh", "-c", script, NULL};
+    char *out = NULL, *err = NULL;
+    double t0 = now_s();
+    int rc = sweep_fake(&h, &out, &err, args);
+    double took = now_s() - t0;
+    if (rc != 0)
+        fail_msg("sweep exited %d: %s", rc, err);
+    cJSON *j = cJSON_Parse(out);
+    if (!j)
+        fail_msg("stdout is not JSON: '%s'", out);
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(j, "settings");
+    assert_int_equal(cJSON_GetArraySize(set), 2);
+    assert_true(took >= 0.5 + 2 * 0.2);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/seen", h.dir);
+    char *seen = ts_read(path);
+    /* gpu0 at 1980 then 1500 MHz; gpu1 never locked */
+    const char *a = strstr(seen, "1980"), *b = strstr(seen, "1500");
+    if (!a || !b || b < a)
+        fail_msg("runs saw locks '%s'", seen);
+    free(seen);
+    assert_true(fh_state(&h, 0, "lock_max_mhz") == 0);
+    assert_true(fh_state(&h, 1, "lock_max_mhz") == 0);
+    assert_int_equal(fh_calls(&h, "nvmlDeviceSetGpuLockedClocks gpu=1"), 0);
+    cJSON_Delete(j);
+    free(out);
+    free(err);
+    fh_finish(&h);
+}
+
 static void test_progress_units_and_csv(void **state)
 {
     (void)state;
@@ -316,6 +368,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_frontier),
         cmocka_unit_test(test_failed_setting),
+        cmocka_unit_test(test_clock_sweep_gpus_cooldown_stdout),
         cmocka_unit_test(test_progress_units_and_csv),
         cmocka_unit_test(test_sigint_restores),
         cmocka_unit_test(test_bad_input),

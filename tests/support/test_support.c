@@ -13,6 +13,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Tests that replay real measurements read ../shared/data; when it is
+ * missing they fail, and this says why before the first failure. */
+__attribute__((constructor)) static void check_data_dir(void)
+{
+    struct stat st;
+    if (stat(JOULE_TEST_DATA_DIR "/zeus-nsdi23", &st) != 0)
+        fprintf(stderr,
+                "NOTE: the reference data folder %s is missing, so tests that replay real "
+                "measurements will fail: the project expects ../shared/data beside it\n",
+                JOULE_TEST_DATA_DIR);
+}
+
 void ts_sleep_ms(double ms)
 {
     long long ns = (long long)(ms * 1e6);
