@@ -158,11 +158,56 @@ static void test_remote_rapl_and_control(void **state)
     free(sys);
 }
 
+/* `joule sweep` as an ordinary user: each setting goes through jouled,
+ * the command sees it applied, and the limit is back afterwards. */
+static void test_sweep_through_jouled(void **state)
+{
+    (void)state;
+    struct dm m;
+    assert_int_equal(dm_start(&m, gpus, "scope.read = all\nscope.control = uid:65534\n"), 0);
+    char daemon_env[600], out[700], seen[700], script[1600];
+    snprintf(daemon_env, sizeof daemon_env, "unix:%s", m.sock);
+    snprintf(out, sizeof out, "%s/sweep.json", m.h.dir);
+    snprintf(seen, sizeof seen, "%s/seen", m.h.dir);
+    chmod(m.h.dir, 0777);
+    chmod(m.h.state, 0644);
+    /* Each run logs gpu0's limit as the double's state file has it. */
+    snprintf(script, sizeof script,
+             "grep -o '\"pl_w\":[[:space:]]*[0-9.]*' %s | head -1 >> %s; sleep 0.2",
+             m.h.state, seen);
+    pid_t child = fork();
+    if (child == 0) {
+        dm_become(65534, 65534, -1);
+        setenv("JOULE_DAEMON", daemon_env, 1);
+        execl(JOULE_TEST_CLI, JOULE_TEST_CLI, "sweep", "--devices", "gpu", "--gpus", "0",
+              "--power-limits", "700,500", "--json", "-o", out, "--", "sh", "-c", script,
+              (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(child, &st, 0);
+    char *log = ts_read(seen);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !log)
+        fail_msg("sweep as uid 65534: status 0x%x, runs saw '%s'", st, log ? log : "");
+    /* the first run at 700 W, the second at 500 W */
+    const char *a = strstr(log, "700"), *b = strstr(log, "500");
+    if (!a || !b || b < a)
+        fail_msg("runs saw '%s'", log);
+    free(log);
+    char *json = ts_read(out);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"settings\""));
+    free(json);
+    assert_true(dm_wait_state(&m, 0, "pl_w", 700, 5) == 700);
+    dm_stop(&m);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_remote_rapl_and_control),
+        cmocka_unit_test(test_sweep_through_jouled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
