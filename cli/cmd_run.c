@@ -86,8 +86,8 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     for (int i = 0; i < st->ndev; i++) {
         const joule_device *d = joule_device_at(ctx, i);
         if (st->status[i]) {
-            fprintf(out, "   %14s      %10s   %-7s %s: %s\n", "<error>", "",
-                    joule_device_label(d), joule_device_name(d), st->error[i]);
+            fprintf(out, "   %14s      %10s   %-7s %s\n", "<error>", "",
+                    joule_device_label(d), st->error[i]);
             continue;
         }
         double e = cli_mean(st->energy + i, n, st->ndev);
@@ -103,9 +103,12 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     double *tot = calloc((size_t)n, sizeof *tot);
     int kinds_present = 0;
     for (size_t k = 0; k < sizeof totals / sizeof totals[0]; k++) {
-        int count = 0;
+        int count = 0, failed = 0;
         for (int i = 0; i < st->ndev; i++)
-            count += (int)joule_device_kind(joule_device_at(ctx, i)) == totals[k].kind;
+            if ((int)joule_device_kind(joule_device_at(ctx, i)) == totals[k].kind) {
+                count++;
+                failed += st->status[i] != 0;
+            }
         if (!count)
             continue;
         kinds_present++;
@@ -113,8 +116,11 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
             tot[r] = kind_total(ctx, st, r, totals[k].kind);
         if (count > 1) {
             double e = cli_mean(tot, n, 1);
-            fprintf(out, "   %14.3f J  %10.2f W   %-7s total of %d\n", e, t > 0 ? e / t : 0.0,
-                    totals[k].label, count);
+            fprintf(out, "   %14.3f J  %10.2f W   %-7s total of %d", e, t > 0 ? e / t : 0.0,
+                    totals[k].label, count - failed);
+            if (failed)
+                fprintf(out, " (%d failed, not counted)", failed);
+            fputc('\n', out);
         }
     }
     if (kinds_present > 1) {
@@ -201,7 +207,7 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
 
 static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
 {
-    fprintf(out, "run,label,kind,name,time_s,energy_j,avg_power_w,quality\n");
+    fprintf(out, "run,label,kind,name,time_s,energy_j,avg_power_w,quality,error\n");
     for (int r = 0; r < st->runs; r++)
         for (int i = 0; i < st->ndev; i++) {
             const joule_device *d = joule_device_at(ctx, i);
@@ -209,11 +215,14 @@ static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
             fprintf(out, "%d,%s,%s,", r + 1, joule_device_label(d),
                     joule_kind_name(joule_device_kind(d)));
             csv_write_field(out, joule_device_name(d));
-            if (isnan(e))
-                fprintf(out, ",%.6f,,,error\n", t);
-            else
-                fprintf(out, ",%.6f,%.6f,%.6f,%s\n", t, e, t > 0 ? e / t : 0.0,
+            if (isnan(e)) {
+                fprintf(out, ",%.6f,,,error,", t);
+                csv_write_field(out, st->error[i]);
+                fputc('\n', out);
+            } else {
+                fprintf(out, ",%.6f,%.6f,%.6f,%s,\n", t, e, t > 0 ? e / t : 0.0,
                         joule_quality_name(st->quality[i]));
+            }
         }
 }
 

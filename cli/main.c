@@ -50,8 +50,13 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* getopt names the program in its messages: "joule run: ..." */
+            char name[64];
+            snprintf(name, sizeof name, "joule %s", commands[i].name);
+            argv[1] = name;
             return commands[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "joule: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -21,6 +21,7 @@
 
 #include <joule/joule.h>
 
+#include "fakes/fake_harness.h"
 #include "test_support.h"
 
 /* H100 preset: idle 70 W, TDP 700 W, so a load of 0.5 draws 385 W. */
@@ -157,6 +158,7 @@ static void test_run_bad_usage(void **state)
     assert_contains(err, "missing command");
     free(err);
     assert_int_equal(joule_cli(NULL, NULL, &err, "run", "--bogus", "--", "true", NULL), 2);
+    assert_contains(err, "joule run: unrecognized option '--bogus'");
     assert_contains(err, "usage: joule run");
     free(err);
     assert_int_equal(joule_cli(NULL, NULL, &err, "run", "-r", "0", "--", "true", NULL), 2);
@@ -391,11 +393,12 @@ static void test_run_csv(void **state)
     assert_non_null(text);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    assert_string_equal(line, "run,label,kind,name,time_s,energy_j,avg_power_w,quality");
+    assert_string_equal(line, "run,label,kind,name,time_s,energy_j,avg_power_w,quality,error");
     int rows = 0;
     while ((line = strtok_r(NULL, "\n", &save))) {
         char f[10][128];
-        assert_int_equal(csv_split(line, f, 10), 8);
+        assert_int_equal(csv_split(line, f, 10), 9);
+        assert_string_equal(f[8], "");
         int run = atoi(f[0]);
         assert_int_equal(run, rows / 2 + 1);
         char label[8];
@@ -413,6 +416,50 @@ static void test_run_csv(void **state)
     }
     assert_int_equal(rows, 4);
     free(text);
+}
+
+/* A GPU lost during the run: its row says so once, the total counts only
+ * the GPU that measured, and the CSV row carries the error text. */
+static void test_run_gpu_lost(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML,
+             "{\"gpus\": [{\"model\": \"h100\", \"load\": 1.0}, {\"model\": \"h100\","
+             " \"load\": 1.0}], \"errors\": [{\"function\": "
+             "\"nvmlDeviceGetTotalEnergyConsumption\", \"gpu\": 1, \"error\": \"GPU_IS_LOST\","
+             " \"after\": 2}]}");
+    char cfg[600], lib[600];
+    snprintf(cfg, sizeof cfg, "JOULE_FAKE_NVML_CONFIG=%s", h.cfg);
+    snprintf(lib, sizeof lib, "JOULE_NVML_LIBRARY=%s", h.lib);
+    char *const env[] = {cfg, lib, NULL};
+    char *err = NULL;
+    joule_cli(env, NULL, &err, "run", "-d", "gpu", "--", "sleep", "0.2", NULL);
+    assert_contains(err, "total of 1 (1 failed, not counted)");
+    assert_contains(err, "GPU is lost");
+    assert_null(strstr(err, "gpu1    NVIDIA")); /* the label is not repeated */
+    free(err);
+    fh_finish(&h);
+    fh_start(&h, FH_NVML,
+             "{\"gpus\": [{\"model\": \"h100\", \"load\": 1.0}, {\"model\": \"h100\","
+             " \"load\": 1.0}], \"errors\": [{\"function\": "
+             "\"nvmlDeviceGetTotalEnergyConsumption\", \"gpu\": 1, \"error\": \"GPU_IS_LOST\","
+             " \"after\": 2}]}");
+    snprintf(cfg, sizeof cfg, "JOULE_FAKE_NVML_CONFIG=%s", h.cfg);
+    char *out = NULL;
+    joule_cli(env, &out, NULL, "run", "-d", "gpu", "--csv", "-o", "-", "--", "sleep", "0.2",
+              NULL);
+    char *save = NULL, f[10][128];
+    strtok_r(out, "\n", &save); /* header */
+    char *row0 = strtok_r(NULL, "\n", &save), *row1 = strtok_r(NULL, "\n", &save);
+    assert_non_null(row1);
+    assert_int_equal(csv_split(row0, f, 10), 9);
+    assert_string_equal(f[7], "exact");
+    assert_int_equal(csv_split(row1, f, 10), 9);
+    assert_string_equal(f[7], "error");
+    assert_non_null(strstr(f[8], "GPU is lost"));
+    free(out);
+    fh_finish(&h);
 }
 
 static void test_run_output_file_and_env_default(void **state)
@@ -689,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_run_repeat_json),
         cmocka_unit_test(test_run_csv),
+        cmocka_unit_test(test_run_gpu_lost),
         cmocka_unit_test(test_run_output_file_and_env_default),
         cmocka_unit_test(test_sigterm_forwarded),
         cmocka_unit_test(test_sigint_forwarded),

@@ -56,6 +56,9 @@ static void refuses_bad_specs(void **state)
         assert_int_equal(devspec_parse(bad[i], &s), JOULE_EINVAL);
         assert_non_null(strstr(joule_last_error(), bad[i]));
     }
+    /* Two sim items: the message says how to mix presets. */
+    assert_int_equal(devspec_parse("sim:1:h100+sim:1:a100", &s), JOULE_EINVAL);
+    assert_non_null(strstr(joule_last_error(), "sim:2:h100,a100"));
 }
 
 static int open_err(const char *spec)

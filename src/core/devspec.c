@@ -67,10 +67,14 @@ int devspec_parse(const char *spec, struct devspec *out)
         if (word == 3 && strncmp(p, "all", 3) == 0 && word == len) {
             out->all = matched = 1;
         } else if (word == 3 && strncmp(p, "sim", 3) == 0) {
-            if (word == len || len - word - 1 >= sizeof out->sim || out->sim[0])
+            if (out->sim[0])
+                return joule_set_error(JOULE_EINVAL,
+                    "device spec '%s': give every simulated GPU in one 'sim' item, "
+                    "e.g. sim:2:h100,a100 for an H100 and an A100", spec);
+            if (word == len || len - word - 1 >= sizeof out->sim)
                 return joule_set_error(JOULE_EINVAL,
                     "device spec '%s': '%.*s' needs a count and preset, like "
-                    "sim:4:h100 (once per spec)", spec, (int)len, p);
+                    "sim:4:h100", spec, (int)len, p);
             memcpy(out->sim, p + word + 1, len - word - 1);
             out->sim[len - word - 1] = '\0';
             matched = 1;

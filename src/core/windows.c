@@ -99,8 +99,25 @@ static void grow(struct window_table *w)
     w->nbuckets = n;
 }
 
+/* name with control characters shown as \n, \t or \xNN, for messages. */
+static const char *printable(const char *name, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)name; *c && o + 5 < len; c++) {
+        if (*c == '\n' || *c == '\t')
+            o += (size_t)snprintf(buf + o, len - o, "\\%c", *c == '\n' ? 'n' : 't');
+        else if (*c < 0x20 || *c == 0x7f)
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *c);
+        else
+            buf[o++] = (char)*c;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 static int check_name(const char *name)
 {
+    char shown[4 * WINDOW_NAME_MAX + 8];
     if (!name || !*name)
         return joule_set_error(JOULE_EINVAL, "window name is empty");
     size_t len = strlen(name);
@@ -112,7 +129,7 @@ static int check_name(const char *name)
             return joule_set_error(JOULE_EINVAL,
                 "window name '%s' contains %s at position %d; names may not "
                 "hold commas, double quotes or control characters (they "
-                "would break the CSV log)", name,
+                "would break the CSV log)", printable(name, shown, sizeof shown),
                 *c == ',' ? "a comma" : *c == '"' ? "a double quote"
                 : *c == '\n' ? "a newline" : "a control character",
                 (int)(c - name) + 1);
