@@ -199,6 +199,27 @@ static void test_sweep_through_jouled(void **state)
     assert_non_null(strstr(json, "\"settings\""));
     free(json);
     assert_true(dm_wait_state(&m, 0, "pl_w", 700, 5) == 700);
+
+    /* `joule gpu limit` through jouled reads back what jouled set. */
+    char said[700];
+    snprintf(said, sizeof said, "%s/limit.txt", m.h.dir);
+    child = fork();
+    if (child == 0) {
+        dm_become(65534, 65534, -1);
+        setenv("JOULE_DAEMON", daemon_env, 1);
+        int fd = open(said, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        execl(JOULE_TEST_CLI, JOULE_TEST_CLI, "gpu", "limit", "--gpus", "0", "--watts", "333",
+              (char *)NULL);
+        _exit(127);
+    }
+    waitpid(child, &st, 0);
+    char *text = ts_read(said);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !text ||
+        !strstr(text, "power limit 333.0 W (was 700.0 W)"))
+        fail_msg("joule gpu limit through jouled: status 0x%x, said '%s'", st, text ? text : "");
+    free(text);
+    assert_true(fh_state(&m.h, 0, "pl_w") == 333);
     dm_stop(&m);
 }
 

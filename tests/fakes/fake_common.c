@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,10 +87,28 @@ static const char *str(const cJSON *o, const char *key, const char *def)
     return cJSON_IsString(v) && v->valuestring ? v->valuestring : def;
 }
 
+/* The state file as last read or written by this process: another process
+ * (jouled, a restorer) that rewrites it is seen on the next call, as a real
+ * driver's settings are seen by every process. */
+static struct stat state_seen;
+
+static int state_changed(void)
+{
+    struct stat st;
+    if (stat(S.state_path, &st) != 0)
+        return 0;
+    int changed = st.st_ino != state_seen.st_ino || st.st_dev != state_seen.st_dev ||
+                  st.st_mtim.tv_sec != state_seen.st_mtim.tv_sec ||
+                  st.st_mtim.tv_nsec != state_seen.st_mtim.tv_nsec;
+    state_seen = st;
+    return changed;
+}
+
 static void load_state_file(void)
 {
     if (!S.state_path[0])
         return;
+    state_changed();
     char *text = read_file(S.state_path);
     if (!text)
         return;
@@ -107,7 +126,7 @@ static void load_state_file(void)
         if (pl != f->m.pl_w)
             sim_gpu_set_power_limit(&f->m, now, pl);
         int lmin = (int)num(g, "lock_min_mhz", 0), lmax = (int)num(g, "lock_max_mhz", 0);
-        if (lmin || lmax)
+        if (lmin != f->m.lock_min_mhz || lmax != f->m.lock_max_mhz)
             sim_gpu_lock_clocks(&f->m, now, lmin, lmax);
         f->mem_lock_min = (int)num(g, "mem_lock_min_mhz", 0);
         f->mem_lock_max = (int)num(g, "mem_lock_max_mhz", 0);
@@ -144,8 +163,8 @@ void fake_save_state(void)
     if (f) {
         fputs(text, f);
         fputc('\n', f);
-        if (fclose(f) == 0)
-            rename(tmp, S.state_path);
+        if (fclose(f) == 0 && rename(tmp, S.state_path) == 0)
+            state_changed(); /* our own write: nothing to reload */
         else
             unlink(tmp);
     }
@@ -277,6 +296,8 @@ void fake_unload(void)
 
 int fake_inject(const char *fn, int gpu)
 {
+    if (S.state_path[0] && state_changed())
+        load_state_file();
     if (gpu >= 0 && gpu < S.ngpu && S.gpu[gpu].lost)
         return fake_lost_code;
     for (int i = 0; i < S.nerr; i++) {
