@@ -256,8 +256,9 @@ static inline int dm_spawn(struct dm *m)
     return -1;
 }
 
-/* gpus: the NVML double's "gpus" array; conf: extra config lines. */
-static inline int dm_start(struct dm *m, const char *gpus, const char *conf)
+/* gpus: the NVML double's "gpus" array; conf: extra config lines; record:
+ * the daemon's NVML calls go to m->h.rec (for fh_calls). */
+static inline int dm_start_rec(struct dm *m, const char *gpus, const char *conf, int record)
 {
     memset(m, 0, sizeof *m);
     char json[4096];
@@ -265,8 +266,8 @@ static inline int dm_start(struct dm *m, const char *gpus, const char *conf)
     fh_start(&m->h, FH_NVML, json);
     chmod(m->h.dir, 0755);
     snprintf(m->priv, sizeof m->priv, "%s/priv.json", m->h.dir);
-    snprintf(json, sizeof json, "{\"privileged\": true, \"state\": \"@STATE@\", \"gpus\": %s}",
-             gpus);
+    snprintf(json, sizeof json, "{\"privileged\": true, %s\"state\": \"@STATE@\", \"gpus\": %s}",
+             record ? "\"record\": \"@REC@\", " : "", gpus);
     char *text = fh_expand(&m->h, json);
     ts_write(m->h.dir, "priv.json", text);
     free(text);
@@ -285,6 +286,11 @@ static inline int dm_start(struct dm *m, const char *gpus, const char *conf)
              m->port, m->secret, conf ? conf : "");
     ts_write(m->h.dir, "jouled.conf", cfg);
     return dm_spawn(m);
+}
+
+static inline int dm_start(struct dm *m, const char *gpus, const char *conf)
+{
+    return dm_start_rec(m, gpus, conf, 0);
 }
 
 static inline void dm_kill(struct dm *m, int sig)

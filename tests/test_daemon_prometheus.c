@@ -44,6 +44,36 @@ static double promql(int port, const char *q)
     return v;
 }
 
+/* A scrape is served from the sampler's latest values: 100 scrapes
+ * between two sampler ticks make no NVML calls. */
+static void test_scrape_costs_no_device_calls(void **state)
+{
+    (void)state;
+    struct dm m;
+    assert_int_equal(dm_start_rec(&m, "[{\"model\": \"h100\"}, {\"model\": \"a100\"}]",
+                                  "scope.read = all\nsample_interval_ms = 1000\n", 1),
+                     0);
+    char *body = NULL;
+    assert_int_equal(dm_get(&m, "/metrics", &body), 200); /* one full sampler tick done */
+    free(body);
+    double t0 = dm_now();
+    int before = fh_calls(&m.h, "nvmlDevice");
+    assert_true(before > 0); /* the daemon's calls are recorded */
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(dm_get(&m, "/metrics", &body), 200);
+        assert_non_null(strstr(body, "joule_gpu_energy_joules_total"));
+        free(body);
+    }
+    int after = fh_calls(&m.h, "nvmlDevice");
+    double took = dm_now() - t0;
+    /* At most one sampler tick fell inside the burst (1 s apart). */
+    int ticks = (int)(took / 1.0) + 1;
+    if (after - before > ticks * 2 * 12)
+        fail_msg("%d NVML calls during 100 scrapes in %.2f s (%d sampler ticks)",
+                 after - before, took, ticks);
+    dm_stop(&m);
+}
+
 static void test_prometheus_scrape(void **state)
 {
     (void)state;
@@ -174,6 +204,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scrape_costs_no_device_calls),
         cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_prometheus_scrape),
     };
