@@ -298,7 +298,10 @@ int joule_gpu_temperature_c(joule_ctx *ctx, int gpu, int *celsius);
 int joule_gpu_throttle_reasons(joule_ctx *ctx, int gpu, uint64_t *mask);
 /* Writes "sw_power_cap,hw_slowdown" (or "none") into buf. */
 int joule_throttle_names(uint64_t mask, char *buf, size_t len);
-/* Puts back every setting changed through this context. */
+/* Puts back every setting changed through this context: the power limit
+ * and persistence mode to their earlier values; locked SM and memory
+ * clocks are unlocked (NVML cannot read a locked range back, so clocks
+ * locked before the context opened end up unlocked too). */
 int joule_restore(joule_ctx *ctx);
 
 #define JOULE_THROTTLE_GPU_IDLE        (1ull << 0)
