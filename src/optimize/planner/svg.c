@@ -116,9 +116,11 @@ int pl_write_gantt_svg(const pl_problem *pb, const pl_plan *p,
                                          (fmax - fmin)
                                    : 1.0,
                        col, sizeof col);
-            fprintf(f, "<g><title>stage %d %s microbatch %d: %d MHz, %.6g s, "
+            /* Blocks are numbered from 1 (F1, B1, ...), as pipeline
+             * diagrams are drawn; stages keep their 0-based index. */
+            fprintf(f, "<g><title>stage %d %s of microbatch %d of %d: %d MHz, %.6g s, "
                        "%.6g J</title>",
-                    s, pl_instr_name(instr), c % d->M, o->freq_mhz, o->time_s,
+                    s, pl_instr_name(instr), c % d->M + 1, d->M, o->freq_mhz, o->time_s,
                     o->energy_j);
             fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
                        "height=\"%.0f\" fill=\"%s\" stroke=\"%s\" "
@@ -128,7 +130,7 @@ int pl_write_gantt_svg(const pl_problem *pb, const pl_plan *p,
                 fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" "
                            "font-size=\"%d\">%c%d</text>",
                         x + w / 2, y + rowh / 2 + 4, w >= 26 ? 11 : 8,
-                        instr ? 'B' : 'F', c % d->M);
+                        instr ? 'B' : 'F', c % d->M + 1);
             fprintf(f, "</g>\n");
         }
     }
