@@ -38,30 +38,19 @@ static void monitor_usage(FILE *out)
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
-/* The value in force now, NAN if the domain is not sampled. */
-static double latest(joule_sampler *s, int dev, int domain, double now)
+/* The last of a domain's values over [t0, t1], NAN if there is none. */
+static double last_value(joule_sampler *s, int dev, int domain, double t0, double t1)
 {
-    double t, v;
-    if (!joule_sampler_has(s, dev, domain) ||
-        joule_sampler_timeline(s, dev, domain, now, now, &t, &v, 1) < 1)
+    double v;
+    if (!joule_sampler_has(s, dev, domain) || joule_sampler_latest(s, dev, domain, t0, t1, NULL, &v))
         return NAN;
     return v;
 }
 
-/* The last of a domain's values over [t0, t1], NAN if there is none. */
-static double last_value(joule_sampler *s, int dev, int domain, double t0, double t1)
+/* The value in force now, NAN if the domain is not sampled. */
+static double latest(joule_sampler *s, int dev, int domain, double now)
 {
-    int n = joule_sampler_timeline(s, dev, domain, t0, t1, NULL, NULL, 0);
-    if (n <= 0)
-        return NAN;
-    double *v = malloc(sizeof *v * (size_t)n), last = NAN;
-    if (v) {
-        int m = joule_sampler_timeline(s, dev, domain, t0, t1, NULL, v, n);
-        if (m > 0)
-            last = v[(m < n ? m : n) - 1];
-    }
-    free(v);
-    return last;
+    return last_value(s, dev, domain, now, now);
 }
 
 /* The domain a device's power is shown from: instant, else derived from

@@ -66,9 +66,8 @@ static int latest(struct jd *d, int dev, int dom, double now, double *v)
 {
     if (!joule_sampler_has(d->sampler, dev, dom))
         return -1;
-    double t, x;
-    int n = joule_sampler_timeline(d->sampler, dev, dom, now, now, &t, &x, 1);
-    if (n < 1 || isnan(x))
+    double x;
+    if (joule_sampler_latest(d->sampler, dev, dom, now, now, NULL, &x) || isnan(x))
         return -1;
     *v = x;
     return 0;

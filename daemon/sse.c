@@ -46,17 +46,10 @@ static double latest_power(struct jd *d, int dev, double now)
     for (int k = 0; k < 3; k++) {
         if (!joule_sampler_has(d->sampler, dev, doms[k]))
             continue;
-        double t = 0, v = NAN;
         /* counter power needs a window holding two counter reads */
-        double t0 = doms[k] == JOULE_DOMAIN_POWER_COUNTER ? now - 1.0 : now;
-        double ts[64], vs[64];
-        int n = joule_sampler_timeline(d->sampler, dev, doms[k], t0, now, ts, vs, 64);
-        if (n > 0) {
-            t = ts[n > 64 ? 63 : n - 1];
-            v = vs[n > 64 ? 63 : n - 1];
-            (void)t;
+        double t0 = doms[k] == JOULE_DOMAIN_POWER_COUNTER ? now - 1.0 : now, v;
+        if (joule_sampler_latest(d->sampler, dev, doms[k], t0, now, NULL, &v) == 0)
             return v;
-        }
     }
     return NAN;
 }

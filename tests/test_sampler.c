@@ -135,6 +135,13 @@ static void integration_matches_ground_truth(void **state)
     for (int k = 1; k < n; k++)
         assert_true(ts[k] > ts[k - 1]);
     assert_true(vs[n - 1] > 500 && vs[n - 1] < 700); /* load 0.9: 637 W ± 3 % */
+    /* The latest sample over the same span is the timeline's last one. */
+    double lt, lv;
+    assert_int_equal(joule_sampler_latest(s, 0, JOULE_DOMAIN_POWER, t0, t1, &lt, &lv), 0);
+    assert_true(lt == ts[n - 1] && lv == vs[n - 1]);
+    /* Before any sample: nothing. */
+    assert_int_equal(joule_sampler_latest(s, 0, JOULE_DOMAIN_POWER, 1, 2, &lt, &lv),
+                     JOULE_ENOENT);
     free(ts);
     free(vs);
     assert_true(joule_sampler_has(s, 0, JOULE_DOMAIN_TEMPERATURE));

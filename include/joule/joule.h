@@ -254,6 +254,12 @@ int joule_sampler_has(joule_sampler *s, int device, int domain);
  * or a negative code. */
 int joule_sampler_timeline(joule_sampler *s, int device, int domain, double t0_s,
                            double t1_s, double *t_s, double *values, int cap);
+/* The last sample of a domain in [t0_s, t1_s] (the one in force at t0_s
+ * when none is newer): its time and value. JOULE_ENOENT when there is
+ * none. Counter power (JOULE_DOMAIN_POWER_COUNTER) is known only once the
+ * counter has changed again, so look back a few counter periods for it. */
+int joule_sampler_latest(joule_sampler *s, int device, int domain, double t0_s, double t1_s,
+                         double *t_s, double *value);
 /* Energy of device i over [t0_s, t1_s], integrating its power as the step
  * function the hardware reports (exact within each step, the boundary
  * steps cut at t0_s and t1_s). */

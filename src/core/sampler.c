@@ -371,6 +371,29 @@ JOULE_EXPORT int joule_sampler_timeline(joule_sampler *s, int device, int domain
     return n;
 }
 
+JOULE_EXPORT int joule_sampler_latest(joule_sampler *s, int device, int domain, double t0_s,
+                                      double t1_s, double *t_s, double *value)
+{
+    int rc = check(s, device, domain);
+    if (rc)
+        return rc;
+    struct sample *v;
+    int n = read_domain(s, device, domain, (int64_t)(t0_s * 1e6), (int64_t)(t1_s * 1e6), &v,
+                        NULL);
+    if (n < 0)
+        return n;
+    if (n > 0) {
+        if (t_s)
+            *t_s = (double)v[n - 1].t_us / 1e6;
+        if (value)
+            *value = to_unit(domain, v[n - 1].v);
+    }
+    free(v);
+    return n > 0 ? 0
+                 : joule_set_error(JOULE_ENOENT, "no %s sample of %s in that time",
+                                   domain_names[domain], s->ctx->devs[device]->label);
+}
+
 int sampler_energy_uj(struct joule_sampler *s, int device, int64_t t0_us, int64_t t1_us,
                       double *uj)
 {
