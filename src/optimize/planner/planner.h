@@ -12,6 +12,7 @@
 #ifndef JOULE_OPTIMIZE_PLANNER_H
 #define JOULE_OPTIMIZE_PLANNER_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,6 +99,9 @@ typedef struct pl_config {
     int schedule;            /* PL_SCHED_* */
     double quantum_s;        /* default 1e-3 */
     double blocking_power_w; /* default 70 */
+    /* simulated computations the discrete improvement may spend: 0 picks
+     * the default (docs/planner.md), < 0 turns the improvement off */
+    long long improve_budget;
 } pl_config;
 
 void pl_config_default(pl_config *c);
@@ -188,6 +192,7 @@ typedef struct pl_plan {
     double model_energy_j;  /* same formula with quantized times */
     double bound_j;         /* hull lower bound at `quanta` (model) */
     int id;
+    int searched;           /* improve.c: its neighbours were offered */
 } pl_plan;
 
 typedef struct pl_work pl_work;   /* scratch arrays for evaluation */
@@ -208,6 +213,15 @@ void pl_plan_fill_slack(const pl_problem *pb, pl_work *w, uint16_t *choice,
 void pl_plan_fill_slack_capped(const pl_problem *pb, pl_work *w,
                                uint16_t *choice, double deadline_s,
                                const int32_t *cap_quanta);
+
+/* Bloat removal as pl_plan_fill_slack(..., 0) for a plan that agrees, at
+ * the topological positions before `from`, with the plan of the last call
+ * that reached them (a fill from 0, or a call with a smaller `from`); the
+ * earliest starts there are reused. Returns the iteration time and sets
+ * *energy_j; both are summed in another order than pl_plan_eval, so they
+ * agree with it to rounding only. */
+double pl_plan_fill_from(const pl_problem *pb, pl_work *w, uint16_t *choice,
+                         int from, double *energy_j);
 
 /* ---- solver --------------------------------------------------------------- */
 
@@ -231,6 +245,11 @@ typedef struct pl_frontier {
                                (0 when the warm-start argument holds) */
     double fastest_energy_j;  /* every computation at its fastest option */
     double fastest_time_s;
+    /* discrete improvement (improve.c): plans searched, neighbours
+     * simulated, and 1 when the budget stopped it before it converged */
+    int improve_searched;
+    long long improve_evals;
+    int improve_cut;
     uint16_t **pool;        /* internal: recycled choice arrays */
     int npool, cappool;
     int N;
@@ -238,6 +257,33 @@ typedef struct pl_frontier {
 
 int pl_solve(const pl_problem *pb, pl_frontier *out);
 void pl_frontier_free(pl_frontier *f);
+
+/* frontier.c: a choice array from the pool (or a new one; NULL when out of
+ * memory), and back to the pool. */
+uint16_t *pl_choice_get(pl_frontier *f);
+void pl_choice_put(pl_frontier *f, uint16_t *c);
+/* Inserts a plan unless another has time <= and energy <= it; removes the
+ * plans it dominates. Takes ownership of p->choice. */
+int pl_frontier_insert(pl_frontier *f, pl_plan *p);
+
+/* improve.c: Pareto local search over the real options. Frontier plans
+ * get their neighbours (one or two computations at other options, energy
+ * bloat removed) offered to the frontier, until none is left or `budget`
+ * simulated computations are spent (0: the default, docs/planner.md). */
+int pl_frontier_improve(const pl_problem *pb, pl_work *w, pl_frontier *f,
+                       int64_t budget);
+
+/* The quantized deadline k * q that time t first meets: (k-1) q < t <= k q,
+ * with a relative slack of 1e-9 for sums of times such as 0.001 + 0.002. */
+static inline int64_t pl_deadline_quanta(double t, double q)
+{
+    return (int64_t)ceil(t / q * (1 - 1e-9));
+}
+
+/* Keeps the fastest plan and, for each quantized deadline, the cheapest
+ * plan that meets it; drops the plans in between, which no deadline on the
+ * quantum grid picks. */
+void pl_frontier_thin(pl_frontier *f, double quantum_s);
 
 /* Index of the cheapest plan with time_s <= deadline_s (+1e-12), -1 if
  * none. */

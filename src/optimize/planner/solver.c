@@ -495,108 +495,12 @@ static int pd_step(solver *s, int64_t *delta)
     return changed;
 }
 
-/* ---- frontier of real plans ------------------------------------------------ */
-
-static uint16_t *choice_get(pl_frontier *f)
-{
-    if (f->npool > 0)
-        return f->pool[--f->npool];
-    return pl_malloc((size_t)f->N * sizeof(uint16_t));
-}
-
-static void choice_put(pl_frontier *f, uint16_t *c)
-{
-    if (!c)
-        return;
-    if (f->npool == f->cappool) {
-        int ncap = f->cappool ? f->cappool * 2 : 16;
-        uint16_t **np = pl_realloc(f->pool, (size_t)ncap * sizeof *np);
-        if (!np) {
-            pl_free(c);
-            return;
-        }
-        f->pool = np;
-        f->cappool = ncap;
-    }
-    f->pool[f->npool++] = c;
-}
-
-/* Inserts a plan if no other has time <= and energy <= it; removes the
- * plans it dominates. Takes ownership of p->choice. */
-static int frontier_insert(pl_frontier *f, pl_plan *p)
-{
-    int lo = 0, hi = f->n; /* first index with time >= p->time_s */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (f->pts[mid].time_s < p->time_s)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    int pos = lo;
-    if ((pos > 0 && f->pts[pos - 1].energy_j <= p->energy_j) ||
-        (pos < f->n && f->pts[pos].time_s == p->time_s &&
-         f->pts[pos].energy_j <= p->energy_j)) {
-        choice_put(f, p->choice);
-        p->choice = NULL;
-        return 0;
-    }
-    int end = pos;
-    while (end < f->n && f->pts[end].energy_j >= p->energy_j)
-        end++;
-    for (int i = pos; i < end; i++)
-        choice_put(f, f->pts[i].choice);
-    int removed = end - pos;
-    if (removed == 0 && f->n == f->cap) {
-        int ncap = f->cap ? f->cap * 2 : 64;
-        pl_plan *np = pl_realloc(f->pts, (size_t)ncap * sizeof *np);
-        if (!np) {
-            choice_put(f, p->choice);
-            return pl_error(JOULE_ENOMEM, "out of memory in the planner");
-        }
-        f->pts = np;
-        f->cap = ncap;
-    }
-    if (removed != 1)
-        memmove(&f->pts[pos + 1], &f->pts[end],
-                (size_t)(f->n - end) * sizeof *f->pts);
-    f->pts[pos] = *p;
-    f->n += 1 - removed;
-    p->choice = NULL;
-    return 0;
-}
-
-void pl_frontier_free(pl_frontier *f)
-{
-    if (!f)
-        return;
-    for (int i = 0; i < f->n; i++)
-        pl_free(f->pts[i].choice);
-    for (int i = 0; i < f->npool; i++)
-        pl_free(f->pool[i]);
-    pl_free(f->pool);
-    pl_free(f->pts);
-    pl_free(f->hull_cost);
-    pl_free(f->round_energy_j);
-    pl_free(f->round_quanta);
-    memset(f, 0, sizeof *f);
-}
-
-int pl_frontier_pick_deadline(const pl_frontier *f, double deadline_s)
-{
-    int best = -1;
-    for (int i = 0; i < f->n; i++)
-        if (f->pts[i].time_s <= deadline_s * (1 + 1e-12))
-            best = i; /* energy decreases along the frontier */
-    return best;
-}
-
 /* Rounds the hull durations down to real options, records the rounded
  * plan's model energy, removes energy bloat and offers the plan. */
 static int offer_state(pl_frontier *f, const pl_problem *pb, solver *s,
                        pl_work *w, int64_t T)
 {
-    uint16_t *ch = choice_get(f);
+    uint16_t *ch = pl_choice_get(f);
     if (!ch)
         return pl_error(JOULE_ENOMEM, "out of memory in the planner");
     for (int c = 0; c < s->N; c++) {
@@ -609,7 +513,40 @@ static int offer_state(pl_frontier *f, const pl_problem *pb, solver *s,
     f->round_quanta[T - f->hull_tmin] = p.quanta;
     pl_plan_fill_slack(pb, w, ch, 0);
     pl_plan_eval(pb, w, &p);
-    return frontier_insert(f, &p);
+    return pl_frontier_insert(f, &p);
+}
+
+/* Offers the plan with every computation at its fastest option (least = 0;
+ * records the all-fastest time and energy) or at its least-energy option
+ * (least = 1), energy bloat removed. */
+static int offer_uniform(pl_frontier *f, const pl_problem *pb, pl_work *w,
+                         int least)
+{
+    uint16_t *ch = pl_choice_get(f);
+    if (!ch)
+        return pl_error(JOULE_ENOMEM, "out of memory in the planner");
+    for (int c = 0; c < f->N; c++)
+        ch[c] = (uint16_t)(least ? pl_kind_of(pb, c)->nopt - 1 : 0);
+    pl_plan p = {.choice = ch};
+    if (!least) {
+        pl_plan_eval(pb, w, &p);
+        f->fastest_energy_j = p.energy_j;
+        f->fastest_time_s = p.time_s;
+    }
+    pl_plan_fill_slack(pb, w, ch, 0);
+    pl_plan_eval(pb, w, &p);
+    return pl_frontier_insert(f, &p);
+}
+
+/* Improves the frontier over the real options, then keeps one plan per
+ * quantum of iteration time. */
+static int improve(pl_frontier *f, const pl_problem *pb, pl_work *w)
+{
+    int64_t budget = pb->cfg.improve_budget;
+    int rc = budget >= 0 ? pl_frontier_improve(pb, w, f, budget) : 0;
+    if (!rc)
+        pl_frontier_thin(f, pb->cfg.quantum_s);
+    return rc;
 }
 
 int pl_solve(const pl_problem *pb, pl_frontier *f)
@@ -655,23 +592,10 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
         goto out;
     }
     /* the all-fastest plan (with its energy bloat) and the same plan with
-     * the bloat removed, which has the minimum time */
-    {
-        uint16_t *ch = choice_get(f);
-        if (!ch) {
-            rc = pl_error(JOULE_ENOMEM, "out of memory in the planner");
-            goto out;
-        }
-        memset(ch, 0, (size_t)N * sizeof *ch);
-        pl_plan p = {.choice = ch};
-        pl_plan_eval(pb, w, &p);
-        f->fastest_energy_j = p.energy_j;
-        f->fastest_time_s = p.time_s;
-        pl_plan_fill_slack(pb, w, ch, 0);
-        pl_plan_eval(pb, w, &p);
-        if ((rc = frontier_insert(f, &p)))
-            goto out;
-    }
+     * the bloat removed, which has the minimum time; the all-least-energy
+     * plan, the slow end */
+    if ((rc = offer_uniform(f, pb, w, 0)) || (rc = offer_uniform(f, pb, w, 1)))
+        goto out;
     f->hull_cost[T - tmin] = cost;
     if ((rc = offer_state(f, pb, &s, w, T)))
         goto out;
@@ -713,7 +637,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
      * the exact solver puts it, not to whichever computation a greedy pass
      * meets first), then use whatever slack is left. */
     {
-        uint16_t *ch = choice_get(f);
+        uint16_t *ch = pl_choice_get(f);
         if (!ch) {
             rc = pl_error(JOULE_ENOMEM, "out of memory in the planner");
             goto out;
@@ -723,9 +647,11 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
         pl_plan_fill_slack(pb, w, ch, 0);
         pl_plan p = {.choice = ch};
         pl_plan_eval(pb, w, &p);
-        if ((rc = frontier_insert(f, &p)))
+        if ((rc = pl_frontier_insert(f, &p)))
             goto out;
     }
+    if ((rc = improve(f, pb, w)))
+        goto out;
     /* T*: where slowing further saves nothing in the hull model */
     {
         int64_t best = INT64_MAX, tstar = tmin;

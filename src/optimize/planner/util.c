@@ -156,4 +156,5 @@ void pl_config_default(pl_config *c)
     c->schedule = PL_SCHED_1F1B;
     c->quantum_s = 1e-3;
     c->blocking_power_w = 70.0;
+    c->improve_budget = 0;
 }
