@@ -210,6 +210,9 @@ int main(void)
         double mib_h = bytes_per_sample * samples / wall * 3600.0 / (1024.0 * 1024.0);
         printf("  %4.0fHz %10.2f %12.2f %15.2f %10.2f %12.0f %13.2f %13.1f\n", rates_hz[k],
                cpu_pct, floor_pct, base_pct, own, samples / wall, bytes_per_sample, mib_h);
+        /* median() sorted own_r: its ends are the spread over the runs */
+        printf("         own_%%core over the %d runs: %.2f to %.2f\n", REPS, own_r[0],
+               own_r[REPS - 1]);
         if (rates_hz[k] == 1000) {
             printf("  targets at 1 kHz: own CPU <= 1 %% of a core: %s; <= 64 MiB/hour: %s\n",
                    own <= 1.0 ? "met" : "MISSED", mib_h <= 64 ? "met" : "MISSED");
