@@ -173,30 +173,6 @@ static double energy_since(joule_ctx *ctx, joule_sampler *s, int i, double start
     return joule_sampler_energy_j(s, i, start, now, &j) == 0 ? j : NAN;
 }
 
-/* Warns, one line per device, where the interval is finer than the source
- * of the power shown can serve: a counter-only device (RAPL) is limited by
- * how often its energy counter changes, the others by their power reading. */
-static void warn_coarse_sources(joule_ctx *ctx, joule_sampler *s, double interval_ms)
-{
-    for (int i = 0; i < joule_device_count(ctx); i++) {
-        const joule_device *d = joule_device_at(ctx, i);
-        if (power_domain(s, i) == JOULE_DOMAIN_POWER_COUNTER) {
-            double period = joule_device_update_period_us(d) / 1000.0;
-            if (period > interval_ms * 1.5)
-                fprintf(stderr, "joule monitor: warning: %s's energy counter changes only every "
-                                "%.0f ms; power derived from it cannot resolve an interval of "
-                                "%g ms (values repeat)\n",
-                        joule_device_label(d), period, interval_ms);
-        } else {
-            double period = joule_device_power_period_us(d) / 1000.0;
-            if (period > interval_ms * 1.5)
-                fprintf(stderr, "joule monitor: warning: %s's power reading changes only every "
-                                "%.0f ms, so an interval of %g ms repeats values\n",
-                        joule_device_label(d), period, interval_ms);
-        }
-    }
-}
-
 static double peak_power(joule_sampler *s, int i, double start, double now)
 {
     int domain = power_domain(s, i);
@@ -285,7 +261,7 @@ int cmd_monitor(int argc, char **argv)
         return 1;
     }
     int n = joule_device_count(ctx);
-    warn_coarse_sources(ctx, s, interval_ms);
+    cli_warn_coarse_sources("monitor", ctx, s, interval_ms);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -92,3 +92,26 @@ void cli_close_report(FILE *f)
     else if (f && f != stderr)
         fclose(f);
 }
+
+void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,
+                             double interval_ms)
+{
+    for (int i = 0; i < joule_device_count(ctx); i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        int counter_only = !joule_sampler_has(s, i, JOULE_DOMAIN_POWER) &&
+                           joule_sampler_has(s, i, JOULE_DOMAIN_POWER_COUNTER);
+        double period = (counter_only ? joule_device_update_period_us(d)
+                                      : joule_device_power_period_us(d)) / 1000.0;
+        if (period <= interval_ms * 1.5)
+            continue;
+        if (counter_only)
+            fprintf(stderr, "joule %s: warning: %s's energy counter changes only every %.0f ms; "
+                            "power derived from it cannot resolve an interval of %g ms "
+                            "(values repeat)\n",
+                    command, joule_device_label(d), period, interval_ms);
+        else
+            fprintf(stderr, "joule %s: warning: %s's power reading changes only every %.0f ms, "
+                            "so an interval of %g ms repeats values\n",
+                    command, joule_device_label(d), period, interval_ms);
+    }
+}

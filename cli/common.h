@@ -20,6 +20,12 @@ struct cJSON *cli_device_json(struct cJSON *array, const joule_device *d);
  * cli_close_report closes only a file it opened. */
 FILE *cli_open_report(const char *command, const char *path);
 void cli_close_report(FILE *f);
+/* Warns, one line per device, where interval_ms is finer than the source
+ * of its sampled power can serve: a counter-only device (RAPL) is limited
+ * by how often its energy counter changes, the others by their power
+ * reading. */
+void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,
+                             double interval_ms);
 double cli_mean(const double *v, int n, int stride);
 double cli_stddev(const double *v, int n, int stride);
 /* Formats seconds as "1.234 s" or "12 ms". */

@@ -14,38 +14,13 @@
 #include <unistd.h>
 
 #include "../src/core/trace_write.h"
+#include "common.h"
 
 /* How often rows are appended to the trace while the command runs. */
 #define APPEND_EVERY_S 1
 /* A counter that has not changed for this long no longer holds appends
  * back (its open step then appears only in the finished trace). */
 #define COUNTER_HOLD_MAX_US 5000000LL
-
-/* Warns, one line per device, where the trace interval is finer than the
- * source of its power can serve: a counter-only device (RAPL) is limited
- * by how often its energy counter changes, the others by their power
- * reading. */
-static void warn_coarse_sources(joule_ctx *ctx, joule_sampler *s, double interval_ms)
-{
-    for (int i = 0; i < joule_device_count(ctx); i++) {
-        const joule_device *d = joule_device_at(ctx, i);
-        if (!joule_sampler_has(s, i, JOULE_DOMAIN_POWER) &&
-            joule_sampler_has(s, i, JOULE_DOMAIN_POWER_COUNTER)) {
-            double period = joule_device_update_period_us(d) / 1000.0;
-            if (period > interval_ms * 1.5)
-                fprintf(stderr, "joule run: warning: %s's energy counter changes only every "
-                                "%.0f ms; power derived from it cannot resolve a trace interval "
-                                "of %g ms (values repeat)\n",
-                        joule_device_label(d), period, interval_ms);
-        } else {
-            double period = joule_device_power_period_us(d) / 1000.0;
-            if (period > interval_ms * 1.5)
-                fprintf(stderr, "joule run: warning: %s's power reading changes only every "
-                                "%.0f ms, so a trace interval of %g ms repeats values\n",
-                        joule_device_label(d), period, interval_ms);
-        }
-    }
-}
 
 static int write_all(int fd, const char *buf, size_t len)
 {
@@ -368,7 +343,7 @@ int run_trace_start(struct run_trace *rt, joule_ctx *ctx, const char *path, doub
         }
         return -1;
     }
-    warn_coarse_sources(ctx, rt->sampler, interval_ms);
+    cli_warn_coarse_sources("run", ctx, rt->sampler, interval_ms);
     wait_first_samples(ctx, rt->sampler);
     struct timeval tv;
     gettimeofday(&tv, NULL);

@@ -44,101 +44,6 @@ static const struct route_case route_cases[] = {
 };
 #define NCASES (sizeof route_cases / sizeof route_cases[0])
 
-/* One request like dm_http, except that an event stream (which never
- * ends) is read only up to its first power event, then closed. */
-static int call_once(const char *sock, int port, const char *token, const char *method,
-                     const char *path, const char *body, char **out)
-{
-    *out = NULL;
-    int fd = dm_connect(sock, port);
-    if (fd < 0)
-        return -1;
-    char head[2048], auth[1200] = "";
-    if (token)
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
-    size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n%s\r\n",
-                     method, path, blen, auth);
-    if (dm_write_all(fd, head, (size_t)n) == 0 && blen)
-        dm_write_all(fd, body, blen);
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-        }
-        ssize_t r = recv(fd, buf + len, cap - len, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        buf[len] = '\0';
-        const char *b = strstr(buf, "\r\n\r\n");
-        if (b && strstr(buf, "text/event-stream") && strstr(b, "event: power\ndata: "))
-            break;
-    }
-    close(fd);
-    buf[len] = '\0';
-    int status = -1;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        status = -1;
-    char *b = strstr(buf, "\r\n\r\n");
-    if (b)
-        *out = strdup(b + 4);
-    free(buf);
-    return status;
-}
-
-/* call_once from a child running as uid/gid (and one supplementary group
- * when >= 0), so that SO_PEERCRED reports that identity. */
-static int call_as(const struct dm *m, uid_t uid, gid_t gid, int extra_gid, const char *method,
-                   const char *path, const char *body, char **out)
-{
-    int p[2];
-    if (pipe(p))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dm_become(uid, gid, extra_gid);
-        char *resp = NULL;
-        int st = call_once(m->sock, 0, NULL, method, path, body, &resp);
-        char line[32];
-        int n = snprintf(line, sizeof line, "%d\n", st);
-        dm_write_all(p[1], line, (size_t)n);
-        if (resp)
-            dm_write_all(p[1], resp, strlen(resp));
-        _exit(0);
-    }
-    close(p[1]);
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-        }
-        ssize_t r = read(p[0], buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    close(p[0]);
-    waitpid(pid, NULL, 0);
-    int status = -1;
-    sscanf(buf, "%d", &status);
-    char *nl = strchr(buf, '\n');
-    *out = strdup(nl ? nl + 1 : "");
-    free(buf);
-    return status;
-}
 
 /* A 200 of the stream route must really be the stream. */
 static void check_stream_body(const struct route_case *rc, int st, const char *body)
@@ -172,7 +77,7 @@ static void test_auth_unix_matrix(void **state)
         for (size_t i = 0; i < NCASES; i++) {
             const struct route_case *rc = &route_cases[i];
             char *body = NULL;
-            int st = call_as(&m, who[w].uid, who[w].gid, who[w].extra, rc->method, rc->path,
+            int st = dm_as(&m, who[w].uid, who[w].gid, who[w].extra, rc->method, rc->path,
                              rc->body, &body);
             int allowed = rc->scope == 0 || (who[w].scopes & (unsigned)rc->scope);
             if (allowed ? st != 200 : st != 403)
@@ -233,28 +138,28 @@ static void test_auth_tokens(void **state)
         const struct route_case *rc = &route_cases[i];
         char *body = NULL;
         /* missing token */
-        int st = call_once(NULL, m.port, NULL, rc->method, rc->path, rc->body, &body);
+        int st = dm_tcp(&m, NULL, rc->method, rc->path, rc->body, &body);
         if (st != (rc->scope ? 401 : 200))
             fail_msg("no token %s %s: %d %s", rc->method, rc->path, st, body);
         if (rc->scope && !strstr(body, "needs scope"))
             fail_msg("no token %s %s: 401 without the reason: %s", rc->method, rc->path, body);
         free(body);
         for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
-            st = call_once(NULL, m.port, bad[b], rc->method, rc->path, rc->body, &body);
+            st = dm_tcp(&m, bad[b], rc->method, rc->path, rc->body, &body);
             if (st != 401)
                 fail_msg("bad token %zu %s %s: %d %s", b, rc->method, rc->path, st, body);
             free(body);
         }
-        st = call_once(NULL, m.port, rd, rc->method, rc->path, rc->body, &body);
+        st = dm_tcp(&m, rd, rc->method, rc->path, rc->body, &body);
         if (st != (rc->scope == 2 ? 403 : 200))
             fail_msg("read token %s %s: %d %s", rc->method, rc->path, st, body);
         check_stream_body(rc, st, body);
         free(body);
-        st = call_once(NULL, m.port, ctl, rc->method, rc->path, rc->body, &body);
+        st = dm_tcp(&m, ctl, rc->method, rc->path, rc->body, &body);
         if (st != (rc->scope == 1 ? 403 : 200))
             fail_msg("control token %s %s: %d %s", rc->method, rc->path, st, body);
         free(body);
-        st = call_once(NULL, m.port, both, rc->method, rc->path, rc->body, &body);
+        st = dm_tcp(&m, both, rc->method, rc->path, rc->body, &body);
         if (st != 200)
             fail_msg("read,control token %s %s: %d %s", rc->method, rc->path, st, body);
         check_stream_body(rc, st, body);

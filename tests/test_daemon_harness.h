@@ -88,7 +88,7 @@ static inline int dm_write_all(int fd, const char *p, size_t n)
 
 /* One request with Connection: close; returns the status (or -1) and the
  * body in *out (malloc'd; may be NULL). hdrs: extra header lines, each
- * ending in \r\n. */
+ * ending in \r\n. An event stream is read up to its first power event. */
 static inline int dm_http(const char *sock, int port, const char *method, const char *path,
                           const char *hdrs, const char *body, size_t body_len, char **out)
 {
@@ -118,6 +118,11 @@ static inline int dm_http(const char *sock, int port, const char *method, const 
         if (r <= 0)
             break;
         len += (size_t)r;
+        /* An event stream never ends: stop at its first power event. */
+        buf[len] = '\0';
+        const char *b = strstr(buf, "\r\n\r\n");
+        if (b && strstr(buf, "text/event-stream") && strstr(b, "event: power\ndata: "))
+            break;
     }
     close(fd);
     buf[len] = '\0';

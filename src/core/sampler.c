@@ -350,15 +350,22 @@ static int read_domain(struct joule_sampler *s, int device, int domain, int64_t 
     return stream_read(&s->streams[slot(s, device, domain)], t0_us, t1_us, out, last_read);
 }
 
-JOULE_EXPORT int joule_sampler_timeline(joule_sampler *s, int device, int domain, double t0_s,
-                                        double t1_s, double *t_s, double *values, int cap)
+/* A checked read of [t0_s, t1_s]: the count, or a negative code. */
+static int read_span(struct joule_sampler *s, int device, int domain, double t0_s, double t1_s,
+                     struct sample **v)
 {
     int rc = check(s, device, domain);
     if (rc)
         return rc;
+    return read_domain(s, device, domain, (int64_t)(t0_s * 1e6), (int64_t)(t1_s * 1e6), v,
+                       NULL);
+}
+
+JOULE_EXPORT int joule_sampler_timeline(joule_sampler *s, int device, int domain, double t0_s,
+                                        double t1_s, double *t_s, double *values, int cap)
+{
     struct sample *v;
-    int n = read_domain(s, device, domain, (int64_t)(t0_s * 1e6), (int64_t)(t1_s * 1e6), &v,
-                        NULL);
+    int n = read_span(s, device, domain, t0_s, t1_s, &v);
     if (n < 0)
         return n;
     for (int k = 0; k < n && k < cap; k++) {
@@ -374,12 +381,8 @@ JOULE_EXPORT int joule_sampler_timeline(joule_sampler *s, int device, int domain
 JOULE_EXPORT int joule_sampler_latest(joule_sampler *s, int device, int domain, double t0_s,
                                       double t1_s, double *t_s, double *value)
 {
-    int rc = check(s, device, domain);
-    if (rc)
-        return rc;
     struct sample *v;
-    int n = read_domain(s, device, domain, (int64_t)(t0_s * 1e6), (int64_t)(t1_s * 1e6), &v,
-                        NULL);
+    int n = read_span(s, device, domain, t0_s, t1_s, &v);
     if (n < 0)
         return n;
     if (n > 0) {
