@@ -15,6 +15,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,7 @@ static int split_row(char *line, char *field[], int max)
 struct rapl_writer {
     char *root;
     double period_ms, watts[2];
-    volatile int stop;
+    atomic_int stop; /* read by the writer thread */
     pthread_t thread;
 };
 static const char *const writer_zones[2] = {"intel-rapl:0", "intel-rapl:0:0"};
@@ -110,7 +111,7 @@ static void *rapl_writer_main(void *arg)
 {
     struct rapl_writer *w = arg;
     double t0 = mono_s();
-    while (!w->stop) {
+    while (!atomic_load(&w->stop)) {
         double t = mono_s() - t0;
         for (int z = 0; z < 2; z++) {
             char path[1024], tmp[1100];
@@ -143,7 +144,7 @@ static void rapl_writer_start(struct rapl_writer *w, double period_ms, double pk
 
 static void rapl_writer_stop(struct rapl_writer *w)
 {
-    w->stop = 1;
+    atomic_store(&w->stop, 1);
     pthread_join(w->thread, NULL);
     ts_rmtree(w->root);
     free(w->root);
