@@ -25,9 +25,9 @@ static void info_usage(FILE *out)
 }
 
 struct gpu_state {
-    int have_limits, have_clocks, have_temp, have_throttle;
+    int have_limits, have_clocks, have_temp, have_throttle, have_persistence;
     double cur, min, max, def, enf;
-    int sm, mem, temp;
+    int sm, mem, temp, persistence;
     char throttle[256];
 };
 
@@ -42,6 +42,8 @@ static void read_gpu_state(joule_ctx *ctx, const joule_device *d, struct gpu_sta
                                                  &s->def, &s->enf) == 0;
     s->have_clocks = joule_gpu_clocks_mhz(ctx, g, &s->sm, &s->mem) == 0;
     s->have_temp = joule_gpu_temperature_c(ctx, g, &s->temp) == 0;
+    s->have_persistence = (joule_device_caps(d) & JOULE_CAP_PERSISTENCE) &&
+                          joule_gpu_get_persistence(ctx, g, &s->persistence) == 0;
     s->have_throttle = joule_gpu_throttle_reasons(ctx, g, &mask) == 0 &&
                        joule_throttle_names(mask, s->throttle, sizeof s->throttle) == 0;
 }
@@ -154,6 +156,8 @@ static int print_text(joule_ctx *ctx)
         if (s.have_clocks || s.have_temp)
             printf("          SM clock %d MHz, memory clock %d MHz, temperature %d C\n",
                    s.sm, s.mem, s.temp);
+        if (s.have_persistence)
+            printf("          persistence mode %s\n", s.persistence ? "on" : "off");
         if (s.have_throttle)
             printf("          throttle reasons: %s\n", s.throttle);
         if (joule_device_note(d)[0])
@@ -218,6 +222,8 @@ static int print_json(joule_ctx *ctx)
         }
         if (s.have_temp)
             cJSON_AddNumberToObject(o, "temperature_c", s.temp);
+        if (s.have_persistence)
+            cJSON_AddBoolToObject(o, "persistence", s.persistence);
         if (s.have_throttle)
             cJSON_AddStringToObject(o, "throttle_reasons", s.throttle);
         cJSON_AddStringToObject(o, "note", joule_device_note(d));

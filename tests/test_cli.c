@@ -635,14 +635,12 @@ static void test_info_json(void **state)
         assert_string_equal(string(d, "arch"), "Ampere");
         assert_string_equal(string(d, "pci_bus_id"), "");
         assert_true(cJSON_IsNull(item(d, "power_scope")));
-        /* The limits come from the GPU control getters; until those are
-         * built (src/core/control_fallback.c returns ENOTSUP) joule info
-         * leaves the key out, so only check it when present. */
+        assert_true(cJSON_IsFalse(item(d, "persistence"))); /* the sim's default */
+        /* The A100 preset's limits: 100-400 W. */
         cJSON *pl = cJSON_GetObjectItemCaseSensitive(d, "power_limit_w");
-        if (pl) {
-            assert_true(fabs(number(pl, "max") - 400) < 1e-9);
-            assert_true(fabs(number(pl, "min") - 100) < 1e-9);
-        }
+        assert_non_null(pl);
+        assert_true(fabs(number(pl, "max") - 400) < 1e-9);
+        assert_true(fabs(number(pl, "min") - 100) < 1e-9);
     }
     free(out);
     cJSON_Delete(o);
