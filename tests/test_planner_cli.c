@@ -197,7 +197,26 @@ static void test_outputs(void **state)
                      0);
     char *out = file_in_dir("out.txt");
     assert_non_null(strstr(out, "no energy bloat"));
+    assert_non_null(strstr(out, "discrete search:    "));
+    assert_non_null(strstr(out, "plans searched"));
     free(out);
+    /* --no-search: the hull solve alone; its least energy is never lower */
+    assert_int_equal(run_plan("profile.csv --stages 2 --microbatches 4 --quantum 0.5ms "
+                              "--at min-energy --json least.json -q"), 0);
+    assert_int_equal(run_plan("profile.csv --stages 2 --microbatches 4 --quantum 0.5ms "
+                              "--at min-energy --json least_hull.json --no-search"), 0);
+    char *said = file_in_dir("out.txt");
+    assert_non_null(strstr(said, "discrete search:    off (--no-search)"));
+    free(said);
+    char *with = file_in_dir("least.json"), *hull = file_in_dir("least_hull.json");
+    const char *a = strstr(with, "\"energy_j\""), *b = strstr(hull, "\"energy_j\"");
+    double ew = 0, eh = 0;
+    assert_true(a && b);
+    assert_int_equal(sscanf(strchr(a, ':') + 1, "%lf", &ew), 1);
+    assert_int_equal(sscanf(strchr(b, ':') + 1, "%lf", &eh), 1);
+    assert_true(ew <= eh + 1e-9);
+    free(with);
+    free(hull);
     /* frontier CSV: header, strictly increasing time, decreasing energy */
     char *csv = file_in_dir("frontier.csv");
     assert_non_null(csv);
