@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -10,6 +11,25 @@
 volatile sig_atomic_t cli_interrupted;
 static volatile sig_atomic_t child_pid;
 static struct sigaction old_int, old_term;
+
+/* Whether a file named cmd exists in some folder of $PATH. */
+static int on_path(const char *cmd)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return 0;
+    char dir[4096];
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(dir, sizeof dir, "%.*s/%s", n ? (int)n : 1, n ? p : ".", cmd);
+        if (access(dir, F_OK) == 0)
+            return 1;
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return 0;
+}
 
 /* A signal typed at the terminal already reached the command (same
  * process group); one sent to joule alone (kill, a scheduler) is passed on. */
@@ -90,6 +110,10 @@ int cli_run_child(char **argv, const char *env_name, const char *env_value, int 
         ;
     child_pid = 0;
     if (n == (ssize_t)sizeof e) {
+        /* execvp says EACCES when any PATH folder was unsearchable, even if
+         * the command is nowhere: a shell calls that "not found" (127). */
+        if (e == EACCES && !strchr(argv[0], '/') && !on_path(argv[0]))
+            e = ENOENT;
         *exec_errno = e;
         return -1;
     }

@@ -157,6 +157,17 @@ static inline int dm_tcp(const struct dm *m, const char *token, const char *meth
     return dm_http(NULL, m->port, method, path, hdr, body, body ? strlen(body) : 0, out);
 }
 
+/* Tests that make requests as other uids (SO_PEERCRED identities) need
+ * root to switch: they skip, saying so, when run without it. */
+#define DM_REQUIRE_ROOT()                                                                  \
+    do {                                                                                   \
+        if (geteuid() != 0) {                                                              \
+            print_message("SKIP: %s needs root to switch uids (run make test as root)\n", \
+                          __func__);                                                       \
+            skip();                                                                        \
+        }                                                                                  \
+    } while (0)
+
 /* Drops to uid/gid (and one supplementary group, if >= 0) in the calling
  * process; exits 99 on failure. */
 static inline void dm_become(uid_t uid, gid_t gid, int extra_gid)

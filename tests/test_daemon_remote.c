@@ -22,6 +22,7 @@ static int wait_byte(int fd)
 static void test_remote_rapl_and_control(void **state)
 {
     (void)state;
+    DM_REQUIRE_ROOT();
     char *sys = ts_mkdtemp();
     chmod(sys, 0755);
     assert_int_equal(ts_rapl_zone(sys, "intel-rapl:0", "package-0", 1000000, 262143328850ULL), 0);
@@ -163,6 +164,7 @@ static void test_remote_rapl_and_control(void **state)
 static void test_sweep_through_jouled(void **state)
 {
     (void)state;
+    DM_REQUIRE_ROOT();
     struct dm m;
     assert_int_equal(dm_start(&m, gpus, "scope.read = all\nscope.control = uid:65534\n"), 0);
     char daemon_env[600], out[700], seen[700], script[1600];
