@@ -226,7 +226,10 @@ static void test_cuda_visible_devices(void **state)
     fh_start(&h, FH_NVML, three_gpus);
     joule_ctx *ctx = NULL;
 
-    /* Indices, in the order given. */
+    /* Indices, in the order given. The models differ and CUDA_DEVICE_ORDER
+     * is not PCI_BUS_ID, so CUDA may number them otherwise: a note says so. */
+    static const char *order_note = "CUDA_DEVICE_ORDER is not PCI_BUS_ID";
+    unsetenv("CUDA_DEVICE_ORDER");
     setenv("CUDA_VISIBLE_DEVICES", "2,0", 1);
     assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
     assert_int_equal(joule_device_count(ctx), 2);
@@ -234,14 +237,23 @@ static void test_cuda_visible_devices(void **state)
     assert_int_equal(dev(ctx, 0)->backend_index, 2);
     assert_string_equal(joule_device_label(joule_device_at(ctx, 0)), "gpu0");
     assert_string_equal(joule_device_uuid(joule_device_at(ctx, 1)), UUID0);
+    assert_non_null(strstr(joule_device_note(joule_device_at(ctx, 0)), order_note));
+    assert_non_null(strstr(joule_device_note(joule_device_at(ctx, 0)), "no energy counter"));
     joule_close(ctx);
+    setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
+    assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
+    assert_null(strstr(joule_device_note(joule_device_at(ctx, 1)), order_note));
+    joule_close(ctx);
+    unsetenv("CUDA_DEVICE_ORDER");
 
-    /* UUIDs, whole or as a unique prefix (with or without GPU-). */
+    /* UUIDs, whole or as a unique prefix (with or without GPU-): no
+     * ambiguity, no note. */
     setenv("CUDA_VISIBLE_DEVICES", UUID1 ",GPU-3333", 1);
     assert_int_equal(fh_open(NULL, -1, 0, &ctx), 0);
     assert_int_equal(joule_device_count(ctx), 2);
     assert_string_equal(joule_device_uuid(joule_device_at(ctx, 0)), UUID1);
     assert_string_equal(joule_device_uuid(joule_device_at(ctx, 1)), UUID2);
+    assert_null(strstr(joule_device_note(joule_device_at(ctx, 0)), order_note));
     joule_close(ctx);
 
     /* A MIG instance maps to its parent's counters, with a note. */

@@ -61,7 +61,7 @@ struct joule_device {
     char arch[32];
     int power_scope;            /* what power readings cover: 0 unknown,
                                    1 GPU, 2 module (JOULE_POWER_SCOPE_*) */
-    char note[256];             /* shown by `joule info` */
+    char note[512];             /* shown by `joule info` */
     const char *backend;        /* static string: "nvml", "rapl", ... */
     const struct jdev_ops *ops;
     void *priv;

@@ -649,6 +649,39 @@ static void note_add(struct joule_device *d, const char *text)
     snprintf(d->note + len, sizeof d->note - len, "%s%s", len ? "; " : "", text);
 }
 
+/* joule numbers GPUs in NVML's (PCI bus) order, as CUDA does only with
+ * CUDA_DEVICE_ORDER=PCI_BUS_ID; by default CUDA puts the fastest first,
+ * which differs only when the models differ. Integer CUDA_VISIBLE_DEVICES
+ * entries and joule's own indices are then ambiguous; UUIDs are not. */
+static int cuda_order_may_differ(nvmlDevice_t *handles, unsigned count, const char *cvd)
+{
+    const char *order = getenv("CUDA_DEVICE_ORDER");
+    if ((order && !strcmp(order, "PCI_BUS_ID")) || !api.get_name || count < 2)
+        return 0;
+    if (cvd && *cvd) {
+        /* Only UUID entries ("GPU-…", "MIG-…"): unambiguous. */
+        int any_index = 0;
+        for (const char *p = cvd; *p;) {
+            p += strspn(p, " ");
+            any_index |= (*p >= '0' && *p <= '9') || *p == '-';
+            p += strcspn(p, ",");
+            p += *p == ',';
+        }
+        if (!any_index)
+            return 0;
+    }
+    char first[96] = "", name[96];
+    for (unsigned i = 0; i < count; i++) {
+        if (api.get_name(handles[i], name, sizeof name) != NVML_SUCCESS)
+            return 0;
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", name);
+        else if (strcmp(first, name))
+            return 1;
+    }
+    return 0;
+}
+
 /* Fills one device for physical GPU phys. mig_uuid is the MIG instance the
  * user named for it, or NULL. */
 static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
@@ -933,6 +966,7 @@ static int nvml_discover(const struct jdev_discover_args *args,
         lib_release();
         return JOULE_ENODEV;
     }
+    int first = out->count;
     for (int k = 0; k < visible; k++) {
         rc = make_device((unsigned)map[k], handles[map[k]],
                          k < NVML_MAX_GPUS && mig[k][0] ? mig[k] : NULL, out);
@@ -942,6 +976,12 @@ static int nvml_discover(const struct jdev_discover_args *args,
             return rc;
         }
     }
+    if (cuda_order_may_differ(handles, count, cvd))
+        for (int k = first; k < out->count; k++)
+            note_add(out->items[k],
+                     "GPUs of different models and CUDA_DEVICE_ORDER is not PCI_BUS_ID: "
+                     "CUDA numbers them fastest first, so this index may not be CUDA's; set "
+                     "CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID");
     lib_release(); /* the devices hold their own references */
     return 0;
 }
