@@ -18,7 +18,6 @@
  *   MIG- UUIDs, which map to the parent GPU with a note).
  */
 #include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +65,10 @@ struct nvml_api {
     const char *init_name, *pci_name, *reasons_name;
 };
 
-/* Process-wide library state, guarded by lib_lock. The api table is
- * written only while users == 0, so device operations read it without the
- * lock (each device holds a reference). */
-static pthread_mutex_t lib_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Process-wide library state, written only by the open and close
+ * callbacks of `lib` (vendor_lib.h), so device operations read it without
+ * a lock (each device holds a reference). */
 static void *lib_handle;
-static int lib_users;
 static struct nvml_api api;
 
 struct nvml_dev {
@@ -200,26 +197,18 @@ static void unload_locked(void)
     memset(&api, 0, sizeof api);
 }
 
-/* Loads and initialises NVML once per process; each call takes one
- * reference. On failure writes why into reason and returns a JOULE_E*. */
-static int lib_acquire(char *reason, size_t reason_len)
+/* Loads and initialises NVML (lib's open callback). On failure writes why
+ * into reason, leaves nothing loaded and returns a JOULE_E*. */
+static int nvml_open(char *reason, size_t reason_len)
 {
-    pthread_mutex_lock(&lib_lock);
-    if (lib_users > 0) {
-        lib_users++;
-        pthread_mutex_unlock(&lib_lock);
-        return 0;
-    }
     static const char *const defaults[] = {"libnvidia-ml.so.1", NULL};
     const char *path;
     lib_handle = vendor_dlopen("JOULE_NVML_LIBRARY", defaults,
                                "libnvidia-ml.so.1 not found (no NVIDIA driver installed?); "
                                "set JOULE_NVML_LIBRARY to its path",
                                &path, reason, reason_len);
-    if (!lib_handle) {
-        pthread_mutex_unlock(&lib_lock);
+    if (!lib_handle)
         return JOULE_ENODEV;
-    }
     memset(&api, 0, sizeof api);
     LOAD(init, &api.init_name, "nvmlInit_v2", "nvmlInit");
     LOAD(shutdown, NULL, "nvmlShutdown");
@@ -262,7 +251,6 @@ static int lib_acquire(char *reason, size_t reason_len)
                  "%s lacks nvmlInit, nvmlShutdown, nvmlDeviceGetCount or "
                  "nvmlDeviceGetHandleByIndex; is it really NVML?", path);
         unload_locked();
-        pthread_mutex_unlock(&lib_lock);
         return JOULE_ELIB;
     }
     nvmlReturn_t r = api.init();
@@ -275,24 +263,19 @@ static int lib_acquire(char *reason, size_t reason_len)
                            ? "; the driver was updated: reload the module or reboot"
                            : "");
         unload_locked();
-        pthread_mutex_unlock(&lib_lock);
         return r == NVML_ERROR_NO_PERMISSION ? JOULE_EPERM : JOULE_ELIB;
     }
-    lib_users = 1;
-    pthread_mutex_unlock(&lib_lock);
     return 0;
 }
 
-static void lib_release(void)
+static void nvml_shutdown(void)
 {
-    pthread_mutex_lock(&lib_lock);
-    if (lib_users > 0 && --lib_users == 0) {
-        if (api.shutdown)
-            api.shutdown();
-        unload_locked();
-    }
-    pthread_mutex_unlock(&lib_lock);
+    if (api.shutdown)
+        api.shutdown();
+    unload_locked();
 }
+
+static struct vendor_lib lib = VENDOR_LIB_INIT(nvml_open, nvml_shutdown);
 
 /* ---- device operations --------------------------------------------------- */
 
@@ -302,7 +285,7 @@ static void nvml_close(struct joule_device *d)
 {
     free(d->priv);
     d->priv = NULL;
-    lib_release();
+    vendor_lib_release(&lib);
 }
 
 static int nvml_read_energy(struct joule_device *d, uint64_t *uj)
@@ -714,9 +697,7 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     }
     /* The device owns one library reference from here on. */
-    pthread_mutex_lock(&lib_lock);
-    lib_users++;
-    pthread_mutex_unlock(&lib_lock);
+    vendor_lib_retain(&lib);
     d->priv = p;
     d->backend_index = (int)phys;
 
@@ -904,7 +885,7 @@ static int nvml_discover(const struct jdev_discover_args *args,
                          struct jdev_list *out, char *reason, size_t reason_len)
 {
     (void)args;
-    int rc = lib_acquire(reason, reason_len);
+    int rc = vendor_lib_acquire(&lib, reason, reason_len);
     if (rc)
         return rc;
 
@@ -912,12 +893,12 @@ static int nvml_discover(const struct jdev_discover_args *args,
     nvmlReturn_t r = api.get_count(&count);
     if (r != NVML_SUCCESS) {
         snprintf(reason, reason_len, "nvmlDeviceGetCount failed: %s", nv_str(r));
-        lib_release();
+        vendor_lib_release(&lib);
         return nv_code(r) == JOULE_EPERM ? JOULE_EPERM : JOULE_ELIB;
     }
     if (count == 0) {
         snprintf(reason, reason_len, "NVML found no NVIDIA GPUs");
-        lib_release();
+        vendor_lib_release(&lib);
         return JOULE_ENODEV;
     }
     if (count > NVML_MAX_GPUS)
@@ -932,7 +913,7 @@ static int nvml_discover(const struct jdev_discover_args *args,
             rc = joule_set_error(nv_code(r), "NVIDIA GPU %u: nvmlDeviceGetHandleByIndex: %s",
                                  i, nv_str(r));
             snprintf(reason, reason_len, "%s", joule_last_error());
-            lib_release();
+            vendor_lib_release(&lib);
             return rc;
         }
         uuids[i][0] = '\0';
@@ -957,13 +938,13 @@ static int nvml_discover(const struct jdev_discover_args *args,
     }
     if (rc) {
         snprintf(reason, reason_len, "%s", joule_last_error());
-        lib_release();
+        vendor_lib_release(&lib);
         return rc;
     }
     if (visible == 0) {
         snprintf(reason, reason_len,
                  "CUDA_VISIBLE_DEVICES='%s' hides every NVIDIA GPU", cvd ? cvd : "");
-        lib_release();
+        vendor_lib_release(&lib);
         return JOULE_ENODEV;
     }
     int first = out->count;
@@ -972,7 +953,7 @@ static int nvml_discover(const struct jdev_discover_args *args,
                          k < NVML_MAX_GPUS && mig[k][0] ? mig[k] : NULL, out);
         if (rc) {
             snprintf(reason, reason_len, "%s", joule_last_error());
-            lib_release();
+            vendor_lib_release(&lib);
             return rc;
         }
     }
@@ -982,7 +963,7 @@ static int nvml_discover(const struct jdev_discover_args *args,
                      "GPUs of different models and CUDA_DEVICE_ORDER is not PCI_BUS_ID: "
                      "CUDA numbers them fastest first, so this index may not be CUDA's; set "
                      "CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID");
-    lib_release(); /* the devices hold their own references */
+    vendor_lib_release(&lib); /* the devices hold their own references */
     return 0;
 }
 

@@ -3,7 +3,7 @@
  *
  * - The library is $JOULE_ROCM_SMI_LIBRARY, else librocm_smi64.so (plus
  *   its versioned names and /opt/rocm/lib). Loaded and initialised once per
- *   process, reference-counted like the NVML backend.
+ *   process and shared by reference (vendor_lib.h), like NVML.
  * - Energy = rsmi_dev_energy_count_get's count × counter_resolution (µJ).
  *   Some AMD GPUs report broken counters, so at open the counter's rate is
  *   compared with rsmi_dev_power_ave_get over a short interval; if they
@@ -15,7 +15,6 @@
  * - GPUs follow HIP_VISIBLE_DEVICES (else ROCR_VISIBLE_DEVICES) when set.
  */
 #include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +50,7 @@ struct rsmi_api {
     rsmi_status_t (*temp_metric_get)(uint32_t, uint32_t, int, int64_t *);
 };
 
-static pthread_mutex_t lib_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *lib_handle;
-static int lib_users;
 static struct rsmi_api api;
 
 struct rsmi_dev {
@@ -129,14 +126,10 @@ static void unload_locked(void)
     memset(&api, 0, sizeof api);
 }
 
-static int lib_acquire(char *reason, size_t reason_len)
+/* Loads and initialises ROCm SMI (lib's open callback). On failure writes
+ * why into reason, leaves nothing loaded and returns a JOULE_E*. */
+static int rsmi_open(char *reason, size_t reason_len)
 {
-    pthread_mutex_lock(&lib_lock);
-    if (lib_users > 0) {
-        lib_users++;
-        pthread_mutex_unlock(&lib_lock);
-        return 0;
-    }
     static const char *const defaults[] = {
         "librocm_smi64.so", "librocm_smi64.so.7", "librocm_smi64.so.6",
         "librocm_smi64.so.5", "/opt/rocm/lib/librocm_smi64.so", NULL};
@@ -145,10 +138,8 @@ static int lib_acquire(char *reason, size_t reason_len)
                                "librocm_smi64.so not found (no ROCm installed?); set "
                                "JOULE_ROCM_SMI_LIBRARY to its path",
                                &path, reason, reason_len);
-    if (!lib_handle) {
-        pthread_mutex_unlock(&lib_lock);
+    if (!lib_handle)
         return JOULE_ENODEV;
-    }
     memset(&api, 0, sizeof api);
     LOAD(init, "rsmi_init");
     LOAD(shut_down, "rsmi_shut_down");
@@ -170,7 +161,6 @@ static int lib_acquire(char *reason, size_t reason_len)
                  "%s lacks rsmi_init, rsmi_shut_down or rsmi_num_monitor_devices; "
                  "is it really ROCm SMI?", path);
         unload_locked();
-        pthread_mutex_unlock(&lib_lock);
         return JOULE_ELIB;
     }
     rsmi_status_t r = api.init(0);
@@ -178,24 +168,19 @@ static int lib_acquire(char *reason, size_t reason_len)
         snprintf(reason, reason_len, "rsmi_init failed: %s (status %d)%s", rs_str(r),
                  (int)r, r == RSMI_STATUS_INIT_ERROR ? "; is the amdgpu driver loaded?" : "");
         unload_locked();
-        pthread_mutex_unlock(&lib_lock);
         return r == RSMI_STATUS_PERMISSION ? JOULE_EPERM : JOULE_ELIB;
     }
-    lib_users = 1;
-    pthread_mutex_unlock(&lib_lock);
     return 0;
 }
 
-static void lib_release(void)
+static void rsmi_shutdown(void)
 {
-    pthread_mutex_lock(&lib_lock);
-    if (lib_users > 0 && --lib_users == 0) {
-        if (api.shut_down)
-            api.shut_down();
-        unload_locked();
-    }
-    pthread_mutex_unlock(&lib_lock);
+    if (api.shut_down)
+        api.shut_down();
+    unload_locked();
 }
+
+static struct vendor_lib lib = VENDOR_LIB_INIT(rsmi_open, rsmi_shutdown);
 
 /* ---- device operations ---------------------------------------------------- */
 
@@ -205,7 +190,7 @@ static void rs_close(struct joule_device *d)
 {
     free(d->priv);
     d->priv = NULL;
-    lib_release();
+    vendor_lib_release(&lib);
 }
 
 static int rs_read_energy(struct joule_device *d, uint64_t *uj)
@@ -382,9 +367,7 @@ static int make_device(uint32_t dv, const struct probe *pr, struct jdev_list *ou
         free(p);
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     }
-    pthread_mutex_lock(&lib_lock);
-    lib_users++;
-    pthread_mutex_unlock(&lib_lock);
+    vendor_lib_retain(&lib);
     d->priv = p;
     d->backend_index = (int)dv;
     snprintf(d->name, sizeof d->name, "%s", name);
@@ -435,19 +418,19 @@ static int rs_discover(const struct jdev_discover_args *args, struct jdev_list *
                        char *reason, size_t reason_len)
 {
     (void)args;
-    int rc = lib_acquire(reason, reason_len);
+    int rc = vendor_lib_acquire(&lib, reason, reason_len);
     if (rc)
         return rc;
     uint32_t n = 0;
     rsmi_status_t r = api.num_devices(&n);
     if (r != RSMI_STATUS_SUCCESS) {
         snprintf(reason, reason_len, "rsmi_num_monitor_devices failed: %s", rs_str(r));
-        lib_release();
+        vendor_lib_release(&lib);
         return JOULE_ELIB;
     }
     if (n == 0) {
         snprintf(reason, reason_len, "ROCm SMI found no AMD GPUs");
-        lib_release();
+        vendor_lib_release(&lib);
         return JOULE_ENODEV;
     }
     if (n > RSMI_MAX_GPUS)
@@ -473,12 +456,12 @@ static int rs_discover(const struct jdev_discover_args *args, struct jdev_list *
     if (rc) {
         snprintf(reason, reason_len, "%s (from %s)", joule_last_error(), vis_name);
         joule_set_error(rc, "%s", reason);
-        lib_release();
+        vendor_lib_release(&lib);
         return rc;
     }
     if (visible == 0) {
         snprintf(reason, reason_len, "%s hides every AMD GPU", vis_name);
-        lib_release();
+        vendor_lib_release(&lib);
         return JOULE_ENODEV;
     }
 
@@ -523,11 +506,11 @@ static int rs_discover(const struct jdev_discover_args *args, struct jdev_list *
         rc = make_device((uint32_t)map[k], &pr[k], out);
         if (rc) {
             snprintf(reason, reason_len, "%s", joule_last_error());
-            lib_release();
+            vendor_lib_release(&lib);
             return rc;
         }
     }
-    lib_release();
+    vendor_lib_release(&lib);
     return 0;
 }
 

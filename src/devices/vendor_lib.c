@@ -28,3 +28,28 @@ void *vendor_dlopen(const char *env_var, const char *const *defaults, const char
         snprintf(reason, reason_len, "%s", absent_hint);
     return h;
 }
+
+int vendor_lib_acquire(struct vendor_lib *l, char *reason, size_t reason_len)
+{
+    pthread_mutex_lock(&l->lock);
+    int rc = l->users > 0 ? 0 : l->open(reason, reason_len);
+    if (rc == 0)
+        l->users++;
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+void vendor_lib_retain(struct vendor_lib *l)
+{
+    pthread_mutex_lock(&l->lock);
+    l->users++;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void vendor_lib_release(struct vendor_lib *l)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->users > 0 && --l->users == 0)
+        l->close();
+    pthread_mutex_unlock(&l->lock);
+}
