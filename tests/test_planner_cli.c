@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "optimize/planner/planner.h"
+#include "test_support.h"
 
 static char dir[256];
 
@@ -72,22 +73,7 @@ static void write_file(const char *name, const char *text)
 static void write_profile(void)
 {
     char buf[16384];
-    size_t n = 0;
-    n += (size_t)snprintf(buf + n, sizeof buf - n,
-                          "stage,instruction,frequency,time,energy\n");
-    for (int s = 0; s < 2; s++)
-        for (int ins = 0; ins < 2; ins++)
-            for (int k = 0; k < 11; k++) {
-                int f = 1980 - 120 * k;
-                double x = f / 1980.0;
-                double t = (ins ? 0.010 : 0.005) * (s ? 1.2 : 1.0) *
-                           (0.85 / x + 0.15);
-                double p = 90 + 310 * x * x * x;
-                n += (size_t)snprintf(buf + n, sizeof buf - n,
-                                      "%d,%s,%d,%.9f,%.9f\n", s,
-                                      ins ? "backward" : "forward", f, t,
-                                      p * t);
-            }
+    ts_pipeline_profile_csv(buf, sizeof buf, 11, 120, 1.2);
     write_file("profile.csv", buf);
 }
 

@@ -15,6 +15,7 @@
 #include <joule/joule.h>
 
 #include "optimize/planner/planner.h"
+#include "test_support.h"
 
 static char plan_path[64], bad_path[64];
 static int want_mhz[64];
@@ -27,21 +28,7 @@ static int setup(void **state)
 {
     (void)state;
     char csv[8192];
-    size_t n = (size_t)snprintf(csv, sizeof csv,
-                                "stage,instruction,frequency,time,energy\n");
-    for (int s = 0; s < 2; s++)
-        for (int ins = 0; ins < 2; ins++)
-            for (int k = 0; k < 8; k++) {
-                int f = 1980 - 150 * k;
-                double x = f / 1980.0;
-                double t = (ins ? 0.010 : 0.005) * (s ? 1.3 : 1.0) *
-                           (0.85 / x + 0.15);
-                double p = 90 + 310 * x * x * x;
-                n += (size_t)snprintf(csv + n, sizeof csv - n,
-                                      "%d,%s,%d,%.9f,%.9f\n", s,
-                                      ins ? "backward" : "forward", f, t,
-                                      p * t);
-            }
+    size_t n = ts_pipeline_profile_csv(csv, sizeof csv, 8, 150, 1.3);
     pl_profile *prof;
     if (pl_profile_parse(csv, n, "rt.csv", &prof))
         return -1;

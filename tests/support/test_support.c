@@ -204,3 +204,19 @@ int ts_rapl_set(const char *root, const char *id, unsigned long long energy_uj)
     snprintf(val, sizeof val, "%llu\n", energy_uj);
     return ts_write(root, rel, val);
 }
+
+size_t ts_pipeline_profile_csv(char *buf, size_t len, int nfreq, int step_mhz, double heavier)
+{
+    size_t n = (size_t)snprintf(buf, len, "stage,instruction,frequency,time,energy\n");
+    for (int s = 0; s < 2; s++)
+        for (int ins = 0; ins < 2; ins++)
+            for (int k = 0; k < nfreq && n < len; k++) {
+                int f = 1980 - step_mhz * k;
+                double x = f / 1980.0;
+                double t = (ins ? 0.010 : 0.005) * (s ? heavier : 1.0) * (0.85 / x + 0.15);
+                double p = 90 + 310 * x * x * x;
+                n += (size_t)snprintf(buf + n, len - n, "%d,%s,%d,%.9f,%.9f\n", s,
+                                      ins ? "backward" : "forward", f, t, p * t);
+            }
+    return n;
+}

@@ -30,4 +30,11 @@ int ts_rapl_zone(const char *root, const char *id, const char *name,
 /* Rewrites a zone's energy_uj in place. */
 int ts_rapl_set(const char *root, const char *id, unsigned long long energy_uj);
 
+/* A two-stage pipeline profile CSV (stage,instruction,frequency,time,energy)
+ * with nfreq SM clocks from 1980 MHz down in steps of step_mhz: forward
+ * 5 ms and backward 10 ms at full clock, stage 1 `heavier` times slower,
+ * t(f) = t0 (0.85 f_max/f + 0.15), P(f) = 90 + 310 (f/f_max)^3 W. Writes
+ * into buf (len bytes) and returns the length. */
+size_t ts_pipeline_profile_csv(char *buf, size_t len, int nfreq, int step_mhz, double heavier);
+
 #endif
