@@ -44,6 +44,7 @@ struct run_stats {
     int runs, ndev;
     double *time_s;   /* [runs] */
     double *energy;   /* [runs][ndev] */
+    double *bound;    /* [runs][ndev]: each result's uncertainty */
     int *quality;     /* worst per device */
     int *status;      /* first error per device */
     char (*error)[256];
@@ -58,12 +59,15 @@ static void command_text(char **argv, char *buf, size_t len)
     }
 }
 
-static double kind_total(joule_ctx *ctx, const struct run_stats *st, int run, int kind)
+/* The sum over a kind (kind < 0: GPU + CPU + DRAM) of energies, or of
+ * their uncertainties (values = st->bound). */
+static double kind_total(joule_ctx *ctx, const struct run_stats *st, const double *values,
+                         int run, int kind)
 {
     double s = 0;
     for (int i = 0; i < st->ndev; i++) {
         const joule_device *d = joule_device_at(ctx, i);
-        double e = st->energy[run * st->ndev + i];
+        double e = values[run * st->ndev + i];
         if ((kind < 0 ? (joule_device_kind(d) <= JOULE_KIND_DRAM)
                       : (int)joule_device_kind(d) == kind) && !isnan(e))
             s += e;
@@ -72,6 +76,15 @@ static double kind_total(joule_ctx *ctx, const struct run_stats *st, int run, in
 }
 
 static const char *const quality_suffix[] = {"", " (approx)", " (below resolution: estimated)", ""};
+
+/* "0.412 J" with as many digits as the bound is worth (one static
+ * buffer per call site is not needed: callers print it at once). */
+static const char *bound_text(double j)
+{
+    static char buf[32];
+    snprintf(buf, sizeof buf, "%.*f J", j < 1 ? 3 : j < 100 ? 2 : 1, j);
+    return buf;
+}
 
 static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, char **argv)
 {
@@ -86,12 +99,13 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     for (int i = 0; i < st->ndev; i++) {
         const joule_device *d = joule_device_at(ctx, i);
         if (st->status[i]) {
-            fprintf(out, "   %14s      %10s   %-7s %s\n", "<error>", "",
+            fprintf(out, "   %14s   %-9s   %10s   %-7s %s\n", "<error>", "", "",
                     joule_device_label(d), st->error[i]);
             continue;
         }
         double e = cli_mean(st->energy + i, n, st->ndev);
-        fprintf(out, "   %14.3f J  %10.2f W   %-7s %s%s", e, t > 0 ? e / t : 0.0,
+        fprintf(out, "   %14.3f J ± %-9s %10.2f W   %-7s %s%s", e,
+                bound_text(cli_mean(st->bound + i, n, st->ndev)), t > 0 ? e / t : 0.0,
                 joule_device_label(d), joule_device_name(d), quality_suffix[st->quality[i]]);
         if (n > 1 && e > 0)
             fprintf(out, "  ( +- %.2f%% )", 100.0 * cli_stddev(st->energy + i, n, st->ndev) / e);
@@ -113,11 +127,14 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
             continue;
         kinds_present++;
         for (int r = 0; r < n; r++)
-            tot[r] = kind_total(ctx, st, r, totals[k].kind);
+            tot[r] = kind_total(ctx, st, st->energy, r, totals[k].kind);
         if (count > 1) {
             double e = cli_mean(tot, n, 1);
-            fprintf(out, "   %14.3f J  %10.2f W   %-7s total of %d", e, t > 0 ? e / t : 0.0,
-                    totals[k].label, count - failed);
+            for (int r = 0; r < n; r++)
+                tot[r] = kind_total(ctx, st, st->bound, r, totals[k].kind);
+            fprintf(out, "   %14.3f J ± %-9s %10.2f W   %-7s total of %d", e,
+                    bound_text(cli_mean(tot, n, 1)), t > 0 ? e / t : 0.0, totals[k].label,
+                    count - failed);
             if (failed)
                 fprintf(out, " (%d failed, not counted)", failed);
             fputc('\n', out);
@@ -125,10 +142,12 @@ static void print_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
     }
     if (kinds_present > 1) {
         for (int r = 0; r < n; r++)
-            tot[r] = kind_total(ctx, st, r, -1);
+            tot[r] = kind_total(ctx, st, st->energy, r, -1);
         double e = cli_mean(tot, n, 1);
-        fprintf(out, "   %14.3f J  %10.2f W   %-7s gpu + cpu + dram\n", e, t > 0 ? e / t : 0.0,
-                "all");
+        for (int r = 0; r < n; r++)
+            tot[r] = kind_total(ctx, st, st->bound, r, -1);
+        fprintf(out, "   %14.3f J ± %-9s %10.2f W   %-7s gpu + cpu + dram\n", e,
+                bound_text(cli_mean(tot, n, 1)), t > 0 ? e / t : 0.0, "all");
     }
     free(tot);
     fprintf(out, "\n   %14.6f seconds time elapsed", t);
@@ -165,22 +184,25 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
         }
         double e = cli_mean(st->energy + i, n, st->ndev);
         cJSON_AddNumberToObject(o, "energy_j", e);
+        cJSON_AddNumberToObject(o, "energy_uncertainty_j", cli_mean(st->bound + i, n, st->ndev));
         cJSON_AddNumberToObject(o, "energy_j_stddev", cli_stddev(st->energy + i, n, st->ndev));
         cJSON_AddNumberToObject(o, "avg_power_w", t > 0 ? e / t : 0.0);
         cJSON_AddStringToObject(o, "quality", joule_quality_name(st->quality[i]));
     }
     cJSON *totals = cJSON_AddObjectToObject(root, "total_energy_j");
+    cJSON *bounds = cJSON_AddObjectToObject(root, "total_energy_uncertainty_j");
     double *tot = calloc((size_t)n, sizeof *tot);
     static const int kinds[] = {JOULE_KIND_GPU, JOULE_KIND_CPU_PACKAGE, JOULE_KIND_DRAM,
-                                JOULE_KIND_PSYS};
+                                JOULE_KIND_PSYS, -1};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        const char *name = kinds[k] < 0 ? "all" : joule_kind_name(kinds[k]);
         for (int r = 0; r < n; r++)
-            tot[r] = kind_total(ctx, st, r, kinds[k]);
-        cJSON_AddNumberToObject(totals, joule_kind_name(kinds[k]), cli_mean(tot, n, 1));
+            tot[r] = kind_total(ctx, st, st->energy, r, kinds[k]);
+        cJSON_AddNumberToObject(totals, name, cli_mean(tot, n, 1));
+        for (int r = 0; r < n; r++)
+            tot[r] = kind_total(ctx, st, st->bound, r, kinds[k]);
+        cJSON_AddNumberToObject(bounds, name, cli_mean(tot, n, 1));
     }
-    for (int r = 0; r < n; r++)
-        tot[r] = kind_total(ctx, st, r, -1);
-    cJSON_AddNumberToObject(totals, "all", cli_mean(tot, n, 1));
     free(tot);
     cJSON *per_run = cJSON_AddArrayToObject(root, "per_run");
     for (int r = 0; r < n; r++) {
@@ -188,13 +210,17 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
         cJSON_AddItemToArray(per_run, o);
         cJSON_AddNumberToObject(o, "time_s", st->time_s[r]);
         cJSON *e = cJSON_AddObjectToObject(o, "energy_j");
+        cJSON *u = cJSON_AddObjectToObject(o, "energy_uncertainty_j");
         for (int i = 0; i < st->ndev; i++) {
-            double v = st->energy[r * st->ndev + i];
+            double v = st->energy[r * st->ndev + i], b = st->bound[r * st->ndev + i];
             const char *label = joule_device_label(joule_device_at(ctx, i));
-            if (isnan(v))
+            if (isnan(v)) {
                 cJSON_AddNullToObject(e, label);
-            else
+                cJSON_AddNullToObject(u, label);
+            } else {
                 cJSON_AddNumberToObject(e, label, v);
+                cJSON_AddNumberToObject(u, label, b);
+            }
         }
     }
     cJSON_AddBoolToObject(root, "whole_device", 1);
@@ -207,20 +233,22 @@ static void print_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, ch
 
 static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
 {
-    fprintf(out, "run,label,kind,name,time_s,energy_j,avg_power_w,quality,error\n");
+    fprintf(out, "run,label,kind,name,time_s,energy_j,energy_uncertainty_j,avg_power_w,quality,"
+                 "error\n");
     for (int r = 0; r < st->runs; r++)
         for (int i = 0; i < st->ndev; i++) {
             const joule_device *d = joule_device_at(ctx, i);
             double e = st->energy[r * st->ndev + i], t = st->time_s[r];
+            double b = st->bound[r * st->ndev + i];
             fprintf(out, "%d,%s,%s,", r + 1, joule_device_label(d),
                     joule_kind_name(joule_device_kind(d)));
             csv_write_field(out, joule_device_name(d));
             if (isnan(e)) {
-                fprintf(out, ",%.6f,,,error,", t);
+                fprintf(out, ",%.6f,,,,error,", t);
                 csv_write_field(out, st->error[i]);
                 fputc('\n', out);
             } else {
-                fprintf(out, ",%.6f,%.6f,%.6f,%s,\n", t, e, t > 0 ? e / t : 0.0,
+                fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%s,\n", t, e, b, t > 0 ? e / t : 0.0,
                         joule_quality_name(st->quality[i]));
             }
         }
@@ -322,6 +350,7 @@ int cmd_run(int argc, char **argv)
     st.ndev = joule_device_count(ctx);
     st.time_s = calloc((size_t)repeat, sizeof *st.time_s);
     st.energy = calloc((size_t)repeat * (size_t)(st.ndev ? st.ndev : 1), sizeof *st.energy);
+    st.bound = calloc((size_t)repeat * (size_t)(st.ndev ? st.ndev : 1), sizeof *st.bound);
     st.quality = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.quality);
     st.status = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.status);
     st.error = calloc((size_t)(st.ndev ? st.ndev : 1), sizeof *st.error);
@@ -352,6 +381,7 @@ int cmd_run(int argc, char **argv)
             int q, s;
             double e = joule_result_energy_j(res, i, &q, &s);
             st.energy[r * st.ndev + i] = s ? NAN : e;
+            st.bound[r * st.ndev + i] = s ? NAN : joule_result_uncertainty_j(res, i);
             if (q > st.quality[i])
                 st.quality[i] = q;
             if (s && !st.status[i]) {
@@ -383,6 +413,7 @@ int cmd_run(int argc, char **argv)
     cli_close_report(out);
     free(st.time_s);
     free(st.energy);
+    free(st.bound);
     free(st.quality);
     free(st.status);
     free(st.error);

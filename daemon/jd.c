@@ -85,6 +85,9 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
     int rc = joule_options_create(&o);
     if (!rc)
         rc = joule_options_set_devices(o, cfg->devices);
+    /* jouled measures no windows of its own: no power reads for edges. */
+    if (!rc)
+        rc = joule_options_set_edge_correction(o, 0);
     if (!rc)
         rc = joule_open(o, &d->ctx);
     joule_options_destroy(o);

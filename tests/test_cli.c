@@ -27,7 +27,6 @@
 /* H100 preset: idle 70 W, TDP 700 W, so a load of 0.5 draws 385 W. */
 #define H100_HALF_W 385.0
 /* The sim counter updates every 100 ms: a run can miss up to one update. */
-#define COUNTER_SLACK_J (H100_HALF_W * 0.1 + 2.0)
 
 static char *tmpdir;
 
@@ -266,11 +265,17 @@ static void test_run_json(void **state)
         assert_string_equal(string(d, "label"), label);
         assert_string_equal(string(d, "kind"), "gpu");
         assert_string_equal(string(d, "backend"), "sim");
-        assert_string_equal(string(d, "quality"), "exact");
-        double e = number(d, "energy_j");
-        if (fabs(e - H100_HALF_W * t) > COUNTER_SLACK_J)
-            fail_msg("gpu%d: %.3f J in %.3f s; expected %.3f +- %.1f J", i, e, t,
-                     H100_HALF_W * t, COUNTER_SLACK_J);
+        /* Edges at their true instants: power × time within the reported
+         * uncertainty (the sim's noise is zero-sum), which the first
+         * second after open, still learning the counters' timing, keeps
+         * above 1 % for a short run at times. */
+        const char *quality = string(d, "quality");
+        assert_true(!strcmp(quality, "exact") || !strcmp(quality, "approx"));
+        double e = number(d, "energy_j"), u = number(d, "energy_uncertainty_j");
+        assert_true(u > 0 && u < 0.05 * e);
+        if (fabs(e - H100_HALF_W * t) > u + 0.05)
+            fail_msg("gpu%d: %.3f J in %.3f s; expected %.3f +- %.3f J", i, e, t,
+                     H100_HALF_W * t, u);
         assert_true(fabs(number(d, "avg_power_w") - e / t) < 1e-6);
         sum += e;
     }
@@ -393,12 +398,13 @@ static void test_run_csv(void **state)
     assert_non_null(text);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    assert_string_equal(line, "run,label,kind,name,time_s,energy_j,avg_power_w,quality,error");
+    assert_string_equal(line, "run,label,kind,name,time_s,energy_j,energy_uncertainty_j,"
+                              "avg_power_w,quality,error");
     int rows = 0;
     while ((line = strtok_r(NULL, "\n", &save))) {
-        char f[10][128];
-        assert_int_equal(csv_split(line, f, 10), 9);
-        assert_string_equal(f[8], "");
+        char f[11][128];
+        assert_int_equal(csv_split(line, f, 11), 10);
+        assert_string_equal(f[9], "");
         int run = atoi(f[0]);
         assert_int_equal(run, rows / 2 + 1);
         char label[8];
@@ -406,12 +412,13 @@ static void test_run_csv(void **state)
         assert_string_equal(f[1], label);
         assert_string_equal(f[2], "gpu");
         assert_string_equal(f[3], "NVIDIA H100 80GB HBM3 (simulated)");
-        double t = strtod(f[4], NULL), e = strtod(f[5], NULL), p = strtod(f[6], NULL);
+        double t = strtod(f[4], NULL), e = strtod(f[5], NULL), u = strtod(f[6], NULL);
+        double p = strtod(f[7], NULL);
         assert_true(t >= 0.12);
-        assert_true(fabs(p - e / t) < 1e-3 + 1e-6 * p);
-        if (fabs(e - H100_HALF_W * t) > COUNTER_SLACK_J)
-            fail_msg("row %d: %.3f J in %.3f s", rows, e, t);
-        assert_true(!strcmp(f[7], "exact") || !strcmp(f[7], "below_resolution"));
+        assert_true(fabs(p - e / t) < 1e-3 + 2e-5 * p); /* t is printed to 1 µs */
+        if (fabs(e - H100_HALF_W * t) > u + 0.05)
+            fail_msg("row %d: %.3f J +- %.3f J in %.3f s", rows, e, u, t);
+        assert_true(!strcmp(f[8], "exact") || !strcmp(f[8], "approx"));
         rows++;
     }
     assert_int_equal(rows, 4);
@@ -449,15 +456,16 @@ static void test_run_gpu_lost(void **state)
     char *out = NULL;
     joule_cli(env, &out, NULL, "run", "-d", "gpu", "--csv", "-o", "-", "--", "sleep", "0.2",
               NULL);
-    char *save = NULL, f[10][128];
+    char *save = NULL, f[11][128];
     strtok_r(out, "\n", &save); /* header */
     char *row0 = strtok_r(NULL, "\n", &save), *row1 = strtok_r(NULL, "\n", &save);
     assert_non_null(row1);
-    assert_int_equal(csv_split(row0, f, 10), 9);
-    assert_string_equal(f[7], "exact");
-    assert_int_equal(csv_split(row1, f, 10), 9);
-    assert_string_equal(f[7], "error");
-    assert_non_null(strstr(f[8], "GPU is lost"));
+    assert_int_equal(csv_split(row0, f, 11), 10);
+    assert_true(!strcmp(f[8], "exact") || !strcmp(f[8], "approx"));
+    assert_int_equal(csv_split(row1, f, 11), 10);
+    assert_string_equal(f[8], "error");
+    assert_string_equal(f[6], ""); /* no uncertainty for a failed device */
+    assert_non_null(strstr(f[9], "GPU is lost"));
     free(out);
     fh_finish(&h);
 }
@@ -629,7 +637,8 @@ static void test_info_json(void **state)
         }
         assert_true(has_counter);
         assert_true(simulated);
-        assert_true(fabs(number(d, "update_period_us") - 100000) < 1e-9);
+        /* Learned from the reads: the model's 100 ms, to within 1 %. */
+        assert_true(fabs(number(d, "update_period_us") - 100000) < 1000);
         /* Identity: the preset's architecture; a simulated GPU has no PCI
          * address and no power scope. */
         assert_string_equal(string(d, "arch"), "Ampere");

@@ -27,12 +27,16 @@
 #define BIG_RANGE 262143328850ULL
 
 /* Opens a context on the fake tree with the keeper disabled (the tests
- * drive every read themselves). root NULL: use $JOULE_SYSFS_ROOT. */
+ * drive every read themselves). root NULL: use $JOULE_SYSFS_ROOT. The
+ * fake counters change only when a test writes them, not every ~1 ms as
+ * RAPL's do, so edges are not corrected: these tests check the counter
+ * arithmetic itself (wraps, totals). */
 static int open_ctx(const char *root, const char *spec, int keeper_ms, joule_ctx **ctx)
 {
     joule_options *o = NULL;
     assert_int_equal(joule_options_create(&o), 0);
     assert_int_equal(joule_options_set_devices(o, spec), 0);
+    assert_int_equal(joule_options_set_edge_correction(o, 0), 0);
     if (root)
         assert_int_equal(joule_options_set_sysfs_root(o, root), 0);
     assert_int_equal(joule_options_set_keeper_interval_ms(o, keeper_ms), 0);
@@ -101,7 +105,11 @@ static void assert_energy_uj(const joule_result *r, int dev, uint64_t want_uj)
     double e = joule_result_energy_j(r, dev, &q, &st);
     if (st)
         fail_msg("device %d failed: %s", dev, joule_last_error());
-    assert_int_equal(q, JOULE_QUALITY_EXACT);
+    /* A plain difference is EXACT only when the counter's ~1 ms lag at
+     * each edge is under 1 % of it; these short test windows need not be. */
+    assert_true(q == JOULE_QUALITY_EXACT || q == JOULE_QUALITY_APPROX ||
+                q == JOULE_QUALITY_BELOW_RESOLUTION);
+    assert_true(joule_result_uncertainty_j(r, dev) >= 0);
     if (llround(e * 1e6) != (long long)want_uj)
         fail_msg("device %d: %.6f J, expected %.6f J", dev, e, want_uj / 1e6);
 }
@@ -769,6 +777,7 @@ static void child_one_denied(const char *root, int fd)
     joule_options_set_devices(o, "all");
     joule_options_set_sysfs_root(o, root);
     joule_options_set_keeper_interval_ms(o, -1);
+    joule_options_set_edge_correction(o, 0);
     int rc = joule_open(o, &ctx);
     joule_options_destroy(o);
     CHILD_CHECK(rc == 0, "open failed: %s", joule_last_error());
@@ -789,7 +798,7 @@ static void child_one_denied(const char *root, int fd)
     CHILD_CHECK(joule_window_end(ctx, "w", 0, &r) == 0, "end: %s", joule_last_error());
     int q = -1, st = -1;
     double e = joule_result_energy_j(r, c, &q, &st);
-    CHILD_CHECK(st == 0 && q == JOULE_QUALITY_EXACT && llround(e * 1e6) == 321,
+    CHILD_CHECK(st == 0 && q != JOULE_QUALITY_ERROR && llround(e * 1e6) == 321,
                 "cpu0: %g J quality %d status %d", e, q, st);
     joule_result_free(r);
     joule_close(ctx);

@@ -81,6 +81,12 @@ int joule_options_set_keeper_interval_ms(joule_options *opts, int ms);
 /* Restore every GPU setting changed through the context at exit and on
  * SIGINT/SIGTERM (see joule_restore). */
 int joule_options_set_restore_on_exit(joule_options *opts, int enable);
+/* Put each window edge at its true instant: add the energy since the
+ * counter's last update, estimated from power (default on;
+ * $JOULE_EDGE_CORRECTION=0 turns it off when this is not called). Off,
+ * energies are plain counter differences, as Zeus reports them, and
+ * their uncertainty says how far off that can be. */
+int joule_options_set_edge_correction(joule_options *opts, int enable);
 
 /* ---- context and devices ---------------------------------------------- */
 
@@ -169,10 +175,13 @@ int joule_update(joule_ctx *ctx);
 /* ---- measurement windows ----------------------------------------------- */
 
 enum joule_quality {
-    JOULE_QUALITY_EXACT = 0,            /* difference of a hardware counter */
-    JOULE_QUALITY_APPROX = 1,           /* integrated or estimated from power */
+    JOULE_QUALITY_EXACT = 0,            /* from a hardware counter, and its
+                                           uncertainty is at most 1 % of it */
+    JOULE_QUALITY_APPROX = 1,           /* integrated from power (no
+                                           counter), or a counter value whose
+                                           uncertainty is above 1 % */
     JOULE_QUALITY_BELOW_RESOLUTION = 2, /* window shorter than the counter's
-                                           update period; value is estimated
+                                           update period; mostly estimated
                                            from power × time */
     JOULE_QUALITY_ERROR = 3,            /* device failed; see status */
 };
@@ -210,6 +219,15 @@ int joule_result_read(const joule_result *r, double *energy_j, int *quality,
 double joule_result_total_j(const joule_result *r, enum joule_device_kind k);
 /* GPU + CPU package + DRAM (psys, core and uncore overlap those). */
 double joule_result_total_all_j(const joule_result *r);
+/* A bound on |error| of device i's energy, joules: it holds for at least
+ * 95 % of windows, also on power that jumps between levels
+ * (docs/measurement.md, "Uncertainty"). NAN for a device in error. */
+double joule_result_uncertainty_j(const joule_result *r, int i);
+/* All devices at once (for bindings): fills up to cap bounds and returns
+ * the device count. */
+int joule_result_read_uncertainty(const joule_result *r, double *uncertainty_j, int cap);
+/* The bounds of one kind's devices added up (devices in error skipped). */
+double joule_result_total_uncertainty_j(const joule_result *r, enum joule_device_kind k);
 
 /* ---- power over time: the sampler --------------------------------------- */
 
@@ -278,6 +296,37 @@ int joule_sampler_cpu_s(joule_sampler *s, double *total_s);
 int joule_detect_update_periods(joule_ctx *ctx);
 /* How often the power reading changes, microseconds (0 if unknown). */
 double joule_device_power_period_us(const joule_device *d);
+
+/* Counter timing. Every read teaches joule when each device's readings
+ * change; the background keeper adds a few reads per counter period to
+ * learn faster (docs/measurement.md, "Counter timing"). */
+enum joule_timing_source {
+    JOULE_SOURCE_COUNTER = 0,       /* the energy counter */
+    JOULE_SOURCE_POWER = 1,         /* the instant power reading */
+    JOULE_SOURCE_POWER_AVERAGE = 2, /* the device's own average power */
+};
+enum joule_timing_state {
+    JOULE_TIMING_UNKNOWN = 0,    /* no change seen yet */
+    JOULE_TIMING_LEARNING = 1,   /* too few changes for a model yet */
+    JOULE_TIMING_PERIODIC = 2,   /* period and phase learned */
+    JOULE_TIMING_APERIODIC = 3,  /* changes, but not on a steady period */
+    JOULE_TIMING_CONTINUOUS = 4, /* changes at (almost) every read: faster
+                                    than it is read */
+};
+/* "periodic", "learning", ... */
+const char *joule_timing_state_name(int state);
+/* What is known of how device i's source updates: returns a
+ * JOULE_TIMING_* state (or a negative code); *period_us gets the learned
+ * period (the nominal one until learned), *uncertainty_us the ± on each
+ * predicted update instant (95 %) and *jitter_us the spread of the
+ * updates (NAN unless periodic). Any pointer may be NULL. */
+int joule_device_timing(joule_ctx *ctx, int i, int source, double *period_us,
+                        double *uncertainty_us, double *jitter_us);
+/* Reads every device densely (about 1 kHz, dithered) until each energy
+ * counter's timing is learned and its power readings' noise measured
+ * against it (about a second), or max_s seconds have passed. Windows work
+ * without it; right after joule_open their uncertainty is just wider. */
+int joule_learn_timing(joule_ctx *ctx, double max_s);
 
 /* ---- GPU control (restored by joule_restore) ---------------------------- */
 

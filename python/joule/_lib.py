@@ -132,6 +132,9 @@ _PROTOTYPES = [
     ("joule_result_read", c_int,
      [c_void_p, POINTER(c_double), POINTER(c_int), POINTER(c_int), c_int]),
     ("joule_result_total_all_j", c_double, [c_void_p]),
+    ("joule_result_read_uncertainty", c_int, [c_void_p, POINTER(c_double), c_int]),
+    ("joule_options_set_edge_correction", c_int, [c_void_p, c_int]),
+    ("joule_learn_timing", c_int, [c_void_p, c_double]),
     ("joule_sim_set_load", c_int, [c_void_p, c_int, c_double]),
     ("joule_sim_work_done", c_int, [c_void_p, c_int, POINTER(c_double)]),
 ]

@@ -61,18 +61,26 @@ class Measurement:
       in error (libjoule's ``joule_result_total_all_j``).
     - ``energy``: ``{label: joules}`` for every device (``"gpu0"``,
       ``"cpu0"``, ``"dram0"``, ``"psys0"``...). A device in error is NaN.
+    - ``uncertainty``: ``{gpu index: joules}``, keyed like ``gpu_energy``: a
+      bound on each GPU value's error that holds for at least 95 % of
+      windows (``cpu_uncertainty`` and ``dram_uncertainty`` likewise, and
+      ``energy_uncertainty`` by label).
     - ``quality``: ``{label: "exact" | "approx" | "below_resolution" |
-      "error"}``.
+      "error"}``; "exact" means within 1 % (the uncertainty says how close).
     - ``status``: ``{label: None or "JOULE_E..."}`` (the device's error).
     - ``name``, ``start_time`` (wall clock at begin, seconds since the
       epoch).
     """
 
     __slots__ = ("name", "time", "start_time", "gpu_energy", "cpu_energy",
-                 "dram_energy", "total_energy", "energy", "quality", "status")
+                 "dram_energy", "total_energy", "energy", "quality", "status",
+                 "energy_uncertainty", "uncertainty", "cpu_uncertainty",
+                 "dram_uncertainty")
 
     def __init__(self, name, time, start_time, energy, quality, status,
-                 gpu_energy, cpu_energy, dram_energy, total_energy):
+                 gpu_energy, cpu_energy, dram_energy, total_energy,
+                 energy_uncertainty=None, uncertainty=None, cpu_uncertainty=None,
+                 dram_uncertainty=None):
         self.name = name
         self.time = time
         self.start_time = start_time
@@ -83,10 +91,14 @@ class Measurement:
         self.cpu_energy = cpu_energy
         self.dram_energy = dram_energy
         self.total_energy = total_energy
+        self.energy_uncertainty = energy_uncertainty or {}
+        self.uncertainty = uncertainty or {}
+        self.cpu_uncertainty = cpu_uncertainty or {}
+        self.dram_uncertainty = dram_uncertainty or {}
 
     @property
     def exact(self):
-        """Whether every device's value is a hardware counter difference."""
+        """Whether every device's value is within 1 % (quality "exact")."""
         return all(q == "exact" for q in self.quality.values())
 
     def __repr__(self):
@@ -103,12 +115,16 @@ def _from_result(r, devices, name):
     call reads every device, since each ctypes call costs about a µs."""
     n = len(devices)
     energies, qualities, statuses = (c_double * n)(), (c_int * n)(), (c_int * n)()
+    bounds = (c_double * n)()
     lib.joule_result_read(r, energies, qualities, statuses, n)
-    energy, quality, status = {}, {}, {}
+    lib.joule_result_read_uncertainty(r, bounds, n)
+    energy, quality, status, bound = {}, {}, {}, {}
     by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
+    bound_by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
     for i, d in enumerate(devices):
         e = energies[i]
         energy[d.label] = e
+        bound[d.label] = bounds[i]
         q = qualities[i]
         quality[d.label] = _lib.QUALITY_NAMES.get(q, str(q))
         st = statuses[i]
@@ -116,6 +132,7 @@ def _from_result(r, devices, name):
         attr = _KIND_ATTR.get(d.kind)
         if attr in by_kind:
             by_kind[attr][d.index] = e
+            bound_by_kind[attr][d.index] = bounds[i]
     return Measurement(
         name=name,
         time=lib.joule_result_time_s(r),
@@ -123,7 +140,9 @@ def _from_result(r, devices, name):
         energy=energy, quality=quality, status=status,
         gpu_energy=by_kind["gpu"], cpu_energy=by_kind["cpu"],
         dram_energy=by_kind["dram"],
-        total_energy=lib.joule_result_total_all_j(r))
+        total_energy=lib.joule_result_total_all_j(r),
+        energy_uncertainty=bound, uncertainty=bound_by_kind["gpu"],
+        cpu_uncertainty=bound_by_kind["cpu"], dram_uncertainty=bound_by_kind["dram"])
 
 
 def _name_bytes(name):
@@ -322,6 +341,9 @@ class Monitor:
     (``None``) just does that, ``False`` also warns (``UserWarning``) at
     each such window, where Zeus would have reported 0 and warned.
     ``sysfs_root`` moves the RAPL backend's ``/sys`` (for tests).
+    ``edge_correction=False`` reports plain counter differences, as Zeus
+    does (default: each window edge at its true instant; see
+    docs/measurement.md).
 
     Thread-safe: any thread may begin or end any window. ``close()`` (or
     leaving ``with Monitor(...) as m:``) releases the devices; it waits for
@@ -331,7 +353,8 @@ class Monitor:
     def __init__(self, gpus=None, cpus=None, devices=None, sync="auto",
                  log_file=None, *, gpu_indices=None, cpu_indices=None,
                  sync_execution_with=None, log_format=None, sysfs_root=None,
-                 keeper_interval_ms=None, approx_instant_energy=None):
+                 keeper_interval_ms=None, approx_instant_energy=None,
+                 edge_correction=None):
         self._ctx = None
         self._lock = threading.Condition(threading.Lock())
         self._inflight = 0
@@ -380,6 +403,10 @@ class Monitor:
                             % type(approx_instant_energy).__name__)
         #: Zeus's flag as given (None: unset); see the class docstring.
         self.approx_instant_energy = approx_instant_energy
+        if edge_correction is not None and not isinstance(edge_correction, bool):
+            raise TypeError("joule: edge_correction must be True, False or "
+                            "None, not %s" % type(edge_correction).__name__)
+        self._edge_correction = edge_correction
         if keeper_interval_ms is not None and (
                 isinstance(keeper_interval_ms, bool) or
                 not isinstance(keeper_interval_ms, int)):
@@ -419,6 +446,9 @@ class Monitor:
             if keeper_ms is not None:
                 check(lib.joule_options_set_keeper_interval_ms(opts,
                                                                keeper_ms))
+            if self._edge_correction is not None:
+                check(lib.joule_options_set_edge_correction(
+                    opts, int(self._edge_correction)))
             # "cuda" is libjoule's built-in sync; the others run here, in
             # Python, just before each window edge's C call (no C-to-Python
             # callback: that would cost a GIL round trip per edge).
@@ -543,6 +573,16 @@ class Monitor:
     @property
     def cpu_indices(self):
         return [d.index for d in self._devices if d.kind == _lib.KIND_CPU]
+
+    def learn_timing(self, max_seconds=1.0):
+        """Reads every device densely until each energy counter's update
+        timing is learned (at most ``max_seconds``): the first windows
+        after opening then get their tightest uncertainty at once."""
+        ctx = self._acquire()
+        try:
+            check(lib.joule_learn_timing(ctx, float(max_seconds)))
+        finally:
+            self._release()
 
     # -- windows ---------------------------------------------------------
 

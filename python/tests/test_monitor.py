@@ -25,22 +25,28 @@ class WindowValues(unittest.TestCase):
 
     def test_energy_follows_the_power_model(self):
         joule.sim.set_load(self.m, 0, 0.5)  # 385 W
+        self.m.learn_timing()  # so both edges sit at their true instants
         settle()
         self.m.begin_window("step")
-        time.sleep(0.3)
+        time.sleep(1.0)
         r = self.m.end_window("step")
         self.assertIsInstance(r, joule.Measurement)
         self.assertEqual(r.name, "step")
-        self.assertGreaterEqual(r.time, 0.3)
-        self.assertLess(r.time, 0.3 + 1.0)
+        self.assertGreaterEqual(r.time, 1.0)
+        self.assertLess(r.time, 1.0 + 1.0)
         self.assertEqual(sorted(r.gpu_energy), [0, 1])
         self.assertEqual(r.cpu_energy, {})
         self.assertEqual(r.dram_energy, {})
         for gpu, load in ((0, 0.5), (1, 0.0)):
             p = h100_power(load)
+            # power × time within the reported bound (the sim's noise
+            # is zero-sum), and the bound within 1 %: "exact"
             self.assertAlmostEqual(r.gpu_energy[gpu], p * r.time,
-                                   delta=counter_slack(p))
+                                   delta=r.uncertainty[gpu] + 0.05)
+            self.assertLessEqual(r.uncertainty[gpu], 0.01 * r.gpu_energy[gpu])
         self.assertEqual(r.quality, {"gpu0": "exact", "gpu1": "exact"})
+        self.assertEqual(r.energy_uncertainty,
+                         {"gpu0": r.uncertainty[0], "gpu1": r.uncertainty[1]})
         self.assertEqual(r.status, {"gpu0": None, "gpu1": None})
         self.assertTrue(r.exact)
         self.assertEqual(r.energy, {"gpu0": r.gpu_energy[0],
@@ -103,6 +109,7 @@ class AgainstTheCLibrary(unittest.TestCase):
         with joule.Monitor(devices="sim:2:h100,p100", log_file=log) as m:
             joule.sim.set_load(m, 0, 0.8)
             joule.sim.set_load(m, 1, 0.3)
+            m.learn_timing()
             settle()
             out = []
             with m.window("outer") as outer:
@@ -127,8 +134,9 @@ class AgainstTheCLibrary(unittest.TestCase):
             for gpu in (0, 1):
                 self.assertAlmostEqual(float(row["gpu%d_energy" % gpu]),
                                        m.gpu_energy[gpu], delta=1e-6)
-        # p100 has no counter: integrated from power
-        self.assertEqual(ms[0].quality, {"gpu0": "exact", "gpu1": "approx"})
+        # p100 has no counter: integrated from power (never exact)
+        self.assertIn(ms[0].quality["gpu0"], ("exact", "approx"))
+        self.assertEqual(ms[0].quality["gpu1"], "approx")
 
     def test_jsonl_log_matches(self):
         log = os.path.join(self.dir, "w.jsonl")
@@ -182,13 +190,14 @@ class ContextManagerAndDecorator(unittest.TestCase):
         self.addCleanup(self.m.close)
 
     def test_with_block(self):
+        self.m.learn_timing()
         with self.m.window("step") as w:
             self.assertEqual(self.m.open_window_count(), 1)
             time.sleep(0.11)
         self.assertEqual(self.m.open_window_count(), 0)
         self.assertIsInstance(w.measurement, joule.Measurement)
         self.assertGreaterEqual(w.measurement.time, 0.11)
-        self.assertEqual(w.measurement.quality["gpu0"], "exact")
+        self.assertIn(w.measurement.quality["gpu0"], ("exact", "approx"))
 
     def test_decorator(self):
         seen = []
@@ -410,8 +419,10 @@ class DeviceSelection(unittest.TestCase):
         self.addCleanup(self.rapl.cleanup)
 
     def test_cpu_and_dram_values(self):
+        # The fake tree's counters change only when written, not every
+        # ~1 ms like RAPL's: plain counter differences are what to check.
         with joule.Monitor(gpus=[], cpus=[0], devices="sim:1:h100",
-                           sysfs_root=self.rapl.root) as m:
+                           sysfs_root=self.rapl.root, edge_correction=False) as m:
             self.assertEqual(sorted(d.label for d in m.devices),
                              ["cpu0", "dram0", "gpu0"])
             self.assertEqual(m.cpu_indices, [0])
@@ -422,7 +433,8 @@ class DeviceSelection(unittest.TestCase):
             r = m.end_window("w")
         self.assertEqual(r.cpu_energy, {0: 2.5})
         self.assertEqual(r.dram_energy, {0: 0.75})
-        self.assertEqual(r.quality["cpu0"], "exact")
+        self.assertIn(r.quality["cpu0"], ("exact", "approx"))
+        self.assertGreater(r.cpu_uncertainty[0], 0)
         self.assertAlmostEqual(r.total_energy,
                                r.gpu_energy[0] + 2.5 + 0.75, places=9)
 

@@ -176,8 +176,6 @@ JOULE_EXPORT int joule_open(const joule_options *opts, joule_ctx **out)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     pthread_mutex_init(&ctx->log_lock, NULL);
     pthread_rwlock_init(&ctx->sampler_lock, NULL);
-    pthread_mutex_init(&ctx->keeper_lock, NULL);
-    pthread_cond_init(&ctx->keeper_cond, NULL);
     ctx->open_ns = joule_now_ns();
 
     struct jdev_discover_args args = {0};
@@ -208,6 +206,8 @@ JOULE_EXPORT int joule_open(const joule_options *opts, joule_ctx **out)
     if (!rc)
         rc = select_devices(ctx, &spec, &found, opts->allow_empty);
     jdev_list_free_all(&found);
+    if (!rc)
+        rc = edges_create(ctx, opts->edge_correction);
     if (!rc)
         rc = windows_create(&ctx->windows);
     if (!rc && opts->log_path) {
@@ -259,13 +259,12 @@ JOULE_EXPORT void joule_close(joule_ctx *ctx)
     if (ctx->windows)
         windows_destroy(ctx->windows);
     cuda_sync_destroy(ctx->cuda);
+    edges_destroy(ctx);
     for (int i = 0; i < ctx->ndev; i++)
         jdev_free(ctx->devs[i]);
     free(ctx->devs);
     pthread_mutex_destroy(&ctx->log_lock);
     pthread_rwlock_destroy(&ctx->sampler_lock);
-    pthread_mutex_destroy(&ctx->keeper_lock);
-    pthread_cond_destroy(&ctx->keeper_cond);
     free(ctx);
 }
 

@@ -28,6 +28,7 @@ struct joule_options {
     int cuda_sync;
     int keeper_interval_ms;
     int restore_on_exit;
+    int edge_correction; /* 0 default ($JOULE_EDGE_CORRECTION, else on), 1 on, 2 off */
     int allow_empty;     /* internal: `joule info` lists backends anyway */
 };
 
@@ -35,6 +36,9 @@ struct joule_options {
 void joule_options_allow_empty(joule_options *opts);
 
 struct window_table; /* core/windows.c */
+struct edge_track;   /* core/edge.c */
+struct edge_value;
+struct keeper;       /* core/keeper.c */
 struct cuda_sync;    /* core/cuda_sync.c */
 struct control_state; /* core/control.c */
 
@@ -56,14 +60,14 @@ struct joule_ctx {
     enum joule_log_format log_format;
     pthread_mutex_t log_lock;
 
+    /* Per device, guarded by the device's lock: what every read taught
+     * about its counter and power timing (core/edge.c). */
+    struct edge_track *edges;
+    int edge_correction;
+
     /* Background reads that keep wrapping counters and power-only
-     * integrals correct between windows. */
-    pthread_t keeper;
-    int keeper_running;
-    int keeper_stop;
-    int64_t keeper_interval_ns;
-    pthread_mutex_t keeper_lock;
-    pthread_cond_t keeper_cond;
+     * integrals correct between windows and learn counter timing. */
+    struct keeper *keeper;
 
     /* The power sampler, if one was created (core/sampler.c). Window
      * ends read it under the read lock; create and destroy write it. */
@@ -90,6 +94,30 @@ int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj,
  * once for all devices. */
 int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t_ns,
                         uint64_t *uj);
+/* A window edge at t_ns: reads every device's counter (and instant power,
+ * where that sharpens the edge) and estimates the energy from each
+ * counter's last update to t_ns (core/edge_read.c). v, status and errors
+ * (which may be NULL) have ndev entries. Thread-safe. */
+#define JCTX_ERROR_LEN 256
+int jctx_read_edges(struct joule_ctx *ctx, int64_t t_ns, struct edge_value *v, int *status,
+                    char (*errors)[JCTX_ERROR_LEN]);
+/* A window's edges on device i, finished with what was read since the
+ * begin: either both saw the same counter value, and *uj and *bound get
+ * the energy between them from power alone (returns 1), or the begin
+ * edge is estimated again (returns 0). */
+int jctx_window_edges(struct joule_ctx *ctx, int i, struct edge_value *b,
+                      const struct edge_value *e, double *uj, double *bound);
+/* Reads device i's instant (and, when avg is set, average) power into its
+ * edge tracker; for the keeper. */
+void jctx_poll_power(struct joule_ctx *ctx, int i, int avg);
+/* A power reading someone else made (the sampler), with device i's lock
+ * held: teaches its edge tracker. kind is a jdev_power_kind. */
+void jctx_note_power_locked(struct joule_ctx *ctx, int i, int kind, int64_t start, int64_t end,
+                            uint32_t mw);
+/* Whether device i's edges are corrected with power (a counter that
+ * updates more slowly than it can be read). */
+int jctx_edge_tracked(const struct joule_ctx *ctx, int i);
+
 /* The GPU with CUDA-visible index gpu, or NULL with an error set. */
 struct joule_device *jctx_gpu(struct joule_ctx *ctx, int gpu);
 
@@ -100,6 +128,11 @@ void windows_destroy(struct window_table *w);
 /* Keeper thread (core/keeper.c). */
 int keeper_start(struct joule_ctx *ctx, int interval_ms);
 void keeper_stop(struct joule_ctx *ctx);
+
+/* Edge trackers (core/edge_setup.c): one per device, set up after
+ * selection; freed by joule_close. */
+int edges_create(struct joule_ctx *ctx, int correction_option);
+void edges_destroy(struct joule_ctx *ctx);
 
 /* Control restore (core/control.c): control_init is called by joule_open
  * after selection, control_destroy by joule_close. */

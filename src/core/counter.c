@@ -1,9 +1,12 @@
 /* Turns each device's raw reading into one monotonic 64-bit microjoule
  * count: wrap-corrected for counters that wrap (RAPL), integrated
  * (trapezoids) for devices that only report power. */
+#include "core/counter.h"
+
 #include <stdlib.h>
 
 #include "core/context.h"
+#include "core/edge.h"
 #include "core/error.h"
 #include "core/export.h"
 
@@ -36,43 +39,52 @@ int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj, int64_t *t_n
     return jctx_read_energy_at(ctx, i, *t_ns, uj);
 }
 
-int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
+/* With device i's lock held: reads its raw counter, or its power when it
+ * has no counter. */
+int counter_read_raw_locked(struct joule_device *d, uint64_t *raw)
+{
+    if (d->ops->read_energy_uj)
+        return d->ops->read_energy_uj(d, raw);
+    uint32_t mw = 0;
+    int rc = read_power_locked(d, &mw);
+    *raw = mw;
+    return rc;
+}
+
+/* With device i's lock held: folds a read (rc, raw) made over [t, end]
+ * into the wrap-corrected total, or, without a counter, into the power
+ * integral; feeds the edge tracker. *uj gets the total. */
+int counter_apply_locked(struct joule_ctx *ctx, int i, int64_t t, int64_t end, int rc,
+                         uint64_t raw, uint64_t *uj)
 {
     struct joule_device *d = ctx->devs[i];
-    int rc;
-    pthread_mutex_lock(&d->lock);
     /* Reads of one device are ordered by its lock; a caller's timestamp
      * taken just before a keeper read must not make time run backwards. */
     if (d->have_last && t < d->last_read_ns)
         t = d->last_read_ns;
-    if (d->ops->read_energy_uj) {
-        uint64_t raw = 0;
-        rc = d->ops->read_energy_uj(d, &raw);
-        if (rc == 0) {
-            if (d->have_last) {
-                uint64_t delta = wrap_delta(d, d->last_raw_uj, raw);
-                d->total_uj += delta;
-                int64_t dt = t - d->last_read_ns;
-                if (dt >= (int64_t)(joule_device_update_period_us(d) * 1000.0) && dt > 0) {
-                    /* Saturate: converting a double above UINT32_MAX is
-                     * undefined (a full-range step in 1 ms is ~1e11 mW). */
-                    double mw = (double)delta * 1e6 / (double)dt;
-                    d->recent_power_mw = mw >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)mw;
-                }
+    if (rc == 0 && d->ops->read_energy_uj) {
+        if (d->have_last) {
+            uint64_t delta = wrap_delta(d, d->last_raw_uj, raw);
+            d->total_uj += delta;
+            int64_t dt = t - d->last_read_ns;
+            if (dt >= (int64_t)(joule_device_update_period_us(d) * 1000.0) && dt > 0) {
+                /* Saturate: converting a double above UINT32_MAX is
+                 * undefined (a full-range step in 1 ms is ~1e11 mW). */
+                double mw = (double)delta * 1e6 / (double)dt;
+                d->recent_power_mw = mw >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)mw;
             }
-            d->last_raw_uj = raw;
         }
-    } else {
-        uint32_t mw = 0;
-        rc = read_power_locked(d, &mw);
-        if (rc == 0) {
-            if (d->have_last) {
-                double dt = (double)(t - d->last_read_ns);
-                d->integral_uj += ((double)d->last_power_mw + mw) / 2.0 * dt / 1e6;
-                d->total_uj = (uint64_t)d->integral_uj;
-            }
-            d->last_power_mw = d->recent_power_mw = mw;
+        d->last_raw_uj = raw;
+        if (ctx->edges)
+            edge_counter_read(&ctx->edges[i], t, end < t ? t : end, raw, d->total_uj);
+    } else if (rc == 0) {
+        uint32_t mw = (uint32_t)raw;
+        if (d->have_last) {
+            double dt = (double)(t - d->last_read_ns);
+            d->integral_uj += ((double)d->last_power_mw + mw) / 2.0 * dt / 1e6;
+            d->total_uj = (uint64_t)d->integral_uj;
         }
+        d->last_power_mw = d->recent_power_mw = mw;
     }
     if (rc == 0) {
         d->have_last = 1;
@@ -80,6 +92,16 @@ int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
     }
     d->last_status = rc;
     *uj = d->total_uj;
+    return rc;
+}
+
+int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
+{
+    struct joule_device *d = ctx->devs[i];
+    uint64_t raw = 0;
+    pthread_mutex_lock(&d->lock);
+    int rc = counter_read_raw_locked(d, &raw);
+    rc = counter_apply_locked(ctx, i, t, joule_now_ns(), rc, raw, uj);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

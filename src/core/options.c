@@ -98,3 +98,11 @@ void joule_options_allow_empty(joule_options *o)
     if (o)
         o->allow_empty = 1;
 }
+
+JOULE_EXPORT int joule_options_set_edge_correction(joule_options *o, int enable)
+{
+    if (!o)
+        return joule_set_error(JOULE_EINVAL, "options is NULL");
+    o->edge_correction = enable ? 1 : 2;
+    return 0;
+}

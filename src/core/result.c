@@ -75,6 +75,35 @@ JOULE_EXPORT double joule_result_total_j(const joule_result *r, enum joule_devic
     return sum;
 }
 
+JOULE_EXPORT double joule_result_uncertainty_j(const joule_result *r, int i)
+{
+    if (!r || i < 0 || i >= r->ndev) {
+        joule_set_error(JOULE_EINVAL, "result device %d out of range", i);
+        return NAN;
+    }
+    return r->dev[i].uncertainty_j;
+}
+
+JOULE_EXPORT int joule_result_read_uncertainty(const joule_result *r, double *uncertainty_j,
+                                               int cap)
+{
+    if (!r)
+        return joule_set_error(JOULE_EINVAL, "result is NULL");
+    for (int i = 0; i < r->ndev && i < cap && uncertainty_j; i++)
+        uncertainty_j[i] = r->dev[i].uncertainty_j;
+    return r->ndev;
+}
+
+JOULE_EXPORT double joule_result_total_uncertainty_j(const joule_result *r,
+                                                     enum joule_device_kind k)
+{
+    double sum = 0;
+    for (int i = 0; r && i < r->ndev; i++)
+        if (r->dev[i].kind == k && r->dev[i].status == 0)
+            sum += r->dev[i].uncertainty_j;
+    return sum;
+}
+
 JOULE_EXPORT double joule_result_total_all_j(const joule_result *r)
 {
     return joule_result_total_j(r, JOULE_KIND_GPU) +

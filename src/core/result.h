@@ -9,6 +9,9 @@ struct result_device {
     enum joule_device_kind kind;
     char label[32];
     double energy_j;   /* NAN when status != 0 */
+    double uncertainty_j; /* bound on |error| (95 %), NAN when status != 0 */
+    double plain_j;       /* the plain counter difference and its bound, */
+    double plain_bound_j; /* for bench/fidelity (= energy_j without a counter) */
     int quality;
     int status;
     char error[256];

@@ -105,8 +105,12 @@ static void read_device(struct joule_sampler *s, int i, int slow_due)
                                                   JDEV_POWER_MEMORY};
     for (int k = 0; k < 3; k++) {
         uint32_t mw;
-        if (want[k] && d->ops->read_power_mw(d, kinds[k], &mw) == 0)
-            stream_append(&st[k], joule_now_ns() / 1000, mw);
+        int64_t start = joule_now_ns();
+        if (want[k] && d->ops->read_power_mw(d, kinds[k], &mw) == 0) {
+            int64_t end = joule_now_ns();
+            stream_append(&st[k], end / 1000, mw);
+            jctx_note_power_locked(s->ctx, i, kinds[k], start, end, mw);
+        }
     }
     int c, sm, mem;
     uint64_t mask;

@@ -8,21 +8,26 @@
 #include <time.h>
 
 #include "core/context.h"
+#include "core/edge.h"
 #include "core/error.h"
 #include "core/export.h"
 #include "core/result.h"
 #include "core/sampler.h"
 
 #define WINDOW_NAME_MAX 255
+/* Power readings of GPUs without a counter are within ±5 % (NVML's
+ * documented accuracy); the bound adds the same again for what sampling
+ * between reads misses. */
+#define INTEGRATED_ERROR 0.10
 
-/* One allocation: the struct, then begin_uj[ndev], begin_status[ndev]
- * and the name. */
+/* One allocation: the struct, then begin[ndev], begin_status[ndev] and
+ * the name. */
 struct window {
     struct window *next;
     uint64_t hash;
     int64_t begin_ns;
     double begin_unix_s;
-    uint64_t *begin_uj;
+    struct edge_value *begin;
     int *begin_status;
     char *name;
 };
@@ -175,12 +180,13 @@ JOULE_EXPORT int joule_window_begin(joule_ctx *ctx, const char *name, unsigned f
     }
 
     size_t n = (size_t)ctx->ndev;
-    struct window *win = malloc(sizeof *win + n * (sizeof(uint64_t) + sizeof(int)) + len + 1);
+    struct window *win =
+        malloc(sizeof *win + n * (sizeof(struct edge_value) + sizeof(int)) + len + 1);
     if (!win)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     win->next = NULL;
-    win->begin_uj = (uint64_t *)(win + 1);
-    win->begin_status = (int *)(win->begin_uj + n);
+    win->begin = (struct edge_value *)(win + 1);
+    win->begin_status = (int *)(win->begin + n);
     win->name = (char *)(win->begin_status + n);
     memcpy(win->name, name, len + 1);
     win->hash = h;
@@ -188,8 +194,7 @@ JOULE_EXPORT int joule_window_begin(joule_ctx *ctx, const char *name, unsigned f
     run_sync(ctx, flags);
     win->begin_unix_s = unix_now_s();
     win->begin_ns = joule_now_ns();
-    for (int i = 0; i < ctx->ndev; i++)
-        win->begin_status[i] = jctx_read_energy_at(ctx, i, win->begin_ns, &win->begin_uj[i]);
+    jctx_read_edges(ctx, win->begin_ns, win->begin, win->begin_status, NULL);
 
     struct window *old = NULL;
     pthread_mutex_lock(&w->lock);
@@ -232,23 +237,60 @@ static struct window *take(struct joule_ctx *ctx, const char *name)
     return win;
 }
 
-/* Energy for a window shorter than the counter's update period, where
- * the counter difference is 0 or one whole update: power × time. Module
- * power (GPU + CPU on a superchip) is not what the counter measures, so
- * there the estimate uses the counter's own recent rate. */
-static double estimate_uj(struct joule_device *d, double elapsed_s, uint64_t counted)
+/* A counter device's energy over the window: the counter difference
+ * with both edges put at their true instants (core/edge.c), or, with the
+ * correction off, the plain difference and how far off that can be. */
+static void counter_energy(struct joule_ctx *ctx, int i, struct edge_value *b,
+                           const struct edge_value *e, double time_s, struct result_device *rd)
 {
-    uint32_t mw = 0;
-    pthread_mutex_lock(&d->lock);
-    int same_domain = d->power_scope != JOULE_POWER_SCOPE_MODULE;
-    if (same_domain && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_INSTANT))
-        d->ops->read_power_mw(d, JDEV_POWER_INSTANT, &mw);
-    if (same_domain && !mw && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_AVERAGE))
-        d->ops->read_power_mw(d, JDEV_POWER_AVERAGE, &mw);
-    if (!mw)
-        mw = d->recent_power_mw;
-    pthread_mutex_unlock(&d->lock);
-    return mw ? mw * 1000.0 * elapsed_s : (double)counted;
+    const struct joule_device *d = ctx->devs[i];
+    double counted = (double)(e->total_uj - b->total_uj);
+    double uj, bound;
+    if (ctx->edge_correction && jctx_window_edges(ctx, i, b, e, &uj, &bound)) {
+        /* One counter step: only power between the edges counts. */
+    } else if (ctx->edge_correction) {
+        /* Energy is never negative: a window of microseconds across a
+         * counter update can estimate below 0, and clamping only makes
+         * the error smaller. */
+        uj = counted + e->corr_uj - b->corr_uj;
+        if (uj < 0)
+            uj = 0;
+        bound = b->bound_uj + e->bound_uj;
+    } else {
+        uj = counted;
+        bound = b->lag_uj + e->lag_uj;
+    }
+    rd->energy_j = uj / 1e6;
+    rd->uncertainty_j = bound / 1e6;
+    rd->plain_j = counted / 1e6;
+    rd->plain_bound_j = (b->lag_uj + e->lag_uj) / 1e6;
+    /* EXACT also allows for a jump no reading could show yet. */
+    double worst = bound + (ctx->edge_correction ? b->unseen_uj + e->unseen_uj : 0);
+    if (worst <= 0.01 * fabs(uj))
+        rd->quality = JOULE_QUALITY_EXACT;
+    else if (time_s * 1e6 < joule_device_update_period_us(d))
+        rd->quality = JOULE_QUALITY_BELOW_RESOLUTION;
+    else
+        rd->quality = JOULE_QUALITY_APPROX;
+}
+
+/* A device without a counter: the sampler's finer step-function integral
+ * when one is running, else the keeper's trapezoids; either may miss the
+ * power's own noise and any step between reads (docs/measurement.md). */
+static void integrated_energy(struct joule_ctx *ctx, int i, const struct window *win,
+                              int64_t end_ns, uint64_t counted, struct result_device *rd)
+{
+    double sampled_uj;
+    rd->quality = JOULE_QUALITY_APPROX;
+    rd->energy_j = (double)counted / 1e6;
+    pthread_rwlock_rdlock(&ctx->sampler_lock);
+    if (ctx->sampler && sampler_running(ctx->sampler) &&
+        sampler_energy_uj(ctx->sampler, i, win->begin_ns / 1000, end_ns / 1000, &sampled_uj) == 0)
+        rd->energy_j = sampled_uj / 1e6;
+    pthread_rwlock_unlock(&ctx->sampler_lock);
+    rd->uncertainty_j = INTEGRATED_ERROR * fabs(rd->energy_j);
+    rd->plain_j = rd->energy_j;
+    rd->plain_bound_j = rd->uncertainty_j;
 }
 
 JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned flags,
@@ -273,11 +315,16 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
     }
     r->time_s = (double)(end_ns - win->begin_ns) / 1e9;
     r->start_unix_s = win->begin_unix_s;
-    for (int i = 0; i < ctx->ndev; i++) {
+    int n = ctx->ndev;
+    struct edge_value ends[n ? n : 1];
+    int status[n ? n : 1];
+    char errors[n ? n : 1][JCTX_ERROR_LEN];
+    jctx_read_edges(ctx, end_ns, ends, status, errors);
+    for (int i = 0; i < n; i++) {
         struct joule_device *d = ctx->devs[i];
         struct result_device *rd = &r->dev[i];
-        uint64_t uj;
-        int rc = jctx_read_energy_at(ctx, i, end_ns, &uj);
+        const struct edge_value *ev = &ends[i];
+        int rc = status[i];
         rd->kind = d->kind;
         rd->status = 0;
         rd->error[0] = '\0';
@@ -285,33 +332,17 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
         if (win->begin_status[i] || rc) {
             rd->status = win->begin_status[i] ? win->begin_status[i] : rc;
             rd->quality = JOULE_QUALITY_ERROR;
-            rd->energy_j = NAN;
+            rd->energy_j = rd->uncertainty_j = rd->plain_j = rd->plain_bound_j = NAN;
             if (rc)
-                snprintf(rd->error, sizeof rd->error, "%s", joule_last_error());
+                snprintf(rd->error, sizeof rd->error, "%s", errors[i]);
             else
                 snprintf(rd->error, sizeof rd->error, "%s: failed at window begin", d->label);
             continue;
         }
-        uint64_t delta = uj - win->begin_uj[i];
-        double sampled_uj;
-        if (!d->ops->read_energy_uj) {
-            /* No counter: the sampler's finer step-function integral when
-             * one is running, else the keeper's trapezoids. */
-            rd->quality = JOULE_QUALITY_APPROX;
-            rd->energy_j = (double)delta / 1e6;
-            pthread_rwlock_rdlock(&ctx->sampler_lock);
-            if (ctx->sampler && sampler_running(ctx->sampler) &&
-                sampler_energy_uj(ctx->sampler, i, win->begin_ns / 1000, end_ns / 1000,
-                                  &sampled_uj) == 0)
-                rd->energy_j = sampled_uj / 1e6;
-            pthread_rwlock_unlock(&ctx->sampler_lock);
-        } else if (r->time_s * 1e6 < joule_device_update_period_us(d)) {
-            rd->quality = JOULE_QUALITY_BELOW_RESOLUTION;
-            rd->energy_j = estimate_uj(d, r->time_s, delta) / 1e6;
-        } else {
-            rd->quality = JOULE_QUALITY_EXACT;
-            rd->energy_j = (double)delta / 1e6;
-        }
+        if (d->ops->read_energy_uj)
+            counter_energy(ctx, i, &win->begin[i], ev, r->time_s, rd);
+        else
+            integrated_energy(ctx, i, win, end_ns, ev->total_uj - win->begin[i].total_uj, rd);
     }
     window_free(win);
     int rc = 0;

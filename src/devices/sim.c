@@ -177,6 +177,39 @@ static const char *data_dir(void)
     return d && *d ? d : JOULE_DEFAULT_DATA_DIR;
 }
 
+/* A millisecond value from the environment, or def when unset. */
+static int env_ms(const char *name, double max_ms, double def, double *out)
+{
+    const char *v = getenv(name);
+    *out = def;
+    if (!v || !*v)
+        return 0;
+    char *end;
+    double ms = strtod(v, &end);
+    if (end == v || *end || !(ms >= 0 && ms <= max_ms))
+        return joule_set_error(JOULE_EINVAL, "%s='%s': expected milliseconds in [0, %g]",
+                               name, v, max_ms);
+    *out = ms;
+    return 0;
+}
+
+/* Each simulated GPU's counter updates at its own seeded phase, as real
+ * GPUs' do; JOULE_SIM_COUNTER_PHASE_MS fixes it, JOULE_SIM_POWER_PERIOD_MS
+ * makes instant power refresh slower than every 1 ms tick. */
+static int set_timing(struct sim_gpu *g, uint64_t seed)
+{
+    double phase_ms, power_ms;
+    double seeded = (double)sim_seeded_phase_ns(seed, SIM_COUNTER_PERIOD_NS) / 1e6;
+    int rc = env_ms("JOULE_SIM_COUNTER_PHASE_MS", SIM_COUNTER_PERIOD_NS / 1e6, seeded, &phase_ms);
+    if (!rc)
+        rc = env_ms("JOULE_SIM_POWER_PERIOD_MS", 1000, 0, &power_ms);
+    if (rc)
+        return rc;
+    int64_t pp = (int64_t)(power_ms * 1e6);
+    sim_gpu_set_timing(g, (int64_t)(phase_ms * 1e6), pp, sim_seeded_phase_ns(seed * 7 + 1, pp));
+    return 0;
+}
+
 static int make_device(int i, const struct sim_preset *preset, const char *trace_spec,
                        struct jdev_list *out)
 {
@@ -200,16 +233,20 @@ static int make_device(int i, const struct sim_preset *preset, const char *trace
     uint64_t seed = (seed_env ? strtoull(seed_env, NULL, 0) : 42) + (uint64_t)i;
     sim_gpu_init(&priv->model, &p, trace, seed, now_ns());
 
+    int rc = set_timing(&priv->model, seed);
     const char *load = getenv("JOULE_SIM_LOAD");
-    if (load && *load) {
+    if (!rc && load && *load) {
         int pos = 0;
-        if (sim_gpu_set_schedule(&priv->model, load, &pos)) {
-            free(priv);
-            return joule_set_error(JOULE_EINVAL,
+        if (sim_gpu_set_schedule(&priv->model, load, &pos))
+            rc = joule_set_error(JOULE_EINVAL,
                 "JOULE_SIM_LOAD='%s': bad value at character %d; expected a "
-                "load in [0,1] like 0.8, or seconds:load pairs like "
-                "0:0.1,2:0.9,8:0.1", load, pos + 1);
-        }
+                "load in [0,1] like 0.8, seconds:load pairs like "
+                "0:0.1,2:0.9,8:0.1, or square:LOW,HIGH,MIN_S,MAX_S like "
+                "square:170W,560W,0.35,0.55", load, pos + 1);
+    }
+    if (rc) {
+        free(priv);
+        return rc;
     }
 
     struct joule_device *d = jdev_new(JOULE_KIND_GPU, "sim",
@@ -312,6 +349,18 @@ int sim_device_true_energy_j(struct joule_device *d, double *joules)
         return joule_set_error(JOULE_ENOTSUP, "not a simulated device");
     pthread_mutex_lock(&d->lock);
     *joules = sim_gpu_energy_j(model(d), now_ns());
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int sim_device_true_energy_at_j(struct joule_device *d, int64_t t_ns, double *joules)
+{
+    if (!d || strcmp(d->backend, "sim") != 0)
+        return joule_set_error(JOULE_ENOTSUP, "not a simulated device");
+    pthread_mutex_lock(&d->lock);
+    int64_t now = now_ns();
+    sim_gpu_energy_j(model(d), now); /* apply every change up to now */
+    *joules = sim_gpu_energy_j(model(d), t_ns < now ? t_ns : now);
     pthread_mutex_unlock(&d->lock);
     return 0;
 }

@@ -8,5 +8,8 @@
  * instant power, not the 100 ms counter), joules. ENOTSUP if d is not a
  * sim device. */
 int sim_device_true_energy_j(struct joule_device *d, double *joules);
+/* The same at an earlier monotonic time t_ns (within the model's retained
+ * history of power changes). */
+int sim_device_true_energy_at_j(struct joule_device *d, int64_t t_ns, double *joules);
 
 #endif

@@ -92,22 +92,47 @@ static void recompute(struct sim_gpu *g, struct sim_segment *s)
 
 static struct sim_segment *current(struct sim_gpu *g) { return &g->seg[g->cur]; }
 
-/* Energy at t (relative ns), looked up in the retained segments. */
-static double energy_at(const struct sim_gpu *g, int64_t t)
+/* The retained segment in force at t (relative ns); *t is clamped to the
+ * oldest one kept. */
+static const struct sim_segment *segment_at(const struct sim_gpu *g, int64_t *t)
 {
     int idx = g->cur;
     for (int n = 0; n < g->nseg; n++) {
         const struct sim_segment *s = &g->seg[idx];
-        if (t >= s->start_ns || n == g->nseg - 1) {
-            if (t < s->start_ns) /* older than the history: clamp */
-                t = s->start_ns;
-            return s->energy_j_at_start +
-                   s->mean_w * (unit_integral_s(g, t) -
-                                unit_integral_s(g, s->start_ns));
+        if (*t >= s->start_ns || n == g->nseg - 1) {
+            if (*t < s->start_ns) /* older than the history: clamp */
+                *t = s->start_ns;
+            return s;
         }
         idx = (idx + SIM_HISTORY - 1) % SIM_HISTORY;
     }
-    return 0.0;
+    return &g->seg[g->cur];
+}
+
+/* Energy at t (relative ns), looked up in the retained segments. */
+static double energy_at(const struct sim_gpu *g, int64_t t)
+{
+    if (t <= 0) /* the GPU idled before the model started (energy < 0) */
+        return g->mean_before_w * (double)t / 1e9;
+    const struct sim_segment *s = segment_at(g, &t);
+    return s->energy_j_at_start +
+           s->mean_w * (unit_integral_s(g, t) - unit_integral_s(g, s->start_ns));
+}
+
+/* The last instant at or before t of phase + k * period. */
+static int64_t last_update(int64_t t, int64_t phase, int64_t period)
+{
+    int64_t d = t - phase, k = d / period;
+    if (d % period < 0)
+        k--;
+    return phase + k * period;
+}
+
+/* Seconds one level of the square wave lasts: seeded, in [min, max]. */
+static double square_hold_s(const struct sim_gpu *g, uint64_t n)
+{
+    double u = (double)(splitmix64(g->seed * 31 + n + 0x5151) >> 11) / (double)(1ull << 53);
+    return g->sq_min_s + u * (g->sq_max_s - g->sq_min_s);
 }
 
 static void new_segment(struct sim_gpu *g, int64_t at)
@@ -131,6 +156,13 @@ static int64_t advance(struct sim_gpu *g, int64_t now_ns)
     int64_t rel = now_ns - g->t0_ns;
     if (rel < 0)
         rel = 0;
+    while (g->square && g->sq_next_ns <= rel) {
+        int64_t at = g->sq_next_ns;
+        g->sq_level ^= 1;
+        g->load = g->sq_load[g->sq_level];
+        g->sq_next_ns += (int64_t)(square_hold_s(g, ++g->sq_count) * 1e9);
+        new_segment(g, at);
+    }
     while (g->next_schedule < g->schedule_n) {
         int64_t at = (int64_t)(g->schedule_t_s[g->next_schedule] * 1e9);
         if (at > rel)
@@ -153,11 +185,74 @@ void sim_gpu_init(struct sim_gpu *g, const struct sim_preset *p,
     g->t0_ns = now_ns;
     g->pl_w = p->pl_default_w;
     g->nseg = 1;
+    g->counter_period_ns = SIM_COUNTER_PERIOD_NS;
     recompute(g, current(g));
+    g->mean_before_w = current(g)->mean_w;
+}
+
+void sim_gpu_set_timing(struct sim_gpu *g, int64_t counter_phase_ns, int64_t power_period_ns,
+                        int64_t power_phase_ns)
+{
+    g->counter_phase_ns = counter_phase_ns;
+    g->power_period_ns = power_period_ns > 0 ? power_period_ns : 0;
+    g->power_phase_ns = power_phase_ns;
+}
+
+int64_t sim_seeded_phase_ns(uint64_t seed, int64_t period_ns)
+{
+    if (period_ns <= 0)
+        return 0;
+    return (int64_t)(splitmix64(seed ^ 0x9a5e) % (uint64_t)period_ns);
+}
+
+/* "square:LOW,HIGH,MIN_S,MAX_S"; a level is a load or watts ("170W"). */
+static int parse_square(struct sim_gpu *g, const char *text, int *err_pos)
+{
+    const char *p = text + 7;
+    double v[4];
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        v[i] = strtod(p, &end);
+        if (end == p) {
+            *err_pos = (int)(p - text);
+            return -1;
+        }
+        if (i < 2 && *end == 'W') { /* watts at the maximum clock */
+            double dyn = g->p.tdp_w - g->p.idle_w;
+            v[i] = dyn > 0 ? (v[i] - g->p.idle_w) / dyn : -1;
+            end++;
+        }
+        int bad = i < 2 ? !(v[i] >= 0 && v[i] <= 1) : !(v[i] > 0 && v[i] <= 3600);
+        if (bad || (i < 3 && *end != ',') || (i == 3 && *end)) {
+            *err_pos = (int)(p - text);
+            return -1;
+        }
+        p = end + (i < 3);
+    }
+    if (v[3] < v[2]) {
+        *err_pos = (int)(p - text);
+        return -1;
+    }
+    g->schedule_n = g->next_schedule = 0;
+    g->square = 1;
+    g->sq_load[0] = v[0];
+    g->sq_load[1] = v[1];
+    g->sq_min_s = v[2];
+    g->sq_max_s = v[3];
+    /* Start at a seeded point inside a seeded level. */
+    g->sq_count = 0;
+    g->sq_level = (int)(splitmix64(g->seed ^ 0x1e7e1) & 1);
+    g->load = g->sq_load[g->sq_level];
+    double u = (double)(splitmix64(g->seed ^ 0x57a27) >> 11) / (double)(1ull << 53);
+    g->sq_next_ns = (int64_t)(u * square_hold_s(g, 0) * 1e9);
+    new_segment(g, current(g)->start_ns);
+    return 0;
 }
 
 int sim_gpu_set_schedule(struct sim_gpu *g, const char *text, int *err_pos)
 {
+    if (strncmp(text, "square:", 7) == 0)
+        return parse_square(g, text, err_pos);
     const char *p = text;
     char *end;
     double v = strtod(p, &end);
@@ -206,6 +301,7 @@ void sim_gpu_set_load(struct sim_gpu *g, int64_t now_ns, double load)
     int64_t rel = advance(g, now_ns);
     g->load = load < 0 ? 0 : load > 1 ? 1 : load;
     g->next_schedule = g->schedule_n; /* an explicit load ends the schedule */
+    g->square = 0;
     new_segment(g, rel);
 }
 
@@ -233,21 +329,28 @@ double sim_gpu_energy_j(struct sim_gpu *g, int64_t now_ns)
 uint64_t sim_gpu_counter_mj(struct sim_gpu *g, int64_t now_ns)
 {
     int64_t rel = advance(g, now_ns);
-    int64_t upd = rel - rel % SIM_COUNTER_PERIOD_NS;
-    return (uint64_t)floor(energy_at(g, upd) * 1000.0);
+    int64_t upd = last_update(rel, g->counter_phase_ns, g->counter_period_ns);
+    return (uint64_t)floor((SIM_COUNTER_BASE_J + energy_at(g, upd)) * 1000.0);
 }
 
 double sim_gpu_instant_power_w(struct sim_gpu *g, int64_t now_ns)
 {
     int64_t rel = advance(g, now_ns);
-    return current(g)->mean_w * (1.0 + tick_noise(g, rel / SIM_TICK_NS));
+    if (g->power_period_ns > 0) { /* sample-and-hold at the last refresh */
+        rel = last_update(rel, g->power_phase_ns, g->power_period_ns);
+        if (rel < 0)
+            rel = 0;
+    }
+    int64_t t = rel;
+    const struct sim_segment *s = segment_at(g, &t);
+    return s->mean_w * (1.0 + tick_noise(g, rel / SIM_TICK_NS));
 }
 
 double sim_gpu_average_power_w(struct sim_gpu *g, int64_t now_ns)
 {
-    /* Like the counter, the average is refreshed every 100 ms. */
+    /* Like the counter, the average is refreshed at each counter update. */
     int64_t rel = advance(g, now_ns);
-    rel -= rel % SIM_COUNTER_PERIOD_NS;
+    rel = last_update(rel, g->counter_phase_ns, g->counter_period_ns);
     int64_t w = rel < 1000000000LL ? rel : 1000000000LL;
     if (w < SIM_TICK_NS)
         return current(g)->mean_w;

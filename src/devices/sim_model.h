@@ -50,8 +50,11 @@ void sim_trace_at(const struct sim_trace *t, double pl_w, double *power_w,
 #define SIM_NOISE_FRACTION 0.03        /* instant-power noise amplitude */
 #define SIM_CAP_MARGIN 0.995           /* DVFS aims this far under a cap */
 #define SIM_COMPUTE_FRACTION 0.8       /* α: share of time that scales 1/f */
-#define SIM_HISTORY 64                 /* segments kept for 1-s averages */
+#define SIM_HISTORY 256                /* segments kept for averages and truth */
 #define SIM_SCHEDULE_MAX 32
+/* What the counter already showed when the model started: the GPU ran
+ * before (at its initial power), so updates just before t0 count too. */
+#define SIM_COUNTER_BASE_J 1000.0
 
 /* A stretch of time with constant mean power and speed. */
 struct sim_segment {
@@ -77,12 +80,29 @@ struct sim_gpu {
     int schedule_n, next_schedule;
     double schedule_t_s[SIM_SCHEDULE_MAX], schedule_load[SIM_SCHEDULE_MAX];
 
+    /* Square-wave load: alternates between sq_load[0] and sq_load[1], each
+     * level held for a seeded random time in [sq_min_s, sq_max_s], like
+     * the compute and communication phases of a training step. */
+    int square;
+    double sq_load[2], sq_min_s, sq_max_s;
+    int sq_level;
+    uint64_t sq_count;
+    int64_t sq_next_ns;            /* relative time of the next switch */
+
+    /* When readings change (relative to t0): the counter at
+     * counter_phase_ns + k * counter_period_ns, instant power at
+     * power_phase_ns + k * power_period_ns (sample-and-hold; 0 = every
+     * 1 ms tick). */
+    int64_t counter_period_ns, counter_phase_ns;
+    int64_t power_period_ns, power_phase_ns;
+
     /* Derived from the settings for the current segment. */
     double sm_mhz;
     double speed;                  /* work units per second */
     int capped;
 
     struct sim_segment seg[SIM_HISTORY]; /* ring; seg[cur] is current */
+    double mean_before_w;          /* power before t0 (energy < 0 there) */
     int cur, nseg;
     double work_at_seg_start;
 };
@@ -91,9 +111,18 @@ struct sim_gpu {
 void sim_gpu_init(struct sim_gpu *g, const struct sim_preset *p,
                   const struct sim_trace *trace, uint64_t seed,
                   int64_t now_ns);
-/* Parses "0.8" or "0:0.1,2:0.9,8:0.1" (seconds:load) into the schedule.
- * Returns 0, or -1 with the bad position in *err_pos. */
+/* Parses "0.8", "0:0.1,2:0.9,8:0.1" (seconds:load) or
+ * "square:LOW,HIGH,MIN_S,MAX_S" (loads in [0,1], or watts with a W suffix
+ * like 170W) into the schedule. Returns 0, or -1 with the bad position in
+ * *err_pos. */
 int sim_gpu_set_schedule(struct sim_gpu *g, const char *text, int *err_pos);
+
+/* Counter update phase and instant-power refresh (period 0 = every
+ * tick), both relative to t0. */
+void sim_gpu_set_timing(struct sim_gpu *g, int64_t counter_phase_ns,
+                        int64_t power_period_ns, int64_t power_phase_ns);
+/* A seeded phase in [0, period) for device number i. */
+int64_t sim_seeded_phase_ns(uint64_t seed, int64_t period_ns);
 
 /* Setters take effect at now_ns. */
 void sim_gpu_set_load(struct sim_gpu *g, int64_t now_ns, double load);
@@ -101,12 +130,14 @@ void sim_gpu_set_power_limit(struct sim_gpu *g, int64_t now_ns, double w);
 void sim_gpu_lock_clocks(struct sim_gpu *g, int64_t now_ns, int min_mhz,
                          int max_mhz);
 
-/* Exact energy since t0 (integral of the instant power), joules. */
+/* Exact energy since t0 (integral of the instant power), joules. A time
+ * earlier than the last call is answered from the retained history. */
 double sim_gpu_energy_j(struct sim_gpu *g, int64_t now_ns);
-/* What the hardware counter shows: energy at the last 100 ms update,
- * truncated to whole millijoules. */
+/* What the hardware counter shows: SIM_COUNTER_BASE_J plus the energy at
+ * the last update (every 100 ms at the counter phase), truncated to whole
+ * millijoules. */
 uint64_t sim_gpu_counter_mj(struct sim_gpu *g, int64_t now_ns);
-/* Instant power of the current 1 ms tick. */
+/* Instant power of the 1 ms tick at the last power refresh. */
 double sim_gpu_instant_power_w(struct sim_gpu *g, int64_t now_ns);
 /* Average power over the second before the last 100 ms update. */
 double sim_gpu_average_power_w(struct sim_gpu *g, int64_t now_ns);

@@ -224,9 +224,25 @@ int fake_load(void)
         }
         snprintf(f->model, sizeof f->model, "%s", p->key);
         sim_gpu_init(&f->m, p, NULL, seed + (uint64_t)i, now);
+        /* Per-GPU timing: a seeded counter phase unless given, and instant
+         * power refreshed every power_period_ms (0: every 1 ms tick). */
+        int64_t pp = (int64_t)(num(g, "power_period_ms", 0) * 1e6);
+        double phase_ms = num(g, "counter_phase_ms",
+                              (double)sim_seeded_phase_ns(seed + (uint64_t)i,
+                                                          SIM_COUNTER_PERIOD_NS) / 1e6);
+        sim_gpu_set_timing(&f->m, (int64_t)(phase_ms * 1e6), pp,
+                           (int64_t)(num(g, "power_phase_ms", 0) * 1e6));
         double load = num(g, "load", 0);
         if (load > 0)
             sim_gpu_set_load(&f->m, now, load);
+        const char *schedule = str(g, "schedule", NULL);
+        int pos;
+        if (schedule && sim_gpu_set_schedule(&f->m, schedule, &pos)) {
+            fprintf(stderr, "fake GPU library: gpu %d: bad schedule '%s' at character %d\n", i,
+                    schedule, pos + 1);
+            cJSON_Delete(root);
+            return -1;
+        }
         snprintf(f->name, sizeof f->name, "%s", str(g, "name", p->name));
         char def_uuid[64];
         snprintf(def_uuid, sizeof def_uuid, "GPU-fa4e%04x-0000-4000-8000-%012x", i, i);
@@ -378,6 +394,21 @@ FAKE_EXPORT double fake_energy_j(int gpu)
     fake_lock();
     if (S.loaded && gpu >= 0 && gpu < S.ngpu)
         e = sim_gpu_energy_j(&S.gpu[gpu].m, fake_now());
+    fake_unlock();
+    return e;
+}
+
+/* Exact energy of the model at monotonic time t_ns (within its retained
+ * history), joules: the truth a test compares a window against. */
+FAKE_EXPORT double fake_energy_at_j(int gpu, int64_t t_ns)
+{
+    double e = -1;
+    fake_lock();
+    if (S.loaded && gpu >= 0 && gpu < S.ngpu) {
+        int64_t now = fake_now();
+        sim_gpu_energy_j(&S.gpu[gpu].m, now); /* apply every switch up to now */
+        e = sim_gpu_energy_j(&S.gpu[gpu].m, t_ns < now ? t_ns : now);
+    }
     fake_unlock();
     return e;
 }

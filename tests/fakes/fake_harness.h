@@ -115,6 +115,24 @@ static inline int fh_open(const char *spec, int keeper_ms, int restore_on_exit, 
     return rc;
 }
 
+/* The same for a double on its manual clock: edges are plain counter
+ * differences (their true instants are on another clock than joule's). */
+static inline int fh_open_manual_clock(joule_ctx **ctx)
+{
+    joule_options *o = NULL;
+    int rc = joule_options_create(&o);
+    if (!rc)
+        rc = joule_options_set_devices(o, "gpu");
+    if (!rc)
+        rc = joule_options_set_keeper_interval_ms(o, -1);
+    if (!rc)
+        rc = joule_options_set_edge_correction(o, 0);
+    if (!rc)
+        rc = joule_open(o, ctx);
+    joule_options_destroy(o);
+    return rc;
+}
+
 /* A hook exported by the loaded double (it must be loaded: a context is
  * open). */
 static inline void *fh_hook(const struct fh *h, const char *name)

@@ -1,0 +1,90 @@
+/* When does a reading change? Learned from the reads themselves, each
+ * stamped with when it started and ended: an energy counter that steps
+ * every 100 ms, an instant power value refreshed every 20 ms, a 1 s
+ * average. A change seen between two reads brackets an update instant;
+ * brackets from many periods give the period, the phase and how sure we
+ * are of them (docs/measurement.md, "Counter timing"). Pure bookkeeping on
+ * integers and doubles: no clock, no device, no lock (callers hold the
+ * device's lock). */
+#ifndef JOULE_CORE_TIMING_H
+#define JOULE_CORE_TIMING_H
+
+#include <stdint.h>
+
+#define TIMING_KEEP 64    /* change brackets kept for the fit */
+#define TIMING_RECENT 64  /* reads kept to tell "changes at every read" (<= 64) */
+#define TIMING_VERTS 24   /* vertices of the (phase, period) polygon kept */
+
+struct timing_bracket {
+    int64_t lo, hi; /* an update happened in [lo, hi] (ns) */
+};
+
+struct timing {
+    double nominal_ns; /* the backend's period, 0 when unknown */
+
+    /* The last read, and where its value first appeared: [cur_lo,
+     * cur_hi], cur_lo = INT64_MIN when the change was never seen. */
+    int have_read;
+    int64_t read_start, read_end;
+    uint64_t value;
+    int64_t cur_lo, cur_hi;
+
+    /* The model. Update k happens at origin_ns + phase_ns + k·period_ns;
+     * anchor_ns is update 0 and delta_ns its ± (all of it that the reads
+     * allow, or the spread of a jittery source's updates, jitter_ns).
+     * The (phase, period) pairs every bracket allows form a polygon,
+     * nvert vertices (0: a jittery source's least-squares line, with
+     * period_err_ns). state is a JOULE_TIMING_* value. */
+    int state;
+    int64_t origin_ns, anchor_ns;
+    double phase_ns, period_ns, delta_ns, jitter_ns, period_err_ns;
+    int nvert;
+    double vphase[TIMING_VERTS], vperiod[TIMING_VERTS];
+
+    uint64_t changes, reads;
+    uint64_t recent_bits; /* 1 = that read saw a change, newest lowest */
+    int nrecent, recent_changes;
+
+    /* Narrow change brackets, a ring, oldest at head (last: the hot
+     * fields above share cache lines). */
+    int nbr, head, since_fit;
+    double typical_width_ns; /* median bracket width, refreshed now and then */
+    struct timing_bracket br[TIMING_KEEP];
+};
+
+void timing_init(struct timing *t, double nominal_ns);
+
+/* Records a read over [start, end] that returned value. Returns 1 when it
+ * saw the value change. */
+int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value);
+
+/* When the value of the last read appeared: the best estimate and the
+ * interval [*lo, *hi] that holds it. */
+void timing_last_change(const struct timing *t, int64_t *est, int64_t *lo, int64_t *hi);
+/* The same for a change observed in the bracket [l, h] (l = INT64_MIN:
+ * unknown), with what is known now: an edge's update instant can be
+ * placed again once the timing is learned. */
+void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est, int64_t *lo,
+                      int64_t *hi);
+/* The bracket in which the last read's value appeared. */
+void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *hi);
+
+/* The first predicted update after `after` and its ± (0 without a
+ * periodic model). */
+int timing_next_update(const struct timing *t, int64_t after, int64_t *at, double *delta);
+/* The earliest instant the last update before x can have (periodic
+ * models only). */
+int64_t timing_update_before(const struct timing *t, int64_t x_ns);
+
+/* The learned period when there is one, else the nominal one (ns). */
+double timing_period_ns(const struct timing *t);
+
+/* The median width of recent brackets: for a source that changes at
+ * almost every read, a bound on how often it refreshes. */
+double timing_typical_bracket_ns(const struct timing *t);
+
+/* The longest a value can stay unchanged, as far as is known: a learned
+ * or nominal period with margin, else the fallback. */
+double timing_max_hold_ns(const struct timing *t, double fallback_ns);
+
+#endif
