@@ -15,13 +15,17 @@
 static void info_usage(FILE *out)
 {
     fprintf(out,
-            "usage: joule info [--devices SPEC] [--json]\n\n"
+            "usage: joule info [--devices SPEC] [--learn SECONDS] [--json]\n\n"
             "List devices: kind, index, name, backend, capabilities, energy-counter\n"
             "resolution and update period, GPU power limits, clocks, temperature and\n"
-            "throttle reasons. Backends that found nothing say why.\n\n"
-            "  -d, --devices SPEC  devices to list (default: $JOULE_DEVICES or all)\n"
-            "  -j, --json          machine-readable output\n"
-            "  -h, --help          this help\n");
+            "throttle reasons. Backends that found nothing say why. For each energy\n"
+            "counter and power reading, what was learned of its timing: how often it\n"
+            "updates, and how precisely each update can be placed.\n\n"
+            "  -d, --devices SPEC     devices to list (default: $JOULE_DEVICES or all)\n"
+            "  -l, --learn SECONDS    read the devices this long at most to learn their\n"
+            "                         timing (default 1.5; 0: show what is known at once)\n"
+            "  -j, --json             machine-readable output\n"
+            "  -h, --help             this help\n");
 }
 
 struct gpu_state {
@@ -114,6 +118,50 @@ static void period_text(double us, char *buf, size_t len)
         snprintf(buf, len, "%.3g us", us);
 }
 
+static const char *const source_names[] = {"counter", "power", "power_average"};
+
+/* "periodic: every 100.001 ms, each update placed to ±0.12 ms" */
+static void timing_text(joule_ctx *ctx, int i, int source, char *buf, size_t len)
+{
+    double period, unc, jitter;
+    int st = joule_device_timing(ctx, i, source, &period, &unc, &jitter);
+    switch (st) {
+    case JOULE_TIMING_PERIODIC:
+        snprintf(buf, len, "every %.6g ms, each update placed to ±%.3g ms%s", period / 1e3,
+                 unc / 1e3, jitter > 0 ? " (updates jitter)" : "");
+        break;
+    case JOULE_TIMING_CONTINUOUS:
+        snprintf(buf, len, "at almost every read (faster than joule reads it)");
+        break;
+    case JOULE_TIMING_APERIODIC:
+        snprintf(buf, len, "irregularly, about every %.3g ms", period / 1e3);
+        break;
+    case JOULE_TIMING_LEARNING:
+        snprintf(buf, len, "not learned yet (too few changes seen)");
+        break;
+    default: snprintf(buf, len, "not seen to change"); break;
+    }
+}
+
+static void add_timing_json(cJSON *o, joule_ctx *ctx, int i)
+{
+    cJSON *t = cJSON_AddObjectToObject(o, "timing");
+    for (int src = 0; src < 3; src++) {
+        double period, unc, jitter;
+        int st = joule_device_timing(ctx, i, src, &period, &unc, &jitter);
+        if (st < 0)
+            continue;
+        cJSON *s = cJSON_AddObjectToObject(t, source_names[src]);
+        cJSON_AddStringToObject(s, "state", joule_timing_state_name(st));
+        if (period > 0)
+            cJSON_AddNumberToObject(s, "period_us", period);
+        if (st == JOULE_TIMING_PERIODIC) {
+            cJSON_AddNumberToObject(s, "uncertainty_us", unc);
+            cJSON_AddNumberToObject(s, "jitter_us", jitter);
+        }
+    }
+}
+
 static int print_text(joule_ctx *ctx)
 {
     int n = joule_device_count(ctx);
@@ -143,6 +191,22 @@ static int print_text(joule_ctx *ctx)
             /* Detection polls every ~1 ms, so that is as fine as it sees. */
             printf("          power reading updates every %s%s (measured)\n", pp,
                    joule_device_power_period_us(d) < 1500 ? " or faster" : "");
+        }
+        if (joule_device_timing(ctx, i, JOULE_SOURCE_COUNTER, NULL, NULL, NULL) >
+            JOULE_TIMING_UNKNOWN) {
+            char t[160];
+            timing_text(ctx, i, JOULE_SOURCE_COUNTER, t, sizeof t);
+            printf("          learned: counter updates %s\n", t);
+            if (joule_device_timing(ctx, i, JOULE_SOURCE_POWER, NULL, NULL, NULL) >
+                JOULE_TIMING_UNKNOWN) {
+                timing_text(ctx, i, JOULE_SOURCE_POWER, t, sizeof t);
+                printf("                   instant power refreshes %s\n", t);
+            }
+            if (joule_device_timing(ctx, i, JOULE_SOURCE_POWER_AVERAGE, NULL, NULL, NULL) >
+                JOULE_TIMING_UNKNOWN) {
+                timing_text(ctx, i, JOULE_SOURCE_POWER_AVERAGE, t, sizeof t);
+                printf("                   average power refreshes %s\n", t);
+            }
         }
         printf("          capabilities: %s\n", caps);
         char reads[64], control[320];
@@ -206,6 +270,7 @@ static int print_json(joule_ctx *ctx)
         cJSON_AddNumberToObject(o, "update_period_us", joule_device_update_period_us(d));
         if (joule_device_power_period_us(d) > 0)
             cJSON_AddNumberToObject(o, "power_update_period_us", joule_device_power_period_us(d));
+        add_timing_json(o, ctx, i);
         struct gpu_state s;
         read_gpu_state(ctx, d, &s);
         if (s.have_limits) {
@@ -250,16 +315,27 @@ int cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"devices", required_argument, NULL, 'd'},
+        {"learn", required_argument, NULL, 'l'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     const char *spec = NULL;
     int json = 0, c;
+    double learn_s = 1.5;
+    char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:l:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': spec = optarg; break;
+        case 'l':
+            learn_s = strtod(optarg, &end);
+            if (end == optarg || *end || !(learn_s >= 0 && learn_s <= 60)) {
+                fprintf(stderr, "joule info: --learn '%s': expected seconds in [0, 60]\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'j': json = 1; break;
         case 'h': info_usage(stdout); return 0;
         default: info_usage(stderr); return 2;
@@ -272,7 +348,10 @@ int cmd_info(int argc, char **argv)
     joule_ctx *ctx = cli_open("info", spec, 1);
     if (!ctx)
         return 1;
-    /* Replace nominal update periods by measured ones (at most 200 ms). */
+    /* Learn how each counter and power reading updates, then replace the
+     * nominal update periods by measured ones (200 ms more). */
+    if (learn_s > 0)
+        joule_learn_timing(ctx, learn_s);
     joule_detect_update_periods(ctx);
     int rc = json ? print_json(ctx) : print_text(ctx);
     joule_close(ctx);

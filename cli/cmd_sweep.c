@@ -10,9 +10,12 @@
  * Steady metric: CMD may append lines `joule:work N` (N units done since
  * its last line) to the file named in $JOULE_PROGRESS_FD; the table then
  * shows s/unit and J/unit. With simulated GPUs the sweep drives their load
- * (--sim-load, default 1) while CMD runs, aligns both window edges to the
- * energy counter's 100 ms updates, and when CMD reports no work, counts the
- * simulated GPUs' own work (epochs in trace mode) as the units. */
+ * (--sim-load, default 1) while CMD runs, and when CMD reports no work, counts the
+ * simulated GPUs' own work (epochs in trace mode) as the units.
+ *
+ * Each setting's window must know its energy to ±1 %: a CMD too short for
+ * that runs again in the same window (up to 20 runs or 120 s) and the
+ * figures are per run. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +37,11 @@
 
 #define MAX_SETTINGS 1024
 #define MAX_GPUS 64
+/* A setting's window repeats CMD until its energy is known to this
+ * fraction, within these caps. */
+#define SWEEP_TARGET 0.01
+#define SWEEP_MAX_RUNS 20
+#define SWEEP_MAX_S 120.0
 
 static void sweep_usage(FILE *out)
 {
@@ -44,6 +52,8 @@ static void sweep_usage(FILE *out)
         "Run CMD once per setting, highest first, with the setting applied to the GPUs,\n"
         "and report time, energy, average power, slowdown and saving against the\n"
         "highest setting, the time-energy frontier and the choice of every selector.\n"
+        "A CMD too short to know its energy to +-1 %% runs again in the same window\n"
+        "(up to 20 runs or 120 s); the figures are then per run.\n"
         "Settings are restored at the end, on Ctrl-C and when CMD fails; a failed run\n"
         "marks its setting failed and the sweep goes on. Energy is that of the swept\n"
         "GPUs (the devices the setting changes); CPU and DRAM are not part of it.\n\n"
@@ -139,6 +149,7 @@ static int parse_settings(const char *spec, double *out, int cap, char *err, siz
 struct setting {
     double knob;
     int runs;           /* successful runs */
+    int window_runs;    /* CMD runs in one window (for ±1 %) */
     int failed;
     char error[256];
     double *time_s, *energy_j, *units; /* [repeat] */
@@ -174,6 +185,7 @@ struct sweep {
     int nsim;            /* how many of them are simulated */
     double sim_load;
     double p_max_w;      /* largest max power limit among the GPUs */
+    int warned;          /* that short runs are repeated in one window */
 };
 
 static int apply(struct sweep *sw, double knob, char *err, size_t errlen)
@@ -213,37 +225,51 @@ static double sim_work(struct sweep *sw)
     return n ? s / n : 0;
 }
 
-/* Waits (polling every 0.5 ms, at most 2.5 update periods) until the first
- * simulated GPU's energy counter ticks, so a window edge falls right after
- * a counter update. */
-static void align_to_counter(struct sweep *sw)
+/* The open sweep window's energy over the swept GPUs so far, and its
+ * uncertainty; non-zero when a GPU failed. */
+static int peek_energy(struct sweep *sw, double *t, double *e, double *bound)
 {
-    int di = -1;
-    for (int i = 0; i < sw->ngpus && di < 0; i++)
-        if (joule_device_caps(joule_device_at(sw->ctx, sw->dev[i])) & JOULE_CAP_SIMULATED &&
-            joule_device_caps(joule_device_at(sw->ctx, sw->dev[i])) & JOULE_CAP_ENERGY_COUNTER)
-            di = sw->dev[i];
-    if (di < 0)
-        return;
-    double period = joule_device_update_period_us(joule_device_at(sw->ctx, di)) * 1e-6;
-    if (!(period > 0) || period > 1.0)
-        period = 0.1;
-    double e0, e;
-    int q;
-    if (joule_device_energy_j(sw->ctx, di, &e0, &q))
-        return;
-    double until = joule_now_s() + 2.5 * period;
-    while (joule_now_s() < until) {
-        struct timespec ts = {0, 500000};
-        nanosleep(&ts, NULL);
-        if (joule_device_energy_j(sw->ctx, di, &e, &q) || e != e0)
-            return;
+    joule_result *res = NULL;
+    if (joule_window_peek(sw->ctx, "joule sweep", 0, &res))
+        return -1;
+    *t = joule_result_time_s(res);
+    *e = *bound = 0;
+    int failed = 0;
+    for (int i = 0; i < sw->ngpus; i++) {
+        int s;
+        *e += joule_result_energy_j(res, sw->dev[i], NULL, &s);
+        *bound += joule_result_uncertainty_j(res, sw->dev[i]);
+        failed |= s != 0;
     }
+    joule_result_free(res);
+    return failed;
 }
 
-/* One run: returns the wait status, or -1 when CMD could not start. */
+/* Whether one more run of CMD goes into this setting's window: its
+ * energy is not yet known to ±1 %, and the cap is not reached. Says so
+ * once, with numbers. */
+static int needs_more(struct sweep *sw, int runs)
+{
+    double t, e, bound;
+    if (runs >= SWEEP_MAX_RUNS || peek_energy(sw, &t, &e, &bound) || !(e > 0) ||
+        bound <= SWEEP_TARGET * e || t >= SWEEP_MAX_S)
+        return 0;
+    if (!sw->warned) {
+        fprintf(stderr,
+                "joule sweep: one run of %.3g s measures only to ±%.2g %% of its energy; "
+                "each setting runs CMD again in the same window (up to %d runs or %g s) "
+                "to reach ±%g %%, and reports per run\n",
+                t / runs, 100 * bound / e, SWEEP_MAX_RUNS, SWEEP_MAX_S, 100 * SWEEP_TARGET);
+        sw->warned = 1;
+    }
+    return 1;
+}
+
+/* One setting's window: CMD once, or as many times as it takes to know
+ * its energy to ±1 % (per run: *t, *e, *units). Returns the last wait
+ * status, or -1 when CMD could not start. */
 static int measure(struct sweep *sw, char **cmd, const char *progress, double *t, double *e,
-                   double *units, char *err, size_t errlen)
+                   double *units, int *runs, char *err, size_t errlen)
 {
     FILE *pf = fopen(progress, "w");
     if (pf)
@@ -251,7 +277,6 @@ static int measure(struct sweep *sw, char **cmd, const char *progress, double *t
     double w0 = 0, w1 = 0;
     if (sw->nsim) {
         set_sim_load(sw, sw->sim_load);
-        align_to_counter(sw);
         w0 = sim_work(sw);
     }
     joule_result *res = NULL;
@@ -259,10 +284,12 @@ static int measure(struct sweep *sw, char **cmd, const char *progress, double *t
         snprintf(err, errlen, "%s", joule_last_error());
         return -1;
     }
-    int exec_errno;
-    int status = cli_run_child(cmd, "JOULE_PROGRESS_FD", progress, &exec_errno);
-    if (sw->nsim)
-        align_to_counter(sw);
+    int exec_errno, status;
+    *runs = 0;
+    do {
+        status = cli_run_child(cmd, "JOULE_PROGRESS_FD", progress, &exec_errno);
+        ++*runs;
+    } while (status == 0 && !cli_interrupted && needs_more(sw, *runs));
     if (joule_window_end(sw->ctx, "joule sweep", 0, &res) && !res) {
         snprintf(err, errlen, "%s", joule_last_error());
         return -1;
@@ -276,7 +303,7 @@ static int measure(struct sweep *sw, char **cmd, const char *progress, double *t
         joule_result_free(res);
         return -1;
     }
-    *t = joule_result_time_s(res);
+    *t = joule_result_time_s(res) / *runs;
     *e = 0;
     for (int i = 0; i < sw->ngpus; i++) {
         int q, s;
@@ -285,14 +312,14 @@ static int measure(struct sweep *sw, char **cmd, const char *progress, double *t
             snprintf(err, errlen, "gpu%d failed: %s", sw->gpus[i], joule_last_error());
             *e = NAN;
         } else {
-            *e += v;
+            *e += v / *runs;
         }
     }
     joule_result_free(res);
     double u = read_progress(progress);
     if (u < 0 && sw->nsim)
         u = w1 - w0;
-    *units = u;
+    *units = u < 0 ? u : u / *runs;
     return status;
 }
 
@@ -510,6 +537,9 @@ int cmd_sweep(int argc, char **argv)
         goto out;
     }
     snprintf(progress, sizeof progress, "%s/progress", tmpdir);
+    /* Settings are compared to ±1 %: learn the counters' timing first
+     * (about a second) so the first setting's window needs no extra runs. */
+    joule_learn_timing(sw.ctx, 2.0);
 
     st = calloc((size_t)nset, sizeof *st);
     for (int k = 0; k < nset; k++) {
@@ -536,7 +566,8 @@ int cmd_sweep(int argc, char **argv)
         for (int r = 0; r < repeat && !cli_interrupted; r++) {
             double t = 0, e = 0, u = -1;
             char rerr[256] = "";
-            int status = measure(&sw, cmd, progress, &t, &e, &u, rerr, sizeof rerr);
+            int status = measure(&sw, cmd, progress, &t, &e, &u, &st[k].window_runs, rerr,
+                                 sizeof rerr);
             if (status < 0) {
                 st[k].failed = 1;
                 snprintf(st[k].error, sizeof st[k].error, "%s", rerr);
@@ -661,6 +692,7 @@ int cmd_sweep(int argc, char **argv)
                 continue;
             }
             cJSON_AddNumberToObject(o2, "runs", s->runs);
+            cJSON_AddNumberToObject(o2, "runs_per_window", s->window_runs);
             cJSON_AddNumberToObject(o2, "time_s", s->t);
             cJSON_AddNumberToObject(o2, "time_s_stddev", s->t_sd);
             cJSON_AddNumberToObject(o2, "energy_j", s->e);

@@ -55,6 +55,9 @@ static joule_plo_options *opts(int warmup, int profile, double step, const char 
     assert_int_equal(joule_plo_options_set_profile_steps(o, profile), 0);
     assert_int_equal(joule_plo_options_set_pl_step_w(o, step), 0);
     assert_int_equal(joule_plo_options_set_selector(o, sel), 0);
+    /* These tests follow the step counts: windows of exactly profile
+     * steps (test_short_steps_measured_long_enough covers extension). */
+    assert_int_equal(joule_plo_options_set_target_uncertainty(o, 0), 0);
     if (db)
         assert_int_equal(joule_plo_options_set_db(o, db), 0);
     assert_int_equal(joule_plo_options_set_job(o, job), 0);
@@ -77,6 +80,65 @@ static void trace_step(joule_ctx *ctx, double epochs)
         ts_sleep_ms(1);
         assert_int_equal(joule_sim_work_done(ctx, 0, &w), 0);
     } while (w - w0 < epochs);
+}
+
+/* A step of a fixed amount of work, spinning: 1 ms steps need no sleep. */
+static void trace_spin(joule_ctx *ctx, double epochs)
+{
+    double w0, w;
+    assert_int_equal(joule_sim_work_done(ctx, 0, &w0), 0);
+    do
+        assert_int_equal(joule_sim_work_done(ctx, 0, &w), 0);
+    while (w - w0 < epochs);
+}
+
+/* Profiles every limit of a trace GPU with steps of `epochs` and returns
+ * the limit chosen for the least energy; *note gets the optimizer's note. */
+static double choose_with_steps(double epochs, int profile_steps, int spin, char *note,
+                                size_t len)
+{
+    joule_ctx *ctx = open_sim("sim:1:trace=v100/imagenet/resnet50/256", NULL);
+    assert_int_equal(joule_sim_set_load(ctx, 0, 1.0), 0);
+    joule_plo_options *o = NULL;
+    assert_int_equal(joule_plo_options_create(&o), 0);
+    assert_int_equal(joule_plo_options_set_warmup_steps(o, 2), 0);
+    assert_int_equal(joule_plo_options_set_profile_steps(o, profile_steps), 0);
+    assert_int_equal(joule_plo_options_set_selector(o, "energy"), 0);
+    joule_plo *plo = NULL;
+    assert_int_equal(joule_plo_create(ctx, o, &plo), 0);
+    joule_plo_options_destroy(o);
+    for (int steps = 0; joule_plo_state(plo) != JOULE_PLO_DONE && steps < 100000; steps++) {
+        assert_int_equal(joule_plo_step_begin(plo), 0);
+        if (spin)
+            trace_spin(ctx, epochs);
+        else
+            trace_step(ctx, epochs);
+    }
+    double w = 0;
+    assert_int_equal(joule_plo_result(plo, &w), 0);
+    snprintf(note, len, "%s", joule_plo_note(plo));
+    joule_plo_destroy(plo);
+    joule_close(ctx);
+    return w;
+}
+
+/* The trace's least-energy limit is 150 W, 3 % under the next best.
+ * Steps of 1 ms (40 of them: 40 ms windows, where a counter difference
+ * is up to half off) are measured as long as ±1 % takes and pick what
+ * 0.1 s steps pick; the optimizer says it lengthened them. */
+static void test_short_steps_measured_long_enough(void **state)
+{
+    (void)state;
+    char note[512];
+    /* 2.8e-7 epoch is 1 ms at 250 W (3515 s per epoch). */
+    double short_w = choose_with_steps(2.8e-7, 40, 1, note, sizeof note);
+    assert_non_null(strstr(note, "extended"));
+    assert_non_null(strstr(note, "40 steps of"));
+    char long_note[512];
+    double long_w = choose_with_steps(2.8e-5, 4, 0, long_note, sizeof long_note);
+    assert_true(long_w == 150);
+    if (short_w != long_w)
+        fail_msg("1 ms steps chose %g W, 0.1 s steps %g W (%s)", short_w, long_w, note);
 }
 
 static void test_trace_choice_matches_select(void **state)
@@ -608,6 +670,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_choice_matches_select),
+        cmocka_unit_test(test_short_steps_measured_long_enough),
         cmocka_unit_test(test_epoch_end_retries),
         cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_resume_after_stop),

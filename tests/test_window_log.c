@@ -21,7 +21,9 @@
 #include "test_support.h"
 
 #define RANGE 262143328850ULL
-#define HEADER "start_time,window_name,elapsed_time,gpu0_energy,gpu1_energy,cpu0_energy,dram0_energy"
+#define ZEUS_HEADER "start_time,window_name,elapsed_time,gpu0_energy,gpu1_energy,cpu0_energy,dram0_energy"
+#define HEADER ZEUS_HEADER ",gpu0_energy_uncertainty_j,gpu1_energy_uncertainty_j," \
+                           "cpu0_energy_uncertainty_j,dram0_energy_uncertainty_j"
 
 struct fixture {
     char *dir;      /* temp dir: the fake sysfs root and the logs */
@@ -134,7 +136,7 @@ static void check_row(const char *row_text, joule_ctx *ctx, const joule_result *
     snprintf(row, sizeof row, "%s", row_text);
     char *fields[16];
     int n = split(row, fields, 16);
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 11);
     assert_string_equal(fields[1], joule_result_name(r));
     assert_true(fabs(num(fields[0]) - joule_result_start_unix_s(r)) < 2e-6);
     assert_true(fabs(num(fields[2]) - joule_result_time_s(r)) < 1e-8);
@@ -148,6 +150,9 @@ static void check_row(const char *row_text, joule_ctx *ctx, const joule_result *
         double e = joule_result_energy_j(r, dev, NULL, NULL);
         if (fabs(num(fields[3 + c]) - e) > 1e-6)
             fail_msg("%s column %s, result %.9f", cols[c], fields[3 + c], e);
+        double u = joule_result_uncertainty_j(r, dev);
+        if (fabs(num(fields[7 + c]) - u) > 1e-6)
+            fail_msg("%s uncertainty column %s, result %.9f", cols[c], fields[7 + c], u);
     }
 }
 
@@ -318,6 +323,30 @@ static void test_append_keeps_rows(void **state)
     free(text);
 }
 
+/* A log written in plain Zeus format (no uncertainty columns) is continued
+ * in that format: its readers keep working. */
+static void test_zeus_log_continued_as_is(void **state)
+{
+    struct fixture *f = *state;
+    const char *old = ZEUS_HEADER "\n1700000000.000000,old run,1.5,1,2,3,4\n";
+    assert_int_equal(ts_write(f->dir, "log.csv", old), 0);
+    joule_ctx *ctx = NULL;
+    if (open_log(f, "sim:2:h100+cpu", f->log, JOULE_LOG_CSV, &ctx))
+        fail_msg("open: %s", joule_last_error());
+    assert_int_equal(joule_window_begin(ctx, "new", 0), 0);
+    ts_sleep_ms(2);
+    assert_int_equal(joule_window_end(ctx, "new", 0, NULL), 0);
+    joule_close(ctx);
+    char *text = ts_read(f->log);
+    char line[1024], *fields[16];
+    assert_int_equal(count_lines(text), 3);
+    assert_string_equal(line_at(text, 0, line, sizeof line), ZEUS_HEADER);
+    line_at(text, 2, line, sizeof line);
+    assert_int_equal(split(line, fields, 16), 7);
+    assert_string_equal(fields[1], "new");
+    free(text);
+}
+
 static void test_other_header_refused(void **state)
 {
     struct fixture *f = *state;
@@ -467,9 +496,10 @@ static void test_device_error_rows(void **state)
         if (fmt == 0) {
             line_at(text, 1, line, sizeof line);
             char *fields[16];
-            assert_int_equal(split(line, fields, 16), 7);
+            assert_int_equal(split(line, fields, 16), 11);
             assert_string_equal(fields[5], "nan");
             assert_string_equal(fields[6], "0.000777");
+            assert_string_equal(fields[9], "nan"); /* no uncertainty either */
         } else {
             line_at(text, 0, line, sizeof line);
             cJSON *o = cJSON_Parse(line);
@@ -503,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jsonl_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_keeps_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zeus_log_continued_as_is, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_header_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_after_unterminated_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_path, setup, teardown),

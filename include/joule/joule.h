@@ -197,6 +197,9 @@ int joule_window_begin(joule_ctx *ctx, const char *name, unsigned flags);
 int joule_window_end(joule_ctx *ctx, const char *name, unsigned flags,
                      joule_result **out);
 int joule_window_cancel(joule_ctx *ctx, const char *name);
+/* The result so far of an open window, as if it ended now (sync hook and
+ * all); the window stays open and nothing is logged. */
+int joule_window_peek(joule_ctx *ctx, const char *name, unsigned flags, joule_result **out);
 /* Number of open windows. */
 int joule_window_open_count(joule_ctx *ctx);
 
@@ -317,7 +320,8 @@ enum joule_timing_state {
 const char *joule_timing_state_name(int state);
 /* What is known of how device i's source updates: returns a
  * JOULE_TIMING_* state (or a negative code); *period_us gets the learned
- * period (the nominal one until learned), *uncertainty_us the ± on each
+ * period (the nominal one until learned; for an aperiodic source the mean
+ * time between its changes), *uncertainty_us the ± on each
  * predicted update instant (95 %) and *jitter_us the spread of the
  * updates (NAN unless periodic). Any pointer may be NULL. */
 int joule_device_timing(joule_ctx *ctx, int i, int source, double *period_us,
@@ -433,6 +437,12 @@ int joule_plo_options_set_db(joule_plo_options *o, const char *path);
  * 5000 ms) before failing with JOULE_EBUSY. */
 int joule_plo_options_set_db_timeout_ms(joule_plo_options *o, int ms);
 int joule_plo_options_set_reduce(joule_plo_options *o, joule_plo_reduce_fn fn, void *user);
+/* A profiling window goes on past profile_steps until its energy is known
+ * to this fraction (default 0.01: ±1 %; 0: exactly profile_steps), but
+ * never past max_profile_s seconds (default 10). Short steps are measured
+ * as long as it takes; joule_plo_note says so. */
+int joule_plo_options_set_target_uncertainty(joule_plo_options *o, double fraction);
+int joule_plo_options_set_max_profile_s(joule_plo_options *o, double seconds);
 
 /* Sets the maximum power limit (or the stored optimum) on the GPUs. From
  * here on the context restores its GPUs' settings at exit() and on SIGINT
@@ -449,6 +459,9 @@ int joule_plo_result(joule_plo *plo, double *power_limit_w);
 enum joule_plo_state joule_plo_state(const joule_plo *plo);
 /* The limit now applied, W. */
 double joule_plo_power_limit_w(const joule_plo *plo);
+/* "" or, once profiling windows had to be extended for short steps, a
+ * sentence with the numbers (for the caller to show once). */
+const char *joule_plo_note(const joule_plo *plo);
 /* Measurements so far (per training step), highest limit first. */
 int joule_plo_measurement_count(const joule_plo *plo);
 int joule_plo_measurement(const joule_plo *plo, int i, double *power_limit_w,

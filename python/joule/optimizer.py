@@ -25,6 +25,7 @@ when ``transformers`` can be imported; it is built on first use, so
 import math
 import sys
 import threading
+import warnings
 from ctypes import POINTER, byref, c_char_p, c_double, c_int, c_void_p
 
 from . import _lib
@@ -56,6 +57,9 @@ _PROTOTYPES = [
     ("joule_plo_measurement", c_int,
      [c_void_p, c_int, POINTER(c_double), POINTER(c_double), POINTER(c_double)]),
     ("joule_plo_destroy", None, [c_void_p]),
+    ("joule_plo_note", c_char_p, [c_void_p]),
+    ("joule_plo_options_set_target_uncertainty", c_int, [c_void_p, c_double]),
+    ("joule_plo_options_set_max_profile_s", c_int, [c_void_p, c_double]),
 ]
 
 if _lib.has("joule_plo_create"):
@@ -286,12 +290,19 @@ class PowerLimitOptimizer:
     before the first limit is warmed up. The profile is stored only with a
     job name: ``job=`` or ``$JOULE_JOB`` (``db=`` or ``$JOULE_DB`` picks
     the database); without one every run profiles again.
+
+    Each limit's profiling window goes on past ``profile_steps`` until its
+    energy is known to ``target_uncertainty`` (default 0.01: ±1 %; 0 keeps
+    exactly ``profile_steps``), for at most ``max_profile_s`` seconds; when
+    steps are that short, a ``UserWarning`` says so once, with numbers.
     """
 
     def __init__(self, monitor, selector=None, warmup_steps=10,
                  profile_steps=40, pl_step=25, *, optimum_selector=None,
-                 wait_steps=0, gpus=None, job=None, db=None):
+                 wait_steps=0, gpus=None, job=None, db=None,
+                 target_uncertainty=0.01, max_profile_s=10.0):
         self._plo = None
+        self._noted = False
         if not _lib.has("joule_plo_create"):
             raise NotImplementedError(
                 "joule.PowerLimitOptimizer needs libjoule's joule_plo_*, "
@@ -342,6 +353,10 @@ class PowerLimitOptimizer:
                 check(lib.joule_plo_options_set_job(opts, str(job).encode()))
             if db is not None:
                 check(lib.joule_plo_options_set_db(opts, str(db).encode()))
+            check(lib.joule_plo_options_set_target_uncertainty(
+                opts, _number(target_uncertainty, "target_uncertainty")))
+            check(lib.joule_plo_options_set_max_profile_s(
+                opts, _number(max_profile_s, "max_profile_s")))
             ctx = monitor._acquire()
             try:
                 plo = c_void_p()
@@ -381,6 +396,11 @@ class PowerLimitOptimizer:
                 self._call(_closed_check)
                 return
         check(self._call(lib.joule_plo_step_begin))
+        if not self._noted:
+            note = self._call(lib.joule_plo_note)
+            if note:  # steps too short for ±1 %: said once
+                self._noted = True
+                warnings.warn(note.decode("utf-8", "replace"), UserWarning, stacklevel=2)
 
     def on_epoch_end(self):
         """Call at the end of every epoch."""

@@ -58,6 +58,7 @@ struct joule_ctx {
     /* Window log, one row per ended window. */
     FILE *log;
     enum joule_log_format log_format;
+    int log_uncertainty; /* CSV: with the uncertainty columns */
     pthread_mutex_t log_lock;
 
     /* Per device, guarded by the device's lock: what every read taught

@@ -44,10 +44,20 @@ void edges_destroy(struct joule_ctx *ctx)
     ctx->edges = NULL;
 }
 
-/* Whether every tracked counter's timing has been classified, and its
- * readings' noise measured against it (a counter period with a power jump
- * teaches nothing about noise, so a device whose power keeps jumping may
- * take the whole budget). */
+/* Classified, or not read, or not seen to change lately (a power reading
+ * is steady while the power is). */
+static int classified(const struct timing *t)
+{
+    return !t->reads || t->state == JOULE_TIMING_PERIODIC ||
+           t->state == JOULE_TIMING_CONTINUOUS || t->state == JOULE_TIMING_APERIODIC ||
+           (t->nrecent == TIMING_RECENT && t->recent_changes == 0);
+}
+
+/* Whether every tracked device's counter and instant power timing has
+ * been classified, and its readings' noise measured against the counter
+ * (a counter period with a power jump teaches nothing about noise, so a
+ * device whose power keeps jumping may take the whole budget). The
+ * average power is not waited for: it is only shown. */
 static int all_learned(struct joule_ctx *ctx)
 {
     for (int i = 0; i < ctx->ndev; i++) {
@@ -56,11 +66,10 @@ static int all_learned(struct joule_ctx *ctx)
         struct joule_device *d = ctx->devs[i];
         pthread_mutex_lock(&d->lock);
         const struct edge_track *e = &ctx->edges[i];
-        int s = e->counter.state;
-        int calibrated = e->span_n >= EDGE_CALIBRATED || !e->pw_n;
+        int done = classified(&e->counter) && classified(&e->power) &&
+                   (e->span_n >= EDGE_CALIBRATED || !e->pw_n);
         pthread_mutex_unlock(&d->lock);
-        if ((s != JOULE_TIMING_PERIODIC && s != JOULE_TIMING_CONTINUOUS &&
-             s != JOULE_TIMING_APERIODIC) || !calibrated)
+        if (!done)
             return 0;
     }
     return 1;
@@ -102,14 +111,14 @@ JOULE_EXPORT int joule_learn_timing(joule_ctx *ctx, double max_s)
     return 0;
 }
 
-/* A source's period as far as known (µs): learned, else the spacing of
- * the changes seen, else 0. */
-static double observed_period_us(const struct timing *t, int64_t span_ns)
+/* A source's period as far as known (µs): learned, else the mean
+ * spacing of the changes seen, else 0. */
+static double observed_period_us(const struct timing *t)
 {
     switch (t->state) {
     case JOULE_TIMING_PERIODIC: return t->period_ns / 1e3;
     case JOULE_TIMING_CONTINUOUS: return LEARN_POLL_NS / 1e3; /* at most */
-    default: return t->changes >= 2 ? (double)span_ns / (double)t->changes / 1e3 : 0;
+    default: return timing_mean_gap_ns(t) / 1e3;
     }
 }
 
@@ -117,14 +126,12 @@ JOULE_EXPORT int joule_detect_update_periods(joule_ctx *ctx)
 {
     if (!ctx)
         return joule_set_error(JOULE_EINVAL, "context is NULL");
-    int64_t start = joule_now_ns();
     poll_densely(ctx, 0.2, 0.2);
-    int64_t span = joule_now_ns() - start;
     for (int i = 0; i < ctx->ndev; i++) {
         struct joule_device *d = ctx->devs[i];
         pthread_mutex_lock(&d->lock);
-        double counter = observed_period_us(&ctx->edges[i].counter, span);
-        double power = observed_period_us(&ctx->edges[i].power, span);
+        double counter = observed_period_us(&ctx->edges[i].counter);
+        double power = observed_period_us(&ctx->edges[i].power);
         pthread_mutex_unlock(&d->lock);
         if (!d->ops->read_energy_uj)
             counter = power;
@@ -167,7 +174,8 @@ JOULE_EXPORT int joule_device_timing(joule_ctx *ctx, int i, int source, double *
                              : source == JOULE_SOURCE_POWER ? &e->power
                                                             : &e->average;
     int state = t->state;
-    double p = timing_period_ns(t) / 1e3;
+    double p = (state == JOULE_TIMING_APERIODIC ? timing_mean_gap_ns(t) : timing_period_ns(t)) /
+               1e3;
     double u = state == JOULE_TIMING_PERIODIC ? t->delta_ns / 1e3 : NAN;
     double j = state == JOULE_TIMING_PERIODIC ? t->jitter_ns / 1e3 : NAN;
     pthread_mutex_unlock(&d->lock);

@@ -44,6 +44,13 @@ double timing_period_ns(const struct timing *t)
     return t->state == JOULE_TIMING_PERIODIC ? t->period_ns : t->nominal_ns;
 }
 
+double timing_mean_gap_ns(const struct timing *t)
+{
+    return t->changes >= 2 ? (double)(t->last_change_ns - t->first_change_ns) /
+                                 (double)(t->changes - 1)
+                           : 0;
+}
+
 double timing_max_hold_ns(const struct timing *t, double fallback_ns)
 {
     if (t->state == JOULE_TIMING_PERIODIC)
@@ -210,6 +217,8 @@ static int fit_line(struct timing *t, const double *k, const double *m, int n, d
         w2 += (double)(b->hi - b->lo) * (double)(b->hi - b->lo);
     }
     double jitter = sqrt(dmax(0.0, var / n - w2 / n / 12.0));
+    if (jitter > p / 8)
+        return 0; /* spread over the period: no period */
     double tol = dmax(3 * jitter, 20000.0), worst = 0;
     int ok = 0;
     for (int i = 0; i < n; i++) {
@@ -274,7 +283,11 @@ static void fit(struct timing *t)
         t->state = JOULE_TIMING_APERIODIC;
         return;
     }
-    t->state = t->delta_ns < t->period_ns / 4 ? JOULE_TIMING_PERIODIC : JOULE_TIMING_LEARNING;
+    /* A model this loose after many brackets is no period at all. */
+    if (t->delta_ns < t->period_ns / 4)
+        t->state = JOULE_TIMING_PERIODIC;
+    else
+        t->state = n >= 2 * MIN_BRACKETS ? JOULE_TIMING_APERIODIC : JOULE_TIMING_LEARNING;
 }
 
 /* The update index (from the model's origin) nearest to instant x. */
@@ -335,6 +348,9 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
     if (changed) {
         t->cur_lo = t->read_start;
         t->cur_hi = end;
+        t->last_change_ns = t->cur_lo + (t->cur_hi - t->cur_lo) / 2;
+        if (!t->changes)
+            t->first_change_ns = t->last_change_ns;
         t->changes++;
         add_bracket(t, t->cur_lo, t->cur_hi);
     } else if (!t->have_read) {

@@ -42,6 +42,7 @@ struct timing {
     double vphase[TIMING_VERTS], vperiod[TIMING_VERTS];
 
     uint64_t changes, reads;
+    int64_t first_change_ns, last_change_ns;
     uint64_t recent_bits; /* 1 = that read saw a change, newest lowest */
     int nrecent, recent_changes;
 
@@ -78,6 +79,8 @@ int64_t timing_update_before(const struct timing *t, int64_t x_ns);
 
 /* The learned period when there is one, else the nominal one (ns). */
 double timing_period_ns(const struct timing *t);
+/* The mean time between the changes seen (ns), 0 before two. */
+double timing_mean_gap_ns(const struct timing *t);
 
 /* The median width of recent brackets: for a source that changes at
  * almost every read, a bound on how often it refreshes. */

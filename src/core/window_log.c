@@ -1,8 +1,10 @@
 /* The window log: one row per ended window, flushed per row. The CSV is
  * Zeus's format (start_time,window_name,elapsed_time,gpu{i}_energy, then
- * cpu{i}_energy and dram{i}_energy), so existing readers keep working. An
+ * cpu{i}_energy and dram{i}_energy), so existing readers keep working,
+ * followed by each value's uncertainty ({label}_energy_uncertainty_j). An
  * existing file is appended to, never truncated, and only when its header
- * matches the devices being measured. */
+ * matches the devices being measured; a file in plain Zeus format (no
+ * uncertainty columns) is continued in that format. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -24,14 +26,17 @@ static const char *const column_prefix[JOULE_KIND_COUNT] = {
         for (int i = 0; i < (ctx_ndev); i++)                           \
             if ((int)(kind_of) == k_) { body; }
 
-static int build_header(const struct joule_ctx *ctx, char *buf, size_t len)
+/* The header, with the uncertainty columns or (Zeus's format) without. */
+static int build_header(const struct joule_ctx *ctx, int uncertainty, char *buf, size_t len)
 {
     size_t n = (size_t)snprintf(buf, len, "start_time,window_name,elapsed_time");
-    FOR_EACH_COLUMN(ctx->ndev, ctx->devs[i]->kind, {
-        const struct joule_device *d = ctx->devs[i];
-        n += (size_t)snprintf(buf + n, n < len ? len - n : 0, ",%s%d_energy",
-                              column_prefix[d->kind], d->index);
-    });
+    for (int pass = 0; pass < 1 + uncertainty; pass++)
+        FOR_EACH_COLUMN(ctx->ndev, ctx->devs[i]->kind, {
+            const struct joule_device *d = ctx->devs[i];
+            n += (size_t)snprintf(buf + n, n < len ? len - n : 0, ",%s%d_energy%s",
+                                  column_prefix[d->kind], d->index,
+                                  pass ? "_uncertainty_j" : "");
+        });
     return n < len ? 0 : -1;
 }
 
@@ -44,19 +49,23 @@ int window_log_open(struct joule_ctx *ctx, const char *path, enum joule_log_form
     ctx->log_format = fmt;
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
+    ctx->log_uncertainty = 1;
     if (fmt == JOULE_LOG_CSV) {
-        char header[8192];
-        if (build_header(ctx, header, sizeof header)) {
+        char header[16384], zeus[8192];
+        if (build_header(ctx, 1, header, sizeof header) ||
+            build_header(ctx, 0, zeus, sizeof zeus)) {
             fclose(f);
             return joule_set_error(JOULE_EINVAL, "too many devices for a CSV log header");
         }
         if (size > 0) {
-            char first[8192] = "";
+            char first[16384] = "";
             rewind(f);
             if (!fgets(first, sizeof first, f))
                 first[0] = '\0';
             first[strcspn(first, "\r\n")] = '\0';
-            if (strcmp(first, header) != 0) {
+            if (strcmp(first, zeus) == 0)
+                ctx->log_uncertainty = 0; /* continue a plain Zeus log as it is */
+            else if (strcmp(first, header) != 0) {
                 fclose(f);
                 return joule_set_error(JOULE_EINVAL,
                     "window log '%s' already holds rows for other devices "
@@ -100,6 +109,13 @@ static int write_csv(FILE *f, const struct joule_ctx *ctx, const joule_result *r
         else
             fprintf(f, ",%.6f", r->dev[i].energy_j);
     });
+    if (ctx->log_uncertainty)
+        FOR_EACH_COLUMN(ctx->ndev, ctx->devs[i]->kind, {
+            if (r->dev[i].status)
+                fputs(",nan", f);
+            else
+                fprintf(f, ",%.6f", r->dev[i].uncertainty_j);
+        });
     fputc('\n', f);
     return 0;
 }
@@ -115,10 +131,13 @@ static int write_jsonl(FILE *f, const joule_result *r)
     cJSON *devs = cJSON_AddObjectToObject(o, "devices");
     for (int i = 0; i < r->ndev; i++) {
         cJSON *d = cJSON_AddObjectToObject(devs, r->dev[i].label);
-        if (r->dev[i].status)
+        if (r->dev[i].status) {
             cJSON_AddNullToObject(d, "energy_j");
-        else
+            cJSON_AddNullToObject(d, "energy_uncertainty_j");
+        } else {
             cJSON_AddNumberToObject(d, "energy_j", r->dev[i].energy_j);
+            cJSON_AddNumberToObject(d, "energy_uncertainty_j", r->dev[i].uncertainty_j);
+        }
         cJSON_AddStringToObject(d, "quality", joule_quality_name(r->dev[i].quality));
         if (r->dev[i].status)
             cJSON_AddStringToObject(d, "error", r->dev[i].error);

@@ -11,14 +11,9 @@
 #include "core/edge.h"
 #include "core/error.h"
 #include "core/export.h"
-#include "core/result.h"
-#include "core/sampler.h"
+#include "core/window_result.h"
 
 #define WINDOW_NAME_MAX 255
-/* Power readings of GPUs without a counter are within ±5 % (NVML's
- * documented accuracy); the bound adds the same again for what sampling
- * between reads misses. */
-#define INTEGRATED_ERROR 0.10
 
 /* One allocation: the struct, then begin[ndev], begin_status[ndev] and
  * the name. */
@@ -237,62 +232,6 @@ static struct window *take(struct joule_ctx *ctx, const char *name)
     return win;
 }
 
-/* A counter device's energy over the window: the counter difference
- * with both edges put at their true instants (core/edge.c), or, with the
- * correction off, the plain difference and how far off that can be. */
-static void counter_energy(struct joule_ctx *ctx, int i, struct edge_value *b,
-                           const struct edge_value *e, double time_s, struct result_device *rd)
-{
-    const struct joule_device *d = ctx->devs[i];
-    double counted = (double)(e->total_uj - b->total_uj);
-    double uj, bound;
-    if (ctx->edge_correction && jctx_window_edges(ctx, i, b, e, &uj, &bound)) {
-        /* One counter step: only power between the edges counts. */
-    } else if (ctx->edge_correction) {
-        /* Energy is never negative: a window of microseconds across a
-         * counter update can estimate below 0, and clamping only makes
-         * the error smaller. */
-        uj = counted + e->corr_uj - b->corr_uj;
-        if (uj < 0)
-            uj = 0;
-        bound = b->bound_uj + e->bound_uj;
-    } else {
-        uj = counted;
-        bound = b->lag_uj + e->lag_uj;
-    }
-    rd->energy_j = uj / 1e6;
-    rd->uncertainty_j = bound / 1e6;
-    rd->plain_j = counted / 1e6;
-    rd->plain_bound_j = (b->lag_uj + e->lag_uj) / 1e6;
-    /* EXACT also allows for a jump no reading could show yet. */
-    double worst = bound + (ctx->edge_correction ? b->unseen_uj + e->unseen_uj : 0);
-    if (worst <= 0.01 * fabs(uj))
-        rd->quality = JOULE_QUALITY_EXACT;
-    else if (time_s * 1e6 < joule_device_update_period_us(d))
-        rd->quality = JOULE_QUALITY_BELOW_RESOLUTION;
-    else
-        rd->quality = JOULE_QUALITY_APPROX;
-}
-
-/* A device without a counter: the sampler's finer step-function integral
- * when one is running, else the keeper's trapezoids; either may miss the
- * power's own noise and any step between reads (docs/measurement.md). */
-static void integrated_energy(struct joule_ctx *ctx, int i, const struct window *win,
-                              int64_t end_ns, uint64_t counted, struct result_device *rd)
-{
-    double sampled_uj;
-    rd->quality = JOULE_QUALITY_APPROX;
-    rd->energy_j = (double)counted / 1e6;
-    pthread_rwlock_rdlock(&ctx->sampler_lock);
-    if (ctx->sampler && sampler_running(ctx->sampler) &&
-        sampler_energy_uj(ctx->sampler, i, win->begin_ns / 1000, end_ns / 1000, &sampled_uj) == 0)
-        rd->energy_j = sampled_uj / 1e6;
-    pthread_rwlock_unlock(&ctx->sampler_lock);
-    rd->uncertainty_j = INTEGRATED_ERROR * fabs(rd->energy_j);
-    rd->plain_j = rd->energy_j;
-    rd->plain_bound_j = rd->uncertainty_j;
-}
-
 JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned flags,
                                   joule_result **out)
 {
@@ -305,46 +244,12 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
     struct window *win = take(ctx, name);
     if (!win)
         return JOULE_ENOENT;
-
     run_sync(ctx, flags);
-    int64_t end_ns = joule_now_ns();
-    joule_result *r = result_new(ctx->ndev, name);
-    if (!r) {
-        window_free(win);
-        return joule_set_error(JOULE_ENOMEM, "out of memory");
-    }
-    r->time_s = (double)(end_ns - win->begin_ns) / 1e9;
-    r->start_unix_s = win->begin_unix_s;
-    int n = ctx->ndev;
-    struct edge_value ends[n ? n : 1];
-    int status[n ? n : 1];
-    char errors[n ? n : 1][JCTX_ERROR_LEN];
-    jctx_read_edges(ctx, end_ns, ends, status, errors);
-    for (int i = 0; i < n; i++) {
-        struct joule_device *d = ctx->devs[i];
-        struct result_device *rd = &r->dev[i];
-        const struct edge_value *ev = &ends[i];
-        int rc = status[i];
-        rd->kind = d->kind;
-        rd->status = 0;
-        rd->error[0] = '\0';
-        memcpy(rd->label, d->label, sizeof rd->label);
-        if (win->begin_status[i] || rc) {
-            rd->status = win->begin_status[i] ? win->begin_status[i] : rc;
-            rd->quality = JOULE_QUALITY_ERROR;
-            rd->energy_j = rd->uncertainty_j = rd->plain_j = rd->plain_bound_j = NAN;
-            if (rc)
-                snprintf(rd->error, sizeof rd->error, "%s", errors[i]);
-            else
-                snprintf(rd->error, sizeof rd->error, "%s: failed at window begin", d->label);
-            continue;
-        }
-        if (d->ops->read_energy_uj)
-            counter_energy(ctx, i, &win->begin[i], ev, r->time_s, rd);
-        else
-            integrated_energy(ctx, i, win, end_ns, ev->total_uj - win->begin[i].total_uj, rd);
-    }
+    joule_result *r = window_measure(ctx, name, win->begin_ns, win->begin_unix_s, win->begin,
+                                     win->begin_status, joule_now_ns());
     window_free(win);
+    if (!r)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
     int rc = 0;
     if (ctx->log)
         rc = window_log_write(ctx, r);
@@ -353,6 +258,46 @@ JOULE_EXPORT int joule_window_end(joule_ctx *ctx, const char *name, unsigned fla
     else
         joule_result_free(r);
     return rc;
+}
+
+JOULE_EXPORT int joule_window_peek(joule_ctx *ctx, const char *name, unsigned flags,
+                                   joule_result **out)
+{
+    if (out)
+        *out = NULL;
+    if (!ctx || !out)
+        return joule_set_error(JOULE_EINVAL, "joule_window_peek: NULL argument");
+    if (!name)
+        return joule_set_error(JOULE_EINVAL, "window name is NULL");
+    /* A copy of the begin edges: the window stays open, and another
+     * thread may end it meanwhile. */
+    size_t n = (size_t)ctx->ndev;
+    struct edge_value *begin = malloc((n ? n : 1) * (sizeof *begin + sizeof(int)));
+    if (!begin)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    int *status = (int *)(begin + n);
+    struct window_table *w = ctx->windows;
+    pthread_mutex_lock(&w->lock);
+    struct window *win = find(w, name, hash_name(name), NULL);
+    int64_t begin_ns = 0;
+    double begin_unix_s = 0;
+    if (win) {
+        memcpy(begin, win->begin, n * sizeof *begin);
+        memcpy(status, win->begin_status, n * sizeof *status);
+        begin_ns = win->begin_ns;
+        begin_unix_s = win->begin_unix_s;
+    }
+    size_t open = w->count;
+    pthread_mutex_unlock(&w->lock);
+    if (!win) {
+        free(begin);
+        return joule_set_error(JOULE_ENOENT, "no window named '%s' is open (%zu window%s open)",
+                               name, open, open == 1 ? "" : "s");
+    }
+    run_sync(ctx, flags);
+    *out = window_measure(ctx, name, begin_ns, begin_unix_s, begin, status, joule_now_ns());
+    free(begin);
+    return *out ? 0 : joule_set_error(JOULE_ENOMEM, "out of memory");
 }
 
 JOULE_EXPORT int joule_window_cancel(joule_ctx *ctx, const char *name)

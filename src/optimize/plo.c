@@ -5,7 +5,9 @@
  * Counting follows Zeus: the step_begin that leaves Ready is the first
  * warmup step; the window opens at the begin of step warmup_steps+1 and
  * closes at the begin of step warmup_steps+profile_steps+1, so it covers
- * exactly profile_steps steps. Measurements are kept per step. */
+ * exactly profile_steps steps — unless its energy is not yet known to the
+ * target uncertainty (1 %): then it goes on for as many more steps as
+ * that takes, within max_profile_s. Measurements are kept per step. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,8 @@ struct joule_plo_options {
     int db_timeout_ms;
     joule_plo_reduce_fn reduce;
     void *reduce_user;
+    double target_uncertainty; /* of a window's energy; 0: fixed steps */
+    double max_profile_s;      /* longest a window is extended to */
 };
 
 struct joule_plo {
@@ -46,6 +50,8 @@ struct joule_plo {
     enum joule_plo_state state;
     int cur;                   /* candidate being warmed up / profiled / next */
     int steps_left;
+    int window_steps;          /* steps in the open profiling window */
+    char note[512];            /* why windows were extended (once) */
     double applied_w;
     double optimal_w;
     char window[64];
@@ -67,6 +73,8 @@ JOULE_EXPORT int joule_plo_options_create(joule_plo_options **out)
     o->pl_step_w = 25;
     o->sel = (struct jopt_selector){JOPT_SELECT_COST, 0.5};
     o->db_timeout_ms = 5000;
+    o->target_uncertainty = 0.01;
+    o->max_profile_s = 10.0;
     *out = o;
     return 0;
 }
@@ -182,6 +190,26 @@ JOULE_EXPORT int joule_plo_options_set_reduce(joule_plo_options *o, joule_plo_re
     return 0;
 }
 
+JOULE_EXPORT int joule_plo_options_set_target_uncertainty(joule_plo_options *o, double fraction)
+{
+    NEED_OPTS(o);
+    if (!(fraction >= 0 && fraction <= 0.5))
+        return joule_set_error(JOULE_EINVAL,
+            "target uncertainty %g: need a fraction of the energy in [0, 0.5] (0: fixed "
+            "profile_steps)", fraction);
+    o->target_uncertainty = fraction;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plo_options_set_max_profile_s(joule_plo_options *o, double seconds)
+{
+    NEED_OPTS(o);
+    if (!(seconds > 0 && seconds <= 3600))
+        return joule_set_error(JOULE_EINVAL, "max profile time %g s: need (0, 3600] s", seconds);
+    o->max_profile_s = seconds;
+    return 0;
+}
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static int set_all(joule_plo *p, double w)
@@ -263,7 +291,60 @@ static int begin_window(joule_plo *p)
         return joule_wrap_error(rc, "power-limit optimizer");
     p->state = JOULE_PLO_PROFILE;
     p->steps_left = p->o.profile_steps;
+    p->window_steps = 0;
     return 0;
+}
+
+/* The open window's time, energy and uncertainty over the GPUs so far. */
+static int peek_window(joule_plo *p, double *t, double *e, double *bound)
+{
+    joule_result *r = NULL;
+    int rc = joule_window_peek(p->ctx, p->window, 0, &r);
+    if (rc)
+        return rc;
+    *t = joule_result_time_s(r);
+    *e = *bound = 0;
+    for (int i = 0; i < p->ngpus; i++) {
+        int status;
+        double v = joule_result_energy_j(r, p->dev_index[i], NULL, &status);
+        if (status) {
+            joule_result_free(r);
+            return status;
+        }
+        *e += v;
+        *bound += joule_result_uncertainty_j(r, p->dev_index[i]);
+    }
+    joule_result_free(r);
+    return 0;
+}
+
+/* Whether the profiling window must go on: its energy is not yet known to
+ * the target uncertainty. The edges' error hardly grows with the window,
+ * so the window is lengthened by the factor its relative uncertainty is
+ * over the target (and a quarter more), within max_profile_s. */
+static int extend_window(joule_plo *p)
+{
+    double t, e, bound, target = p->o.target_uncertainty;
+    if (!(target > 0) || peek_window(p, &t, &e, &bound) || !(e > 0) || !(t > 0))
+        return 0;
+    if (bound <= target * e)
+        return 0;
+    double per_step = t / p->window_steps;
+    int total = (int)ceil(p->window_steps * bound / (target * e) * 1.25);
+    int most = (int)floor(p->o.max_profile_s / per_step);
+    if (total > most)
+        total = most;
+    if (total <= p->window_steps)
+        return 0; /* at the cap: take what was measured */
+    if (!p->note[0])
+        snprintf(p->note, sizeof p->note,
+                 "power-limit optimizer: %d steps of %.3g ms (%.3g s) measure %g W only to "
+                 "±%.2g %% of their energy; profiling windows are extended to about %d steps "
+                 "(%.3g s, at most %g s) to reach ±%g %%",
+                 p->window_steps, per_step * 1e3, t, p->cand[p->cur], 100 * bound / e, total,
+                 total * per_step, p->o.max_profile_s, 100 * target);
+    p->steps_left = total - p->window_steps;
+    return 1;
 }
 
 /* Warms up (or, with no warmup, starts profiling) candidate cur. */
@@ -310,8 +391,8 @@ static int end_window(joule_plo *p)
         return joule_set_error(JOULE_EIO,
             "power-limit optimizer: profiling %g W measured %g s and %g J; that limit is "
             "retried", p->cand[p->cur], t, e);
-    p->meas[p->cur] = (struct jopt_point){p->cand[p->cur], t / p->o.profile_steps,
-                                          e / p->o.profile_steps};
+    p->meas[p->cur] = (struct jopt_point){p->cand[p->cur], t / p->window_steps,
+                                          e / p->window_steps};
     return 0;
 }
 
@@ -506,7 +587,8 @@ JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
             return 0;
         return begin_window(p);
     case JOULE_PLO_PROFILE: {
-        if (--p->steps_left > 0)
+        p->window_steps++;
+        if (--p->steps_left > 0 || extend_window(p))
             return 0;
         int rc = end_window(p);
         if (rc) {
@@ -545,6 +627,11 @@ JOULE_EXPORT int joule_plo_epoch_end(joule_plo *p)
         joule_window_cancel(p->ctx, p->window);
     p->state = JOULE_PLO_READY; /* same candidate, next epoch */
     return set_all(p, p->max_w);
+}
+
+JOULE_EXPORT const char *joule_plo_note(const joule_plo *p)
+{
+    return p ? p->note : "";
 }
 
 JOULE_EXPORT int joule_plo_result(joule_plo *p, double *power_limit_w)
