@@ -146,8 +146,9 @@ class HFPowerLimitCallbackTest(StubTransformers):
         with joule.Monitor(devices="sim:2:h100", sync=None) as m:
             for gpu in (0, 1):
                 joule.sim.set_load(m, gpu, 1.0)
+            # exactly profile_steps per window: the step counts below
             plo = joule.PowerLimitOptimizer(m, warmup_steps=1, profile_steps=4,
-                                            pl_step=125)
+                                            pl_step=125, target_uncertainty=0)
             cb = cls(plo)
             self.assertIsInstance(cb, self.stub.TrainerCallback)
             self.assertIs(cb.optimizer, plo)
@@ -173,7 +174,8 @@ class HFPowerLimitCallbackTest(StubTransformers):
             joule.sim.set_load(m, 0, 1.0)
             cb = joule.HFPowerLimitCallback(
                 m, optimum_selector=joule.MaxSlowdownConstraint(1.5),
-                wait_steps=1, warmup_steps=1, profile_steps=3, pl_step=250)
+                wait_steps=1, warmup_steps=1, profile_steps=3, pl_step=250,
+                target_uncertainty=0)
             plo = cb.optimizer
             self.assertIsInstance(plo, joule.PowerLimitOptimizer)
             self.assertEqual(plo.selector, "slowdown:1.5")

@@ -5,7 +5,9 @@ measurements, persists by job, and rejects bad arguments."""
 import os
 import shutil
 import tempfile
+import time
 import unittest
+import warnings
 
 import joule
 from joule import _lib
@@ -42,6 +44,42 @@ class PowerLimitOptimizerTest(unittest.TestCase):
             train_step(monitor, plo)
             steps += 1
         return steps
+
+    def test_short_steps_are_measured_long_enough_and_said_once(self):
+        # 1 ms steps: 10 of them are 10 ms windows, far from ±1 %; each
+        # window goes on until it is known to ±1 % and a warning says so,
+        # once, with the numbers.
+        with joule.Monitor(devices="sim:1:h100", sync=None) as m:
+            joule.sim.set_load(m, 0, 1.0)
+            plo = joule.PowerLimitOptimizer(m, selector="energy", warmup_steps=2,
+                                            profile_steps=10, pl_step=250)
+            with self.assertWarns(UserWarning) as cm:
+                steps = 0
+                while not plo.done and steps < 5000:
+                    plo.on_step_begin()
+                    t = time.monotonic() + 0.001
+                    while time.monotonic() < t:
+                        pass
+                    steps += 1
+            self.assertTrue(plo.done)
+            self.assertIn("10 steps of", str(cm.warning))
+            self.assertIn("extended", str(cm.warning))
+            self.assertGreater(steps, 3 * 12)  # more than 3 x (2 + 10) steps
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # said once: no second warning
+                plo.on_step_begin()
+
+    def test_uncertainty_is_keyed_like_gpu_energy(self):
+        with joule.Monitor(devices="sim:2:h100", sync=None) as m:
+            m.learn_timing()
+            with m.window("w") as w:
+                time.sleep(0.3)
+        r = w.measurement
+        self.assertEqual(sorted(r.uncertainty), sorted(r.gpu_energy))
+        for i, e in r.gpu_energy.items():
+            self.assertGreater(r.uncertainty[i], 0)
+            self.assertLess(r.uncertainty[i], 0.05 * e)
+            self.assertEqual(r.energy_uncertainty["gpu%d" % i], r.uncertainty[i])
 
     def test_profiles_each_limit_and_keeps_the_choice(self):
         with joule.Monitor(devices="sim:1:h100", sync=None) as m:

@@ -248,9 +248,10 @@ class OptimizerZeusNames(unittest.TestCase):
             w.on_step_begin()  # closed is an error while waiting too
 
     def test_zeus_loop_reaches_the_selectors_choice(self):
+        # exactly profile_steps per window: 14-step epochs must fit them
         p = self.plo(optimum_selector=joule.MaxSlowdownConstraint(1.2),
                      wait_steps=1, warmup_steps=1, profile_steps=4,
-                     pl_step=125)
+                     pl_step=125, target_uncertainty=0)
         for epoch in range(3):
             p.on_epoch_begin()
             for _ in range(14):

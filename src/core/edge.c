@@ -35,7 +35,8 @@
 
 #define DEFAULT_R_READ 0.05
 #define MIN_R_READ 0.005
-#define JUMP_FACTOR 2.0      /* beyond this many r_read a change is a jump */
+#define JUMP_FACTOR 3.0      /* beyond this many r_read a change is a jump:
+                                two readings' noise rarely differ by more */
 #define CALIBRATE_MAX_DEV 0.25
 #define RATE_ONLY_ERROR 0.25 /* a counter rate held past its step */
 #define PRECISE_SHARE 0.02   /* of a period: an update instant known this well */
@@ -85,12 +86,18 @@ static int is_jump(const struct edge_track *e, int j)
 
 /* How stale a value can be when first seen: one refresh of the source.
  * A source that changes at almost every read refreshes faster than the
- * reads come: at most the usual gap between them. */
+ * reads come: at most the usual gap between them; one that changes
+ * irregularly, about as often as it changes (and never more than the
+ * nominal refresh). */
 static double staleness_ns(const struct edge_track *e)
 {
     switch (e->power.state) {
     case JOULE_TIMING_PERIODIC: return e->power.period_ns;
     case JOULE_TIMING_CONTINUOUS: return timing_typical_bracket_ns(&e->power);
+    case JOULE_TIMING_APERIODIC: {
+        double gap = 1.5 * timing_mean_gap_ns(&e->power);
+        return gap > 0 && gap < e->power_nominal_ns ? gap : e->power_nominal_ns;
+    }
     default: return e->power_nominal_ns;
     }
 }
@@ -511,8 +518,8 @@ static void estimate(const struct edge_track *e, double fallback_mw, struct edge
         integrate_errors(e, A, B, &in);
         energy = in.energy_uj * k;
         double edge_mw = dmax(power_near(e, ju, v->u_lo), power_near(e, ju, v->u_hi)) * k;
-        bound = edge_mw * half / 1e6 + (in.jumps_uj + in.unknown_uj) * k +
-                integral_noise(e, abs(jt - ju) + 1) * energy;
+        v->placement_uj = edge_mw * half / 1e6 + (in.jumps_uj + in.unknown_uj) * k;
+        bound = v->placement_uj + integral_noise(e, abs(jt - ju) + 1) * energy;
         v->unseen_uj = unseen_jump_uj(e, t, &v->unseen_counted);
         if (v->unseen_counted)
             bound += v->unseen_uj;
@@ -522,6 +529,7 @@ static void estimate(const struct edge_track *e, double fallback_mw, struct edge
             mw = fallback_mw;
         energy = mw * (double)(B - A) / 1e6;
         bound = mw * half / 1e6 + RATE_ONLY_ERROR * energy;
+        v->placement_uj = bound;
     }
     v->corr_uj = sign * energy;
     v->bound_uj = bound + e->resolution_uj;
@@ -600,7 +608,10 @@ void edge_reestimate(const struct edge_track *e, struct edge_value *v)
     if (e->pw_n && e->pw_seq > (uint64_t)e->pw_n && pw_at(e, 0)->start > from)
         return; /* the history no longer reaches back to the edge */
     estimate(e, 0, v);
-    estimate_forward(e, v);
+    /* From the other side only when placing U or a jump is what limits
+     * the backward estimate (right after open, a jump near the edge). */
+    if (v->placement_uj > 0.25 * v->bound_uj)
+        estimate_forward(e, v);
 }
 
 void edge_between(const struct edge_track *e, int64_t a, int64_t b, double *uj, double *bound)

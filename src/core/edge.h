@@ -82,6 +82,7 @@ struct edge_value {
                            edge could not be seen: its worst case (in
                            bound_uj only when such a jump is likely) */
     int unseen_counted; /* whether bound_uj holds unseen_uj */
+    double placement_uj; /* the part of bound_uj from placing U and jumps */
     int64_t t_ns;       /* the edge's instant */
     int64_t u_est, u_lo, u_hi; /* when the counter took total_uj */
     int64_t seen_lo, seen_hi;  /* the reads that bracket that change */

@@ -326,7 +326,7 @@ static void add_bracket(struct timing *t, int64_t lo, int64_t hi)
     struct timing_bracket *b = &t->br[(t->head + t->nbr - 1) % TIMING_KEEP];
     b->lo = lo;
     b->hi = hi;
-    if (t->nbr % 8 == 0 || !t->typical_width_ns)
+    if (t->changes % 8 == 1 || !t->typical_width_ns) /* now and then: it sorts */
         t->typical_width_ns = median_width(t);
     if (t->state == JOULE_TIMING_CONTINUOUS)
         return; /* no period to fit */

@@ -276,6 +276,9 @@ static int make_device(int i, const struct sim_preset *preset, const char *trace
     d->resolution_uj = 1000.0;
     d->update_period_us = p.has_energy_counter ? SIM_COUNTER_PERIOD_NS / 1000.0
                                                : SIM_TICK_NS / 1000.0;
+    /* Instant power refreshes every tick, or as JOULE_SIM_POWER_PERIOD_MS says. */
+    d->power_period_us = (priv->model.power_period_ns ? priv->model.power_period_ns
+                                                      : SIM_TICK_NS) / 1000.0;
     d->max_power_mw = (uint32_t)(p.tdp_w * 1000);
     return jdev_list_push(out, d);
 }

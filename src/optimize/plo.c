@@ -444,6 +444,11 @@ JOULE_EXPORT int joule_plo_create(joule_ctx *ctx, const joule_plo_options *o, jo
         rc = joule_set_error(JOULE_ENODEV, "power-limit optimizer: the context has no GPU");
         goto fail;
     }
+    /* Windows are judged by their uncertainty: learn the counters' timing
+     * now (about a second, once per context) rather than extend the first
+     * limits' windows while it is learned. */
+    if (p->o.target_uncertainty > 0)
+        joule_learn_timing(ctx, 2.0);
     p->dev_index = calloc((size_t)p->ngpus, sizeof *p->dev_index);
     if (!p->dev_index) {
         rc = joule_set_error(JOULE_ENOMEM, "out of memory");
