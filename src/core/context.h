@@ -98,16 +98,16 @@ int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t_ns,
 /* A window edge at t_ns: reads every device's counter (and instant power,
  * where that sharpens the edge) and estimates the energy from each
  * counter's last update to t_ns (core/edge_read.c). v, status and errors
- * (which may be NULL) have ndev entries. Thread-safe. */
+ * (which may be NULL) have ndev entries. At a window's end, begin holds
+ * its begin edges and span gets what the window adds per device: where
+ * both edges saw one counter value, the energy between them from power
+ * alone (v is then not estimated); elsewhere the begin edge is estimated
+ * again with what was read since. Thread-safe. */
 #define JCTX_ERROR_LEN 256
+struct edge_span;
 int jctx_read_edges(struct joule_ctx *ctx, int64_t t_ns, struct edge_value *v, int *status,
-                    char (*errors)[JCTX_ERROR_LEN]);
-/* A window's edges on device i, finished with what was read since the
- * begin: either both saw the same counter value, and *uj and *bound get
- * the energy between them from power alone (returns 1), or the begin
- * edge is estimated again (returns 0). */
-int jctx_window_edges(struct joule_ctx *ctx, int i, struct edge_value *b,
-                      const struct edge_value *e, double *uj, double *bound);
+                    char (*errors)[JCTX_ERROR_LEN], struct edge_value *begin,
+                    struct edge_span *span);
 /* Reads device i's instant (and, when avg is set, average) power into its
  * edge tracker; for the keeper. */
 void jctx_poll_power(struct joule_ctx *ctx, int i, int avg);

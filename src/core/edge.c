@@ -127,14 +127,24 @@ static void place(struct edge_track *e, int j)
     }
 }
 
-/* The last step starting at or before t, -1 if t is before them all. */
+/* The last step starting at or before t, -1 if t is before them all.
+ * Edges ask about recent instants: gallop back from the newest step, so
+ * the search touches the recent, cache-warm end of the ring. */
 static int find_step(const struct edge_track *e, int64_t t)
 {
-    int lo = 0, hi = e->pw_n - 1;
+    int hi = e->pw_n - 1;
     if (hi < 0 || t < pw_at(e, 0)->start)
         return -1;
     if (t >= pw_at(e, hi)->start)
         return hi;
+    int lo = hi, stride = 1; /* start[hi] > t */
+    for (;;) {
+        lo = hi - stride > 0 ? hi - stride : 0;
+        if (pw_at(e, lo)->start <= t)
+            break;
+        hi = lo - 1;
+        stride *= 2;
+    }
     while (lo < hi) { /* start[lo] <= t < start[hi + 1] */
         int m = lo + (hi - lo + 1) / 2;
         if (pw_at(e, m)->start <= t)
@@ -500,6 +510,20 @@ static double unseen_jump_uj(const struct edge_track *e, int64_t t, int *likely)
     return worst * scale(e) * (double)gap / 1e6;
 }
 
+/* corr, bound and lag of v from one power, mW, held since the update. */
+static void rate_estimate(const struct edge_track *e, double mw, struct edge_value *v)
+{
+    int64_t u = v->u_est, t = v->t_ns;
+    double energy = mw * (double)(u < t ? t - u : u - t) / 1e6;
+    double bound = mw * (double)(v->u_hi - v->u_lo) / 2 / 1e6 + RATE_ONLY_ERROR * energy;
+    v->placement_uj = bound;
+    v->corr_uj = u <= t ? energy : -energy;
+    v->bound_uj = bound + e->resolution_uj;
+    v->lag_uj = energy + v->bound_uj;
+    v->version = e->version;
+    v->jumps = e->jumps;
+}
+
 /* corr, bound and lag of v from its t_ns and update instant. */
 static void estimate(const struct edge_track *e, double fallback_mw, struct edge_value *v)
 {
@@ -525,11 +549,8 @@ static void estimate(const struct edge_track *e, double fallback_mw, struct edge
             bound += v->unseen_uj;
     } else {
         double mw = counter_rate_mw(e);
-        if (!(mw > 0))
-            mw = fallback_mw;
-        energy = mw * (double)(B - A) / 1e6;
-        bound = mw * half / 1e6 + RATE_ONLY_ERROR * energy;
-        v->placement_uj = bound;
+        rate_estimate(e, mw > 0 ? mw : fallback_mw, v);
+        return;
     }
     v->corr_uj = sign * energy;
     v->bound_uj = bound + e->resolution_uj;
@@ -538,18 +559,34 @@ static void estimate(const struct edge_track *e, double fallback_mw, struct edge
     v->jumps = e->jumps;
 }
 
-void edge_estimate(const struct edge_track *e, int64_t t_e, double fallback_mw,
-                   struct edge_value *out)
+/* The edge's counter value and when the counter took it. */
+static int place_edge(const struct edge_track *e, int64_t t_e, struct edge_value *out)
 {
     memset(out, 0, sizeof *out);
     out->t_ns = t_e;
     if (!e->cs_n)
-        return;
+        return 0;
     out->total_uj = cs_at(e, e->cs_n - 1)->total_uj;
     timing_last_bracket(&e->counter, &out->seen_lo, &out->seen_hi);
     timing_change_in(&e->counter, out->seen_lo, out->seen_hi, &out->u_est, &out->u_lo,
                      &out->u_hi);
-    estimate(e, fallback_mw, out);
+    return 1;
+}
+
+void edge_estimate(const struct edge_track *e, int64_t t_e, double fallback_mw,
+                   struct edge_value *out)
+{
+    if (place_edge(e, t_e, out))
+        estimate(e, fallback_mw, out);
+}
+
+void edge_estimate_provisional(const struct edge_track *e, int64_t t_e, double fallback_mw,
+                               struct edge_value *out)
+{
+    if (!place_edge(e, t_e, out))
+        return;
+    double mw = e->pw_n ? pw_at(e, e->pw_n - 1)->mw * scale(e) : counter_rate_mw(e);
+    rate_estimate(e, mw > 0 ? mw : fallback_mw, out);
 }
 
 /* The counter step after the one an edge saw, if it is known well
@@ -607,6 +644,8 @@ void edge_reestimate(const struct edge_track *e, struct edge_value *v)
     int64_t from = v->u_lo < v->t_ns ? v->u_lo : v->t_ns;
     if (e->pw_n && e->pw_seq > (uint64_t)e->pw_n && pw_at(e, 0)->start > from)
         return; /* the history no longer reaches back to the edge */
+    if (!e->pw_n && !(counter_rate_mw(e) > 0))
+        return; /* nothing better than the power it was estimated with */
     estimate(e, 0, v);
     /* From the other side only when placing U or a jump is what limits
      * the backward estimate (right after open, a jump near the edge). */
@@ -614,20 +653,20 @@ void edge_reestimate(const struct edge_track *e, struct edge_value *v)
         estimate_forward(e, v);
 }
 
-void edge_between(const struct edge_track *e, int64_t a, int64_t b, double *uj, double *bound)
+void edge_between(const struct edge_track *e, int64_t a, int64_t b, struct edge_span *out)
 {
-    if (!e->pw_n || b <= a) {
-        *uj = 0;
-        *bound = 0;
+    out->same_step = 1;
+    out->uj = out->bound_uj = out->unseen_uj = 0;
+    if (!e->pw_n || b <= a)
         return;
-    }
     double k = scale(e);
     struct integral in;
-    integrate(e, a, b, &in);
+    int ja = find_step(e, a), jb = find_step(e, b);
+    in.energy_uj = cumulative_in(e, jb, b) - cumulative_in(e, ja, a);
+    integrate_errors(e, a, b, &in);
     int likely;
-    double unseen = unseen_jump_uj(e, b, &likely);
-    *uj = in.energy_uj * k;
-    int steps = find_step(e, b) - find_step(e, a) + 1;
-    *bound = (in.jumps_uj + in.unknown_uj) * k + integral_noise(e, steps) * *uj +
-             (likely ? unseen : 0);
+    out->unseen_uj = unseen_jump_uj(e, b, &likely);
+    out->uj = in.energy_uj * k;
+    out->bound_uj = (in.jumps_uj + in.unknown_uj) * k + integral_noise(e, jb - ja + 1) * out->uj +
+                    (likely ? out->unseen_uj : 0);
 }

@@ -89,6 +89,14 @@ struct edge_value {
     uint64_t version, jumps;   /* the tracker's, when estimated */
 };
 
+/* A window whose edges saw one counter value: the energy between them
+ * from power alone, where the counter's update instant cancels out. */
+struct edge_span {
+    int same_step;
+    double uj, bound_uj;
+    double unseen_uj; /* a jump at the end no reading could show yet */
+};
+
 void edge_init(struct edge_track *e, double counter_nominal_ns, double power_nominal_ns,
                double resolution_uj, double max_mw);
 
@@ -104,13 +112,18 @@ void edge_average_read(struct edge_track *e, int64_t start, int64_t end, uint32_
  * fallback_mw is a last resort when no power history exists (0: none). */
 void edge_estimate(const struct edge_track *e, int64_t t_e, double fallback_mw,
                    struct edge_value *out);
+/* The same from the latest power alone, held since the update: cheap,
+ * for an edge that will be estimated again (a window's begin edge, in
+ * full at its end while the history still reaches back to it). */
+void edge_estimate_provisional(const struct edge_track *e, int64_t t_e, double fallback_mw,
+                               struct edge_value *out);
 /* An earlier edge estimated again with what was read since: power
  * readings after the edge show what was stale at it, and counter periods
  * completed since pin down jumps. Keeps the old estimate when the history
  * no longer reaches back far enough. */
 void edge_reestimate(const struct edge_track *e, struct edge_value *v);
 /* ∫_a^b p̂ and its bound: the energy of a window whose edges saw the same
- * counter value, where the counter's update instant cancels out. */
-void edge_between(const struct edge_track *e, int64_t a, int64_t b, double *uj, double *bound);
+ * counter value. */
+void edge_between(const struct edge_track *e, int64_t a, int64_t b, struct edge_span *out);
 
 #endif

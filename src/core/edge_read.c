@@ -28,7 +28,8 @@ static int read_instant_locked(const struct joule_ctx *ctx, int i, uint32_t *mw)
 }
 
 int jctx_read_edges(struct joule_ctx *ctx, int64_t t_ns, struct edge_value *v, int *status,
-                    char (*errors)[JCTX_ERROR_LEN])
+                    char (*errors)[JCTX_ERROR_LEN], struct edge_value *begin,
+                    struct edge_span *span)
 {
     /* Every device is read under its lock before any is processed, so
      * one clock read after them stamps them all: an edge costs two clock
@@ -37,52 +38,48 @@ int jctx_read_edges(struct joule_ctx *ctx, int64_t t_ns, struct edge_value *v, i
     int n = ctx->ndev;
     uint64_t raw[n ? n : 1];
     uint32_t mw[n ? n : 1];
-    int has_mw[n ? n : 1];
+    char has_mw[n ? n : 1], tracked[n ? n : 1];
     for (int i = 0; i < n; i++) {
         struct joule_device *d = ctx->devs[i];
         pthread_mutex_lock(&d->lock);
         status[i] = counter_read_raw_locked(d, &raw[i]);
         if (status[i] && errors) /* the message is per thread: keep each */
             snprintf(errors[i], JCTX_ERROR_LEN, "%s", joule_last_error());
-        has_mw[i] = status[i] == 0 && read_instant_locked(ctx, i, &mw[i]) == 0;
+        tracked[i] = (char)jctx_edge_tracked(ctx, i);
+        has_mw[i] = tracked[i] && status[i] == 0 && read_instant_locked(ctx, i, &mw[i]) == 0;
     }
     int64_t end = joule_now_ns();
     for (int i = 0; i < n; i++) {
         struct joule_device *d = ctx->devs[i];
         uint64_t uj;
         status[i] = counter_apply_locked(ctx, i, t_ns, end, status[i], raw[i], &uj);
-        if (status[i] == 0 && ctx->edges && d->ops->read_energy_uj) {
-            struct edge_track *e = &ctx->edges[i];
+        if (span)
+            span[i].same_step = 0;
+        struct edge_track *e = ctx->edges ? &ctx->edges[i] : NULL;
+        if (status[i] || !e || !d->ops->read_energy_uj) {
+            memset(&v[i], 0, sizeof v[i]);
+        } else {
             if (has_mw[i])
                 edge_power_read(e, t_ns, end, mw[i]);
-            edge_estimate(e, t_ns, d->recent_power_mw, &v[i]);
-        } else {
-            memset(&v[i], 0, sizeof v[i]);
-            v[i].t_ns = t_ns;
+            if (begin && tracked[i] && begin[i].total_uj == uj && e->pw_n) {
+                /* The update instant cancels: no edge to place. */
+                edge_between(e, begin[i].t_ns, t_ns, &span[i]);
+                memset(&v[i], 0, sizeof v[i]);
+            } else if (!begin && tracked[i]) {
+                /* A begin edge: estimated in full at the window's end. */
+                edge_estimate_provisional(e, t_ns, d->recent_power_mw, &v[i]);
+            } else {
+                edge_estimate(e, t_ns, d->recent_power_mw, &v[i]);
+                if (begin && tracked[i])
+                    edge_reestimate(e, &begin[i]);
+            }
         }
+        v[i].t_ns = t_ns;
         v[i].total_uj = uj;
     }
     for (int i = n - 1; i >= 0; i--)
         pthread_mutex_unlock(&ctx->devs[i]->lock);
     return 0;
-}
-
-int jctx_window_edges(struct joule_ctx *ctx, int i, struct edge_value *b,
-                      const struct edge_value *e, double *uj, double *bound)
-{
-    struct joule_device *d = ctx->devs[i];
-    if (!jctx_edge_tracked(ctx, i))
-        return 0;
-    int same_step = 0;
-    pthread_mutex_lock(&d->lock);
-    if (b->total_uj == e->total_uj && ctx->edges[i].pw_n) {
-        edge_between(&ctx->edges[i], b->t_ns, e->t_ns, uj, bound);
-        same_step = 1;
-    } else {
-        edge_reestimate(&ctx->edges[i], b);
-    }
-    pthread_mutex_unlock(&d->lock);
-    return same_step;
 }
 
 void jctx_note_power_locked(struct joule_ctx *ctx, int i, int kind, int64_t start, int64_t end,

@@ -29,6 +29,35 @@
 
 /* fmax/fmin without libm's NaN handling: nothing here is NaN. */
 static double dmax(double a, double b) { return a > b ? a : b; }
+
+/* The median (upper, for even n) of v[0..n), reordering v: Hoare's
+ * selection, linear on average; n > 0. */
+static double median_of(double *v, int n)
+{
+    int lo = 0, hi = n - 1, want = n / 2;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double x = v[i];
+                v[i++] = v[j];
+                v[j--] = x;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[want];
+}
 static double dmin(double a, double b) { return a < b ? a : b; }
 
 void timing_init(struct timing *t, double nominal_ns)
@@ -77,7 +106,7 @@ static void update_range(const struct timing *t, double k, double *lo, double *h
     if (t->nvert) {
         double l = INFINITY, h = -INFINITY;
         for (int v = 0; v < t->nvert; v++) {
-            double u = t->vphase[v] + k * t->vperiod[v];
+            double u = t->vert[v].phase + k * t->vert[v].period;
             l = dmin(l, u);
             h = dmax(h, u);
         }
@@ -123,8 +152,8 @@ static int adopt(struct timing *t, const double *ph, const double *pe, int n)
         return 0;
     double plo = INFINITY, phi = -INFINITY;
     for (int v = 0; v < n; v++) {
-        t->vphase[v] = ph[v];
-        t->vperiod[v] = pe[v];
+        t->vert[v].phase = ph[v];
+        t->vert[v].period = pe[v];
         plo = dmin(plo, pe[v]);
         phi = dmax(phi, pe[v]);
     }
@@ -163,13 +192,7 @@ static double rough_period(const struct timing *t, int64_t origin)
         if (k >= 1)
             per[m++] = gaps[i] / k;
     }
-    for (int i = 1; i < m; i++) /* insertion sort: m < TIMING_KEEP */
-        for (int j = i; j > 0 && per[j - 1] > per[j]; j--) {
-            double x = per[j];
-            per[j] = per[j - 1];
-            per[j - 1] = x;
-        }
-    return m ? per[m / 2] : 0;
+    return m ? median_of(per, m) : 0;
 }
 
 double timing_typical_bracket_ns(const struct timing *t)
@@ -181,16 +204,9 @@ static double median_width(const struct timing *t)
 {
     double w[TIMING_KEEP];
     int n = t->nbr;
-    for (int i = 0; i < n; i++) {
-        const struct timing_bracket *b = bracket(t, i);
-        w[i] = (double)(b->hi - b->lo);
-        for (int j = i; j > 0 && w[j - 1] > w[j]; j--) {
-            double x = w[j];
-            w[j] = w[j - 1];
-            w[j - 1] = x;
-        }
-    }
-    return n ? w[n / 2] : 0;
+    for (int i = 0; i < n; i++)
+        w[i] = (double)(t->br[i].hi - t->br[i].lo); /* order does not matter */
+    return n ? median_of(w, n) : 0;
 }
 
 /* Updates jitter more than the reads are precise: a least-squares line,
@@ -279,7 +295,7 @@ static void fit(struct timing *t)
     }
     /* Brackets as wide as the period place nothing (a value read more
      * slowly than it changes). */
-    if (median_width(t) > t->period_ns / 3) {
+    if (t->typical_width_ns > t->period_ns / 3) {
         t->state = JOULE_TIMING_APERIODIC;
         return;
     }
@@ -307,8 +323,10 @@ static int absorb(struct timing *t, int64_t lo, int64_t hi)
     double k = index_near(t, (l + h) / 2);
     double ph[MAX_CLIP], pe[MAX_CLIP];
     int nv = t->nvert;
-    memcpy(ph, t->vphase, (size_t)nv * sizeof *ph);
-    memcpy(pe, t->vperiod, (size_t)nv * sizeof *pe);
+    for (int v = 0; v < nv; v++) {
+        ph[v] = t->vert[v].phase;
+        pe[v] = t->vert[v].period;
+    }
     clip(ph, pe, &nv, k, l, 1.0);
     clip(ph, pe, &nv, k, h, -1.0);
     return adopt(t, ph, pe, nv);
@@ -326,7 +344,10 @@ static void add_bracket(struct timing *t, int64_t lo, int64_t hi)
     struct timing_bracket *b = &t->br[(t->head + t->nbr - 1) % TIMING_KEEP];
     b->lo = lo;
     b->hi = hi;
-    if (t->changes % 8 == 1 || !t->typical_width_ns) /* now and then: it sorts */
+    /* The median width, now and then (it selects over every bracket),
+     * and always before a fit, which relies on it. */
+    int every = t->nbr < TIMING_KEEP ? 8 : 32;
+    if (t->changes % every == 1 || !t->typical_width_ns)
         t->typical_width_ns = median_width(t);
     if (t->state == JOULE_TIMING_CONTINUOUS)
         return; /* no period to fit */
@@ -337,6 +358,7 @@ static void add_bracket(struct timing *t, int64_t lo, int64_t hi)
         t->since_fit < REFIT_EVERY)
         return; /* no model yet: try again after a few more brackets */
     t->since_fit = 0;
+    t->typical_width_ns = median_width(t);
     fit(t);
 }
 

@@ -19,12 +19,19 @@ struct timing_bracket {
     int64_t lo, hi; /* an update happened in [lo, hi] (ns) */
 };
 
+struct timing_vertex {
+    double phase, period;
+};
+
 struct timing {
+    /* The fields every read and every edge touch come first, in few
+     * cache lines; the polygon and the bracket ring follow. */
+    int state;         /* a JOULE_TIMING_* value */
+    int have_read;
     double nominal_ns; /* the backend's period, 0 when unknown */
 
     /* The last read, and where its value first appeared: [cur_lo,
      * cur_hi], cur_lo = INT64_MIN when the change was never seen. */
-    int have_read;
     int64_t read_start, read_end;
     uint64_t value;
     int64_t cur_lo, cur_hi;
@@ -34,22 +41,20 @@ struct timing {
      * allow, or the spread of a jittery source's updates, jitter_ns).
      * The (phase, period) pairs every bracket allows form a polygon,
      * nvert vertices (0: a jittery source's least-squares line, with
-     * period_err_ns). state is a JOULE_TIMING_* value. */
-    int state;
+     * period_err_ns). */
+    int nvert;
+    int nrecent, recent_changes;
     int64_t origin_ns, anchor_ns;
     double phase_ns, period_ns, delta_ns, jitter_ns, period_err_ns;
-    int nvert;
-    double vphase[TIMING_VERTS], vperiod[TIMING_VERTS];
 
+    uint64_t recent_bits; /* 1 = that read saw a change, newest lowest */
     uint64_t changes, reads;
     int64_t first_change_ns, last_change_ns;
-    uint64_t recent_bits; /* 1 = that read saw a change, newest lowest */
-    int nrecent, recent_changes;
+    int nbr, head, since_fit;  /* the bracket ring: count, oldest, refit clock */
+    double typical_width_ns;   /* median bracket width, refreshed now and then */
 
-    /* Narrow change brackets, a ring, oldest at head (last: the hot
-     * fields above share cache lines). */
-    int nbr, head, since_fit;
-    double typical_width_ns; /* median bracket width, refreshed now and then */
+    struct timing_vertex vert[TIMING_VERTS];
+    /* Narrow change brackets, a ring, oldest at head. */
     struct timing_bracket br[TIMING_KEEP];
 };
 

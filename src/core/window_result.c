@@ -20,32 +20,40 @@
 /* A counter device's energy over the window: the counter difference
  * with both edges put at their true instants (core/edge.c), or, with the
  * correction off, the plain difference and how far off that can be. */
-static void counter_energy(struct joule_ctx *ctx, int i, struct edge_value *b,
-                           const struct edge_value *e, double time_s, struct result_device *rd)
+static void counter_energy(struct joule_ctx *ctx, int i, const struct edge_value *b,
+                           const struct edge_value *e, const struct edge_span *span,
+                           double time_s, struct result_device *rd)
 {
     const struct joule_device *d = ctx->devs[i];
     double counted = (double)(e->total_uj - b->total_uj);
-    double uj, bound;
-    if (ctx->edge_correction && jctx_window_edges(ctx, i, b, e, &uj, &bound)) {
+    double uj, bound, unseen = b->unseen_uj + e->unseen_uj;
+    if (span->same_step) {
         /* One counter step: only power between the edges counts. */
-    } else if (ctx->edge_correction) {
-        /* Energy is never negative: a window of microseconds across a
-         * counter update can estimate below 0, and clamping only makes
-         * the error smaller. */
-        uj = counted + e->corr_uj - b->corr_uj;
-        if (uj < 0)
-            uj = 0;
-        bound = b->bound_uj + e->bound_uj;
+        uj = span->uj;
+        bound = span->bound_uj;
+        unseen = b->unseen_uj + span->unseen_uj;
+        rd->plain_j = 0;
+        rd->plain_bound_j = (uj + bound) / 1e6;
     } else {
-        uj = counted;
-        bound = b->lag_uj + e->lag_uj;
+        if (ctx->edge_correction) {
+            /* Energy is never negative: a window of microseconds across
+             * a counter update can estimate below 0, and clamping only
+             * makes the error smaller. */
+            uj = counted + e->corr_uj - b->corr_uj;
+            if (uj < 0)
+                uj = 0;
+            bound = b->bound_uj + e->bound_uj;
+        } else {
+            uj = counted;
+            bound = b->lag_uj + e->lag_uj;
+        }
+        rd->plain_j = counted / 1e6;
+        rd->plain_bound_j = (b->lag_uj + e->lag_uj) / 1e6;
     }
     rd->energy_j = uj / 1e6;
     rd->uncertainty_j = bound / 1e6;
-    rd->plain_j = counted / 1e6;
-    rd->plain_bound_j = (b->lag_uj + e->lag_uj) / 1e6;
     /* EXACT also allows for a jump no reading could show yet. */
-    double worst = bound + (ctx->edge_correction ? b->unseen_uj + e->unseen_uj : 0);
+    double worst = bound + (ctx->edge_correction ? unseen : 0);
     if (worst <= 0.01 * fabs(uj))
         rd->quality = JOULE_QUALITY_EXACT;
     else if (time_s * 1e6 < joule_device_update_period_us(d))
@@ -85,8 +93,9 @@ joule_result *window_measure(struct joule_ctx *ctx, const char *name, int64_t be
     int n = ctx->ndev;
     struct edge_value ends[n ? n : 1];
     int status[n ? n : 1];
+    struct edge_span spans[n ? n : 1];
     char errors[n ? n : 1][JCTX_ERROR_LEN];
-    jctx_read_edges(ctx, end_ns, ends, status, errors);
+    jctx_read_edges(ctx, end_ns, ends, status, errors, begin, spans);
     for (int i = 0; i < n; i++) {
         struct joule_device *d = ctx->devs[i];
         struct result_device *rd = &r->dev[i];
@@ -106,7 +115,7 @@ joule_result *window_measure(struct joule_ctx *ctx, const char *name, int64_t be
             continue;
         }
         if (d->ops->read_energy_uj)
-            counter_energy(ctx, i, &begin[i], ev, r->time_s, rd);
+            counter_energy(ctx, i, &begin[i], ev, &spans[i], r->time_s, rd);
         else
             integrated_energy(ctx, i, begin_ns, end_ns, ev->total_uj - begin[i].total_uj, rd);
     }

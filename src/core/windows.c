@@ -189,7 +189,7 @@ JOULE_EXPORT int joule_window_begin(joule_ctx *ctx, const char *name, unsigned f
     run_sync(ctx, flags);
     win->begin_unix_s = unix_now_s();
     win->begin_ns = joule_now_ns();
-    jctx_read_edges(ctx, win->begin_ns, win->begin, win->begin_status, NULL);
+    jctx_read_edges(ctx, win->begin_ns, win->begin, win->begin_status, NULL, NULL, NULL);
 
     struct window *old = NULL;
     pthread_mutex_lock(&w->lock);
