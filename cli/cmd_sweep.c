@@ -440,7 +440,7 @@ int cmd_sweep(int argc, char **argv)
         joule_options_set_restore_on_exit(o, 1) || joule_open(o, &sw.ctx)) {
         fprintf(stderr, "joule sweep: %s\n", joule_last_error());
         joule_options_destroy(o);
-        cli_close_report(out);
+        cli_close_output("sweep", out, output);
         return 1;
     }
     joule_options_destroy(o);
@@ -807,13 +807,14 @@ int cmd_sweep(int argc, char **argv)
             tt[i] = pts[i].time_s;
             ee[i] = pts[i].energy_j;
         }
-        if (sweep_plot_svg(plot, "joule sweep: energy vs time", unit,
+        FILE *pf = cli_open_output("sweep", plot);
+        if (pf)
+            sweep_plot_svg(pf, "joule sweep: energy vs time", unit,
                            per_unit ? "time per unit (s)" : "time (s)",
-                           per_unit ? "energy per unit (J)" : "energy (J)", kk, tt, ee, np, front,
-                           nf, choice[2])) {
-            fprintf(stderr, "joule sweep: cannot write plot '%s': %s\n", plot, strerror(errno));
+                           per_unit ? "energy per unit (J)" : "energy (J)", kk, tt, ee, np,
+                           front, nf, choice[2]);
+        if (!pf || cli_close_output("sweep", pf, plot))
             exit_code = 1;
-        }
         free(kk);
         free(tt);
         free(ee);
@@ -839,7 +840,8 @@ out:
         free(st[k].units);
     }
     free(st);
-    cli_close_report(out);
+    if (cli_close_output("sweep", out, output) && exit_code == 0)
+        exit_code = 1;
     joule_close(sw.ctx);
     return exit_code;
 }

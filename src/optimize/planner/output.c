@@ -69,28 +69,25 @@ cJSON *pl_plan_to_json(const pl_problem *pb, const pl_plan *p)
     return plan_json(pb, p, 1);
 }
 
+static FILE *open_output(const char *path, int *rc)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f)
+        *rc = pl_error(JOULE_EIO, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
 static int write_json(cJSON *o, const char *path)
 {
     char *text = cJSON_PrintUnformatted(o);
     if (!text)
         return pl_error(JOULE_ENOMEM, "out of memory writing %s", path);
     int rc = 0;
-    if (!strcmp(path, "-")) {
-        if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF ||
-            fflush(stdout))
-            rc = pl_error(JOULE_EIO, "cannot write to stdout: %s",
-                          strerror(errno));
-    } else {
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            rc = pl_error(JOULE_EIO, "cannot write %s: %s", path,
-                          strerror(errno));
-        } else {
-            int bad = fputs(text, f) == EOF || fputc('\n', f) == EOF;
-            bad |= fclose(f) != 0;
-            if (bad)
-                rc = pl_error(JOULE_EIO, "error writing %s", path);
-        }
+    FILE *f = open_output(path, &rc);
+    if (f) {
+        fputs(text, f);
+        fputc('\n', f);
+        rc = pl_close_output(f, path);
     }
     cJSON_free(text);
     return rc;
@@ -164,35 +161,27 @@ int pl_write_frontier_csv(const pl_problem *pb, const pl_frontier *f,
                           FILE *out)
 {
     double q = pb->cfg.quantum_s;
-    if (fprintf(out, "plan_id,time_s,energy_j,quantized_time_s,"
-                     "model_energy_j,lower_bound_j\n") < 0)
-        return pl_error(JOULE_EIO, "error writing the frontier CSV");
+    fprintf(out, "plan_id,time_s,energy_j,quantized_time_s,model_energy_j,"
+                 "lower_bound_j\n");
     for (int i = 0; i < f->n; i++) {
         const pl_plan *p = &f->pts[i];
-        if (fprintf(out, "%d,%.12g,%.12g,%.12g,%.12g,%.12g\n", p->id,
-                    p->time_s, p->energy_j, (double)p->quanta * q,
-                    p->model_energy_j, p->bound_j) < 0)
-            return pl_error(JOULE_EIO, "error writing the frontier CSV");
+        fprintf(out, "%d,%.12g,%.12g,%.12g,%.12g,%.12g\n", p->id, p->time_s,
+                p->energy_j, (double)p->quanta * q, p->model_energy_j,
+                p->bound_j);
     }
-    return 0;
+    return ferror(out) ? pl_error(JOULE_EIO, "error writing the frontier CSV")
+                       : 0;
 }
 
 int pl_write_frontier_csv_file(const pl_problem *pb, const pl_frontier *f,
                                const char *path)
 {
-    if (!strcmp(path, "-")) {
-        int rc = pl_write_frontier_csv(pb, f, stdout);
-        fflush(stdout);
-        return rc;
-    }
-    FILE *out = fopen(path, "w");
+    int rc = 0;
+    FILE *out = open_output(path, &rc);
     if (!out)
-        return pl_error(JOULE_EIO, "cannot write %s: %s", path,
-                        strerror(errno));
-    int rc = pl_write_frontier_csv(pb, f, out);
-    if (fclose(out) != 0 && !rc)
-        rc = pl_error(JOULE_EIO, "error writing %s", path);
-    return rc;
+        return rc;
+    pl_write_frontier_csv(pb, f, out);
+    return pl_close_output(out, path);
 }
 
 /* ---- reading a plan ------------------------------------------------------------ */
