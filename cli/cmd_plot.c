@@ -52,6 +52,7 @@ int cmd_plot(int argc, char **argv)
         fprintf(stderr, "joule plot: %s\n", joule_last_error());
         return 1;
     }
+    cli_warn_torn_trace("plot", argv[optind], &t);
     FILE *f = cli_open_output("plot", output);
     if (!f) {
         trace_free(&t);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../src/core/context.h"
+#include "../src/core/trace.h"
 
 joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
 {
@@ -132,4 +133,12 @@ void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler 
                             "so an interval of %g ms repeats values\n",
                     command, joule_device_label(d), period, interval_ms);
     }
+}
+
+void cli_warn_torn_trace(const char *command, const char *path, const struct trace *t)
+{
+    if (t->torn_line)
+        fprintf(stderr, "joule %s: warning: %s line %d has no line end (the writer was cut "
+                        "short, e.g. by a full disk); read without it\n",
+                command, path, t->torn_line);
 }

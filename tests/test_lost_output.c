@@ -8,10 +8,19 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <joule/joule.h>
+
+#include "core/trace.h"
 #include "test_support.h"
 
 static char *dir;
@@ -79,6 +88,8 @@ static void run_and_sweep_reports(void **state)
                 "/dev/full", "--", "true", NULL);
     expect_lost("/dev/full", "to stdout", "run", "--devices", "sim:1:h100", "--csv", "-o", "-",
                 "--", "true", NULL);
+    expect_lost("/dev/null", "trace '/dev/full'", "run", "--devices", "sim:1:h100", "--trace",
+                "/dev/full", "--", "true", NULL);
     expect_lost("/dev/null", "'/dev/full'", "sweep", "--devices", "sim:1:h100",
                 "--power-limits", "700,600", "--json", "-o", "/dev/full", "--", "true", NULL);
     expect_lost("/dev/null", "'/dev/full'", "sweep", "--devices", "sim:1:h100",
@@ -120,12 +131,57 @@ static void output_files(void **state)
                 NULL);
 }
 
+/* `run --trace` on a disk that fills up (a file size limit of 1200 bytes,
+ * SIGXFSZ ignored, so writes fail with EFBIG part way): joule says so and
+ * exits 1, and the trace holds whole rows only, readable as it is. */
+static void trace_on_a_full_disk(void **state)
+{
+    (void)state;
+    char path[1024], errpath[1024];
+    snprintf(path, sizeof path, "%s/full.csv", dir);
+    snprintf(errpath, sizeof errpath, "%s/full.err", dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(e, 2);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {1200, 1200};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        execl(JOULE_TEST_CLI, JOULE_TEST_CLI, "run", "--devices", "sim:1:h100", "--trace", path,
+              "--", "sleep", "3", (char *)NULL);
+        _exit(126);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char *err = ts_read(errpath);
+    assert_non_null(err);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, "cannot write trace") ||
+        !strstr(err, "File too large"))
+        fail_msg("status %d, stderr '%s'", status, err);
+    free(err);
+    char *text = ts_read(path);
+    assert_non_null(text);
+    size_t len = strlen(text);
+    assert_true(len > 0 && len <= 1200);
+    assert_true(text[len - 1] == '\n');
+    free(text);
+    struct trace t;
+    if (trace_read(path, &t))
+        fail_msg("the trace left on a full disk does not read: %s", joule_last_error());
+    assert_int_equal(t.torn_line, 0);
+    assert_int_equal(t.ndevices, 1);
+    trace_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(run_and_sweep_reports),
         cmocka_unit_test(stdout_of_every_command),
         cmocka_unit_test(output_files),
+        cmocka_unit_test(trace_on_a_full_disk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
