@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev libmicrohttpd-dev libssl-dev
 
-.PHONY: all deps py-test-deps prom-test-deps build test test-plain test-asan test-tsan demo bench bench-peers install clean fuzz
+.PHONY: all deps py-test-deps prom-test-deps fuzz-deps build test test-plain test-asan test-tsan test-fuzz fuzz-build demo bench bench-peers install clean fuzz
 
 all: build
 
@@ -47,8 +47,9 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # Every test, once as built and once under AddressSanitizer +
-# UndefinedBehaviorSanitizer; the threaded tests again under ThreadSanitizer.
-test: deps test-plain test-asan test-tsan
+# UndefinedBehaviorSanitizer; the threaded tests again under ThreadSanitizer;
+# then every fuzz target briefly on its seeds.
+test: deps test-plain test-asan test-tsan test-fuzz
 	@echo "make test: all suites passed"
 
 test-plain: deps py-test-deps prom-test-deps
@@ -85,22 +86,50 @@ bench-peers: build
 	@for s in windows power_sampling planner; do \
 	  echo "== bench/peers/$$s.sh"; BUILD=$(BUILD) sh bench/peers/$$s.sh || exit 1; echo; done
 
-# libFuzzer over jouled's request router (clang 14 + libclang-rt-14-dev):
-# FUZZ_SECONDS (default 600) of fuzzing from daemon/fuzz_corpus; new inputs
-# are kept in build-fuzz/corpus, crashes in build-fuzz/.
-FUZZ_SECONDS ?= 600
-FUZZ_SOURCES = $(wildcard src/core/*.c src/devices/*.c src/optimize/*.c src/optimize/*/*.c) \
-  $(addprefix daemon/,config.c auth.c router.c routes.c metrics.c lease.c sse.c jd.c fuzz_router.c)
-fuzz: deps
-	@mkdir -p build-fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-	  -DJOULE_DEFAULT_DATA_DIR='"$(CURDIR)/../shared/data"' -Iinclude -Isrc -Idaemon \
-	  $(FUZZ_SOURCES) -lcjson -lsqlite3 -lcrypto -lpthread -ldl -lm -o build-fuzz/fuzz_router
-	cd build-fuzz && ASAN_OPTIONS=detect_leaks=1 ./fuzz_router -max_total_time=$(FUZZ_SECONDS) \
-	  -max_len=4096 -print_final_stats=1 corpus ../daemon/fuzz_corpus
+# libFuzzer targets (fuzz/): every file parser (daemon config, planner
+# profile, optimize-select log, trace, plan JSON) and jouled's request
+# router, built with clang into build-fuzz. `make fuzz` fuzzes each of
+# FUZZ_TARGETS for FUZZ_SECONDS, keeping new inputs in build-fuzz/corpus/NAME
+# and crashes in build-fuzz/; `make test-fuzz` (part of `make test`) runs
+# each for FUZZ_SMOKE_SECONDS on its seeds in fuzz/corpus/NAME only.
+FUZZ_TARGETS ?= router config planner_profile select_profile trace plan_json
+FUZZ_SECONDS ?= 120
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_FLAGS = -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/
+HAVE_FUZZER = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+  clang -x c -fsanitize=fuzzer - -o /dev/null >/dev/null 2>&1
+
+# clang's libFuzzer runtime, installed when missing and run as root.
+fuzz-deps:
+	@if ! $(HAVE_FUZZER) && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing clang libclang-rt-14-dev (for the fuzz targets)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev) >/dev/null || exit 1; \
+	fi
+
+fuzz-build: deps fuzz-deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DJOULE_SANITIZE=address,undefined -DJOULE_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
+
+test-fuzz: deps fuzz-deps
+	@if ! $(HAVE_FUZZER); then \
+	  echo "test-fuzz: SKIPPED: clang's libFuzzer runtime is missing (as root, make installs it; else: sudo apt-get install clang libclang-rt-14-dev)"; \
+	else \
+	  $(MAKE) fuzz-build && for t in $(FUZZ_TARGETS); do \
+	    rm -rf build-fuzz/smoke/$$t && mkdir -p build-fuzz/smoke/$$t && \
+	    echo "== fuzz_$$t: $(FUZZ_SMOKE_SECONDS) s from fuzz/corpus/$$t" && \
+	    ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) $(FUZZ_FLAGS) \
+	      build-fuzz/smoke/$$t fuzz/corpus/$$t 2>build-fuzz/smoke/$$t.log || \
+	      { tail -40 build-fuzz/smoke/$$t.log; echo "test-fuzz: fuzz_$$t failed (log: build-fuzz/smoke/$$t.log)"; exit 1; }; \
+	  done && echo "test-fuzz: every fuzz target ran clean"; \
+	fi
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t && \
+	  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	    build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

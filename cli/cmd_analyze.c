@@ -79,6 +79,10 @@ static void print_json(const char *path, const struct trace *t, const struct ent
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "trace", path);
     cJSON_AddNumberToObject(root, "duration_s", t->duration_s);
+    if (t->torn_line)
+        cJSON_AddNumberToObject(root, "ignored_torn_line", t->torn_line);
+    else
+        cJSON_AddNullToObject(root, "ignored_torn_line");
     cJSON *devs = cJSON_AddArrayToObject(root, "devices");
     for (int i = 0; i < n - have_sum; i++) {
         cJSON *o = cJSON_CreateObject();
@@ -124,6 +128,7 @@ int cmd_analyze(int argc, char **argv)
         fprintf(stderr, "joule analyze: %s\n", joule_last_error());
         return 1;
     }
+    cli_warn_torn_trace("analyze", path, &t);
     struct entry *e = calloc((size_t)t.ndevices + 1, sizeof *e);
     const struct trace_series **gpus = calloc((size_t)t.ndevices + 1, sizeof *gpus);
     int n = 0, ngpu = 0, rc = 0;

@@ -303,6 +303,7 @@ int cmd_monitor(int argc, char **argv)
     const int64_t origin_ns = (int64_t)origin.tv_sec * 1000000000LL + origin.tv_nsec;
     const int64_t deadline_ns = duration > 0 ? origin_ns + (int64_t)(duration * 1e9) : INT64_MAX;
     int64_t next_ns = origin_ns;
+    int write_failed = 0;
     while (!stop_requested) {
         next_ns += interval_ns;
         if (next_ns > deadline_ns)
@@ -319,7 +320,11 @@ int cmd_monitor(int argc, char **argv)
         for (int i = 0; i < n; i++)
             print_row(fmt, ctx, s, i, now, sample_ms, elapsed,
                       energy_since(ctx, s, i, start, now, e0[i]), stamp);
-        fflush(stdout);
+        /* A full or closed stdout ends the watch (with fflush's reason). */
+        if (cli_close_output("monitor", stdout, "-")) {
+            write_failed = 1;
+            break;
+        }
         if (next_ns >= deadline_ns)
             break;
     }
@@ -327,11 +332,13 @@ int cmd_monitor(int argc, char **argv)
     for (int i = 0; i < n; i++) /* fresh, like e0 */
         e1[i] = energy_since(ctx, s, i, start, end, e0[i]);
     joule_sampler_stop(s);
+    /* the totals follow the table; beside csv and jsonl they go to stderr */
     FILE *out = fmt == FMT_TABLE ? stdout : stderr;
-    fprintf(out, "\n# totals over %.3f s\n# %-7s %12s %12s %12s\n", elapsed, "device", "energy_j",
-            "avg_power_w", "peak_power_w");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !(write_failed && out == stdout); i++) {
         double e = e1[i], peak = peak_power(s, i, start, end);
+        if (i == 0)
+            fprintf(out, "\n# totals over %.3f s\n# %-7s %12s %12s %12s\n", elapsed, "device",
+                    "energy_j", "avg_power_w", "peak_power_w");
         fprintf(out, "# %-7s %12.3f %12.2f %12.2f\n", joule_device_label(joule_device_at(ctx, i)),
                 e, elapsed > 0 ? e / elapsed : 0.0, peak);
     }
@@ -340,5 +347,5 @@ int cmd_monitor(int argc, char **argv)
     free(e1);
     joule_sampler_destroy(s);
     joule_close(ctx);
-    return 0;
+    return write_failed;
 }

@@ -123,14 +123,25 @@ static int cmd_select(int argc, char **argv)
         return 1;
     }
     int *front = calloc((size_t)prof.n, sizeof *front);
-    int nf = jopt_frontier(prof.points, prof.n, front);
-    int k = jopt_select(&sel, prof.points, prof.n, 0, prof.n_gpus);
-    if (k < 0) {
-        fprintf(stderr, "joule optimize select: %s\n", joule_last_error());
+    char *on = calloc((size_t)prof.n, 1); /* on the frontier, by point */
+    if (!front || !on) {
+        fprintf(stderr, "joule optimize select: out of memory\n");
         free(front);
+        free(on);
         jopt_profile_free(&prof);
         return 1;
     }
+    int k = jopt_select(&sel, prof.points, prof.n, 0, prof.n_gpus);
+    if (k < 0) {
+        fprintf(stderr, "joule optimize select: %s: %s\n", profile, joule_last_error());
+        free(front);
+        free(on);
+        jopt_profile_free(&prof);
+        return 1;
+    }
+    int nf = jopt_frontier(prof.points, prof.n, front);
+    for (int j = 0; j < nf; j++)
+        on[front[j]] = 1;
     char selname[64];
     jopt_selector_format(&sel, selname, sizeof selname);
     const struct jopt_point *ch = &prof.points[k];
@@ -165,24 +176,19 @@ static int cmd_select(int argc, char **argv)
     } else if (csv) {
         printf("power_limit_w,time_s,energy_j,avg_power_w,frontier,chosen\n");
         for (int i = 0; i < prof.n; i++) {
-            int on = 0;
-            for (int j = 0; j < nf; j++)
-                on |= front[j] == i;
             const struct jopt_point *p = &prof.points[i];
             printf("%g,%.9g,%.9g,%.6g,%d,%d\n", p->knob, p->time_s, p->energy_j,
-                   p->energy_j / p->time_s, on, i == k);
+                   p->energy_j / p->time_s, on[i], i == k);
         }
     } else {
         printf("\n Power-limit profile '%s': %d limits, %d GPU%s (energy summed)\n\n", profile,
                prof.n, prof.n_gpus, prof.n_gpus == 1 ? "" : "s");
         printf("   %8s  %12s  %14s  %10s\n", "limit W", "time s", "energy J", "power W");
         for (int i = 0; i < prof.n; i++) {
-            int on = 0;
-            for (int j = 0; j < nf; j++)
-                on |= front[j] == i;
             const struct jopt_point *p = &prof.points[i];
             printf("   %8g  %12.4f  %14.3f  %10.2f  %s%s\n", p->knob, p->time_s, p->energy_j,
-                   p->energy_j / p->time_s, on ? "frontier" : "", i == k ? "  <- chosen" : "");
+                   p->energy_j / p->time_s, on[i] ? "frontier" : "",
+                   i == k ? "  <- chosen" : "");
         }
         printf("\n Frontier (time ascending):");
         for (int j = 0; j < nf; j++)
@@ -191,6 +197,7 @@ static int cmd_select(int argc, char **argv)
                ch->energy_j);
     }
     free(front);
+    free(on);
     jopt_profile_free(&prof);
     return 0;
 }

@@ -1,5 +1,4 @@
 /* joule plot TRACE -o out.svg [--html]: render a saved trace. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,19 +52,18 @@ int cmd_plot(int argc, char **argv)
         fprintf(stderr, "joule plot: %s\n", joule_last_error());
         return 1;
     }
-    FILE *f = strcmp(output, "-") ? fopen(output, "w") : stdout;
+    cli_warn_torn_trace("plot", argv[optind], &t);
+    FILE *f = cli_open_output("plot", output);
     if (!f) {
-        fprintf(stderr, "joule plot: cannot write '%s': %s\n", output, strerror(errno));
         trace_free(&t);
         return 1;
     }
-    int rc = html ? trace_html_write(&t, f) : trace_svg_write(&t, f);
-    if (f != stdout && fclose(f))
-        rc = -1;
+    /* A failed write shows in the stream; closing it reports why. */
+    if (html)
+        trace_html_write(&t, f);
+    else
+        trace_svg_write(&t, f);
+    int rc = cli_close_output("plot", f, output);
     trace_free(&t);
-    if (rc) {
-        fprintf(stderr, "joule plot: writing '%s' failed\n", output);
-        return 1;
-    }
-    return 0;
+    return rc ? 1 : 0;
 }

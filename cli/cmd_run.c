@@ -331,7 +331,7 @@ int cmd_run(int argc, char **argv)
         return 2;
     joule_ctx *ctx = cli_open("run", spec, 0);
     if (!ctx) {
-        cli_close_report(out);
+        cli_close_output("run", out, output);
         return 1;
     }
 
@@ -339,7 +339,7 @@ int cmd_run(int argc, char **argv)
     if (trace && run_trace_start(&rt, ctx, trace, interval_ms)) {
         if (rt.sampler)
             joule_sampler_destroy(rt.sampler);
-        cli_close_report(out);
+        cli_close_output("run", out, output);
         joule_close(ctx);
         return 1;
     }
@@ -410,7 +410,8 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "joule run: stopped after %d of %d runs (exit status %d)\n",
                     st.runs, repeat, exit_status);
     }
-    cli_close_report(out);
+    if (cli_close_output("run", out, output))
+        failed = 1;
     free(st.time_s);
     free(st.energy);
     free(st.bound);

@@ -82,7 +82,18 @@ static void sleep_s(double s)
         ;
 }
 
-/* "300:100:25" (either order) or "300,250,200"; sorted descending. */
+/* The largest setting a sweep takes: far above any GPU's power limit (W)
+ * or clock (MHz), and well inside an int. */
+#define MAX_KNOB 1e6
+
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* "300:100:25" (either order) or "300,250,200"; sorted descending. Every
+ * number is finite and every setting in (0, MAX_KNOB]. */
 static int parse_settings(const char *spec, double *out, int cap, char *err, size_t errlen)
 {
     int n = 0;
@@ -90,8 +101,9 @@ static int parse_settings(const char *spec, double *out, int cap, char *err, siz
     char tail;
     if (strchr(spec, ':')) {
         if (sscanf(spec, "%lf:%lf:%lf%c", &a, &b, &step, &tail) != 3 || !isfinite(a) ||
-            !isfinite(b) || !(step > 0)) {
-            snprintf(err, errlen, "'%s' is not HIGH:LOW:STEP with STEP > 0", spec);
+            !isfinite(b) || !isfinite(step) || !(step > 0)) {
+            snprintf(err, errlen, "'%s' is not HIGH:LOW:STEP with finite numbers and STEP > 0",
+                     spec);
             return -1;
         }
         double hi = fmax(a, b), lo = fmin(a, b);
@@ -124,20 +136,13 @@ static int parse_settings(const char *spec, double *out, int cap, char *err, siz
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        if (!(out[i] > 0)) {
-            snprintf(err, errlen, "setting %g in '%s' must be positive", out[i], spec);
+        if (!(out[i] > 0 && out[i] <= MAX_KNOB)) {
+            snprintf(err, errlen, "setting %g in '%s' must be above 0 and at most %g", out[i],
+                     spec, MAX_KNOB);
             return -1;
         }
     }
-    for (int i = 1; i < n; i++) { /* descending */
-        double v = out[i];
-        int j = i;
-        while (j > 0 && out[j - 1] < v) {
-            out[j] = out[j - 1];
-            j--;
-        }
-        out[j] = v;
-    }
+    qsort(out, (size_t)n, sizeof *out, cmp_desc);
     for (int i = 1; i < n; i++)
         if (out[i] == out[i - 1]) {
             snprintf(err, errlen, "setting %g appears twice in '%s'", out[i], spec);
@@ -156,22 +161,38 @@ struct setting {
     double t, e, t_sd, e_sd, u;        /* means */
 };
 
-/* Sum of "joule:work N" lines; -1 if none. */
-static double read_progress(const char *path)
+/* Sum of the "joule:work N" lines CMD wrote; -1 if none. A line whose N
+ * is not a finite number >= 0, or a sum past the largest double, is -2
+ * with a message in err naming the line. */
+static double read_progress(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    char line[256];
+    char *line = NULL;
+    size_t cap = 0;
     double total = 0;
-    int seen = 0;
-    while (fgets(line, sizeof line, f)) {
-        double v;
-        if (sscanf(line, " joule:work %lf", &v) == 1 && isfinite(v) && v >= 0) {
-            total += v;
-            seen = 1;
+    int seen = 0, lineno = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        if (strncmp(p, "joule:work", 10))
+            continue; /* other lines are CMD's own */
+        char *end;
+        double v = strtod(p + 10, &end);
+        if (end == p + 10 || end[strspn(end, " \t\r\n")] || !isfinite(v) || v < 0 ||
+            !isfinite(total + v)) {
+            snprintf(err, errlen, "$JOULE_PROGRESS_FD line %d: '%.*s' is not 'joule:work N' "
+                     "with N a finite number >= 0 (or the total overflows)", lineno,
+                     (int)strcspn(p, "\r\n"), p);
+            free(line);
+            fclose(f);
+            return -2;
         }
+        total += v;
+        seen = 1;
     }
+    free(line);
     fclose(f);
     return seen ? total : -1;
 }
@@ -316,10 +337,15 @@ static int measure(struct sweep *sw, char **cmd, const char *progress, double *t
         }
     }
     joule_result_free(res);
-    double u = read_progress(progress);
-    if (u < 0 && sw->nsim)
+    double u = read_progress(progress, err, errlen);
+    if (u == -1 && sw->nsim)
         u = w1 - w0;
-    *units = u < 0 ? u : u / *runs;
+    if (u > 0 && !(isfinite(*t / u) && isfinite(*e / u))) {
+        snprintf(err, errlen, "%g units of work give a time or energy per unit that is not a "
+                 "finite number", u);
+        u = -2;
+    }
+    *units = u == -2 ? NAN : u < 0 ? u : u / *runs; /* per run, like *t and *e */
     return status;
 }
 
@@ -467,7 +493,7 @@ int cmd_sweep(int argc, char **argv)
         joule_options_set_restore_on_exit(o, 1) || joule_open(o, &sw.ctx)) {
         fprintf(stderr, "joule sweep: %s\n", joule_last_error());
         joule_options_destroy(o);
-        cli_close_report(out);
+        cli_close_output("sweep", out, output);
         return 1;
     }
     joule_options_destroy(o);
@@ -578,7 +604,7 @@ int cmd_sweep(int argc, char **argv)
             int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
             if (cli_interrupted)
                 break; /* a run cut short is not a measurement */
-            if (code != 0 || isnan(e)) {
+            if (code != 0 || isnan(e) || isnan(u)) {
                 st[k].failed = 1;
                 if (code != 0)
                     snprintf(st[k].error, sizeof st[k].error, "command exited with status %d",
@@ -659,8 +685,12 @@ int cmd_sweep(int argc, char **argv)
         nf = jopt_frontier(pts, np, front);
         struct jopt_selector sels[4] = {{JOPT_SELECT_ENERGY, 0}, {JOPT_SELECT_TIME, 0},
                                         {JOPT_SELECT_COST, eta}, {JOPT_SELECT_SLOWDOWN, fmax}};
-        for (int s = 0; s < 4; s++)
-            choice[s] = jopt_select(&sels[s], pts, np, sw.p_max_w, sw.ngpus);
+        for (int s = 0; s < 4 && nf; s++)
+            if ((choice[s] = jopt_select(&sels[s], pts, np, sw.p_max_w, sw.ngpus)) < 0) {
+                snprintf(selerr, sizeof selerr, "%s", joule_last_error());
+                nf = 0; /* no frontier or choice is reported then */
+                choice[0] = choice[1] = choice[2] = choice[3] = -1;
+            }
     } else if (np >= 2) {
         snprintf(selerr, sizeof selerr, "%s", joule_last_error());
     } else {
@@ -839,13 +869,14 @@ int cmd_sweep(int argc, char **argv)
             tt[i] = pts[i].time_s;
             ee[i] = pts[i].energy_j;
         }
-        if (sweep_plot_svg(plot, "joule sweep: energy vs time", unit,
+        FILE *pf = cli_open_output("sweep", plot);
+        if (pf)
+            sweep_plot_svg(pf, "joule sweep: energy vs time", unit,
                            per_unit ? "time per unit (s)" : "time (s)",
-                           per_unit ? "energy per unit (J)" : "energy (J)", kk, tt, ee, np, front,
-                           nf, choice[2])) {
-            fprintf(stderr, "joule sweep: cannot write plot '%s': %s\n", plot, strerror(errno));
+                           per_unit ? "energy per unit (J)" : "energy (J)", kk, tt, ee, np,
+                           front, nf, choice[2]);
+        if (!pf || cli_close_output("sweep", pf, plot))
             exit_code = 1;
-        }
         free(kk);
         free(tt);
         free(ee);
@@ -871,7 +902,8 @@ out:
         free(st[k].units);
     }
     free(st);
-    cli_close_report(out);
+    if (cli_close_output("sweep", out, output) && exit_code == 0)
+        exit_code = 1;
     joule_close(sw.ctx);
     return exit_code;
 }

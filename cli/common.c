@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../src/core/context.h"
+#include "../src/core/trace.h"
 
 joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
 {
@@ -72,25 +73,43 @@ double cli_stddev(const double *v, int n, int stride)
     return sqrt(s / (n - 1));
 }
 
-FILE *cli_open_report(const char *command, const char *path)
+FILE *cli_open_output(const char *command, const char *path)
 {
-    if (!path)
-        return stderr;
     if (!strcmp(path, "-"))
         return stdout;
     FILE *f = fopen(path, "w");
     if (!f)
-        fprintf(stderr, "joule %s: cannot write report to '%s': %s\n", command, path,
-                strerror(errno));
+        fprintf(stderr, "joule %s: cannot write '%s': %s\n", command, path, strerror(errno));
     return f;
 }
 
-void cli_close_report(FILE *f)
+int cli_close_output(const char *command, FILE *f, const char *path)
 {
+    if (!f)
+        return 0;
+    /* A failed fprintf leaves its data in the buffer: the flush retries it
+     * and says why it failed. */
+    int err = fflush(f) ? errno : 0;
+    if (!err && ferror(f))
+        err = EIO;
+    if (f != stdout && f != stderr && fclose(f) && !err)
+        err = errno;
+    if (!err)
+        return 0;
     if (f == stdout)
-        fflush(f);
-    else if (f && f != stderr)
-        fclose(f);
+        clearerr(f); /* reported here, not again by main */
+    if (f != stderr) {
+        if (f == stdout || !path || !strcmp(path, "-"))
+            fprintf(stderr, "joule %s: cannot write to stdout: %s\n", command, strerror(err));
+        else
+            fprintf(stderr, "joule %s: cannot write '%s': %s\n", command, path, strerror(err));
+    }
+    return -1;
+}
+
+FILE *cli_open_report(const char *command, const char *path)
+{
+    return path ? cli_open_output(command, path) : stderr;
 }
 
 void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,
@@ -114,4 +133,12 @@ void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler 
                             "so an interval of %g ms repeats values\n",
                     command, joule_device_label(d), period, interval_ms);
     }
+}
+
+void cli_warn_torn_trace(const char *command, const char *path, const struct trace *t)
+{
+    if (t->torn_line)
+        fprintf(stderr, "joule %s: warning: %s line %d has no line end (the writer was cut "
+                        "short, e.g. by a full disk); read without it\n",
+                command, path, t->torn_line);
 }

@@ -13,19 +13,29 @@ int cli_has_simulated(joule_ctx *ctx);
 /* A JSON object with a device's label, kind, index, name and backend,
  * added to array; the caller adds the rest. */
 struct cJSON *cli_device_json(struct cJSON *array, const joule_device *d);
-/* Mean and sample standard deviation (n-1) of v[0], v[stride], ...;
- * the mean of nothing is NAN, the spread of fewer than two values 0. */
+/* Output files: "-" is stdout, else the file is created. NULL after
+ * printing why. */
+FILE *cli_open_output(const char *command, const char *path);
+/* Flushes f and closes it unless it is stdout or stderr. A write or close
+ * that failed (a full disk, /dev/full) prints "joule COMMAND: cannot write
+ * 'PATH': <strerror>" and returns -1, so no command reports success for
+ * output it lost. NULL f is a no-op. */
+int cli_close_output(const char *command, FILE *f, const char *path);
 /* The report stream of `run`/`sweep -o PATH`: stderr when path is NULL
- * (like perf stat), stdout for "-", else the file; NULL after printing why.
- * cli_close_report closes only a file it opened. */
+ * (like perf stat), else as cli_open_output; close it with
+ * cli_close_output. */
 FILE *cli_open_report(const char *command, const char *path);
-void cli_close_report(FILE *f);
 /* Warns, one line per device, where interval_ms is finer than the source
  * of its sampled power can serve: a counter-only device (RAPL) is limited
  * by how often its energy counter changes, the others by their power
  * reading. */
 void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,
                              double interval_ms);
+/* Warns when trace_read left out a last line without a line end. */
+struct trace;
+void cli_warn_torn_trace(const char *command, const char *path, const struct trace *t);
+/* Mean and sample standard deviation (n-1) of v[0], v[stride], ...;
+ * the mean of nothing is NAN, the spread of fewer than two values 0. */
 double cli_mean(const double *v, int n, int stride);
 double cli_stddev(const double *v, int n, int stride);
 /* Formats seconds as "1.234 s" or "12 ms". */

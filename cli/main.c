@@ -5,6 +5,7 @@
 #include <joule/joule.h>
 
 #include "commands.h"
+#include "common.h"
 
 static const struct {
     const char *name;
@@ -55,7 +56,11 @@ int main(int argc, char **argv)
             char name[64];
             snprintf(name, sizeof name, "joule %s", commands[i].name);
             argv[1] = name;
-            return commands[i].fn(argc - 1, argv + 1);
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            /* Whatever a command printed to stdout must have reached it. */
+            if (cli_close_output(commands[i].name, stdout, "-") && rc == 0)
+                rc = 1;
+            return rc;
         }
     fprintf(stderr, "joule: unknown command '%s'\n\n", argv[1]);
     usage(stderr);

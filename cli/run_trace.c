@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/core/error.h"
 #include "../src/core/trace_write.h"
 #include "common.h"
 
@@ -35,6 +36,21 @@ static int write_all(int fd, const char *buf, size_t len)
         len -= (size_t)w;
     }
     return 0;
+}
+
+/* Appends buf whole or not at all: a write that fails part way (a full
+ * disk, a file size limit) is cut back, so the file always ends in a whole
+ * line. Returns 0 or -1 with errno set. */
+static int write_whole(int fd, const char *buf, size_t len)
+{
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    if (write_all(fd, buf, len) == 0)
+        return 0;
+    int err = errno;
+    if (start >= 0 && ftruncate(fd, start) == 0)
+        lseek(fd, start, SEEK_SET);
+    errno = err;
+    return -1;
 }
 
 /* The header of the trace as it is appended: like the finished trace's,
@@ -61,7 +77,7 @@ static int write_header(struct run_trace *rt)
         fprintf(m, " name=%s\n", joule_device_name(d));
     }
     fprintf(m, "time_s,device,domain,value\n");
-    int rc = fclose(m) ? -1 : write_all(rt->fd, buf, len);
+    int rc = fclose(m) ? -1 : write_whole(rt->fd, buf, len);
     free(buf);
     return rc;
 }
@@ -191,8 +207,11 @@ static int append_rows(struct run_trace *rt)
                     joule_device_label(joule_device_at(ctx, rows[k].dev)),
                     joule_domain_name(rows[k].domain), rows[k].v);
         }
+        long window_off = rt->window_off;
         format_windows(rt, m);
-        rc = fclose(m) ? -1 : write_all(rt->fd, buf, len);
+        rc = fclose(m) ? -1 : write_whole(rt->fd, buf, len);
+        if (rc)
+            rt->window_off = window_off; /* those windows are not in the file */
     } else {
         rc = -1;
     }
@@ -355,12 +374,15 @@ int run_trace_start(struct run_trace *rt, joule_ctx *ctx, const char *path, doub
 }
 
 /* Writes the finished trace beside the appended one and renames it over
- * it, so the file is a valid trace at every moment; where no file can be
- * made beside it, rewrites it in place. */
-static int write_replacing(struct run_trace *rt, const struct trace_write_args *a)
+ * it, so the file is a valid trace at every moment. When that write fails
+ * (a full disk) the appended trace stays as it is: whole rows up to the
+ * last append. Only where no file can be made beside it is it rewritten in
+ * place. */
+static int write_replacing(struct run_trace *rt, struct trace_write_args *a)
 {
     char tmp[sizeof rt->real_path + 16];
     const char *slash = strrchr(rt->real_path, '/');
+    a->name = rt->path;
     if (!slash)
         return trace_write(rt->ctx, rt->sampler, rt->real_path, a);
     snprintf(tmp, sizeof tmp, "%.*s/.%s.XXXXXX", (int)(slash - rt->real_path), rt->real_path,
@@ -373,10 +395,17 @@ static int write_replacing(struct run_trace *rt, const struct trace_write_args *
         fchmod(fd, st.st_mode & 07777);
     close(fd);
     int rc = trace_write(rt->ctx, rt->sampler, tmp, a);
-    if (rc == 0 && rename(tmp, rt->real_path) == 0)
-        return 0;
-    unlink(tmp);
-    return trace_write(rt->ctx, rt->sampler, rt->real_path, a);
+    if (rc == 0 && rename(tmp, rt->real_path) != 0)
+        rc = joule_set_error(JOULE_EIO, "cannot replace trace '%s': %s", rt->path,
+                             strerror(errno));
+    if (rc) {
+        unlink(tmp);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", joule_last_error());
+        rc = joule_set_error(rc, "%s; '%s' keeps the rows appended until then (whole rows, "
+                                 "no duration_s)", msg, rt->path);
+    }
+    return rc;
 }
 
 int run_trace_finish(struct run_trace *rt, joule_ctx *ctx)

@@ -19,14 +19,11 @@ static double nice_step(double span, int want)
     return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
 }
 
-int sweep_plot_svg(const char *path, const char *title, const char *knob_unit,
+void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
                    const char *time_label, const char *energy_label, const double *knob,
                    const double *time_s, const double *energy_j, int n, const int *frontier,
                    int nf, int chosen)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
     double t0 = INFINITY, t1 = -INFINITY, e0 = INFINITY, e1 = -INFINITY;
     for (int i = 0; i < n; i++) {
         t0 = fmin(t0, time_s[i]);
@@ -88,5 +85,4 @@ int sweep_plot_svg(const char *path, const char *title, const char *knob_unit,
     fprintf(f, "</svg>\n");
 #undef PX
 #undef PY
-    return fclose(f) == 0 ? 0 : -1;
 }

@@ -2,9 +2,11 @@
 #ifndef JOULE_CLI_SWEEP_PLOT_H
 #define JOULE_CLI_SWEEP_PLOT_H
 
-/* frontier holds nf indices ordered by time; chosen is an index or -1.
- * Returns 0, or -1 with errno set. */
-int sweep_plot_svg(const char *path, const char *title, const char *knob_unit,
+#include <stdio.h>
+
+/* Writes the SVG to f. frontier holds nf indices ordered by time; chosen
+ * is an index or -1. */
+void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
                    const char *time_label, const char *energy_label, const double *knob,
                    const double *time_s, const double *energy_j, int n, const int *frontier,
                    int nf, int chosen);

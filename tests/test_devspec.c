@@ -11,6 +11,7 @@
 #include <joule/joule.h>
 
 #include "core/devspec.h"
+#include "test_support.h"
 #include "devices/device.h"
 
 static void parses_valid_specs(void **state)
@@ -50,7 +51,8 @@ static void refuses_bad_specs(void **state)
 {
     (void)state;
     const char *bad[] = {"gpu:", "gpu:a", "foo", "gpu:0,", "+cpu", "cpu+", "sim",
-                         "gpu:-1", "gpu:0:1", "sim:1:h100+sim:1:a100", "GPU"};
+                         "gpu:-1", "gpu:0:1", "sim:1:h100+sim:1:a100", "GPU", "sim:",
+                         "cpu+sim:"};
     struct devspec s;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(devspec_parse(bad[i], &s), JOULE_EINVAL);
@@ -82,6 +84,14 @@ static void open_names_the_problem(void **state)
     assert_non_null(strstr(joule_last_error(), "zz"));
     assert_non_null(strstr(joule_last_error(), "h100"));
     assert_int_equal(open_err("sim:0:h100"), JOULE_EINVAL);
+    /* "sim:" opened nothing and joule exited 0 */
+    assert_int_equal(open_err("sim:"), JOULE_EINVAL);
+    assert_non_null(strstr(joule_last_error(), "'sim:' needs a count and preset"));
+    char *argv[] = {(char *)JOULE_TEST_CLI, "run", "--devices", "sim:", "--", "true", NULL};
+    char *err = NULL;
+    assert_int_equal(ts_run(argv, NULL, NULL, &err), 1);
+    assert_non_null(strstr(err, "device spec 'sim:'"));
+    free(err);
     assert_int_equal(open_err("sim:2:h100+gpu:5"), JOULE_ENODEV);
     assert_non_null(strstr(joule_last_error(), "gpu5 not found"));
     assert_int_equal(open_err("sim:1:trace=v100/imagenet/resnet50/9999"), JOULE_ENOENT);

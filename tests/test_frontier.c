@@ -270,6 +270,54 @@ static void test_ties(void **state)
     assert_int_equal(joule_select("cost:0", w, t, e, 3, 0, 1), 1);
 }
 
+/* The n log n frontier equals the definition, checked pair by pair, on
+ * random points from a small grid (so ties in time, energy and both are
+ * common); duplicate knobs are found wherever they are. */
+static void test_frontier_matches_brute_force(void **state)
+{
+    (void)state;
+    srand(7);
+    for (int round = 0; round < 300; round++) {
+        int n = 1 + rand() % 40;
+        struct jopt_point p[40];
+        for (int i = 0; i < n; i++)
+            p[i] = (struct jopt_point){100 + i, 1 + rand() % 6, 1 + rand() % 6};
+        int want[40], m = 0;
+        for (int i = 0; i < n; i++) {
+            int dominated = 0;
+            for (int j = 0; j < n && !dominated; j++)
+                dominated = j != i && p[j].time_s <= p[i].time_s &&
+                            p[j].energy_j <= p[i].energy_j &&
+                            (p[j].time_s < p[i].time_s || p[j].energy_j < p[i].energy_j ||
+                             p[j].knob > p[i].knob);
+            if (!dominated)
+                want[m++] = i;
+        }
+        int idx[40];
+        int nf = jopt_frontier(p, n, idx);
+        assert_int_equal(nf, m);
+        for (int j = 0; j < nf; j++) {
+            int found = 0;
+            for (int k = 0; k < m; k++)
+                found |= want[k] == idx[j];
+            assert_true(found);
+            if (j > 0)
+                assert_true(p[idx[j]].time_s > p[idx[j - 1]].time_s);
+        }
+        if (n >= 2) {
+            p[rand() % n].knob = p[rand() % n].knob; /* may or may not repeat one */
+            int dup = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < i; j++)
+                    dup |= p[i].knob == p[j].knob;
+            int rc = jopt_points_check(p, n, "t");
+            assert_int_equal(rc, dup ? JOULE_EINVAL : 0);
+            if (dup)
+                assert_non_null(strstr(joule_last_error(), "appears twice"));
+        }
+    }
+}
+
 static void test_bad_selectors(void **state)
 {
     (void)state;
@@ -299,6 +347,9 @@ static void test_bad_selectors(void **state)
     double ez[] = {0, 1};
     assert_int_equal(joule_select("energy", w, t, ez, 2, 0, 1), JOULE_EINVAL);
     assert_non_null(strstr(joule_last_error(), "energy 0"));
+    /* an objective that overflows is an error, not a tie among infinities */
+    assert_int_equal(joule_select("cost:0.5", w, t, e, 2, 1e308, 4), JOULE_ERANGE);
+    assert_non_null(strstr(joule_last_error(), "not a finite number"));
 }
 
 static void expect_read_error(const char *dir, const char *text, const char *msg)
@@ -327,13 +378,13 @@ static void test_bad_profiles(void **state)
     expect_read_error(dir, buf, "one power limit");
     snprintf(buf, sizeof buf, "%s1,__GlobalPowerLimitOptimizer_300,1.0,100\n"
                               "2,__GlobalPowerLimitOptimizer_250,0,90\n", h);
-    expect_read_error(dir, buf, "line 3 (250 W): elapsed_time is 0 s");
+    expect_read_error(dir, buf, "line 3, column 3 (250 W): elapsed_time is 0 s");
     snprintf(buf, sizeof buf, "%s1,__GlobalPowerLimitOptimizer_300,1.0,100\n"
                               "2,__GlobalPowerLimitOptimizer_250,1.1,0\n", h);
     expect_read_error(dir, buf, "line 3 (250 W): GPU energy is 0 J");
     snprintf(buf, sizeof buf, "%s1,__GlobalPowerLimitOptimizer_300,1.0,nan\n"
                               "2,__GlobalPowerLimitOptimizer_250,1.1,5\n", h);
-    expect_read_error(dir, buf, "line 2 (300 W): energy 'nan'");
+    expect_read_error(dir, buf, "line 2, column 4 (300 W): energy 'nan'");
     snprintf(buf, sizeof buf, "%s1,__GlobalPowerLimitOptimizer_300,1.0\n", h);
     expect_read_error(dir, buf, "line 2: 3 fields, the header has 4");
     snprintf(buf, sizeof buf, "%s1,__GlobalPowerLimitOptimizer_abc,1.0,3\n", h);
@@ -377,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_real_profiles_match_second_implementation),
         cmocka_unit_test(test_hand_computed),
         cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_frontier_matches_brute_force),
         cmocka_unit_test(test_bad_selectors),
         cmocka_unit_test(test_bad_profiles),
         cmocka_unit_test(test_log_with_other_rows),

@@ -145,7 +145,7 @@ static void test_errors(void **state)
     expect_error(1, "holds one power limit (300 W)",
                  "start_time,window_name,elapsed_time,gpu0_energy\n"
                  "1,__GlobalPowerLimitOptimizer_300,1.0,100\n", "-p", "@P@", NULL);
-    expect_error(1, "line 3 (250 W): elapsed_time is 0 s",
+    expect_error(1, "line 3, column 3 (250 W): elapsed_time is 0 s",
                  "start_time,window_name,elapsed_time,gpu0_energy\n"
                  "1,__GlobalPowerLimitOptimizer_300,1.0,100\n"
                  "2,__GlobalPowerLimitOptimizer_250,0,90\n", "-p", "@P@", NULL);
@@ -156,12 +156,105 @@ static void test_errors(void **state)
     expect_error(1, "cannot open profile", NULL, "-p", "/nonexistent/p.csv", NULL);
 }
 
+/* Input that used to give a wrong answer with exit 0 is an error naming
+ * the file, line and column. */
+static void test_ambiguous_or_overflowing(void **state)
+{
+    (void)state;
+    /* a duplicated GPU column doubled the energy and counted 2 GPUs */
+    expect_error(1, "p.csv line 1, column 5: 'gpu0_energy' repeats column 4",
+                 "start_time,window_name,elapsed_time,gpu0_energy,gpu0_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1.0,100,100\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1.2,90,90\n", "-p", "@P@", NULL);
+    /* one GPU under two spellings */
+    expect_error(1, "line 1, column 5: 'gpu00_energy' repeats column 4 ('gpu0_energy')",
+                 "start_time,window_name,elapsed_time,gpu0_energy,gpu00_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1.0,100,100\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1.2,90,90\n", "-p", "@P@", NULL);
+    /* a duplicated elapsed_time moved the choice from 250 W to 200 W */
+    expect_error(1, "line 1, column 5: 'elapsed_time' repeats column 3",
+                 "start_time,window_name,elapsed_time,gpu0_energy,elapsed_time\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1.0,200,3.0\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1.1,150,1.1\n"
+                 "3,__GlobalPowerLimitOptimizer_200,1.5,140,1.2\n", "-p", "@P@", NULL);
+    /* 1e308 J on two GPUs overflowed to inf and entered the frontier */
+    expect_error(1, "line 2, column 5 (300 W): the GPU energies sum to more than",
+                 "start_time,window_name,elapsed_time,gpu0_energy,gpu1_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1.0,1e308,1e308\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1.2,90,90\n", "-p", "@P@", NULL);
+    /* a 1e308 W limit made every cost inf, and was picked */
+    expect_error(1, "line 3, column 2: window '__GlobalPowerLimitOptimizer_1e308' does not "
+                 "end in a power limit",
+                 "start_time,window_name,elapsed_time,gpu0_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1.0,100\n"
+                 "2,__GlobalPowerLimitOptimizer_1e308,1.2,90\n", "-p", "@P@", NULL);
+    /* the cost's P_max * N * T term and the average power must be finite */
+    expect_error(1, "line 2, column 3 (300 W): elapsed_time 1e+306 s times the highest limit "
+                 "300 W and 1 GPU(s) is not a finite number",
+                 "start_time,window_name,elapsed_time,gpu0_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1e306,100\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1.2,90\n", "-p", "@P@", NULL);
+    expect_error(1, "line 3, column 3 (250 W): 1e+300 J in 1e-10 s is not a finite average "
+                 "power", "start_time,window_name,elapsed_time,gpu0_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1,100\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1e-10,1e300\n", "-p", "@P@", NULL);
+    expect_error(1, "line 2, column 3: elapsed_time '1e999' is not a finite number",
+                 "start_time,window_name,elapsed_time,gpu0_energy\n"
+                 "1,__GlobalPowerLimitOptimizer_300,1e999,100\n"
+                 "2,__GlobalPowerLimitOptimizer_250,1,90\n", "-p", "@P@", NULL);
+}
+
+/* 200,000 limits (1..200000 W), every one on the frontier: read, sorted
+ * and chosen correctly (the reader and the frontier were quadratic). */
+static void test_many_limits(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    char *dir = ts_mkdtemp();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/big.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "start_time,window_name,elapsed_time,gpu0_energy\n");
+    for (int w = 1; w <= N; w++) /* faster and costlier as the limit rises */
+        fprintf(f, "%d,__GlobalPowerLimitOptimizer_%d,%.17g,%.17g\n", w, w, 1 + 1e5 / w,
+                1000 + 0.01 * w);
+    assert_int_equal(fclose(f), 0);
+    char *out, *err;
+    assert_int_equal(run_select(&out, &err, "-p", path, "-s", "energy", "--csv", NULL), 0);
+    int lines = 0, frontier = 0, chosen_w = -1;
+    for (char *l = strchr(out, '\n'); l && l[1]; l = strchr(l + 1, '\n')) {
+        int w, on, ch;
+        double t, e, p;
+        char *end = strchr(l + 1, '\n');
+        if (end)
+            *end = '\0'; /* sscanf would measure the whole rest of the output */
+        assert_int_equal(sscanf(l + 1, "%d,%lf,%lf,%lf,%d,%d", &w, &t, &e, &p, &on, &ch), 6);
+        if (end)
+            *end = '\n';
+        assert_int_equal(w, N - lines); /* highest first */
+        lines++;
+        frontier += on;
+        if (ch)
+            chosen_w = w;
+    }
+    assert_int_equal(lines, N);
+    assert_int_equal(frontier, N);
+    assert_int_equal(chosen_w, 1);
+    free(out);
+    free(err);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_text_and_csv),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ambiguous_or_overflowing),
+        cmocka_unit_test(test_many_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1108,6 +1108,9 @@ static void test_bad_input(void **state)
                  "line 4: 4 fields, but the header has 5");
     expect_error("stage,instruction,frequency,time\n", 1, JOULE_EINVAL,
                  "line 1: header has no 'energy' column");
+    expect_error("stage,instruction,frequency,time,energy,Time\n", 1, JOULE_EINVAL,
+                 "line 1, column 6: column 'time' appears twice in the header "
+                 "(first as column 4)");
     expect_error(H OK0 "# comment\n\n3,forward,1500,0.012,2.0\n", 2,
                  JOULE_EINVAL, "line 6: stage 3 is outside the pipeline");
     expect_error(H OK0 "0,forward,1500,0.012,-1\n", 1, JOULE_EINVAL,
@@ -1117,9 +1120,31 @@ static void test_bad_input(void **state)
     expect_error(H "0,forward,1980,nan,3.0\n", 1, JOULE_EINVAL,
                  "line 2: time 'nan' is not a number");
 
+    /* A quantum (or blocking power) whose nanojoule sums overflow int64 is
+     * refused: 1e20 s overflowed llround and printed garbage. */
+    pl_profile *prof = NULL;
+    const char *big = H "0,forward,1980,0.010,1e7\n0,backward,1980,0.020,1e7\n";
+    assert_int_equal(pl_profile_parse(big, strlen(big), "big.csv", &prof), 0);
+    pl_config cfg;
+    pl_config_default(&cfg);
+    cfg.stages = 1;
+    cfg.microbatches = 2;
+    cfg.quantum_s = 1e20;
+    pl_problem pb;
+    assert_int_equal(pl_problem_init(&pb, prof, &cfg), JOULE_ERANGE);
+    assert_non_null(strstr(pl_last_error(), "time quantum 1e+20 s at blocking power 70 W"));
+    cfg.quantum_s = 1;
+    cfg.blocking_power_w = 1e6;
+    cfg.microbatches = 1 << 21;
+    assert_int_equal(pl_problem_init(&pb, prof, &cfg), JOULE_ERANGE);
+    assert_non_null(strstr(pl_last_error(), "the model's energies reach"));
+    cfg.microbatches = 2; /* the same settings on a small pipeline fit */
+    assert_int_equal(pl_problem_init(&pb, prof, &cfg), 0);
+    pl_problem_free(&pb);
+    pl_profile_free(prof);
+
     /* a frequency the target GPU does not support */
     const char *csv = H OK0 "0,forward,1745,0.012,2.0\n";
-    pl_profile *prof = NULL;
     assert_int_equal(pl_profile_parse(csv, strlen(csv), "p.csv", &prof), 0);
     int clocks[] = {1980, 1965, 1500};
     assert_int_equal(pl_profile_check_freqs(prof, clocks, 3, "gpu0"),

@@ -166,6 +166,14 @@ static void test_runtime_errors(void **state)
     assert_int_equal(run_plan("profile.csv -s 2 -m 4 --gpu 0 --devices "
                               "sim:1:h100 -q"),
                      0);
+    /* a quantum whose blocking energy overflows the planner's integer
+     * nanojoules (it printed garbage with exit 0) */
+    assert_int_equal(run_plan("profile.csv -s 2 -m 4 --quantum 1e20"), 1);
+    err = file_in_dir("err.txt");
+    assert_non_null(strstr(err, "time quantum 1e+20 s at blocking power 70 W"));
+    free(err);
+    assert_int_equal(run_plan("profile.csv -s 2 -m 4 --quantum 1e9 "
+                              "--blocking-power-w 1e6"), 1);
     /* a deadline below the minimum time */
     assert_int_equal(run_plan("profile.csv -s 2 -m 4 --deadline 0.001"), 1);
     err = file_in_dir("err.txt");

@@ -206,6 +206,90 @@ static void test_bad_plans(void **state)
     joule_close(ctx);
 }
 
+static int read_plan_text(const char *text, pl_stage_plan *sp)
+{
+    char *dir = ts_mkdtemp();
+    ts_write(dir, "p.json", text);
+    char path[512];
+    snprintf(path, sizeof path, "%s/p.json", dir);
+    int rc = pl_stage_plan_read(path, 0, sp);
+    ts_rmtree(dir);
+    free(dir);
+    return rc;
+}
+
+static void expect_plan_error(const char *text, const char *want)
+{
+    pl_stage_plan sp;
+    int rc = read_plan_text(text, &sp);
+    if (rc != JOULE_EINVAL || !strstr(pl_last_error(), want))
+        fail_msg("plan '%s': rc %d, '%s' (want '%s')", text, rc, pl_last_error(), want);
+    assert_null(sp.steps);
+}
+
+/* Integers are integers in range, and the file is one JSON value: a
+ * microbatch of 2^31 overflowed an int, 1.5 was taken as 1, and text after
+ * the plan was ignored. */
+static void test_plan_json_input(void **state)
+{
+    (void)state;
+#define STEP(mb) "{\"stages\":[[{\"instruction\":\"forward\",\"microbatch\":" mb \
+                 ",\"frequency_mhz\":1980}]]}"
+    expect_plan_error(STEP("2147483648"),
+                      "stages[0][0].microbatch 2147483648 is not a whole number from 0 to "
+                      "4194303");
+    expect_plan_error(STEP("1.5"), "stages[0][0].microbatch 1.5 is not a whole number");
+    expect_plan_error(STEP("-1"), "microbatch -1 is not");
+    expect_plan_error(STEP("1e300"), "microbatch 1.0000000000000001e+300 is not");
+    expect_plan_error(STEP("\"3\""), "stages[0][0].microbatch nan is not");
+    expect_plan_error(STEP("0") "\ngarbage", "line 2, column 1: text after the plan's JSON");
+    expect_plan_error(STEP("0") STEP("0"), "line 1, column 77: text after the plan's JSON");
+    expect_plan_error("{\"stages\": [[\n  {\"instruction\": }]]}",
+                      "line 2, column 19: not valid JSON");
+    expect_plan_error("{\"stages\":[[{\"instruction\":\"forward\",\"microbatch\":0,"
+                      "\"frequency_mhz\":1980.5}]]}",
+                      "stages[0][0].frequency_mhz 1980.5 is not a whole number");
+    pl_stage_plan sp;
+    assert_int_equal(read_plan_text(STEP("4194303") " \n\t\n", &sp), 0); /* whitespace is fine */
+    assert_int_equal(sp.n, 1);
+    assert_int_equal(sp.steps[0].mb, 4194303);
+    pl_stage_plan_free(&sp);
+#undef STEP
+}
+
+/* A stage of 100,000 steps is read whole and in order (indexing the cJSON
+ * array made this quadratic: a minute). */
+static void test_long_plan(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    char *dir = ts_mkdtemp();
+    char path[512];
+    snprintf(path, sizeof path, "%s/long.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"stages\": [[{\"instruction\":\"forward\",\"microbatch\":0,"
+               "\"frequency_mhz\":1980}], [");
+    for (int k = 0; k < N; k++)
+        fprintf(f, "%s{\"instruction\":\"%s\",\"microbatch\":%d,\"frequency_mhz\":%d}",
+                k ? "," : "", k % 2 ? "backward" : "forward", k / 2, 1980 - 15 * (k % 50));
+    fprintf(f, "]]}\n");
+    assert_int_equal(fclose(f), 0);
+    pl_stage_plan sp;
+    assert_int_equal(pl_stage_plan_read(path, 1, &sp), 0);
+    assert_int_equal(sp.n, N);
+    assert_int_equal(sp.num_stages, 2);
+    for (int k = 0; k < N; k += 997) {
+        assert_int_equal(sp.steps[k].instr, k % 2);
+        assert_int_equal(sp.steps[k].mb, k / 2);
+        assert_int_equal(sp.steps[k].freq_mhz, 1980 - 15 * (k % 50));
+    }
+    assert_int_equal(sp.steps[N - 1].mb, (N - 1) / 2);
+    pl_stage_plan_free(&sp);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 /* Many requests without waiting: the caller never blocks, newer requests
  * replace waiting ones, and the GPU ends at the last planned clock. */
 static void test_no_blocking(void **state)
@@ -234,6 +318,8 @@ int main(void)
         cmocka_unit_test(test_apply_plan),
         cmocka_unit_test(test_mismatch),
         cmocka_unit_test(test_bad_plans),
+        cmocka_unit_test(test_plan_json_input),
+        cmocka_unit_test(test_long_plan),
         cmocka_unit_test(test_no_blocking),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -292,7 +293,7 @@ static void test_persistence(void **state)
     (void)state;
     char *dir = ts_mkdtemp();
     char db[1024];
-    snprintf(db, sizeof db, "%s/sub/dir/joule.db", dir); /* folders are created */
+    snprintf(db, sizeof db, "%s/joule.db", dir);
     joule_ctx *ctx = open_sim("sim:1:v100", NULL);
     assert_int_equal(joule_sim_set_load(ctx, 0, 1.0), 0);
     joule_plo_options *o = opts(0, 2, 50, "energy", db, "resnet");
@@ -340,6 +341,231 @@ static void test_persistence(void **state)
     joule_plo_destroy(plo);
     joule_close(ctx);
     assert_int_equal(access(db2, F_OK), -1);
+    joule_plo_options_destroy(o);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* joule creates only its default data folder; another path's folder must
+ * exist (it used to create any missing folder, even as root). */
+static void test_folders(void **state)
+{
+    (void)state;
+    char *dir = ts_mkdtemp();
+    char db[1024], probe[1024];
+    unsetenv("JOULE_DB");
+    joule_ctx *ctx = open_sim("sim:1:v100", NULL);
+    joule_plo *plo = NULL;
+
+    /* an explicit path with a missing folder: a clear error, nothing made */
+    snprintf(db, sizeof db, "%s/sub/dir/joule.db", dir);
+    joule_plo_options *o = opts(0, 2, 50, "energy", db, "job");
+    assert_int_equal(joule_plo_create(ctx, o, &plo), JOULE_ENOENT);
+    assert_null(plo);
+    assert_non_null(strstr(joule_last_error(), "sub/dir' of the power-limit database"));
+    assert_non_null(strstr(joule_last_error(), "creates only its default folder"));
+    snprintf(probe, sizeof probe, "%s/sub", dir);
+    assert_int_equal(access(probe, F_OK), -1);
+    joule_plo_options_destroy(o);
+
+    /* the same through $JOULE_DB */
+    setenv("JOULE_DB", db, 1);
+    o = opts(0, 2, 50, "energy", NULL, "job");
+    assert_int_equal(joule_plo_create(ctx, o, &plo), JOULE_ENOENT);
+    assert_int_equal(access(probe, F_OK), -1);
+    unsetenv("JOULE_DB");
+
+    /* the default under $XDG_DATA_HOME: its joule folder is made */
+    char xdg[1024];
+    snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+    assert_int_equal(mkdir(xdg, 0700), 0);
+    setenv("XDG_DATA_HOME", xdg, 1);
+    assert_int_equal(joule_plo_create(ctx, o, &plo), 0);
+    joule_plo_destroy(plo);
+    snprintf(probe, sizeof probe, "%s/joule/joule.db", xdg);
+    assert_int_equal(access(probe, F_OK), 0);
+    /* ... but not a missing $XDG_DATA_HOME itself */
+    snprintf(xdg, sizeof xdg, "%s/no-xdg", dir);
+    setenv("XDG_DATA_HOME", xdg, 1);
+    assert_int_equal(joule_plo_create(ctx, o, &plo), JOULE_EIO);
+    assert_int_equal(access(xdg, F_OK), -1);
+    unsetenv("XDG_DATA_HOME");
+
+    /* the default under $HOME: .local/share/joule is made */
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", dir, 1);
+    assert_int_equal(joule_plo_create(ctx, o, &plo), 0);
+    joule_plo_destroy(plo);
+    snprintf(probe, sizeof probe, "%s/.local/share/joule/joule.db", dir);
+    assert_int_equal(access(probe, F_OK), 0);
+    if (home)
+        setenv("HOME", home, 1);
+    else
+        unsetenv("HOME");
+    free(home);
+    joule_plo_options_destroy(o);
+    joule_close(ctx);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* What a profiler child reports back to the test. */
+struct report {
+    double chosen_w;
+    int profiled_steps; /* steps this process spent in WARMUP or PROFILE */
+    int measured;       /* measurements it knows at the end */
+};
+
+/* One training process: a simulated H100, the optimizer over 700, 450 and
+ * 200 W, 15 ms steps until DONE. */
+static void profiler_child(const char *db, int out_fd)
+{
+    alarm(60); /* never outlive a failed parent for long */
+    joule_ctx *ctx = open_sim("sim:1:h100", NULL);
+    joule_sim_set_load(ctx, 0, 1.0);
+    joule_plo_options *o = opts(1, 2, 250, "energy", db, "shared-job");
+    joule_plo *plo = NULL;
+    if (joule_plo_create(ctx, o, &plo)) {
+        fprintf(stderr, "child: %s\n", joule_last_error());
+        _exit(3);
+    }
+    struct report r = {0};
+    for (int i = 0; i < 2000 && joule_plo_state(plo) != JOULE_PLO_DONE; i++) {
+        if (joule_plo_step_begin(plo)) {
+            fprintf(stderr, "child step: %s\n", joule_last_error());
+            _exit(4);
+        }
+        enum joule_plo_state st = joule_plo_state(plo);
+        r.profiled_steps += st == JOULE_PLO_WARMUP || st == JOULE_PLO_PROFILE;
+        ts_sleep_ms(15);
+    }
+    if (joule_plo_result(plo, &r.chosen_w))
+        _exit(5);
+    if (current_limit(ctx, 0) != r.chosen_w)
+        _exit(6);
+    r.measured = joule_plo_measurement_count(plo);
+    joule_plo_destroy(plo);
+    joule_close(ctx);
+    joule_plo_options_destroy(o);
+    if (write(out_fd, &r, sizeof r) != (ssize_t)sizeof r)
+        _exit(7);
+    _exit(0);
+}
+
+/* Three processes optimize one key at once: one profiles, the other two
+ * wait for its profile and apply the same limit (each used to profile
+ * everything and could end at a different limit). */
+static void test_three_processes_share_a_profile(void **state)
+{
+    (void)state;
+    char *dir = ts_mkdtemp();
+    char db[1024];
+    snprintf(db, sizeof db, "%s/joule.db", dir);
+    int fds[3][2];
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pipe(fds[i]), 0);
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(fds[i][0]);
+            profiler_child(db, fds[i][1]);
+        }
+        close(fds[i][1]);
+    }
+    struct report r[3];
+    int profilers = 0;
+    for (int i = 0; i < 3; i++) {
+        int status;
+        while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("child %d ended with status %d", i, status);
+        assert_int_equal(read(fds[i][0], &r[i], sizeof r[i]), (ssize_t)sizeof r[i]);
+        close(fds[i][0]);
+        profilers += r[i].profiled_steps > 0;
+        assert_int_equal(r[i].measured, 3);
+    }
+    assert_int_equal(profilers, 1);
+    assert_true(r[0].chosen_w == r[1].chosen_w && r[1].chosen_w == r[2].chosen_w);
+    /* one complete profile, and no claim left behind */
+    sqlite3 *raw = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(raw, "SELECT (SELECT count(*) FROM plo_profile WHERE "
+                                             "complete = 1), (SELECT count(*) FROM plo_claim)",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 1), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* The process that profiles dies (SIGKILL) mid-profile: a waiter sees its
+ * claim lapse (its process is gone), takes over and profiles only the
+ * limits left. */
+static void test_waiter_takes_over(void **state)
+{
+    (void)state;
+    char *dir = ts_mkdtemp();
+    char db[1024];
+    snprintf(db, sizeof db, "%s/joule.db", dir);
+    joule_plo_options *o = opts(1, 2, 250, "energy", db, "takeover");
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* profiles 700 W, then dies in the middle of 450 W */
+        alarm(30);
+        close(ready[0]);
+        joule_ctx *ctx = open_sim("sim:1:h100", NULL);
+        joule_sim_set_load(ctx, 0, 1.0);
+        joule_plo *plo = NULL;
+        if (joule_plo_create(ctx, o, &plo))
+            _exit(1);
+        while (joule_plo_measurement_count(plo) < 1) {
+            joule_plo_step_begin(plo);
+            ts_sleep_ms(15);
+        }
+        if (write(ready[1], "r", 1) != 1)
+            _exit(2);
+        for (;;) {
+            joule_plo_step_begin(plo);
+            ts_sleep_ms(15);
+        }
+    }
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    joule_ctx *ctx = open_sim("sim:1:h100", NULL);
+    assert_int_equal(joule_sim_set_load(ctx, 0, 1.0), 0);
+    joule_plo *plo = NULL;
+    assert_int_equal(joule_plo_create(ctx, o, &plo), 0);
+    /* the child holds the claim: wait at the maximum limit */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(joule_plo_step_begin(plo), 0);
+        assert_int_equal(joule_plo_state(plo), JOULE_PLO_READY);
+        assert_true(current_limit(ctx, 0) == 700);
+    }
+    double w;
+    assert_int_equal(joule_plo_result(plo, &w), JOULE_EBUSY);
+    assert_non_null(strstr(joule_last_error(), "profiles job 'takeover'"));
+    kill(pid, SIGKILL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    ts_sleep_ms(1100); /* one poll interval */
+    assert_int_equal(joule_plo_step_begin(plo), 0);
+    assert_int_equal(joule_plo_state(plo), JOULE_PLO_WARMUP);
+    assert_true(current_limit(ctx, 0) != 700); /* 700 W was measured by the child */
+    run_to_done(ctx, plo);
+    assert_int_equal(joule_plo_measurement_count(plo), 3);
+    joule_plo_destroy(plo);
+    joule_close(ctx);
     joule_plo_options_destroy(o);
     ts_rmtree(dir);
     free(dir);
@@ -673,6 +899,9 @@ int main(void)
         cmocka_unit_test(test_short_steps_measured_long_enough),
         cmocka_unit_test(test_epoch_end_retries),
         cmocka_unit_test(test_persistence),
+        cmocka_unit_test(test_folders),
+        cmocka_unit_test(test_three_processes_share_a_profile),
+        cmocka_unit_test(test_waiter_takes_over),
         cmocka_unit_test(test_resume_after_stop),
         cmocka_unit_test(test_kill9_mid_write),
         cmocka_unit_test(test_db_errors),

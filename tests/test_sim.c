@@ -10,7 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <string.h>
+
+#include <joule/joule.h>
+
 #include "devices/sim_model.h"
+#include "test_support.h"
 
 #define MS 1000000LL
 #define S 1000000000LL
@@ -126,6 +131,9 @@ static void schedule_changes_load_over_time(void **state)
     assert_int_equal(sim_gpu_set_schedule(&g, "1.5", &pos), -1);
     assert_int_equal(sim_gpu_set_schedule(&g, "3:0.5,1:0.2", &pos), -1);
     assert_int_equal(sim_gpu_set_schedule(&g, "0.25", &pos), 0);
+    /* times are finite seconds (nan passed every comparison) */
+    assert_int_equal(sim_gpu_set_schedule(&g, "nan:0.5", &pos), -1);
+    assert_int_equal(sim_gpu_set_schedule(&g, "0:0.1,inf:0.5", &pos), -1);
 }
 
 static void trace_mode_replays_measurements(void **state)
@@ -150,6 +158,23 @@ static void trace_mode_replays_measurements(void **state)
     assert_int_not_equal(sim_trace_load(JOULE_TEST_DATA_DIR, "v100/imagenet/resnet50", &t), 0);
     assert_int_not_equal(sim_trace_load(JOULE_TEST_DATA_DIR, "v100/imagenet/resnet50/7", &t), 0);
     assert_int_not_equal(sim_trace_load(JOULE_TEST_DATA_DIR, "h100/imagenet/resnet50/256", &t), 0);
+    /* Two rows for one limit (interpolating between them divided by 0)
+     * and non-finite numbers are errors naming the line. */
+    char *dir = ts_mkdtemp();
+    const char *head = "dataset,network,batch_size,optimizer,power_limit,time_per_epoch,"
+                       "average_power\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%sd,n,8,adam,100,10,90\nd,n,8,adam,150,8,130\n"
+                                "d,n,8,adam,100,11,95\n", head);
+    ts_write(dir, "zeus-nsdi23/summary_power_v100.csv", text);
+    assert_int_equal(sim_trace_load(dir, "v100/d/n/8", &t), JOULE_EINVAL);
+    assert_non_null(strstr(joule_last_error(), "line 4: a second row for d/n/8/adam at 100 W"));
+    snprintf(text, sizeof text, "%sd,n,8,adam,100,inf,90\n", head);
+    ts_write(dir, "zeus-nsdi23/summary_power_v100.csv", text);
+    assert_int_equal(sim_trace_load(dir, "v100/d/n/8", &t), JOULE_EINVAL);
+    assert_non_null(strstr(joule_last_error(), "line 2: power limit, time per epoch"));
+    ts_rmtree(dir);
+    free(dir);
 }
 
 int main(void)

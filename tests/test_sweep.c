@@ -291,6 +291,37 @@ static void test_progress_units_and_csv(void **state)
     fh_finish(&h);
 }
 
+/* A progress line whose count is not a finite number >= 0 (or a total past
+ * the largest double) fails its setting, naming the line, instead of
+ * being skipped or turning every per-unit figure into 0 or inf. */
+static void test_bad_progress(void **state)
+{
+    (void)state;
+    struct fh h;
+    fh_start(&h, FH_NVML, fake_config);
+    static const char *const cmds[] = {
+        "echo 'joule:work 1e999' >> \"$JOULE_PROGRESS_FD\"",
+        "echo 'joule:work 1e308' >> \"$JOULE_PROGRESS_FD\"; "
+        "echo 'joule:work 1e308' >> \"$JOULE_PROGRESS_FD\"",
+        "echo 'joule:work -3' >> \"$JOULE_PROGRESS_FD\"",
+    };
+    static const char *const want[] = {"line 1: 'joule:work 1e999' is not",
+                                       "line 2: 'joule:work 1e308' is not",
+                                       "line 1: 'joule:work -3' is not"};
+    for (int i = 0; i < 3; i++) {
+        char *args[] = {"--power-limits", "600,400", "--json", "--", "sh", "-c",
+                        (char *)cmds[i], NULL};
+        char *err = NULL;
+        int rc = sweep_fake(&h, NULL, &err, args);
+        if (rc != 1 || !strstr(err, want[i]) || !strstr(err, "$JOULE_PROGRESS_FD"))
+            fail_msg("case %d: exit %d, stderr '%s' (want exit 1 and '%s')", i, rc, err,
+                     want[i]);
+        free(err);
+    }
+    assert_true(fh_state(&h, 0, "pl_w") == 700);
+    fh_finish(&h);
+}
+
 static void test_sigint_restores(void **state)
 {
     (void)state;
@@ -358,6 +389,19 @@ static void test_bad_input(void **state)
     char *a6[] = {"--power-limits", "700,300", "--sm-clocks", "1000", "--", "true", NULL};
     assert_int_equal(sweep_fake(&h, NULL, &err, a6), 2);
     free(err);
+    /* non-finite numbers are refused: 700:600:inf gave one setting */
+    char *a7[] = {"--power-limits", "700:600:inf", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a7), 2);
+    assert_non_null(strstr(err, "'700:600:inf' is not HIGH:LOW:STEP with finite numbers"));
+    free(err);
+    char *a8[] = {"--power-limits", "700,nan", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a8), 2);
+    assert_non_null(strstr(err, "is not a list of numbers"));
+    free(err);
+    char *a9[] = {"--sm-clocks", "1e20,1000", "--", "true", NULL};
+    assert_int_equal(sweep_fake(&h, NULL, &err, a9), 2);
+    assert_non_null(strstr(err, "setting 1e+20 in '1e20,1000' must be above 0 and at most 1e+06"));
+    free(err);
     /* nothing was changed */
     assert_true(fh_state(&h, 0, "pl_w") == -1 || fh_state(&h, 0, "pl_w") == 700);
     fh_finish(&h);
@@ -370,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_failed_setting),
         cmocka_unit_test(test_clock_sweep_gpus_cooldown_stdout),
         cmocka_unit_test(test_progress_units_and_csv),
+        cmocka_unit_test(test_bad_progress),
         cmocka_unit_test(test_sigint_restores),
         cmocka_unit_test(test_bad_input),
     };

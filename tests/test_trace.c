@@ -16,6 +16,7 @@
 
 #include "core/trace.h"
 #include "core/trace_svg.h"
+#include "core/trace_write.h"
 #include "test_support.h"
 
 /* gpu0: 100 W on [0,1), 300 W on [1,1.5), 100 W on [1.5,4)
@@ -156,11 +157,9 @@ static void bad_traces_name_the_line(void **state)
          "0.5,gpu0,power_w,6\n",
          "line 5: time_s 0.5 goes back"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,power_w,abc\n",
-         "line 4: value 'abc' is not a finite number"},
-        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,power_w,5\n2,gpu0,pow",
-         "line 5: truncated row"},
+         "line 4, column 4: value 'abc' is not a finite number"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n1,gpu0,volts,5\n",
-         "line 4: unknown domain 'volts'"},
+         "line 4, column 3: unknown domain 'volts'"},
         /* A row's field count is checked in full: an extra field is not
          * dropped, a missing one is not guessed. */
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,70\n"
@@ -176,26 +175,44 @@ static void bad_traces_name_the_line(void **state)
          * so a garbled label is not summed into gpu-sum as a new GPU. */
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,70\n"
          "0,gpu7,power_w,70\n",
-         "line 5: device 'gpu7' is not declared (no '# device label=gpu7' line before it)"},
+         "line 5, column 2: device 'gpu7' is not declared (no '# device label=gpu7' line before it)"},
         {"# joule-trace 1\ntime_s,device,domain,value\n0,gpu0,power_w,70\n",
-         "line 3: device 'gpu0' is not declared"},
+         "line 3, column 2: device 'gpu0' is not declared"},
         /* Power is finite, non-negative and at most 1 MW. */
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,-5\n",
-         "line 4: power_w '-5' is out of range (power is 0 to 1000000 W)"},
+         "line 4, column 4: power_w '-5' is out of range (power is 0 to 1000000 W)"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,1e308\n",
-         "line 4: power_w '1e308' is out of range (power is 0 to 1000000 W)"},
+         "line 4, column 4: power_w '1e308' is out of range (power is 0 to 1000000 W)"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,avg_power_w,1000000.5\n",
-         "line 4: avg_power_w '1000000.5' is out of range"},
+         "line 4, column 4: avg_power_w '1000000.5' is out of range"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,counter_power_w,-0.001\n",
-         "line 4: counter_power_w '-0.001' is out of range"},
+         "line 4, column 4: counter_power_w '-0.001' is out of range"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,nan\n",
-         "line 4: value 'nan' is not a finite number"},
+         "line 4, column 4: value 'nan' is not a finite number"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,inf\n",
-         "line 4: value 'inf' is not a finite number"},
+         "line 4, column 4: value 'inf' is not a finite number"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,-inf\n",
-         "line 4: value '-inf' is not a finite number"},
+         "line 4, column 4: value '-inf' is not a finite number"},
         {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,temp_c,1e999\n",
-         "line 4: value '1e999' is not a finite number"},
+         "line 4, column 4: value '1e999' is not a finite number"},
+        /* A column named twice makes the header ambiguous. */
+        {"# joule-trace 1\n" G0 "time_s,device,domain,time_s\n",
+         "line 3, column 4: column 'time_s' repeated"},
+        /* Times and durations are bounded (1e9 s), so no sum or integral
+         * overflows: duration_s=1e300 gave 6.9e301 J, extreme times inf. */
+        {"# joule-trace 1\n# start_unix_s=1 duration_s=1e300 interval_s=0.1\n",
+         "line 2: duration_s '1e300' is not a number from 0 to 1e+09 s"},
+        {"# joule-trace 1\n# start_unix_s=1 duration_s=3 interval_s=-1\n",
+         "line 2: interval_s '-1' is not a number from 0 to 1e+09 s"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n0,gpu0,power_w,5\n"
+         "1e300,gpu0,power_w,6\n",
+         "line 5, column 1: time_s '1e300' is not a number from 0 to 1e+09 s"},
+        {"# joule-trace 1\n" G0 "time_s,device,domain,value\n-1,gpu0,power_w,5\n",
+         "line 4, column 1: time_s '-1' is not a number"},
+        {"# joule-trace 1\n# device label=gpu0 kind=gpu power_limit_w=1e300 name=G\n",
+         "line 2: power_limit_w '1e300' is not a number from 0 to 1e+06 W"},
+        {"# joule-trace 1\n# window start_s=0 end_s=1e300 name=w\n",
+         "line 2: window line needs numeric start_s <= end_s (within 1e+09 s)"},
         {"# joule-trace 1\n# device kind=gpu\n", "line 2: device line without label"},
         {"# joule-trace 1\n", "truncated"},
         {"", "empty"},
@@ -232,6 +249,88 @@ static void trace_value_edges_parse(void **state)
     CLOSE(p->v[0], 0);
     CLOSE(p->v[1], 1e6);
     CLOSE(trace_series_of(&t.devices[0], JOULE_DOMAIN_TEMPERATURE)->v[0], -12.5);
+    trace_free(&t);
+}
+
+/* A last row without its line end (a writer cut short by a full disk) is
+ * left out with a warning; what came before it is read as it is. */
+static void torn_last_row_is_left_out(void **state)
+{
+    (void)state;
+    const char *whole = "# joule-trace 1\n"
+                        "# start_unix_s=1 duration_s=2 interval_s=0.1\n"
+                        "# device label=gpu0 kind=gpu name=G\n"
+                        "time_s,device,domain,value\n"
+                        "0,gpu0,power_w,100\n"
+                        "1,gpu0,power_w,200\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s1.5,gpu0,pow", whole);
+    struct trace t;
+    assert_int_equal(trace_read(write_trace("torn.csv", text), &t), 0);
+    assert_int_equal(t.torn_line, 7);
+    assert_int_equal(trace_power(&t.devices[0])->n, 2);
+    trace_free(&t);
+    assert_int_equal(trace_read(write_trace("whole.csv", whole), &t), 0);
+    assert_int_equal(t.torn_line, 0);
+    trace_free(&t);
+
+    /* What a writer cut short leaves is cut back to its last whole line. */
+    char *cut = strdup(write_trace("cut.csv", text));
+    assert_int_equal(trace_trim_torn(cut), 0);
+    char *left = ts_read(cut);
+    assert_string_equal(left, whole);
+    free(left);
+    assert_int_equal(trace_trim_torn(cut), 0); /* already whole */
+    left = ts_read(cut);
+    assert_string_equal(left, whole);
+    free(left);
+    write_trace("cut.csv", "no line end at all");
+    assert_int_equal(trace_trim_torn(cut), 0);
+    left = ts_read(cut);
+    assert_string_equal(left, "");
+    free(left);
+    free(cut);
+
+    char *path = strdup(write_trace("torn.csv", text));
+    char *argv[] = {JOULE_TEST_CLI, "analyze", path, "--json", NULL};
+    char *out, *err;
+    assert_int_equal(ts_run(argv, NULL, &out, &err), 0);
+    assert_non_null(strstr(err, "warning"));
+    assert_non_null(strstr(err, "torn.csv line 7 has no line end"));
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "ignored_torn_line")->valueint, 7);
+    const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "devices"), 0);
+    CLOSE(cJSON_GetObjectItemCaseSensitive(d, "energy_j")->valuedouble, 300); /* 100 + 200 */
+    cJSON_Delete(j);
+    free(out);
+    free(err);
+    free(path);
+}
+
+/* 50,000 windows and rows: read whole (reading reallocated per window). */
+static void many_windows(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    char path[512];
+    snprintf(path, sizeof path, "%s/many.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "# joule-trace 1\n# start_unix_s=1 duration_s=%d interval_s=0.1\n"
+               "# device label=gpu0 kind=gpu name=G\n", N);
+    for (int i = 0; i < N; i++)
+        fprintf(f, "# window start_s=%d end_s=%d.5 name=step %d\n", i, i, i);
+    fprintf(f, "time_s,device,domain,value\n");
+    for (int i = 0; i < N; i++)
+        fprintf(f, "%d,gpu0,power_w,%d\n", i, 100 + i % 2);
+    assert_int_equal(fclose(f), 0);
+    struct trace t;
+    assert_int_equal(trace_read(path, &t), 0);
+    assert_int_equal(t.nwindows, N);
+    assert_string_equal(t.windows[N - 1].name, "step 49999");
+    CLOSE(t.windows[N - 1].end_s, N - 0.5);
+    assert_int_equal(trace_power(&t.devices[0])->n, N);
     trace_free(&t);
 }
 
@@ -328,9 +427,9 @@ static void cli_analyze_and_plot(void **state)
         const char *text, *want;
     } garbled[] = {
         {"1,gpu0,power_w,70,5\n", "line 5: 5 fields, expected 4"},
-        {"1,gpu7,power_w,70\n", "line 5: device 'gpu7' is not declared"},
-        {"1,gpu0,power_w,-5\n", "line 5: power_w '-5' is out of range"},
-        {"1,gpu0,power_w,nan\n", "line 5: value 'nan' is not a finite number"},
+        {"1,gpu7,power_w,70\n", "line 5, column 2: device 'gpu7' is not declared"},
+        {"1,gpu0,power_w,-5\n", "line 5, column 4: power_w '-5' is out of range"},
+        {"1,gpu0,power_w,nan\n", "line 5, column 4: value 'nan' is not a finite number"},
     };
     for (size_t i = 0; i < sizeof garbled / sizeof garbled[0]; i++) {
         char text[512];
@@ -371,6 +470,8 @@ int main(void)
         cmocka_unit_test(coarse_sampling_does_not_resolve_short_timescales),
         cmocka_unit_test(bad_traces_name_the_line),
         cmocka_unit_test(trace_value_edges_parse),
+        cmocka_unit_test(torn_last_row_is_left_out),
+        cmocka_unit_test(many_windows),
         cmocka_unit_test(svg_has_one_path_per_device),
         cmocka_unit_test(cli_analyze_and_plot),
     };

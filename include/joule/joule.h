@@ -431,7 +431,10 @@ int joule_plo_options_set_gpus(joule_plo_options *o, const int *gpus, int n);
  * nothing is persisted. */
 int joule_plo_options_set_job(joule_plo_options *o, const char *job);
 /* Database path (default $JOULE_DB, else $XDG_DATA_HOME/joule/joule.db,
- * else ~/.local/share/joule/joule.db). */
+ * else ~/.local/share/joule/joule.db). Only that default folder is
+ * created; another path's folder must exist (JOULE_ENOENT). Processes
+ * optimizing the same job at once share one profile: one profiles, the
+ * others wait in READY at the maximum limit (docs/optimize.md). */
 int joule_plo_options_set_db(joule_plo_options *o, const char *path);
 /* How long to wait for a database locked by another process (default
  * 5000 ms) before failing with JOULE_EBUSY. */

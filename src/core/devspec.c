@@ -71,7 +71,7 @@ int devspec_parse(const char *spec, struct devspec *out)
                 return joule_set_error(JOULE_EINVAL,
                     "device spec '%s': give every simulated GPU in one 'sim' item, "
                     "e.g. sim:2:h100,a100 for an H100 and an A100", spec);
-            if (word == len || len - word - 1 >= sizeof out->sim)
+            if (word == len || len == word + 1 || len - word - 1 >= sizeof out->sim)
                 return joule_set_error(JOULE_EINVAL,
                     "device spec '%s': '%.*s' needs a count and preset, like "
                     "sim:4:h100", spec, (int)len, p);

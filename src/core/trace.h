@@ -17,6 +17,12 @@
 #include <stdio.h>
 
 #define TRACE_NAME_MAX 128
+/* Bounds on what a trace may claim, so every sum, integral and average of
+ * it stays finite: well above any device (a whole 8-GPU node draws ~10 kW)
+ * and any run (~32 years); beyond them the file is garbled. */
+#define TRACE_MAX_POWER_W 1e6
+#define TRACE_MAX_TIME_S 1e9
+#define TRACE_MAX_DEVICES 1024
 
 struct trace_series {
     int domain;        /* JOULE_DOMAIN_* */
@@ -43,9 +49,13 @@ struct trace {
     int ndevices;
     struct trace_window *windows;
     int nwindows;
+    int torn_line;       /* a last line without its line end that was left
+                            out (a writer cut short), else 0 */
 };
 
-/* Parses a trace file. Errors name the file, the line and the value. */
+/* Parses a trace file. Errors name the file, the line, the column and the
+ * value. A last line without a line end is left out and noted in
+ * torn_line, for the caller to warn about. */
 int trace_read(const char *path, struct trace *out);
 void trace_free(struct trace *t);
 /* The series of a device in a domain, NULL if absent. */

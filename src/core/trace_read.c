@@ -84,6 +84,13 @@ static int parse_double(const char *s, double *v)
     return end != s && *end == '\0' && !errno && isfinite(*v) ? 0 : -1;
 }
 
+/* A number within [lo, hi]. Bounded times and powers keep every sum,
+ * integral and moving average of a trace finite. */
+static int parse_in(const char *s, double lo, double hi, double *v)
+{
+    return parse_double(s, v) || !(*v >= lo && *v <= hi) ? -1 : 0;
+}
+
 static int find_device(struct trace *t, const char *label)
 {
     for (int i = 0; i < t->ndevices; i++)
@@ -92,14 +99,30 @@ static int find_device(struct trace *t, const char *label)
     return -1;
 }
 
+/* Devices and windows are kept in arrays of 16, 32, 64, ... elements, so
+ * reading n of them reallocates log n times. Whether n elements fill one: */
+static int full(int n)
+{
+    return n == 0 || (n >= 16 && (n & (n - 1)) == 0);
+}
+
+/* Room for n * 2 elements (16 at first). */
+static void *grown(void *p, int n, size_t size)
+{
+    return realloc(p, size * (size_t)(n ? n * 2 : 16));
+}
+
 static int add_device(struct trace *t, const char *label)
 {
-    struct trace_device *nd = realloc(t->devices, sizeof *nd * (size_t)(t->ndevices + 1));
-    if (!nd)
-        return -1;
-    t->devices = nd;
-    memset(&nd[t->ndevices], 0, sizeof nd[0]);
-    snprintf(nd[t->ndevices].label, sizeof nd[0].label, "%s", label);
+    if (full(t->ndevices)) {
+        struct trace_device *nd = grown(t->devices, t->ndevices, sizeof *nd);
+        if (!nd)
+            return -1;
+        t->devices = nd;
+    }
+    struct trace_device *d = &t->devices[t->ndevices];
+    memset(d, 0, sizeof *d);
+    snprintf(d->label, sizeof d->label, "%s", label);
     return t->ndevices++;
 }
 
@@ -120,6 +143,9 @@ static int parse_meta(struct trace *t, const char *path, int lineno, const char 
             return joule_set_error(JOULE_EINVAL, "%s line %d: device line without label=", path,
                                    lineno);
         int i = find_device(t, label);
+        if (i < 0 && t->ndevices == TRACE_MAX_DEVICES)
+            return joule_set_error(JOULE_EINVAL, "%s line %d: more than %d devices", path,
+                                   lineno, TRACE_MAX_DEVICES);
         if (i < 0 && (i = add_device(t, label)) < 0)
             return joule_set_error(JOULE_ENOMEM, "out of memory");
         struct trace_device *d = &t->devices[i];
@@ -128,42 +154,45 @@ static int parse_meta(struct trace *t, const char *path, int lineno, const char 
         if (meta_value(line, "name", buf, sizeof buf) == 0)
             snprintf(d->name, sizeof d->name, "%s", buf);
         if (meta_value(line, "power_limit_w", buf, sizeof buf) == 0 &&
-            parse_double(buf, &d->power_limit_w))
-            return joule_set_error(JOULE_EINVAL, "%s line %d: power_limit_w '%s' is not a number",
-                                   path, lineno, buf);
+            parse_in(buf, 0, TRACE_MAX_POWER_W, &d->power_limit_w))
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d: power_limit_w '%s' is not a number from 0 to %g W", path, lineno,
+                buf, TRACE_MAX_POWER_W);
     } else if (strncmp(line, "# window ", 9) == 0) {
         struct trace_window w = {0};
         char a[64], b[64];
         if (meta_value(line, "start_s", a, sizeof a) || meta_value(line, "end_s", b, sizeof b) ||
-            parse_double(a, &w.start_s) || parse_double(b, &w.end_s) || w.end_s < w.start_s)
+            parse_in(a, -TRACE_MAX_TIME_S, TRACE_MAX_TIME_S, &w.start_s) ||
+            parse_in(b, -TRACE_MAX_TIME_S, TRACE_MAX_TIME_S, &w.end_s) || w.end_s < w.start_s)
             return joule_set_error(JOULE_EINVAL,
-                "%s line %d: window line needs numeric start_s <= end_s", path, lineno);
+                "%s line %d: window line needs numeric start_s <= end_s (within %g s)", path,
+                lineno, TRACE_MAX_TIME_S);
         if (meta_value(line, "name", w.name, sizeof w.name))
             w.name[0] = '\0';
-        struct trace_window *nw = realloc(t->windows, sizeof *nw * (size_t)(t->nwindows + 1));
-        if (!nw)
-            return joule_set_error(JOULE_ENOMEM, "out of memory");
-        t->windows = nw;
+        if (full(t->nwindows)) {
+            struct trace_window *nw = grown(t->windows, t->nwindows, sizeof *nw);
+            if (!nw)
+                return joule_set_error(JOULE_ENOMEM, "out of memory");
+            t->windows = nw;
+        }
         t->windows[t->nwindows++] = w;
     } else if (meta_value(line, "start_unix_s", buf, sizeof buf) == 0) {
         if (parse_double(buf, &t->start_unix_s))
             return joule_set_error(JOULE_EINVAL, "%s line %d: start_unix_s '%s' is not a number",
                                    path, lineno, buf);
         if (meta_value(line, "duration_s", buf, sizeof buf) == 0 &&
-            parse_double(buf, &t->duration_s))
-            return joule_set_error(JOULE_EINVAL, "%s line %d: duration_s '%s' is not a number",
-                                   path, lineno, buf);
+            parse_in(buf, 0, TRACE_MAX_TIME_S, &t->duration_s))
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d: duration_s '%s' is not a number from 0 to %g s", path, lineno, buf,
+                TRACE_MAX_TIME_S);
         if (meta_value(line, "interval_s", buf, sizeof buf) == 0 &&
-            (parse_double(buf, &t->interval_s) || t->interval_s < 0))
-            return joule_set_error(JOULE_EINVAL, "%s line %d: interval_s '%s' is not a number",
-                                   path, lineno, buf);
+            parse_in(buf, 0, TRACE_MAX_TIME_S, &t->interval_s))
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d: interval_s '%s' is not a number from 0 to %g s", path, lineno, buf,
+                TRACE_MAX_TIME_S);
     }
     return 0;
 }
-
-/* The most power a trace row may claim, in W: well above any single device
- * (a whole 8-GPU node draws ~10 kW), so a larger value is a garbled file. */
-#define TRACE_MAX_POWER_W 1e6
 
 static int is_power(int domain)
 {
@@ -173,6 +202,15 @@ static int is_power(int domain)
 
 enum { COL_TIME, COL_DEVICE, COL_DOMAIN, COL_VALUE, NCOLS };
 static const char *const col_names[NCOLS] = {"time_s", "device", "domain", "value"};
+
+/* The 1-based position of a column in the file. */
+static int col_of(const int order[NCOLS], int c)
+{
+    for (int k = 0; k < NCOLS; k++)
+        if (order[k] == c)
+            return k + 1;
+    return 0;
+}
 
 static int parse_header(const char *path, int lineno, char *line, int order[NCOLS])
 {
@@ -187,8 +225,9 @@ static int parse_header(const char *path, int lineno, char *line, int order[NCOL
                 "%s line %d: unknown column '%s' (a trace has time_s,device,domain,value)",
                 path, lineno, tok);
         if (k >= NCOLS || (seen & (1 << c)))
-            return joule_set_error(JOULE_EINVAL, "%s line %d: column '%s' repeated", path,
-                                   lineno, tok);
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d, column %d: column '%s' repeated; the header is ambiguous", path,
+                lineno, k + 1, tok);
         seen |= 1 << c;
         order[k] = c;
     }
@@ -215,6 +254,12 @@ int trace_read(const char *path, struct trace *out)
             rc = joule_set_error(JOULE_EINVAL, "%s line %d: line too long", path, lineno);
             break;
         }
+        if (len && line[len - 1] != '\n') {
+            /* The last line, cut short (a full disk, a killed writer):
+             * what came before it is whole, so it is read without it. */
+            out->torn_line = lineno;
+            break;
+        }
         if (line[0] == '#') {
             if (strncmp(line, "# joule-trace ", 14) == 0)
                 magic = 1;
@@ -232,11 +277,6 @@ int trace_read(const char *path, struct trace *out)
             rc = parse_header(path, lineno, line, order);
             have_header = 1;
             continue;
-        }
-        if (len && line[len - 1] != '\n') {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: truncated row (no line end): '%s'",
-                                 path, lineno, line);
-            break;
         }
         /* Rows are plain CSV without quoting (labels and domains hold no
          * commas), so the field count is the comma count plus one. */
@@ -259,9 +299,10 @@ int trace_read(const char *path, struct trace *out)
             p += n + (k < NCOLS - 1);
         }
         double t, v;
-        if (parse_double(cell[COL_TIME], &t)) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: time_s '%s' is not a number", path,
-                                 lineno, cell[COL_TIME]);
+        if (parse_in(cell[COL_TIME], 0, TRACE_MAX_TIME_S, &t)) {
+            rc = joule_set_error(JOULE_EINVAL,
+                "%s line %d, column %d: time_s '%s' is not a number from 0 to %g s", path,
+                lineno, col_of(order, COL_TIME), cell[COL_TIME], TRACE_MAX_TIME_S);
             break;
         }
         if (t < last_t) {
@@ -272,27 +313,30 @@ int trace_read(const char *path, struct trace *out)
         }
         last_t = t;
         if (parse_double(cell[COL_VALUE], &v)) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: value '%s' is not a finite number",
-                                 path, lineno, cell[COL_VALUE]);
+            rc = joule_set_error(JOULE_EINVAL,
+                "%s line %d, column %d: value '%s' is not a finite number", path, lineno,
+                col_of(order, COL_VALUE), cell[COL_VALUE]);
             break;
         }
         int domain = domain_of(cell[COL_DOMAIN]);
         if (domain < 0) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: unknown domain '%s'", path, lineno,
-                                 cell[COL_DOMAIN]);
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d, column %d: unknown domain '%s'",
+                                 path, lineno, col_of(order, COL_DOMAIN), cell[COL_DOMAIN]);
             break;
         }
         if (is_power(domain) && !(v >= 0 && v <= TRACE_MAX_POWER_W)) {
             rc = joule_set_error(JOULE_EINVAL,
-                "%s line %d: %s '%s' is out of range (power is 0 to %.0f W)", path, lineno,
-                cell[COL_DOMAIN], cell[COL_VALUE], TRACE_MAX_POWER_W);
+                "%s line %d, column %d: %s '%s' is out of range (power is 0 to %.0f W)", path,
+                lineno, col_of(order, COL_VALUE), cell[COL_DOMAIN], cell[COL_VALUE],
+                TRACE_MAX_POWER_W);
             break;
         }
         int i = find_device(out, cell[COL_DEVICE]);
         if (i < 0) {
             rc = joule_set_error(JOULE_EINVAL,
-                "%s line %d: device '%s' is not declared (no '# device label=%s' line before "
-                "it)", path, lineno, cell[COL_DEVICE], cell[COL_DEVICE]);
+                "%s line %d, column %d: device '%s' is not declared (no '# device label=%s' "
+                "line before it)", path, lineno, col_of(order, COL_DEVICE), cell[COL_DEVICE],
+                cell[COL_DEVICE]);
             break;
         }
         struct trace_device *d = &out->devices[i];

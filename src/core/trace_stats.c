@@ -115,6 +115,16 @@ int trace_stats_of(const double *t, const double *v, int n, double end_s, double
     }
     free(cum);
     free(steps);
+    /* The readers bound times and powers, so this holds for any file; a
+     * caller passing other arrays gets an error, not an inf. */
+    int finite = isfinite(o->energy_j) && isfinite(o->mean_w) && isfinite(o->p99_w) &&
+                 isfinite(o->peak_w);
+    for (int k = 0; k < TRACE_TIMESCALES; k++)
+        finite &= isnan(o->peak_avg_w[k]) || isfinite(o->peak_avg_w[k]);
+    if (!finite)
+        return joule_set_error(JOULE_ERANGE,
+            "the power statistics are not finite numbers (energy %g J over %g s)", o->energy_j,
+            o->duration_s);
     return 0;
 }
 

@@ -1,8 +1,11 @@
 /* Writing a trace from a sampler's histories (format in trace.h). */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <joule/joule.h>
 
@@ -98,7 +101,8 @@ int trace_write(joule_ctx *ctx, joule_sampler *s, const char *path,
     FILE *f = fopen(path, "w");
     if (!f) {
         free(rows);
-        return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s", path, strerror(errno));
+        return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s",
+                               a->name ? a->name : path, strerror(errno));
     }
     fprintf(f, "# joule-trace 1\n");
     fprintf(f, "# start_unix_s=%.6f duration_s=%.6f interval_s=%.6f\n", a->start_unix_s,
@@ -121,7 +125,40 @@ int trace_write(joule_ctx *ctx, joule_sampler *s, const char *path,
                 joule_device_label(joule_device_at(ctx, rows[k].dev)),
                 joule_domain_name(rows[k].domain), rows[k].v);
     free(rows);
-    if (ferror(f) | fclose(f))
-        return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s", path, strerror(errno));
+    int err = fflush(f) ? errno : ferror(f) ? EIO : 0;
+    if (fclose(f) && !err)
+        err = errno;
+    if (err) {
+        trace_trim_torn(path);
+        return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s",
+                               a->name ? a->name : path, strerror(err));
+    }
     return 0;
+}
+
+int trace_trim_torn(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    /* The end of the last whole line: scan back a block at a time. */
+    off_t keep = 0;
+    char buf[4096];
+    for (off_t end = st.st_size; end > 0 && !keep;) {
+        off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+        if (n <= 0)
+            break;
+        for (ssize_t i = n; i > 0 && !keep; i--)
+            if (buf[i - 1] == '\n')
+                keep = from + i;
+        end = from;
+    }
+    int rc = keep < st.st_size ? ftruncate(fd, keep) : 0;
+    close(fd);
+    return rc;
 }

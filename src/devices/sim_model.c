@@ -272,7 +272,8 @@ int sim_gpu_set_schedule(struct sim_gpu *g, const char *text, int *err_pos)
     double last_t = -1;
     while (*p) {
         double t = strtod(p, &end);
-        if (end == p || *end != ':' || t < 0 || t < last_t || n == SIM_SCHEDULE_MAX) {
+        if (end == p || *end != ':' || !(t >= 0 && t <= 1e9) || t < last_t ||
+            n == SIM_SCHEDULE_MAX) {
             *err_pos = (int)(p - text);
             return -1;
         }

@@ -3,6 +3,7 @@
 #include "devices/sim_model.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,19 @@ int sim_trace_load(const char *data_dir, const char *spec, struct sim_trace *out
             snprintf(out->optimizer, sizeof out->optimizer, "%s", opt);
         if (strcmp(opt, out->optimizer))
             continue;
+        if (!(pl > 0 && pl <= 1e6 && tpe > 0 && isfinite(tpe) && pw > 0 && pw <= 1e6)) {
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: power limit, time per epoch and "
+                                 "power must be finite numbers > 0", path, lineno);
+            break;
+        }
+        int dup = 0;
+        for (int k = 0; k < out->n; k++)
+            dup |= out->pl_w[k] == pl;
+        if (dup) { /* two rows for one limit: which one the GPU follows is ambiguous */
+            rc = joule_set_error(JOULE_EINVAL, "%s line %d: a second row for %s/%s/%ld/%s at "
+                                 "%g W", path, lineno, ds, net, batch, opt, pl);
+            break;
+        }
         if (out->n == SIM_TRACE_MAX_POINTS)
             break;
         /* insertion by power limit */

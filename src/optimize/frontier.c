@@ -1,4 +1,4 @@
-/* Time–energy frontier, selectors and the profiling-log reader. */
+/* Time–energy frontier and selectors. */
 #include "optimize/frontier.h"
 
 #include <errno.h>
@@ -82,6 +82,12 @@ void jopt_selector_format(const struct jopt_selector *s, char *buf, size_t len)
     }
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 int jopt_points_check(const struct jopt_point *p, int n, const char *what)
 {
     if (n <= 0)
@@ -102,12 +108,19 @@ int jopt_points_check(const struct jopt_point *p, int n, const char *what)
             return joule_set_error(JOULE_EINVAL,
                 "%s: setting %g has energy %g J; need a finite energy > 0", what, p[i].knob,
                 p[i].energy_j);
-        for (int j = 0; j < i; j++)
-            if (p[j].knob == p[i].knob)
-                return joule_set_error(JOULE_EINVAL, "%s: setting %g appears twice", what,
-                                       p[i].knob);
     }
-    return 0;
+    double *k = malloc(sizeof *k * (size_t)n);
+    if (!k)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        k[i] = p[i].knob;
+    qsort(k, (size_t)n, sizeof *k, cmp_double);
+    int rc = 0;
+    for (int i = 1; i < n && !rc; i++)
+        if (k[i] == k[i - 1])
+            rc = joule_set_error(JOULE_EINVAL, "%s: setting %g appears twice", what, k[i]);
+    free(k);
+    return rc;
 }
 
 /* Whether a is strictly better than b under the tie-break chain that
@@ -121,35 +134,29 @@ static int tie_better(const struct jopt_point *a, const struct jopt_point *b)
     return a->knob > b->knob;
 }
 
+/* Time ascending, then energy ascending, then the higher knob first. */
+static int by_time_energy_knob(const void *a, const void *b, void *pts)
+{
+    const struct jopt_point *p = pts;
+    const struct jopt_point *x = &p[*(const int *)a], *y = &p[*(const int *)b];
+    if (x->time_s != y->time_s)
+        return x->time_s < y->time_s ? -1 : 1;
+    if (x->energy_j != y->energy_j)
+        return x->energy_j < y->energy_j ? -1 : 1;
+    return x->knob > y->knob ? -1 : x->knob < y->knob;
+}
+
 int jopt_frontier(const struct jopt_point *p, int n, int *idx)
 {
+    /* In that order a point is on the frontier exactly when its energy is
+     * below that of every point before it: n log n, not n^2. */
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    qsort_r(idx, (size_t)n, sizeof *idx, by_time_energy_knob, (void *)p);
     int m = 0;
-    for (int i = 0; i < n; i++) {
-        int dominated = 0;
-        for (int j = 0; j < n && !dominated; j++) {
-            if (j == i)
-                continue;
-            if (p[j].time_s <= p[i].time_s && p[j].energy_j <= p[i].energy_j) {
-                if (p[j].time_s < p[i].time_s || p[j].energy_j < p[i].energy_j)
-                    dominated = 1;
-                else if (p[j].knob > p[i].knob) /* equal point: keep the higher knob */
-                    dominated = 1;
-            }
-        }
-        if (!dominated)
-            idx[m++] = i;
-    }
-    /* insertion sort by time (energy descending follows) */
-    for (int a = 1; a < m; a++) {
-        int v = idx[a], b = a;
-        while (b > 0 && (p[idx[b - 1]].time_s > p[v].time_s ||
-                         (p[idx[b - 1]].time_s == p[v].time_s &&
-                          p[idx[b - 1]].knob < p[v].knob))) {
-            idx[b] = idx[b - 1];
-            b--;
-        }
-        idx[b] = v;
-    }
+    for (int i = 0; i < n; i++)
+        if (m == 0 || p[idx[i]].energy_j < p[idx[m - 1]].energy_j)
+            idx[m++] = idx[i];
     return m;
 }
 
@@ -193,6 +200,11 @@ int jopt_select(const struct jopt_selector *s, const struct jopt_point *p, int n
             return joule_set_error(JOULE_EINVAL, "select: unknown selector kind %d",
                                    (int)s->kind);
         }
+        if (!isfinite(obj))
+            return joule_set_error(JOULE_ERANGE,
+                "select: the %s objective of setting %g (%g s, %g J) is not a finite number",
+                s->kind == JOPT_SELECT_COST ? "cost" : "chosen", p[i].knob, p[i].time_s,
+                p[i].energy_j);
         if (best < 0 || obj < best_obj || (obj == best_obj && tie_better(&p[i], &p[best]))) {
             best = i;
             best_obj = obj;
@@ -225,244 +237,4 @@ JOULE_EXPORT int joule_select(const char *selector, const double *knob, const do
         rc = jopt_select(&s, p, n, p_max_w, n_gpus);
     free(p);
     return rc;
-}
-
-/* ---- the profiling log ------------------------------------------------------ */
-
-/* Splits one CSV line (RFC 4180 quotes) in place; returns the field count
- * or -1 on an unterminated quote. */
-static int split_csv(char *line, char **fields, int cap)
-{
-    int n = 0;
-    char *r = line, *w = line;
-    for (;;) {
-        if (n == cap)
-            return n + 1; /* too many: caller reports */
-        fields[n++] = w;
-        if (*r == '"') {
-            r++;
-            for (;;) {
-                if (!*r)
-                    return -1;
-                if (*r == '"') {
-                    if (r[1] == '"') {
-                        *w++ = '"';
-                        r += 2;
-                        continue;
-                    }
-                    r++;
-                    break;
-                }
-                *w++ = *r++;
-            }
-            while (*r && *r != ',')
-                *w++ = *r++;
-        } else {
-            while (*r && *r != ',')
-                *w++ = *r++;
-        }
-        if (*r == ',') {
-            r++;
-            *w++ = '\0';
-            continue;
-        }
-        *w = '\0';
-        return n;
-    }
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* "__GlobalPowerLimitOptimizer_250" -> 250. */
-static int window_power_limit(const char *name, double *w)
-{
-    static const char *const prefixes[] = {"__GlobalPowerLimitOptimizer_",
-                                           "__PowerLimitOptimizer_"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-        size_t len = strlen(prefixes[i]);
-        if (!strncmp(name, prefixes[i], len))
-            return parse_double(name + len, w) == 0 ? 1 : -1;
-    }
-    return 0;
-}
-
-#define MAX_COLS 1024
-
-int jopt_profile_read(const char *path, struct jopt_profile *out)
-{
-    memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return joule_set_error(JOULE_EIO, "cannot open profile '%s': %s", path,
-                               strerror(errno));
-    char *line = NULL, **fields = calloc(MAX_COLS, sizeof *fields);
-    int *gpu_cols = calloc(MAX_COLS, sizeof *gpu_cols);
-    size_t cap = 0;
-    int rc = 0, lineno = 0, ncols = 0, ngpu = 0, col_name = -1, col_time = -1, alloc = 0;
-    if (!fields || !gpu_cols) {
-        rc = joule_set_error(JOULE_ENOMEM, "out of memory");
-        goto done;
-    }
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        int nf = split_csv(line, fields, MAX_COLS);
-        if (nf < 0) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: unterminated quoted field", path,
-                                 lineno);
-            goto done;
-        }
-        if (nf > MAX_COLS) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: more than %d columns", path,
-                                 lineno, MAX_COLS);
-            goto done;
-        }
-        if (ncols == 0) { /* header */
-            ncols = nf;
-            for (int c = 0; c < nf; c++) {
-                int idx, pos = -1;
-                if (!strcmp(fields[c], "window_name"))
-                    col_name = c;
-                else if (!strcmp(fields[c], "elapsed_time"))
-                    col_time = c;
-                else if (sscanf(fields[c], "gpu%d_energy%n", &idx, &pos) == 1 && pos > 0 &&
-                         fields[c][pos] == '\0')
-                    gpu_cols[ngpu++] = c;
-            }
-            if (col_name < 0 || col_time < 0 || ngpu == 0) {
-                rc = joule_set_error(JOULE_EINVAL,
-                    "%s line 1: not a window log: need the columns window_name, elapsed_time "
-                    "and gpu{i}_energy (Zeus's format, as joule_options_set_log writes)",
-                    path);
-                goto done;
-            }
-            continue;
-        }
-        if (nf != ncols) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: %d fields, the header has %d",
-                                 path, lineno, nf, ncols);
-            goto done;
-        }
-        double pl;
-        int m = window_power_limit(fields[col_name], &pl);
-        if (m == 0) {
-            out->skipped_rows++;
-            continue;
-        }
-        if (m < 0 || !isfinite(pl) || pl <= 0) {
-            rc = joule_set_error(JOULE_EINVAL,
-                "%s line %d: window '%s' does not end in a power limit in W", path, lineno,
-                fields[col_name]);
-            goto done;
-        }
-        double t, e = 0;
-        if (parse_double(fields[col_time], &t) || !isfinite(t)) {
-            rc = joule_set_error(JOULE_EINVAL, "%s line %d: elapsed_time '%s' is not a number",
-                                 path, lineno, fields[col_time]);
-            goto done;
-        }
-        if (t <= 0) {
-            rc = joule_set_error(JOULE_EINVAL,
-                "%s line %d (%g W): elapsed_time is %g s; a profile row needs a time > 0",
-                path, lineno, pl, t);
-            goto done;
-        }
-        for (int g = 0; g < ngpu; g++) {
-            double v;
-            const char *s = fields[gpu_cols[g]];
-            if (parse_double(s, &v) || !isfinite(v)) {
-                rc = joule_set_error(JOULE_EINVAL,
-                    "%s line %d (%g W): energy '%s' in column %d is not a number (a GPU "
-                    "in error writes nan)", path, lineno, pl, s, gpu_cols[g] + 1);
-                goto done;
-            }
-            if (v < 0) {
-                rc = joule_set_error(JOULE_EINVAL, "%s line %d (%g W): negative energy %g J",
-                                     path, lineno, pl, v);
-                goto done;
-            }
-            e += v;
-        }
-        if (e <= 0) {
-            rc = joule_set_error(JOULE_EINVAL,
-                "%s line %d (%g W): GPU energy is 0 J; a profile row needs energy > 0",
-                path, lineno, pl);
-            goto done;
-        }
-        int k;
-        for (k = 0; k < out->n; k++)
-            if (out->points[k].knob == pl)
-                break;
-        if (k == out->n) {
-            if (out->n == alloc) {
-                int na = alloc ? alloc * 2 : 16;
-                struct jopt_point *np = realloc(out->points, (size_t)na * sizeof *np);
-                if (!np) {
-                    rc = joule_set_error(JOULE_ENOMEM, "out of memory");
-                    goto done;
-                }
-                out->points = np;
-                alloc = na;
-            }
-            out->n++;
-        }
-        out->points[k] = (struct jopt_point){pl, t, e};
-    }
-    if (ncols == 0) {
-        rc = joule_set_error(JOULE_EINVAL, "profile '%s' is empty (no header, no rows)", path);
-        goto done;
-    }
-    if (out->n == 0) {
-        rc = joule_set_error(JOULE_EINVAL,
-            "profile '%s' has no __GlobalPowerLimitOptimizer_{W} rows%s", path,
-            out->skipped_rows ? " (only other windows)" : "");
-        goto done;
-    }
-    if (out->n == 1) {
-        rc = joule_set_error(JOULE_EINVAL,
-            "profile '%s' holds one power limit (%g W); a choice needs at least two", path,
-            out->points[0].knob);
-        goto done;
-    }
-    out->n_gpus = ngpu;
-    /* highest power limit first */
-    for (int a = 1; a < out->n; a++) {
-        struct jopt_point v = out->points[a];
-        int b = a;
-        while (b > 0 && out->points[b - 1].knob < v.knob) {
-            out->points[b] = out->points[b - 1];
-            b--;
-        }
-        out->points[b] = v;
-    }
-done:
-    if (ferror(f) && !rc)
-        rc = joule_set_error(JOULE_EIO, "reading '%s' failed", path);
-    fclose(f);
-    free(line);
-    free(fields);
-    free(gpu_cols);
-    if (rc)
-        jopt_profile_free(out);
-    return rc;
-}
-
-void jopt_profile_free(struct jopt_profile *p)
-{
-    free(p->points);
-    p->points = NULL;
-    p->n = 0;
 }

@@ -1,6 +1,7 @@
 /* Time–energy frontier and the selectors that pick one setting from a set
  * of measurements (docs/optimize.md). Pure functions over arrays: no
- * devices, no I/O except the profile reader, no global state.
+ * devices, no I/O except the profile reader (profile_log.c), no global
+ * state.
  *
  * Every function returns 0 (or a count/index) or a negative JOULE_E* code
  * and leaves a message for joule_last_error(). */
@@ -58,12 +59,19 @@ double jopt_cost(double eta, double p_max_w, int n_gpus, double time_s, double e
 int jopt_select(const struct jopt_selector *s, const struct jopt_point *p, int n,
                 double p_max_w, int n_gpus);
 
+/* The largest power limit a profiling log may name, in W: far above any
+ * GPU, and small enough that P_max * N_gpus * T stays finite. */
+#define JOPT_MAX_POWER_LIMIT_W 1e6
+
 /* A profiling log in the window-log CSV format (Zeus's), rows named
  * __GlobalPowerLimitOptimizer_{W} (or __PowerLimitOptimizer_{W}); the
  * gpu{i}_energy columns are summed. Other rows are skipped. A power limit
- * seen twice keeps its last row. */
+ * seen twice keeps its last row. A column named twice, or a value or sum
+ * that is not finite, is an error naming the file, line and column
+ * (profile_log.c). */
 struct jopt_profile {
     struct jopt_point *points; /* malloc'd, highest power limit first */
+    int *lines;                /* the line each point was read from */
     int n;
     int n_gpus;                /* gpu{i}_energy columns */
     int skipped_rows;          /* rows with other window names */

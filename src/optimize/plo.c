@@ -57,7 +57,18 @@ struct joule_plo {
     char window[64];
     struct plo_store *store;
     char job[256];
+    /* Another process profiles this key (plo_store_claim): wait in READY
+     * at the maximum limit for its profile, polling the store. */
+    int waiting;
+    double last_poll, last_beat; /* joule_now_s() of the last poll / renewal */
+    char holder[256];
 };
+
+/* How long a claim holds without renewal (a holder on another host that
+ * died), how often its holder renews it, and how often a waiter polls. */
+#define PLO_CLAIM_TTL_S 600.0
+#define PLO_CLAIM_RENEW_S 10.0
+#define PLO_WAIT_POLL_S 1.0
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -396,6 +407,93 @@ static int end_window(joule_plo *p)
     return 0;
 }
 
+/* ---- the store: stored profiles and other processes --------------------------- */
+
+/* Reads the stored profile of the key. A complete one is chosen from (its
+ * limits may differ from today's candidates) and applied: DONE, returns 1.
+ * The measurements of an incomplete one are reused: returns 0. */
+static int load_stored(joule_plo *p)
+{
+    struct jopt_point *stored = calloc((size_t)PLO_MAX_CANDIDATES, sizeof *stored);
+    if (!stored)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    int complete = 0;
+    struct plo_key key = key_of(p);
+    int ns = plo_store_load(p->store, &key, stored, PLO_MAX_CANDIDATES, &complete);
+    for (int j = 0; j < ns; j++)
+        for (int i = 0; i < p->ncand; i++)
+            if (stored[j].knob == p->cand[i] && stored[j].time_s > 0 && stored[j].energy_j > 0)
+                p->meas[i] = stored[j];
+    if (ns < 0 || !complete || ns < 2) {
+        free(stored);
+        return ns < 0 ? ns : 0;
+    }
+    int k = jopt_points_check(stored, ns, "stored profile");
+    if (k == 0)
+        k = jopt_select(&p->o.sel, stored, ns, p->max_w, p->ngpus);
+    double w = k >= 0 ? stored[k].knob : 0;
+    free(stored);
+    if (k < 0)
+        return k;
+    if (w < p->min_w || w > p->max_w)
+        return joule_set_error(JOULE_ERANGE,
+            "power-limit optimizer: the stored optimum %g W is outside the GPUs' range "
+            "%g-%g W", w, p->min_w, p->max_w);
+    p->optimal_w = w;
+    p->state = JOULE_PLO_DONE;
+    p->waiting = 0;
+    int rc = set_all(p, w);
+    return rc ? rc : 1;
+}
+
+/* Claims the key, or learns which process profiles it (plo_store.c):
+ * sets p->waiting; returns 1 when the profile turned out complete (then
+ * applied), else 0. */
+static int coordinate(joule_plo *p)
+{
+    struct plo_key key = key_of(p);
+    int c = plo_store_claim(p->store, &key, PLO_CLAIM_TTL_S, p->holder, sizeof p->holder);
+    if (c < 0)
+        return c;
+    if (c == PLO_CLAIM_COMPLETE)
+        return load_stored(p);
+    p->waiting = c == PLO_CLAIM_HELD;
+    p->last_beat = joule_now_s();
+    return 0;
+}
+
+/* A waiter's step: at most every PLO_WAIT_POLL_S, take the profile if it
+ * is complete, or the claim if it lapsed; then profile what is left. */
+static int wait_turn(joule_plo *p)
+{
+    if (joule_now_s() - p->last_poll < PLO_WAIT_POLL_S)
+        return 0;
+    p->last_poll = joule_now_s();
+    int rc = load_stored(p);
+    if (rc == 0)
+        rc = coordinate(p);
+    if (rc || p->waiting)
+        return rc < 0 ? rc : 0;
+    p->cur = next_unmeasured(p, 0);
+    if (p->cur < 0) { /* the other process measured everything */
+        p->cur = 0;
+        return finish(p);
+    }
+    return start_candidate(p);
+}
+
+/* The holder renews its claim while it profiles. A failed renewal is
+ * harmless (the claim holds PLO_CLAIM_TTL_S), so it is not reported. */
+static void renew_claim(joule_plo *p)
+{
+    if (!p->store || p->waiting || p->state == JOULE_PLO_DONE ||
+        joule_now_s() - p->last_beat < PLO_CLAIM_RENEW_S)
+        return;
+    struct plo_key key = key_of(p);
+    p->last_beat = joule_now_s();
+    plo_store_claim(p->store, &key, PLO_CLAIM_TTL_S, p->holder, sizeof p->holder);
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
 
 static int gpu_device_index(joule_ctx *ctx, int gpu)
@@ -516,56 +614,18 @@ JOULE_EXPORT int joule_plo_create(joule_ctx *ctx, const joule_plo_options *o, jo
         snprintf(p->job, sizeof p->job, "%s", job);
         if ((rc = plo_store_open(o->db, o->db_timeout_ms, &p->store)))
             goto fail;
-        struct jopt_point *stored = calloc((size_t)PLO_MAX_CANDIDATES, sizeof *stored);
-        if (!stored) {
-            rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+        if ((rc = load_stored(p)) == 0)
+            rc = coordinate(p);
+        if (rc < 0)
             goto fail;
-        }
-        int complete = 0;
-        struct plo_key key = key_of(p);
-        int ns = plo_store_load(p->store, &key, stored, PLO_MAX_CANDIDATES, &complete);
-        if (ns < 0) {
-            free(stored);
-            rc = ns;
-            goto fail;
-        }
-        for (int j = 0; j < ns; j++)
-            for (int i = 0; i < p->ncand; i++)
-                if (stored[j].knob == p->cand[i] && stored[j].time_s > 0 &&
-                    stored[j].energy_j > 0)
-                    p->meas[i] = stored[j];
-        if (complete && ns >= 2) {
-            /* A finished profile: choose from it as stored (its limits may
-             * differ from today's candidates). */
-            int k = jopt_points_check(stored, ns, "stored profile");
-            if (k == 0)
-                k = jopt_select(&p->o.sel, stored, ns, p->max_w, p->ngpus);
-            if (k < 0) {
-                free(stored);
-                rc = k;
-                goto fail;
-            }
-            double w = stored[k].knob;
-            free(stored);
-            if (w < p->min_w || w > p->max_w) {
-                rc = joule_set_error(JOULE_ERANGE,
-                    "power-limit optimizer: the stored optimum %g W is outside the GPUs' "
-                    "range %g-%g W", w, p->min_w, p->max_w);
-                goto fail;
-            }
-            p->optimal_w = w;
-            p->state = JOULE_PLO_DONE;
-            if ((rc = set_all(p, w)))
-                goto fail;
+        if (rc == 1) { /* a complete profile: applied, no profiling */
             *out = p;
             return 0;
         }
-        /* An unfinished profile: the limits it measured are reused. */
-        free(stored);
     }
     if ((rc = set_all(p, p->max_w)))
         goto fail;
-    p->cur = next_unmeasured(p, 0);
+    p->cur = p->waiting ? 0 : next_unmeasured(p, 0);
     if (p->cur < 0) { /* everything was measured before a crash */
         p->cur = 0;
         if ((rc = finish(p)))
@@ -584,9 +644,10 @@ JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
 {
     if (!p)
         return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
+    renew_claim(p);
     switch (p->state) {
     case JOULE_PLO_READY:
-        return start_candidate(p);
+        return p->waiting ? wait_turn(p) : start_candidate(p);
     case JOULE_PLO_WARMUP:
         if (--p->steps_left > 0)
             return 0;
@@ -647,6 +708,11 @@ JOULE_EXPORT int joule_plo_result(joule_plo *p, double *power_limit_w)
         int left = 0;
         for (int i = 0; i < p->ncand; i++)
             left += !(p->meas[i].time_s > 0);
+        if (p->waiting)
+            return joule_set_error(JOULE_EBUSY,
+                "power-limit optimizer: %s profiles job '%s' (%d of %d limits left); this "
+                "one runs at %g W until that profile is complete", p->holder, p->job, left,
+                p->ncand, p->max_w);
         return joule_set_error(JOULE_EBUSY,
             "power-limit optimizer is still profiling (%g W next or in progress, %d of %d "
             "limits left)", p->cand[p->cur], left, p->ncand);
@@ -705,6 +771,10 @@ JOULE_EXPORT void joule_plo_destroy(joule_plo *p)
         joule_window_cancel(p->ctx, p->window);
     if (p->ncand > 0 && p->applied_w > 0 && p->applied_w != p->max_w)
         set_all(p, p->max_w);
+    if (p->store && !p->waiting && p->state != JOULE_PLO_DONE) {
+        struct plo_key key = key_of(p); /* stopped mid-profile: the next one takes over */
+        plo_store_release(p->store, &key);
+    }
     plo_store_close(p->store);
     free(p->dev_index);
     free(p->cand);

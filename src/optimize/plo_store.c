@@ -9,11 +9,14 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -22,6 +25,10 @@
 struct plo_store {
     sqlite3 *db;
     char path[4096];
+    /* This connection's identity in claims: a random owner token, and the
+     * host (name and boot) and process (pid and start time) it runs as. */
+    char owner[64], host[320];
+    long long pid_start;
 };
 
 static const char schema_sql[] =
@@ -40,7 +47,16 @@ static const char schema_sql[] =
     " power_limit_w REAL NOT NULL CHECK (power_limit_w > 0),"
     " time_per_step_s REAL NOT NULL CHECK (time_per_step_s > 0),"
     " energy_per_step_j REAL NOT NULL CHECK (energy_per_step_j > 0),"
-    " PRIMARY KEY (profile_id, power_limit_w));";
+    " PRIMARY KEY (profile_id, power_limit_w));"
+    /* Who profiles a key now (see plo_store_claim); added in place, as old
+     * readers ignore a table they do not know. */
+    "CREATE TABLE IF NOT EXISTS plo_claim ("
+    " profile_id INTEGER PRIMARY KEY REFERENCES plo_profile(id) ON DELETE CASCADE,"
+    " owner TEXT NOT NULL,"
+    " host TEXT NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " pid_start INTEGER NOT NULL,"
+    " heartbeat_unix_s REAL NOT NULL);";
 
 /* Maps an SQLite failure to a JOULE_E* code with a message naming the
  * database and the fix. */
@@ -96,28 +112,113 @@ int plo_store_default_path(char *buf, size_t len)
     return 0;
 }
 
-/* mkdir -p of path's parent folder. */
-static int make_parents(const char *path)
+/* One folder; one that exists already is fine. */
+static int make_dir(const char *dir)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    char *slash = strrchr(tmp, '/');
-    if (!slash || slash == tmp)
+    struct stat st;
+    if (mkdir(dir, 0700) == 0 || (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
         return 0;
-    *slash = '\0';
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            return joule_set_error(JOULE_EIO, "cannot create folder '%s' for the database: %s",
-                                   tmp, strerror(errno));
-        *p = '/';
+    return joule_set_error(JOULE_EIO, "cannot create folder '%s' for the power-limit "
+                           "database: %s", dir, strerror(errno == EEXIST ? ENOTDIR : errno));
+}
+
+/* The default data folder, $XDG_DATA_HOME/joule or ~/.local/share/joule,
+ * is the only folder joule creates (with the missing .local and
+ * .local/share under an existing home). */
+static int make_default_dir(void)
+{
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    char dir[4096];
+    if (xdg && *xdg == '/') {
+        snprintf(dir, sizeof dir, "%s/joule", xdg);
+        return make_dir(dir);
     }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return joule_set_error(JOULE_EIO, "cannot create folder '%s' for the database: %s",
-                               tmp, strerror(errno));
+    static const char *const parts[] = {"/.local", "/.local/share", "/.local/share/joule"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        snprintf(dir, sizeof dir, "%s%s", home, parts[i]);
+        int rc = make_dir(dir);
+        if (rc)
+            return rc;
+    }
     return 0;
+}
+
+/* Any other path's folder must exist: creating folders where a caller (or
+ * a typo, or root) points is not the library's business. */
+static int check_parent(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return joule_set_error(errno == ENOENT ? JOULE_ENOENT : JOULE_EIO,
+            "the folder '%s' of the power-limit database '%s' cannot be used (%s); joule "
+            "creates only its default folder ($XDG_DATA_HOME/joule or ~/.local/share/joule): "
+            "create it or choose another path", dir, path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return joule_set_error(JOULE_EINVAL, "'%s' in the power-limit database path '%s' is "
+                               "not a folder", dir, path);
+    return 0;
+}
+
+/* Field 22 of /proc/PID/stat, the process's start in clock ticks since
+ * boot; 0 when the process is gone or a zombie. A pid with another start
+ * is another process. */
+static long long process_start(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+        return 0;
+    p += 2; /* field 3, the state */
+    for (int field = 3; field < 22 && p; field++)
+        if ((p = strchr(p, ' ')))
+            p++;
+    long long start = 0;
+    return p && sscanf(p, "%lld", &start) == 1 ? start : 0;
+}
+
+/* Host (name and boot id: a reboot ends every claim made before it),
+ * process, and a random token that tells two optimizers of one process
+ * apart. */
+static void identify(struct plo_store *s)
+{
+    char name[256] = "", boot[64] = "";
+    gethostname(name, sizeof name - 1);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof boot, f))
+            boot[0] = '\0';
+        fclose(f);
+        boot[strcspn(boot, "\n")] = '\0';
+    }
+    snprintf(s->host, sizeof s->host, "%s/%s", name, boot);
+    s->pid_start = process_start(getpid());
+    unsigned long long token = 0;
+    if (getrandom(&token, sizeof token, 0) != (ssize_t)sizeof token)
+        token = (unsigned long long)time(NULL) ^ (unsigned long long)(uintptr_t)s;
+    snprintf(s->owner, sizeof s->owner, "%ld-%016llx", (long)getpid(), token);
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int exec(struct plo_store *s, const char *sql, const char *what)
@@ -139,6 +240,8 @@ int plo_store_open(const char *path, int busy_timeout_ms, struct plo_store **out
     if (!s)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     int rc = 0;
+    const char *env = getenv("JOULE_DB");
+    int is_default = !path && !(env && *env);
     if (path) {
         if (strlen(path) >= sizeof s->path) {
             free(s);
@@ -149,10 +252,11 @@ int plo_store_open(const char *path, int busy_timeout_ms, struct plo_store **out
         free(s);
         return rc;
     }
-    if ((rc = make_parents(s->path))) {
+    if ((rc = is_default ? make_default_dir() : check_parent(s->path))) {
         free(s);
         return rc;
     }
+    identify(s);
     int src = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                               NULL);
     if (src != SQLITE_OK) {
@@ -368,6 +472,22 @@ int plo_store_put(struct plo_store *s, const struct plo_key *key, const struct j
     return rc;
 }
 
+/* Runs one statement with ?1 = profile id and ?2 = owner (when given). */
+static int run_on(struct plo_store *s, const char *sql, sqlite3_int64 id, const char *owner,
+                  const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (owner)
+            sqlite3_bind_text(st, 2, owner, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_error(s->path, s->db, rc, what);
+}
+
 int plo_store_complete(struct plo_store *s, const struct plo_key *key,
                        const struct jopt_point *pts, int n, double optimal_w,
                        const char *selector)
@@ -398,6 +518,8 @@ int plo_store_complete(struct plo_store *s, const struct plo_key *key,
         if (src != SQLITE_OK)
             rc = store_error(s->path, s->db, src, "mark the profile complete");
     }
+    if (!rc) /* complete: nobody profiles it any more */
+        rc = run_on(s, "DELETE FROM plo_claim WHERE profile_id = ?1", id, NULL, "end the claim");
     if (!rc)
         rc = exec(s, "COMMIT", "commit the profile");
     if (rc)
@@ -427,6 +549,116 @@ int plo_store_forget(struct plo_store *s, const struct plo_key *key)
     sqlite3_finalize(st);
     if (src != SQLITE_OK)
         rc = store_error(s->path, s->db, src, "delete the profile");
+    if (!rc)
+        rc = exec(s, "COMMIT", "commit");
+    if (rc)
+        rollback(s);
+    return rc;
+}
+
+/* ---- who profiles a key ------------------------------------------------------ */
+
+/* Whether a claim no longer holds: its heartbeat is older than ttl_s, or
+ * (on this host) its process is gone, a zombie, or its pid another's. */
+static int lapsed(const struct plo_store *s, sqlite3_stmt *row, double now, double ttl_s)
+{
+    const char *host = (const char *)sqlite3_column_text(row, 1);
+    long pid = (long)sqlite3_column_int64(row, 2);
+    long long start = sqlite3_column_int64(row, 3);
+    double beat = sqlite3_column_double(row, 4);
+    if (now - beat > ttl_s)
+        return 1;
+    return host && !strcmp(host, s->host) && process_start(pid) != start;
+}
+
+int plo_store_claim(struct plo_store *s, const struct plo_key *key, double ttl_s,
+                    char *holder, size_t holder_len)
+{
+    int rc = check_key(key);
+    if (rc)
+        return rc;
+    if ((rc = exec(s, "BEGIN IMMEDIATE", "lock for a claim")))
+        return rc;
+    sqlite3_int64 id;
+    sqlite3_stmt *st = NULL;
+    int result = PLO_CLAIM_OURS, src;
+    if ((rc = profile_id(s, key, 1, &id)))
+        goto out;
+    src = sqlite3_prepare_v2(s->db, "SELECT complete FROM plo_profile WHERE id = ?1", -1, &st,
+                             NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if ((src = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int(st, 0))
+            result = PLO_CLAIM_COMPLETE;
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_ROW) {
+        rc = store_error(s->path, s->db, src, "read the profile");
+        goto out;
+    }
+    if (result == PLO_CLAIM_COMPLETE)
+        goto out;
+    double now = wall_s();
+    src = sqlite3_prepare_v2(s->db,
+        "SELECT owner, host, pid, pid_start, heartbeat_unix_s FROM plo_claim "
+        "WHERE profile_id = ?1", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            const char *owner = (const char *)sqlite3_column_text(st, 0);
+            if (owner && strcmp(owner, s->owner) && !lapsed(s, st, now, ttl_s)) {
+                const char *host = (const char *)sqlite3_column_text(st, 1);
+                snprintf(holder, holder_len, "process %lld on %.*s (heartbeat %.0f s ago)",
+                         (long long)sqlite3_column_int64(st, 2),
+                         host ? (int)strcspn(host, "/") : 0, host ? host : "",
+                         now - sqlite3_column_double(st, 4));
+                result = PLO_CLAIM_HELD;
+            }
+            src = SQLITE_DONE;
+        }
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE) {
+        rc = store_error(s->path, s->db, src, "read the claim");
+        goto out;
+    }
+    if (result == PLO_CLAIM_OURS) {
+        src = sqlite3_prepare_v2(s->db,
+            "INSERT OR REPLACE INTO plo_claim (profile_id, owner, host, pid, pid_start, "
+            "heartbeat_unix_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &st, NULL);
+        if (src == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, id);
+            sqlite3_bind_text(st, 2, s->owner, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 3, s->host, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid());
+            sqlite3_bind_int64(st, 5, s->pid_start);
+            sqlite3_bind_double(st, 6, now);
+            src = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+        if (src != SQLITE_DONE)
+            rc = store_error(s->path, s->db, src, "write the claim");
+    }
+out:
+    if (!rc)
+        rc = exec(s, "COMMIT", "commit the claim");
+    if (rc)
+        rollback(s);
+    return rc ? rc : result;
+}
+
+int plo_store_release(struct plo_store *s, const struct plo_key *key)
+{
+    int rc = check_key(key);
+    if (rc)
+        return rc;
+    if ((rc = exec(s, "BEGIN IMMEDIATE", "lock to end a claim")))
+        return rc;
+    sqlite3_int64 id;
+    if (!(rc = profile_id(s, key, 0, &id)) && id)
+        rc = run_on(s, "DELETE FROM plo_claim WHERE profile_id = ?1 AND owner = ?2", id,
+                    s->owner, "end the claim");
     if (!rc)
         rc = exec(s, "COMMIT", "commit");
     if (rc)

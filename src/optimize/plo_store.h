@@ -19,8 +19,10 @@ struct plo_key {
     const char *job;
 };
 
-/* Opens (creating the file, its parent folders and the schema) the
- * database at path; NULL path: the default (plo_store_default_path).
+/* Opens (creating the file and the schema) the database at path; NULL
+ * path: $JOULE_DB, else the default (plo_store_default_path), whose folder
+ * is the only one created. Another path's folder must exist (JOULE_ENOENT
+ * otherwise).
  * busy_timeout_ms: how long to wait for a lock held by another process.
  * A locked database gives JOULE_EBUSY, a corrupt one JOULE_EIO; the file is
  * never modified then. */
@@ -45,5 +47,18 @@ int plo_store_complete(struct plo_store *s, const struct plo_key *key,
                        const char *selector);
 /* Deletes the profile of key (one transaction). */
 int plo_store_forget(struct plo_store *s, const struct plo_key *key);
+
+/* Coordination of processes that profile one key at the same time: one
+ * claims it and profiles, the others wait for its complete profile. A
+ * claim holds while its holder renews it (calls this again) within ttl_s,
+ * and on the holder's host while its process lives; a lapsed claim passes
+ * to the next caller, which profiles the limits left. Returns
+ * PLO_CLAIM_OURS (claimed or renewed), PLO_CLAIM_HELD (by another: holder
+ * says who), PLO_CLAIM_COMPLETE (nothing left to profile), or < 0. */
+enum { PLO_CLAIM_HELD = 0, PLO_CLAIM_OURS = 1, PLO_CLAIM_COMPLETE = 2 };
+int plo_store_claim(struct plo_store *s, const struct plo_key *key, double ttl_s,
+                    char *holder, size_t holder_len);
+/* Gives up this connection's claim on key, if it holds it. */
+int plo_store_release(struct plo_store *s, const struct plo_key *key);
 
 #endif

@@ -182,6 +182,37 @@ int ts_run(char *const argv[], char *const env[], char **out, char **err)
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
+int ts_run_to(char *const argv[], const char *stdout_path, char **err)
+{
+    char *dir = ts_mkdtemp();
+    char errpath[4096];
+    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int o = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0)
+            _exit(125);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], argv);
+        _exit(126);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char *text = ts_read(errpath);
+    if (err)
+        *err = text ? text : strdup("");
+    else
+        free(text);
+    ts_rmtree(dir);
+    free(dir);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 int ts_rapl_zone(const char *root, const char *id, const char *name,
                  unsigned long long energy_uj, unsigned long long range_uj)
 {

@@ -69,28 +69,25 @@ cJSON *pl_plan_to_json(const pl_problem *pb, const pl_plan *p)
     return plan_json(pb, p, 1);
 }
 
+static FILE *open_output(const char *path, int *rc)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f)
+        *rc = pl_error(JOULE_EIO, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
 static int write_json(cJSON *o, const char *path)
 {
     char *text = cJSON_PrintUnformatted(o);
     if (!text)
         return pl_error(JOULE_ENOMEM, "out of memory writing %s", path);
     int rc = 0;
-    if (!strcmp(path, "-")) {
-        if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF ||
-            fflush(stdout))
-            rc = pl_error(JOULE_EIO, "cannot write to stdout: %s",
-                          strerror(errno));
-    } else {
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            rc = pl_error(JOULE_EIO, "cannot write %s: %s", path,
-                          strerror(errno));
-        } else {
-            int bad = fputs(text, f) == EOF || fputc('\n', f) == EOF;
-            bad |= fclose(f) != 0;
-            if (bad)
-                rc = pl_error(JOULE_EIO, "error writing %s", path);
-        }
+    FILE *f = open_output(path, &rc);
+    if (f) {
+        fputs(text, f);
+        fputc('\n', f);
+        rc = pl_close_output(f, path);
     }
     cJSON_free(text);
     return rc;
@@ -164,40 +161,32 @@ int pl_write_frontier_csv(const pl_problem *pb, const pl_frontier *f,
                           FILE *out)
 {
     double q = pb->cfg.quantum_s;
-    if (fprintf(out, "plan_id,time_s,energy_j,quantized_time_s,"
-                     "model_energy_j,lower_bound_j\n") < 0)
-        return pl_error(JOULE_EIO, "error writing the frontier CSV");
+    fprintf(out, "plan_id,time_s,energy_j,quantized_time_s,model_energy_j,"
+                 "lower_bound_j\n");
     for (int i = 0; i < f->n; i++) {
         const pl_plan *p = &f->pts[i];
-        if (fprintf(out, "%d,%.12g,%.12g,%.12g,%.12g,%.12g\n", p->id,
-                    p->time_s, p->energy_j, (double)p->quanta * q,
-                    p->model_energy_j, p->bound_j) < 0)
-            return pl_error(JOULE_EIO, "error writing the frontier CSV");
+        fprintf(out, "%d,%.12g,%.12g,%.12g,%.12g,%.12g\n", p->id, p->time_s,
+                p->energy_j, (double)p->quanta * q, p->model_energy_j,
+                p->bound_j);
     }
-    return 0;
+    return ferror(out) ? pl_error(JOULE_EIO, "error writing the frontier CSV")
+                       : 0;
 }
 
 int pl_write_frontier_csv_file(const pl_problem *pb, const pl_frontier *f,
                                const char *path)
 {
-    if (!strcmp(path, "-")) {
-        int rc = pl_write_frontier_csv(pb, f, stdout);
-        fflush(stdout);
-        return rc;
-    }
-    FILE *out = fopen(path, "w");
+    int rc = 0;
+    FILE *out = open_output(path, &rc);
     if (!out)
-        return pl_error(JOULE_EIO, "cannot write %s: %s", path,
-                        strerror(errno));
-    int rc = pl_write_frontier_csv(pb, f, out);
-    if (fclose(out) != 0 && !rc)
-        rc = pl_error(JOULE_EIO, "error writing %s", path);
-    return rc;
+        return rc;
+    pl_write_frontier_csv(pb, f, out);
+    return pl_close_output(out, path);
 }
 
 /* ---- reading a plan ------------------------------------------------------------ */
 
-static char *slurp(const char *path, int *rc)
+static char *slurp(const char *path, size_t *len_out, int *rc)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -233,7 +222,47 @@ static char *slurp(const char *path, int *rc)
         return NULL;
     }
     buf[len] = '\0';
+    *len_out = len;
     return buf;
+}
+
+/* Line and column (1-based) of position `at` in text. */
+static void position(const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at; p++) {
+        if (*p == '\n') {
+            ++*line;
+            *col = 1;
+        } else {
+            ++*col;
+        }
+    }
+}
+
+/* The whole file is one JSON value: a parse error, or anything but
+ * whitespace after the value, names the line and column. */
+static cJSON *parse_plan(const char *path, const char *text, size_t len, int *rc)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    const char *bad = root ? end + strspn(end, " \t\r\n") : cJSON_GetErrorPtr();
+    if (root && bad == text + len)
+        return root;
+    int line, col;
+    position(text, bad && bad >= text && bad <= text + len ? bad : text + len, &line, &col);
+    *rc = pl_error(JOULE_EINVAL, "%s, line %d, column %d: %s", path, line, col,
+                   root ? "text after the plan's JSON value" : "not valid JSON");
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* A JSON number that is a whole number in [lo, hi]. */
+static int whole_in(const cJSON *x, double lo, double hi)
+{
+    return cJSON_IsNumber(x) && x->valuedouble >= lo && x->valuedouble <= hi &&
+           x->valuedouble == floor(x->valuedouble);
 }
 
 void pl_stage_plan_free(pl_stage_plan *sp)
@@ -244,25 +273,62 @@ void pl_stage_plan_free(pl_stage_plan *sp)
     memset(sp, 0, sizeof *sp);
 }
 
+/* Reads one stage's sequence in one pass over its array (indexing a cJSON
+ * array walks it from the start: 100k steps took a minute). */
+static int read_steps(const char *path, int stage, const cJSON *seq, pl_stage_plan *out)
+{
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, seq)
+        n++;
+    if (n == 0)
+        return pl_error(JOULE_EINVAL, "%s: stage %d has no computations", path, stage);
+    out->steps = calloc((size_t)n, sizeof *out->steps);
+    if (!out->steps)
+        return pl_error(JOULE_ENOMEM, "out of memory reading %s", path);
+    out->n = n;
+    int k = 0;
+    cJSON_ArrayForEach(e, seq) {
+        const cJSON *ins = cJSON_GetObjectItemCaseSensitive(e, "instruction");
+        const cJSON *mb = cJSON_GetObjectItemCaseSensitive(e, "microbatch");
+        const cJSON *fq = cJSON_GetObjectItemCaseSensitive(e, "frequency_mhz");
+        int instr = cJSON_IsString(ins) ? pl_instr_parse(ins->valuestring) : -1;
+        if (instr < 0 || !mb || !fq)
+            return pl_error(JOULE_EINVAL,
+                            "%s: stages[%d][%d]: expected {\"instruction\": "
+                            "\"forward\"|\"backward\", \"microbatch\": N, "
+                            "\"frequency_mhz\": MHz}", path, stage, k);
+        if (!whole_in(mb, 0, PL_MAX_COMPUTATIONS - 1))
+            return pl_error(JOULE_EINVAL,
+                            "%s: stages[%d][%d].microbatch %.17g is not a whole number "
+                            "from 0 to %d", path, stage, k,
+                            cJSON_IsNumber(mb) ? mb->valuedouble : NAN,
+                            PL_MAX_COMPUTATIONS - 1);
+        if (!whole_in(fq, 1, 1e6))
+            return pl_error(JOULE_EINVAL,
+                            "%s: stages[%d][%d].frequency_mhz %.17g is not a whole "
+                            "number of MHz from 1 to 1000000", path, stage, k,
+                            cJSON_IsNumber(fq) ? fq->valuedouble : NAN);
+        out->steps[k].instr = instr;
+        out->steps[k].mb = (int)mb->valuedouble;
+        out->steps[k].freq_mhz = (int)fq->valuedouble;
+        k++;
+    }
+    return 0;
+}
+
 int pl_stage_plan_read(const char *path, int stage, pl_stage_plan *out)
 {
     memset(out, 0, sizeof *out);
     int rc = 0;
-    char *text = slurp(path, &rc);
+    size_t len = 0;
+    char *text = slurp(path, &len, &rc);
     if (!text)
         return rc;
-    cJSON *root = cJSON_Parse(text);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1;
-        if (at)
-            for (const char *p = text; p < at && *p; p++)
-                line += *p == '\n';
-        free(text);
-        return pl_error(JOULE_EINVAL, "%s, line %d: not valid JSON", path,
-                        line);
-    }
+    cJSON *root = parse_plan(path, text, len, &rc);
     free(text);
+    if (!root)
+        return rc;
     const cJSON *stages = cJSON_GetObjectItemCaseSensitive(root, "stages");
     if (!cJSON_IsArray(stages)) {
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(root, "frontier");
@@ -280,47 +346,27 @@ int pl_stage_plan_read(const char *path, int stage, pl_stage_plan *out)
                           path);
         goto done;
     }
-    int ns = cJSON_GetArraySize(stages);
-    if (stage < 0 || stage >= ns) {
+    int ns = 0;
+    const cJSON *seq = NULL, *s;
+    cJSON_ArrayForEach(s, stages) {
+        if (ns == stage)
+            seq = s;
+        ns++;
+    }
+    if (!seq) {
         rc = pl_error(JOULE_EINVAL, "%s: stage %d is out of range; the plan "
                       "has %d stages (0..%d)", path, stage, ns, ns - 1);
         goto done;
     }
-    const cJSON *seq = cJSON_GetArrayItem(stages, stage);
-    int n = cJSON_IsArray(seq) ? cJSON_GetArraySize(seq) : -1;
-    if (n <= 0) {
-        rc = pl_error(JOULE_EINVAL, "%s: stage %d has no computations", path,
+    if (!cJSON_IsArray(seq)) {
+        rc = pl_error(JOULE_EINVAL, "%s: stages[%d] is not an array of computations", path,
                       stage);
         goto done;
     }
-    out->steps = calloc((size_t)n, sizeof *out->steps);
-    if (!out->steps) {
-        rc = pl_error(JOULE_ENOMEM, "out of memory reading %s", path);
-        goto done;
-    }
-    out->n = n;
     out->num_stages = ns;
-    for (int k = 0; k < n; k++) {
-        const cJSON *e = cJSON_GetArrayItem(seq, k);
-        const cJSON *ins = cJSON_GetObjectItemCaseSensitive(e, "instruction");
-        const cJSON *mb = cJSON_GetObjectItemCaseSensitive(e, "microbatch");
-        const cJSON *fq = cJSON_GetObjectItemCaseSensitive(e, "frequency_mhz");
-        int instr = cJSON_IsString(ins) ? pl_instr_parse(ins->valuestring) : -1;
-        if (instr < 0 || !cJSON_IsNumber(mb) || !cJSON_IsNumber(fq) ||
-            fq->valuedouble < 1 || fq->valuedouble > 1e6 ||
-            fq->valuedouble != floor(fq->valuedouble) || mb->valuedouble < 0) {
-            rc = pl_error(JOULE_EINVAL,
-                          "%s: stage %d, computation %d: expected "
-                          "{\"instruction\": \"forward\"|\"backward\", "
-                          "\"microbatch\": N, \"frequency_mhz\": MHz}",
-                          path, stage, k);
-            pl_stage_plan_free(out);
-            goto done;
-        }
-        out->steps[k].instr = instr;
-        out->steps[k].mb = (int)mb->valuedouble;
-        out->steps[k].freq_mhz = (int)fq->valuedouble;
-    }
+    rc = read_steps(path, stage, seq, out);
+    if (rc)
+        pl_stage_plan_free(out);
 done:
     cJSON_Delete(root);
     return rc;

@@ -40,6 +40,9 @@ enum { PL_SCHED_1F1B = 0, PL_SCHED_GPIPE = 1 };
 int pl_error(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *pl_last_error(void);
+/* Flushes f and closes it unless it is stdout; a failed write or close is
+ * JOULE_EIO with "cannot write PATH: <strerror>". */
+int pl_close_output(FILE *f, const char *path);
 
 /* Allocation wrappers that keep a count of the planner's live and peak heap
  * bytes (the benchmark reports the peak). Thread-safe. */

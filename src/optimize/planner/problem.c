@@ -9,6 +9,9 @@
 
 /* Largest energy of one computation we accept (keeps nJ sums in int64). */
 #define PL_MAX_ENERGY_J 1e7
+/* Largest model energy sum, in nJ: 2^60, leaving the max-flow room to add
+ * a few such sums in int64. */
+#define PL_MAX_MODEL_NJ 0x1p60
 
 void pl_problem_free(pl_problem *pb)
 {
@@ -134,6 +137,30 @@ static int build_kind(pl_problem *pb, pl_kind *kd, pl_option *raw, int nraw)
     return 0;
 }
 
+/* The solver sums model costs (nJ) over all computations and adds
+ * lambda * T for iteration times T up to the all-slowest sum: bound those
+ * sums, in floating point, so no int64 arithmetic can overflow. */
+static int check_magnitudes(const pl_problem *pb)
+{
+    double M = pb->cfg.microbatches, pq = (double)pb->pq_nj;
+    double costs = 0, t_sum = 0;
+    for (int k = 0; k < pb->nkinds; k++) {
+        const pl_kind *kd = &pb->kinds[k];
+        double e_max = 0, slowest = kd->opt[kd->nopt - 1].quanta;
+        for (int i = 0; i < kd->nopt; i++)
+            e_max = fmax(e_max, kd->opt[i].energy_j * 1e9);
+        costs += M * (e_max + pq * slowest);
+        t_sum += M * slowest;
+    }
+    double total = costs + (double)pb->lambda_nj * fmin(t_sum, PL_MAX_QUANTA);
+    if (!(total <= PL_MAX_MODEL_NJ))
+        return pl_error(JOULE_ERANGE, "the model's energies reach %g J at a quantum of %g s "
+                        "and blocking power %g W, more than the planner's integer energies "
+                        "hold; use a quantum near the computations' times (e.g. 1ms)",
+                        total * 1e-9, pb->cfg.quantum_s, pb->cfg.blocking_power_w);
+    return 0;
+}
+
 int pl_problem_init(pl_problem *pb, const pl_profile *prof,
                     const pl_config *cfg)
 {
@@ -192,8 +219,18 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
                             PL_MAX_OPTIONS);
         }
     }
+    /* P_block * quantum in nJ must be an int64 (llround of more is
+     * garbage); check_magnitudes() bounds the sums formed from it. */
+    double pq = cfg->blocking_power_w * cfg->quantum_s * 1e9;
+    if (!(pq <= PL_MAX_MODEL_NJ)) {
+        pl_free(count);
+        return pl_error(JOULE_ERANGE, "time quantum %g s at blocking power %g W is %g J "
+                        "of blocking energy per quantum, more than the planner's integer "
+                        "energies hold; use a quantum near the computations' times "
+                        "(e.g. 1ms)", cfg->quantum_s, cfg->blocking_power_w, pq * 1e-9);
+    }
     pb->cfg = *cfg;
-    pb->pq_nj = llround(cfg->blocking_power_w * cfg->quantum_s * 1e9);
+    pb->pq_nj = llround(pq);
     pb->lambda_nj = pb->pq_nj * S;
     pb->nkinds = 2 * S;
     pb->kinds = pl_calloc((size_t)pb->nkinds, sizeof *pb->kinds);
@@ -223,6 +260,8 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
             rc = pl_error(rc, "%s, %s", name, msg);
         }
     }
+    if (!rc)
+        rc = check_magnitudes(pb);
     if (!rc)
         rc = pl_dag_build(S, cfg->microbatches, cfg->schedule, &pb->dag);
 out:

@@ -154,9 +154,11 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
                     if (!strcasecmp(fields[f], col_names[c])) {
                         if (col[c] >= 0) {
                             rc = pl_error(JOULE_EINVAL,
-                                          "%s, line %d: column '%s' appears "
-                                          "twice in the header",
-                                          name, lineno, col_names[c]);
+                                          "%s, line %d, column %d: column "
+                                          "'%s' appears twice in the header "
+                                          "(first as column %d)",
+                                          name, lineno, f + 1, col_names[c],
+                                          col[c] + 1);
                             goto fail;
                         }
                         col[c] = f;

@@ -39,13 +39,6 @@ static FILE *open_out(const char *path, int *rc)
     return f;
 }
 
-static int close_out(FILE *f, const char *path)
-{
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    return bad ? pl_error(JOULE_EIO, "error writing %s", path) : 0;
-}
-
 int pl_write_gantt_svg(const pl_problem *pb, const pl_plan *p,
                        const char *path)
 {
@@ -168,7 +161,7 @@ int pl_write_gantt_svg(const pl_problem *pb, const pl_plan *p,
             left + 70, ly + 28, fmin, left + 70 + 10 * 20, ly + 28, fmax);
     fprintf(f, "</svg>\n");
     free(start);
-    return close_out(f, path);
+    return pl_close_output(f, path);
 }
 
 int pl_write_frontier_svg(const pl_frontier *fr, int highlight,
@@ -258,5 +251,5 @@ int pl_write_frontier_svg(const pl_frontier *fr, int highlight,
 #undef PX
 #undef PY
     fprintf(f, "</svg>\n");
-    return close_out(f, path);
+    return pl_close_output(f, path);
 }

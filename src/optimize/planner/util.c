@@ -1,4 +1,5 @@
 /* Planner errors and allocation accounting. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +33,21 @@ int pl_error(int code, const char *fmt, ...)
 const char *pl_last_error(void)
 {
     return pl_msg;
+}
+
+int pl_close_output(FILE *f, const char *path)
+{
+    /* glibc drops a buffer it could not write: the flush's errno is the
+     * reason when data was still pending, else EIO stands for it */
+    int err = fflush(f) ? errno : ferror(f) ? EIO : 0;
+    if (f != stdout && fclose(f) && !err)
+        err = errno;
+    if (!err)
+        return 0;
+    if (f == stdout)
+        clearerr(f); /* reported here */
+    return pl_error(JOULE_EIO, "cannot write %s: %s", f == stdout ? "to stdout" : path,
+                    strerror(err));
 }
 
 /* Every block carries its size in a 16-byte header so the live and peak

@@ -1,4 +1,4 @@
-/* libFuzzer target over the request router (make fuzz).
+/* libFuzzer target: jouled's request router (make fuzz).
  *
  * Input: "METHOD PATH[?QUERY]\n" then one flags byte, then the body.
  * Flags bit 0: TCP peer (the token is the body's first line), else a
