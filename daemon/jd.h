@@ -14,7 +14,6 @@
 #define JD_SCOPE_CONTROL 2u
 
 #define JD_MAX_RULES 64
-#define JD_MAX_GROUPS 64
 #define JD_MAX_QUERY 16
 
 /* One entry of a scope list: everyone, a uid or a gid. */
@@ -74,7 +73,7 @@ struct jd_peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    gid_t groups[JD_MAX_GROUPS];
+    const gid_t *groups;        /* supplementary groups, all of them */
     int ngroups;
     /* TCP: the bearer token as given ("" = none). */
     const char *token;

@@ -671,14 +671,12 @@ void route_restore(struct jd_call *c)
     int gpu = -1;
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(body, "gpu");
     if (g) {
-        char id[64];
-        if (cJSON_IsNumber(g))
-            snprintf(id, sizeof id, "%d", g->valueint);
-        else if (cJSON_IsString(g))
-            snprintf(id, sizeof id, "%.60s", g->valuestring);
-        else
-            id[0] = '\0';
-        c->gpu_id = id;
+        /* The id as given, never cut: a cut "000...01" would name gpu 0. */
+        char num[32] = "";
+        if (cJSON_IsNumber(g) && g->valuedouble == floor(g->valuedouble) &&
+            fabs(g->valuedouble) < 1e9)
+            snprintf(num, sizeof num, "%.0f", g->valuedouble);
+        c->gpu_id = cJSON_IsString(g) ? g->valuestring : num;
         if (resolve_gpu(c, &gpu)) {
             c->gpu_id = NULL;
             cJSON_Delete(body);

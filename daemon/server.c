@@ -77,8 +77,12 @@ static void stream_free(void *cls)
     free(s);
 }
 
-static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p)
+/* SO_PEERCRED and every supplementary group (SO_PEERGROUPS says how many
+ * there are: a group past a fixed array must not be dropped). The groups
+ * are malloc'd into *groups. */
+static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p, gid_t **groups)
 {
+    *groups = NULL;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
@@ -92,11 +96,15 @@ static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p)
     p->pid = cr.pid;
     p->uid = cr.uid;
     p->gid = cr.gid;
-    gid_t groups[JD_MAX_GROUPS];
-    len = sizeof groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+    len = 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) != 0 && errno != ERANGE)
+        return; /* a kernel without SO_PEERGROUPS: uid and gid only */
+    gid_t *g = len ? malloc(len) : NULL;
+    if (g && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+        p->groups = *groups = g;
         p->ngroups = (int)(len / sizeof(gid_t));
-        memcpy(p->groups, groups, (size_t)p->ngroups * sizeof(gid_t));
+    } else {
+        free(g);
     }
 }
 
@@ -216,8 +224,9 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
     req.body = p->body ? p->body : "";
     req.body_len = p->len;
     req.peer.transport = li->transport;
+    gid_t *groups = NULL;
     if (li->transport == JD_UNIX) {
-        peer_creds(conn, &req.peer);
+        peer_creds(conn, &req.peer, &groups);
     } else {
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_AUTHORIZATION);
@@ -225,6 +234,7 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
         req.peer.token = !auth ? "" : !strncasecmp(auth, "Bearer ", 7) && auth[7] ? auth + 7 : "?";
     }
     jd_route(d, &req, &resp);
+    free(groups);
     if (!resp.is_stream)
         return send_resp(conn, &resp);
 
