@@ -62,6 +62,22 @@ void jd_refresh_cache(struct jd *d)
     }
 }
 
+int jd_open_devices(const char *spec, joule_ctx **ctx, char *err, size_t errlen)
+{
+    /* The daemon must never route its own reads back to itself. */
+    setenv("JOULE_DAEMON", "off", 1);
+    joule_options *o = NULL;
+    int rc = joule_options_create(&o);
+    if (!rc)
+        rc = joule_options_set_devices(o, spec);
+    if (!rc)
+        rc = joule_open(o, ctx);
+    joule_options_destroy(o);
+    if (rc)
+        snprintf(err, errlen, "devices = %s: %s", spec, joule_last_error());
+    return rc ? -1 : 0;
+}
+
 int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -73,25 +89,14 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
     d->cfg = *cfg;
     pthread_mutex_init(&d->ctl_lock, NULL);
     pthread_mutex_init(&d->cache_lock, NULL);
-    /* The daemon must never route its own reads back to itself. */
-    setenv("JOULE_DAEMON", "off", 1);
 
     if (cfg->token_secret_file[0] &&
         jd_secret_load(cfg->token_secret_file, d->secret, sizeof d->secret, &d->secret_len, err,
                        errlen))
         goto fail;
 
-    joule_options *o = NULL;
-    int rc = joule_options_create(&o);
-    if (!rc)
-        rc = joule_options_set_devices(o, cfg->devices);
-    if (!rc)
-        rc = joule_open(o, &d->ctx);
-    joule_options_destroy(o);
-    if (rc) {
-        snprintf(err, errlen, "devices = %s: %s", cfg->devices, joule_last_error());
+    if (jd_open_devices(cfg->devices, &d->ctx, err, errlen))
         goto fail;
-    }
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     d->mono_to_unix = (double)rt.tv_sec + rt.tv_nsec / 1e9 - joule_now_s();

@@ -145,6 +145,9 @@ struct jd {
     struct jd_hub *hub;
 };
 
+/* Opens the devices of a spec as the daemon does (jd_create and
+ * --check-config share it, so both judge a spec alike). 0 or -1 with err. */
+int jd_open_devices(const char *spec, joule_ctx **ctx, char *err, size_t errlen);
 /* Opens devices, starts the sampler, recovers the state file, starts the
  * lease and stream threads. Returns 0 or -1 with err filled. */
 int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t errlen);

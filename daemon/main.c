@@ -201,6 +201,14 @@ int main(int argc, char **argv)
         }
     }
     if (check) {
+        /* The devices are opened (and closed) the way the daemon opens
+         * them: a spec it would refuse is refused here. */
+        joule_ctx *ctx = NULL;
+        if (jd_open_devices(cfg.devices, &ctx, err, sizeof err)) {
+            fprintf(stderr, "jouled: %s: %s\n", config ? config : "(defaults)", err);
+            return 2;
+        }
+        joule_close(ctx);
         printf("jouled: configuration %s is valid\n", config ? config : "(defaults)");
         return 0;
     }

@@ -172,6 +172,39 @@ static void test_check_config_socket_path(void **state)
     free(dir);
 }
 
+/* --check-config judges the device spec as the daemon does at start. */
+static void test_check_config_devices(void **state)
+{
+    (void)state;
+    char *dir = ts_mkdtemp();
+    const struct {
+        const char *spec;
+        int rc;
+        const char *needle;
+    } cases[] = {
+        {"sim:0:h100", 2, "devices = sim:0:h100: device spec 'sim:0:h100': expected sim:COUNT"},
+        {"sim:1:h999", 2, "unknown GPU preset 'h999'"},
+        {"gpu:0+bogus", 2, "unknown item 'bogus'"},
+        {"sim:2:h100,p100", 0, "is valid"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[300], path[600];
+        snprintf(text, sizeof text, "devices = %s\nsocket = %s/s.sock\n", cases[i].spec, dir);
+        ts_write(dir, "c.conf", text);
+        snprintf(path, sizeof path, "%s/c.conf", dir);
+        char *argv[] = {(char *)DM_JOULED, "--check-config", "--config", path, NULL};
+        char *out = NULL, *err = NULL;
+        int rc = ts_run(argv, NULL, &out, &err);
+        if (rc != cases[i].rc || (!strstr(out, cases[i].needle) && !strstr(err, cases[i].needle)))
+            fail_msg("devices = %s: rc %d, out '%s', err '%s'; want %d with '%s'", cases[i].spec,
+                     rc, out, err, cases[i].rc, cases[i].needle);
+        free(out);
+        free(err);
+    }
+    ts_rmtree(dir);
+    free(dir);
+}
+
 /* POST /v1/restore {"gpu": "000...01"} names gpu 1, even when longer than
  * any buffer: it must not restore the caller's lease on gpu 0. */
 static void test_restore_gpu_id_not_cut(void **state)
@@ -236,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_token_subject_too_long),
         cmocka_unit_test(test_secret_file_too_long),
         cmocka_unit_test(test_check_config_socket_path),
+        cmocka_unit_test(test_check_config_devices),
         cmocka_unit_test(test_restore_gpu_id_not_cut),
         cmocka_unit_test(test_many_supplementary_groups),
     };
