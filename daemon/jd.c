@@ -21,17 +21,51 @@ void jd_log_use_syslog(int on)
         openlog("jouled", LOG_PID, LOG_DAEMON);
 }
 
+/* One call, one line: control characters (a token subject with CR/LF, a
+ * request's bytes in an error) and the backslash are escaped as \xNN, so
+ * nothing a client sends can forge or split a log line. */
+static void emit(int prio, const char *fmt, va_list ap)
+{
+    char *raw = NULL;
+    if (vasprintf(&raw, fmt, ap) < 0)
+        return;
+    size_t n = strlen(raw);
+    char *msg = malloc(4 * n + 1);
+    if (!msg) {
+        free(raw);
+        return;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            o += (size_t)sprintf(msg + o, "\\x%02x", c);
+        else
+            msg[o++] = (char)c;
+    }
+    msg[o] = '\0';
+    if (use_syslog)
+        syslog(prio, "%s", msg);
+    else
+        fprintf(stderr, "jouled: %s%s\n", prio == LOG_ERR ? "error: " : "", msg);
+    free(msg);
+    free(raw);
+}
+
 void jd_log(const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    emit(LOG_NOTICE, fmt, ap);
     va_end(ap);
-    if (use_syslog)
-        syslog(LOG_NOTICE, "%s", msg);
-    else
-        fprintf(stderr, "jouled: %s\n", msg);
+}
+
+void jd_log_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(LOG_ERR, fmt, ap);
+    va_end(ap);
 }
 
 void jd_refresh_cache(struct jd *d)

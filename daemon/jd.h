@@ -156,9 +156,12 @@ void jd_destroy(struct jd *d);
 /* Re-reads the power limits into the cache (device calls; not for scrapes). */
 void jd_refresh_cache(struct jd *d);
 
-/* Logging: stderr in the foreground, syslog otherwise. */
+/* Logging: stderr in the foreground, syslog otherwise; one line per call,
+ * control characters escaped. jd_log_error logs at LOG_ERR and prefixes
+ * "error: " on stderr. */
 void jd_log_use_syslog(int on);
 void jd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void jd_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The router: request in, response out. Pure apart from the device and
  * lease work the routes do. resp->body is malloc'd (free with

@@ -178,7 +178,7 @@ static int restore_one(struct jd *d, int gpu, int setting, int64_t orig)
     default: rc = joule_gpu_set_persistence(d->ctx, gpu, (int)orig); break;
     }
     if (rc)
-        jd_log("restoring %s of gpu%d failed: %s", setting_names[setting], gpu,
+        jd_log_error("restoring %s of gpu%d failed: %s", setting_names[setting], gpu,
                joule_last_error());
     else
         cache_after_restore(d, gpu, setting);
@@ -246,7 +246,7 @@ static void *watcher(void *arg)
         if (changed) {
             char why[512];
             if (state_write(d, why, sizeof why))
-                jd_log("%s", why);
+                jd_log_error("%s", why);
         }
         pthread_mutex_unlock(&d->ctl_lock);
         double now = mono_s();
@@ -382,7 +382,7 @@ void jd_leases_destroy(struct jd *d, int restore)
                 any |= lease_end(d, &L->l[i], "daemon stopping") == 0;
         char why[512];
         if (any && state_write(d, why, sizeof why))
-            jd_log("%s", why);
+            jd_log_error("%s", why);
     }
     for (int i = 0; i < MAX_LEASES; i++)
         if (L->l[i].pidfd >= 0)
@@ -471,7 +471,7 @@ void jd_lease_abort(struct jd *d, int gpu, int setting)
     lease_clear(l);
     char why[512];
     if (state_write(d, why, sizeof why))
-        jd_log("%s", why);
+        jd_log_error("%s", why);
 }
 
 int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o, int persist,
@@ -486,7 +486,7 @@ int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o
                setting_names[setting], gpu, o->subject);
         lease_clear(l);
         if (state_write(d, why, whylen))
-            jd_log("%s", why);
+            jd_log_error("%s", why);
         return 0;
     }
     int pidfd = -1;
@@ -507,7 +507,7 @@ int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o
     l->start_time = start;
     l->deadline = o->kind == JD_OWNER_TTL ? mono_s() + o->ttl_s : 0;
     if (state_write(d, why, whylen))
-        jd_log("%s", why);
+        jd_log_error("%s", why);
     wake(L);
     return 0;
 }
@@ -532,7 +532,7 @@ int jd_lease_release(struct jd *d, const struct jd_owner *o, int gpu)
     }
     char why[512];
     if (n && state_write(d, why, sizeof why))
-        jd_log("%s", why);
+        jd_log_error("%s", why);
     return n;
 }
 

@@ -231,12 +231,12 @@ int main(int argc, char **argv)
 
     struct jd *d = NULL;
     if (jd_create(&cfg, &d, err, sizeof err)) {
-        jd_log("cannot start: %s", err);
+        jd_log_error("cannot start: %s", err);
         return 1;
     }
     struct jd_server *srv = NULL;
     if (jd_server_start(d, &srv, err, sizeof err)) {
-        jd_log("cannot start: %s", err);
+        jd_log_error("cannot start: %s", err);
         jd_destroy(d);
         return 1;
     }

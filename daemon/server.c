@@ -303,10 +303,12 @@ static void connection_event(void *cls, struct MHD_Connection *conn, void **sock
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        return;
+    msg[strcspn(msg, "\n")] = '\0'; /* libmicrohttpd ends its lines with one */
     jd_log("http: %s", msg);
+    free(msg);
 }
 
 static struct MHD_Daemon *start_mhd(struct jd *d, struct listener *li, int fd, int port)
