@@ -459,6 +459,8 @@ void route_metrics(struct jd_call *c)
         return;
     size_t len = 0;
     char *text = jd_metrics_text(c->d, &len);
+    if (text) /* one bad byte in a label fails the whole scrape */
+        text = jd_utf8_sanitize(text, &len);
     if (!text) {
         jd_reply_error(c->resp, 500, "out of memory");
         return;
