@@ -96,6 +96,23 @@ void jd_refresh_cache(struct jd *d)
     }
 }
 
+void jd_integrate_energy(struct jd *d)
+{
+    pthread_mutex_lock(&d->cache_lock);
+    double now = joule_now_s();
+    for (int g = 0; g < d->ngpu; g++) {
+        struct jd_gpu_cache *c = &d->gpus[g];
+        double j;
+        if (c->no_counter && now > c->approx_t &&
+            joule_sampler_energy_j(d->sampler, c->dev, c->approx_t, now, &j) == 0) {
+            c->approx_j += j;
+            c->approx_t = now;
+            c->have_approx = 1;
+        }
+    }
+    pthread_mutex_unlock(&d->cache_lock);
+}
+
 int jd_open_devices(const char *spec, joule_ctx **ctx, char *err, size_t errlen)
 {
     /* The daemon must never route its own reads back to itself. */
@@ -156,6 +173,10 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
         joule_sampler_start(d->sampler)) {
         snprintf(err, errlen, "sampler: %s", joule_last_error());
         goto fail;
+    }
+    for (int g = 0; g < d->ngpu; g++) {
+        d->gpus[g].no_counter = !joule_sampler_has(d->sampler, d->gpus[g].dev, JOULE_DOMAIN_ENERGY);
+        d->gpus[g].approx_t = joule_now_s();
     }
     if (jd_leases_create(d, err, errlen))
         goto fail;

@@ -123,6 +123,11 @@ struct jd_gpu_cache {
     int persistence;            /* -1 unknown */
     int lock_min_mhz, lock_max_mhz;         /* set through jouled, 0 = none */
     int mem_lock_min_mhz, mem_lock_max_mhz;
+    /* GPUs without an energy counter: sampled power integrated since
+     * start (approx_t: monotonic s integrated up to; have_approx once
+     * there were samples). */
+    int no_counter, have_approx;
+    double approx_j, approx_t;
 };
 
 struct jd {
@@ -155,6 +160,10 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
 void jd_destroy(struct jd *d);
 /* Re-reads the power limits into the cache (device calls; not for scrapes). */
 void jd_refresh_cache(struct jd *d);
+/* Adds the sampler's power since the last call to the energy of GPUs
+ * without a counter (no device calls; at least every second, well within
+ * the sampler's history). */
+void jd_integrate_energy(struct jd *d);
 
 /* Logging: stderr in the foreground, syslog otherwise; one line per call,
  * control characters escaped. jd_log_error logs at LOG_ERR and prefixes

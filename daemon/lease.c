@@ -252,6 +252,7 @@ static void *watcher(void *arg)
         double now = mono_s();
         if (now >= next_refresh) {
             jd_refresh_cache(d); /* limits may change behind our back */
+            jd_integrate_energy(d);
             next_refresh = now + 1.0;
         }
     }

@@ -103,13 +103,23 @@ char *jd_metrics_text(struct jd *d, size_t *len)
     char val[64];
     double v;
 
-    put(&b, "# HELP joule_gpu_energy_joules_total Energy used by the GPU since jouled started.\n"
+    put(&b, "# HELP joule_gpu_energy_joules_total Energy used by the GPU since jouled started; "
+            "quality=\"approx\": integrated from sampled power (no energy counter).\n"
             "# TYPE joule_gpu_energy_joules_total counter\n");
     for (int i = 0; i < n; i++)
         if (is_gpu(d, i) && latest(d, i, JOULE_DOMAIN_ENERGY, now, &v) == 0) {
             snprintf(val, sizeof val, "%.6f", v);
             gpu_sample(&b, d, i, "joule_gpu_energy_joules_total", "", val);
         }
+    jd_integrate_energy(d); /* up to now: the sampler's values, no device call */
+    pthread_mutex_lock(&d->cache_lock);
+    for (int g = 0; g < d->ngpu; g++)
+        if (d->gpus[g].have_approx) {
+            snprintf(val, sizeof val, "%.6f", d->gpus[g].approx_j);
+            gpu_sample(&b, d, d->gpus[g].dev, "joule_gpu_energy_joules_total",
+                       ",quality=\"approx\"", val);
+        }
+    pthread_mutex_unlock(&d->cache_lock);
 
     put(&b, "# HELP joule_cpu_energy_joules_total Energy used by a CPU package or its DRAM "
             "since jouled started (RAPL).\n"

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <iconv.h>
+#include <math.h>
 
 #include "test_daemon_harness.h"
 
@@ -92,12 +93,67 @@ static void test_log_injection(void **state)
     dm_stop(&m);
 }
 
+/* The value of the first sample line starting with prefix, NAN if none. */
+static double sample_value(const char *text, const char *prefix)
+{
+    for (const char *p = text; (p = strstr(p, prefix)); p++)
+        if (p == text || p[-1] == '\n') {
+            const char *nl = strchr(p, '\n'), *sp = nl ? nl : p + strlen(p);
+            while (sp > p && *sp != ' ')
+                sp--; /* the value follows the line's last space */
+            return strtod(sp + 1, NULL);
+        }
+    return NAN;
+}
+
+/* A GPU without an energy counter (P100) is in
+ * joule_gpu_energy_joules_total too, marked quality="approx", at the
+ * simulated power; the counter GPU's series is unchanged. */
+static void test_energy_without_counter(void **state)
+{
+    (void)state;
+    struct dm m;
+    assert_int_equal(dm_start(&m,
+                              "[{\"model\": \"h100\", \"load\": 0.5}, "
+                              "{\"model\": \"p100\", \"load\": 0.8}]",
+                              "scope.read = all\n"),
+                     0);
+    usleep(300000);
+    const char *approx = "joule_gpu_energy_joules_total{gpu=\"1\",uuid=\"GPU-";
+    char *b1 = NULL, *b2 = NULL;
+    assert_int_equal(dm_get(&m, "/metrics", &b1), 200);
+    double t1 = dm_now();
+    sleep(2);
+    assert_int_equal(dm_get(&m, "/metrics", &b2), 200);
+    double t2 = dm_now();
+    char *line = strstr(b2, approx);
+    if (!line)
+        fail_msg("no energy series for the P100:\n%s", b2);
+    assert_non_null(strstr(line, "name=\"Tesla P100-PCIE-16GB (simulated)\",quality=\"approx\"} "));
+    double e1 = sample_value(b1, approx), e2 = sample_value(b2, approx);
+    /* docs/sim.md: idle 30 W + 0.8 x (250 - 30) W, instant readings +-3 % */
+    double w = (e2 - e1) / (t2 - t1), want = 30 + 0.8 * 220;
+    if (!(e1 > 0 && fabs(w - want) < 0.1 * want))
+        fail_msg("P100 energy %g -> %g J over %.2f s = %.1f W, want %.1f W", e1, e2, t2 - t1, w,
+                 want);
+    /* The counter GPU: one series, labels as before (no quality label). */
+    const char *exact = "joule_gpu_energy_joules_total{gpu=\"0\",uuid=\"GPU-";
+    line = strstr(b2, exact);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "name=\"NVIDIA H100 80GB HBM3 (simulated)\"} "));
+    assert_true(strstr(line, "quality") == NULL || strstr(line, "quality") > strchr(line, '\n'));
+    free(b1);
+    free(b2);
+    dm_stop(&m);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_injection),
         cmocka_unit_test(test_gpu_name_not_utf8),
+        cmocka_unit_test(test_energy_without_counter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
