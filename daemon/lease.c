@@ -278,6 +278,218 @@ static int gpu_by_uuid(struct jd *d, const char *uuid, int fallback)
     return uuid[0] ? -1 : fallback;
 }
 
+/* ---- crash recovery ---- */
+
+#define STATE_MAX_BYTES (16 << 20)
+
+/* The whole file into *text (NUL-terminated); 0, 1 when there is none, or
+ * -1 with why. */
+static int read_all(const char *path, char **text, size_t *len, char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(why, whylen, "cannot read the state file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    for (ssize_t r = 1; buf && r > 0;) {
+        if (n == cap && n < STATE_MAX_BYTES + 1) {
+            char *b = realloc(buf, (cap *= 2) + 1);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+        }
+        r = n < cap ? read(fd, buf + n, cap - n) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, whylen, "cannot read the state file %s: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!buf) {
+        snprintf(why, whylen, "out of memory reading %s", path);
+        return -1;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* Checks one entry before anything is converted; 0, or -1 with what is
+ * wrong (the numbers must be exactly what state_write writes). */
+static int entry_check(const cJSON *e, int *setting, int *gpu, const char **uuid, int64_t *orig,
+                       char *why, size_t whylen)
+{
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(e, "gpu");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "uuid");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "setting");
+    *setting = -1;
+    for (int j = 0; j < JD_SET_COUNT && cJSON_IsString(s); j++)
+        if (!strcmp(s->valuestring, setting_names[j]))
+            *setting = j;
+    if (!cJSON_IsObject(e) || *setting < 0) {
+        snprintf(why, whylen, "no known \"setting\"");
+        return -1;
+    }
+    if (!cJSON_IsNumber(g) || g->valuedouble != floor(g->valuedouble) || g->valuedouble < 0 ||
+        g->valuedouble > 1023) {
+        snprintf(why, whylen, "\"gpu\" is not an index 0-1023");
+        return -1;
+    }
+    *gpu = (int)g->valuedouble;
+    if (u && (!cJSON_IsString(u) || strlen(u->valuestring) >= sizeof((struct lease *)0)->uuid)) {
+        snprintf(why, whylen, "\"uuid\" is not a GPU UUID");
+        return -1;
+    }
+    *uuid = u ? u->valuestring : "";
+    *orig = 0;
+    if (*setting != JD_SET_POWER_LIMIT && *setting != JD_SET_PERSISTENCE)
+        return 0;
+    const char *key = *setting == JD_SET_POWER_LIMIT ? "orig_mw" : "orig";
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(e, key);
+    double lo = *setting == JD_SET_POWER_LIMIT ? 1 : 0;
+    double hi = *setting == JD_SET_POWER_LIMIT ? 1e9 : 1; /* 1 mW..1 MW; off/on */
+    if (!cJSON_IsNumber(o) || !(o->valuedouble >= lo && o->valuedouble <= hi) ||
+        o->valuedouble != floor(o->valuedouble)) {
+        snprintf(why, whylen, "\"%s\" = %.17g is not an integer in %.0f..%.0f", key,
+                 cJSON_IsNumber(o) ? o->valuedouble : NAN, lo, hi);
+        return -1;
+    }
+    *orig = (int64_t)o->valuedouble;
+    return 0;
+}
+
+/* Moves a state file that cannot be trusted aside (the only record of the
+ * originals must never be overwritten); 0 or -1. */
+static int set_aside(struct jd *d, char *aside, size_t len)
+{
+    const char *path = d->leases->path;
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+    for (int k = 0; k < 100; k++) {
+        if (k)
+            snprintf(aside, len, "%s.corrupt-%s-%d", path, stamp, k);
+        else
+            snprintf(aside, len, "%s.corrupt-%s", path, stamp);
+        /* link fails rather than replace an earlier copy */
+        if (link(path, aside) == 0)
+            return unlink(path) == 0 && fsync_dir(d->cfg.state_dir) == 0 ? 0 : -1;
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
+/* Whatever the state file holds was left by a predecessor that did not get
+ * to restore it: restore it now. A file that is not exactly what
+ * state_write writes (not JSON, another version, a bad entry) is set aside
+ * and reported; its valid entries are still restored. */
+static int state_load(struct jd *d, char *err, size_t errlen)
+{
+    struct jd_leases *L = d->leases;
+    char *text = NULL;
+    size_t n = 0;
+    int rc = read_all(L->path, &text, &n, err, errlen);
+    if (rc)
+        return rc > 0 ? 0 : -1;
+    char problem[512] = "";
+    int bad = 0, total = 0, restored = 0, k = 0;
+    const char *end = text;
+    cJSON *root = n <= STATE_MAX_BYTES ? cJSON_ParseWithLengthOpts(text, n, &end, 0) : NULL;
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
+    if (n > STATE_MAX_BYTES)
+        snprintf(problem, sizeof problem, "larger than %d MiB", STATE_MAX_BYTES >> 20);
+    else if (!root)
+        snprintf(problem, sizeof problem, "not valid JSON (error near byte %zu)",
+                 (size_t)(end - text));
+    else if (!cJSON_IsNumber(ver) || ver->valuedouble != 1)
+        snprintf(problem, sizeof problem,
+                 "unknown version %.17g (this jouled reads version 1); nothing in it is "
+                 "restored", cJSON_IsNumber(ver) ? ver->valuedouble : NAN);
+    else if (!cJSON_IsArray(entries))
+        snprintf(problem, sizeof problem, "\"entries\" is not an array");
+    /* First check every entry, then restore the good ones. Two entries
+     * for one setting contradict each other: neither is trusted. */
+    struct rec {
+        int valid, ok, setting, gpu;
+        const char *uuid;
+        int64_t orig;
+    } *recs = calloc((size_t)cJSON_GetArraySize(entries) + 1, sizeof *recs);
+    for (const cJSON *e = problem[0] || !recs ? NULL : entries->child; e; e = e->next) {
+        struct rec *r = &recs[total++];
+        char why[256] = "";
+        r->valid = entry_check(e, &r->setting, &r->gpu, &r->uuid, &r->orig, why, sizeof why) == 0;
+        r->ok = r->valid;
+        for (struct rec *q = recs; q < r && r->valid; q++)
+            if (q->valid && q->setting == r->setting && !strcmp(q->uuid, r->uuid) &&
+                (r->uuid[0] || q->gpu == r->gpu)) {
+                snprintf(why, sizeof why, "repeats entry %d", (int)(q - recs) + 1);
+                bad += q->ok;
+                q->ok = r->ok = 0;
+            }
+        bad += !!why[0];
+        if (why[0] && !problem[0])
+            snprintf(problem, sizeof problem, "entry %d: %s", total, why);
+    }
+    for (struct rec *r = recs; r && r < recs + total; r++) {
+        if (!r->ok)
+            continue;
+        if (k >= MAX_LEASES) {
+            bad++;
+            if (!problem[0])
+                snprintf(problem, sizeof problem, "more than %d entries", MAX_LEASES);
+            continue;
+        }
+        int found = gpu_by_uuid(d, r->uuid, r->gpu);
+        struct lease *l = &L->l[k];
+        l->used = 1;
+        l->gpu = found < 0 ? r->gpu : found;
+        snprintf(l->uuid, sizeof l->uuid, "%s", r->uuid);
+        l->setting = r->setting;
+        l->orig = r->orig;
+        snprintf(l->owner.subject, sizeof l->owner.subject, "crashed predecessor");
+        if (found < 0) {
+            jd_log_error("state file: GPU %s is gone; keeping its %s entry for the next start",
+                         r->uuid, setting_names[r->setting]);
+            k++;
+        } else if (lease_end(d, l, "crash recovery") == 0) {
+            restored++;
+        } else {
+            k++; /* kept for the next start */
+        }
+    }
+    free(recs);
+    cJSON_Delete(root);
+    free(text);
+    if (!problem[0])
+        return 0;
+    char aside[600];
+    if (set_aside(d, aside, sizeof aside)) {
+        snprintf(err, errlen, "state file %s: %s; cannot move it aside (%s): refusing to start "
+                 "rather than overwrite it", L->path, problem, strerror(errno));
+        return -1;
+    }
+    jd_log_error("state file %s: %s; kept as %s; restored %d of %d entr%s (%d bad): check the "
+                 "GPUs' settings against it", L->path, problem, aside, restored, total,
+                 total == 1 ? "y" : "ies", bad);
+    return 0;
+}
+
 int jd_leases_create(struct jd *d, char *err, size_t errlen)
 {
     struct jd_leases *L = calloc(1, sizeof *L);
@@ -296,59 +508,8 @@ int jd_leases_create(struct jd *d, char *err, size_t errlen)
         snprintf(err, errlen, "state_dir %s: %s", d->cfg.state_dir, strerror(errno));
         return -1;
     }
-    /* Crash recovery: whatever the state file holds was left by a
-     * predecessor that did not get to restore it. */
-    FILE *f = fopen(L->path, "r");
-    if (f) {
-        char *text = malloc(1 << 20);
-        size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-        fclose(f);
-        if (text) {
-            text[n] = '\0';
-            cJSON *root = cJSON_Parse(text);
-            if (!root)
-                jd_log("state file %s is not valid JSON; ignoring it", L->path);
-            const cJSON *e;
-            int k = 0;
-            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "entries")) {
-                const cJSON *g = cJSON_GetObjectItemCaseSensitive(e, "gpu");
-                const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "uuid");
-                const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "setting");
-                const cJSON *o = cJSON_GetObjectItemCaseSensitive(e, "orig_mw");
-                if (!o)
-                    o = cJSON_GetObjectItemCaseSensitive(e, "orig");
-                int setting = -1;
-                for (int j = 0; j < JD_SET_COUNT && cJSON_IsString(s); j++)
-                    if (!strcmp(s->valuestring, setting_names[j]))
-                        setting = j;
-                if (setting < 0 || !cJSON_IsNumber(g) || k >= MAX_LEASES ||
-                    ((setting == JD_SET_POWER_LIMIT || setting == JD_SET_PERSISTENCE) &&
-                     !cJSON_IsNumber(o))) {
-                    jd_log("state file: skipping a malformed entry");
-                    continue;
-                }
-                const char *uuid = cJSON_IsString(u) ? u->valuestring : "";
-                int gpu = gpu_by_uuid(d, uuid, g->valueint);
-                struct lease *l = &L->l[k];
-                l->used = 1;
-                l->gpu = gpu < 0 ? g->valueint : gpu;
-                snprintf(l->uuid, sizeof l->uuid, "%s", uuid);
-                l->setting = setting;
-                l->orig = o ? (int64_t)o->valuedouble : 0;
-                snprintf(l->owner.subject, sizeof l->owner.subject, "crashed predecessor");
-                if (gpu < 0) {
-                    jd_log("state file: GPU %s is gone; keeping its %s entry", uuid,
-                           setting_names[setting]);
-                    k++;
-                    continue;
-                }
-                if (lease_end(d, l, "crash recovery") != 0)
-                    k++; /* kept for the next start */
-            }
-            cJSON_Delete(root);
-            free(text);
-        }
-    }
+    if (state_load(d, err, errlen))
+        return -1;
     if (state_write(d, err, errlen))
         return -1;
     if (pipe2(L->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
