@@ -16,24 +16,36 @@
 
 #include "core/context.h"
 
-#define MAX_LEASES 256
+#define MAX_LEASES 256 /* settings with a recorded original */
+#define MAX_HOLDS 256  /* leases over all settings */
 
-struct lease {
-    int used;
-    int gpu;
-    char uuid[96];
-    int setting;
-    int64_t orig;              /* mW, or persistence 0/1; unused for clocks */
-    int owned;                 /* 0 between prepare and commit */
+/* One owner's lease on a setting: what it set, and how to tell it ended. */
+struct hold {
     struct jd_owner owner;
+    struct jd_value value;
     int pidfd;                 /* -1: poll the pid instead */
     unsigned long long start_time; /* /proc/PID/stat field 22 */
     double deadline;           /* monotonic s, TTL leases */
     uint64_t id;
 };
 
+/* A (GPU, setting) jouled changed: its original and the stack of leases
+ * on it, the top one in force. No holds: between prepare and commit, or
+ * left by a crashed predecessor and not restorable yet (note says). */
+struct lease {
+    int used;
+    int gpu;
+    char uuid[96];
+    int setting;
+    int64_t orig;              /* mW, or persistence 0/1; unused for clocks */
+    char note[32];
+    struct hold *h;            /* bottom .. top */
+    int nh;
+};
+
 struct jd_leases {
     struct lease l[MAX_LEASES];
+    int nholds;
     uint64_t next_id;
     char path[512], tmp[520];
     pthread_t thread;
@@ -81,17 +93,17 @@ static unsigned long long proc_start_time(pid_t pid)
     return v;
 }
 
-static int lease_alive(struct lease *l)
+static int hold_alive(const struct hold *h)
 {
-    if (l->owner.kind == JD_OWNER_TTL)
-        return mono_s() < l->deadline;
-    if (l->pidfd >= 0) {
-        struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
+    if (h->owner.kind == JD_OWNER_TTL)
+        return mono_s() < h->deadline;
+    if (h->pidfd >= 0) {
+        struct pollfd p = {.fd = h->pidfd, .events = POLLIN};
         return poll(&p, 1, 0) == 0;
     }
-    if (kill(l->owner.pid, 0) != 0 && errno == ESRCH)
+    if (kill(h->owner.pid, 0) != 0 && errno == ESRCH)
         return 0;
-    return proc_start_time(l->owner.pid) == l->start_time;
+    return proc_start_time(h->owner.pid) == h->start_time;
 }
 
 /* ---- state file ---- */
@@ -125,7 +137,7 @@ static int state_write(struct jd *d, char *why, size_t whylen)
             cJSON_AddNumberToObject(e, "orig_mw", (double)l->orig);
         if (l->setting == JD_SET_PERSISTENCE)
             cJSON_AddNumberToObject(e, "orig", (double)l->orig);
-        cJSON_AddStringToObject(e, "owner", l->owner.subject);
+        cJSON_AddStringToObject(e, "owner", l->nh ? l->h[l->nh - 1].owner.subject : l->note);
         cJSON_AddItemToArray(arr, e);
     }
     char *text = cJSON_Print(root);
@@ -153,56 +165,102 @@ static int state_write(struct jd *d, char *why, size_t whylen)
     return 0;
 }
 
-/* ---- restore ---- */
+/* ---- applying values ---- */
 
-static void cache_after_restore(struct jd *d, int gpu, int setting)
+static void cache_clocks(struct jd *d, int gpu, int setting, int min_mhz, int max_mhz)
 {
     pthread_mutex_lock(&d->cache_lock);
     for (int i = 0; i < d->ngpu; i++)
-        if (d->gpus[i].gpu == gpu) {
-            if (setting == JD_SET_CLOCKS)
-                d->gpus[i].lock_min_mhz = d->gpus[i].lock_max_mhz = 0;
-            if (setting == JD_SET_MEM_CLOCKS)
-                d->gpus[i].mem_lock_min_mhz = d->gpus[i].mem_lock_max_mhz = 0;
+        if (d->gpus[i].gpu == gpu && setting == JD_SET_CLOCKS) {
+            d->gpus[i].lock_min_mhz = min_mhz;
+            d->gpus[i].lock_max_mhz = max_mhz;
+        } else if (d->gpus[i].gpu == gpu && setting == JD_SET_MEM_CLOCKS) {
+            d->gpus[i].mem_lock_min_mhz = min_mhz;
+            d->gpus[i].mem_lock_max_mhz = max_mhz;
         }
     pthread_mutex_unlock(&d->cache_lock);
 }
 
-static int restore_one(struct jd *d, int gpu, int setting, int64_t orig)
+int jd_lease_apply(struct jd *d, int gpu, int setting, const struct jd_value *v)
 {
     int rc;
     switch (setting) {
-    case JD_SET_POWER_LIMIT: rc = joule_gpu_set_power_limit_w(d->ctx, gpu, orig / 1000.0); break;
-    case JD_SET_CLOCKS: rc = joule_gpu_reset_clocks(d->ctx, gpu); break;
-    case JD_SET_MEM_CLOCKS: rc = joule_gpu_reset_memory_clocks(d->ctx, gpu); break;
-    default: rc = joule_gpu_set_persistence(d->ctx, gpu, (int)orig); break;
+    case JD_SET_POWER_LIMIT:
+        rc = v->reset ? joule_gpu_reset_power_limit(d->ctx, gpu)
+                      : joule_gpu_set_power_limit_w(d->ctx, gpu, v->watts);
+        break;
+    case JD_SET_CLOCKS:
+        rc = v->reset ? joule_gpu_reset_clocks(d->ctx, gpu)
+                      : joule_gpu_lock_clocks_mhz(d->ctx, gpu, v->min_mhz, v->max_mhz);
+        break;
+    case JD_SET_MEM_CLOCKS:
+        rc = v->reset ? joule_gpu_reset_memory_clocks(d->ctx, gpu)
+                      : joule_gpu_lock_memory_clocks_mhz(d->ctx, gpu, v->min_mhz, v->max_mhz);
+        break;
+    default: rc = joule_gpu_set_persistence(d->ctx, gpu, v->enabled); break;
     }
-    if (rc)
-        jd_log_error("restoring %s of gpu%d failed: %s", setting_names[setting], gpu,
-               joule_last_error());
-    else
-        cache_after_restore(d, gpu, setting);
+    if (rc == 0 && (setting == JD_SET_CLOCKS || setting == JD_SET_MEM_CLOCKS))
+        cache_clocks(d, gpu, setting, v->reset ? 0 : v->min_mhz, v->reset ? 0 : v->max_mhz);
     return rc;
 }
 
-static void lease_clear(struct lease *l)
+static void hold_close(struct hold *h)
 {
-    if (l->pidfd >= 0)
-        close(l->pidfd);
-    memset(l, 0, sizeof *l);
-    l->pidfd = -1;
+    if (h->pidfd >= 0)
+        close(h->pidfd);
+    h->pidfd = -1;
 }
 
-/* Restores lease i and forgets it (keeps it if the restore fails). */
+static void lease_clear(struct jd_leases *L, struct lease *l)
+{
+    for (int i = 0; i < l->nh; i++)
+        hold_close(&l->h[i]);
+    L->nholds -= l->nh;
+    free(l->h);
+    memset(l, 0, sizeof *l);
+}
+
+/* Puts the original back and forgets the setting (kept if that fails). */
 static int lease_end(struct jd *d, struct lease *l, const char *why)
 {
-    int rc = restore_one(d, l->gpu, l->setting, l->orig);
-    if (rc == 0) {
-        jd_log("restored %s of gpu%d (%s; owner %s)", setting_names[l->setting], l->gpu, why,
-               l->owner.subject);
-        lease_clear(l);
+    struct jd_value v = {.reset = l->setting == JD_SET_CLOCKS || l->setting == JD_SET_MEM_CLOCKS,
+                         .watts = (double)l->orig / 1000.0,
+                         .enabled = (int)l->orig};
+    int rc = jd_lease_apply(d, l->gpu, l->setting, &v);
+    if (rc) {
+        jd_log_error("restoring %s of gpu%d failed: %s", setting_names[l->setting], l->gpu,
+                     joule_last_error());
+        return rc;
     }
-    return rc;
+    jd_log("restored %s of gpu%d (%s; owner %s)", setting_names[l->setting], l->gpu, why,
+           l->nh ? l->h[l->nh - 1].owner.subject : l->note);
+    lease_clear(d->leases, l);
+    return 0;
+}
+
+/* Ends hold k: below the top it just leaves the stack; the top one hands
+ * the setting to the lease below it or, the last one, to the original.
+ * Returns 1 when the setting is forgotten (the state file changes). */
+static int hold_end(struct jd *d, struct lease *l, int k, const char *why)
+{
+    if (l->nh == 1)
+        return lease_end(d, l, why) == 0;
+    struct hold gone = l->h[k];
+    memmove(&l->h[k], &l->h[k + 1], (size_t)(l->nh - k - 1) * sizeof *l->h);
+    l->nh--;
+    d->leases->nholds--;
+    const struct hold *top = &l->h[l->nh - 1];
+    if (k < l->nh)
+        jd_log("gpu%d %s: lease of %s ended (%s) under the lease of %s, which stays", l->gpu,
+               setting_names[l->setting], gone.owner.subject, why, top->owner.subject);
+    else if (jd_lease_apply(d, l->gpu, l->setting, &top->value))
+        jd_log_error("gpu%d %s: putting back the value of %s failed: %s", l->gpu,
+                     setting_names[l->setting], top->owner.subject, joule_last_error());
+    else
+        jd_log("gpu%d %s: lease of %s ended (%s); back to the value of %s", l->gpu,
+               setting_names[l->setting], gone.owner.subject, why, top->owner.subject);
+    hold_close(&gone);
+    return 0;
 }
 
 /* ---- watcher ---- */
@@ -213,7 +271,7 @@ static void *watcher(void *arg)
     struct jd_leases *L = d->leases;
     double next_refresh = 0;
     for (;;) {
-        struct pollfd p[MAX_LEASES + 1];
+        struct pollfd p[MAX_HOLDS + 1];
         int n = 0;
         p[n++] = (struct pollfd){.fd = L->wake[0], .events = POLLIN};
         pthread_mutex_lock(&d->ctl_lock);
@@ -222,8 +280,9 @@ static void *watcher(void *arg)
             return NULL;
         }
         for (int i = 0; i < MAX_LEASES; i++)
-            if (L->l[i].used && L->l[i].owned && L->l[i].pidfd >= 0)
-                p[n++] = (struct pollfd){.fd = L->l[i].pidfd, .events = POLLIN};
+            for (int k = 0; k < L->l[i].nh; k++)
+                if (L->l[i].h[k].pidfd >= 0 && n <= MAX_HOLDS)
+                    p[n++] = (struct pollfd){.fd = L->l[i].h[k].pidfd, .events = POLLIN};
         pthread_mutex_unlock(&d->ctl_lock);
         poll(p, (nfds_t)n, 200);
         if (p[0].revents & POLLIN) {
@@ -239,9 +298,12 @@ static void *watcher(void *arg)
         int changed = 0;
         for (int i = 0; i < MAX_LEASES; i++) {
             struct lease *l = &L->l[i];
-            if (l->used && l->owned && !lease_alive(l))
-                changed |= lease_end(d, l, l->owner.kind == JD_OWNER_TTL ? "TTL lapsed"
-                                                                         : "client exited") == 0;
+            /* top down: an ended top hands over to the next live one */
+            for (int k = l->nh - 1; k >= 0; k--)
+                if (k < l->nh && !hold_alive(&l->h[k]))
+                    changed |= hold_end(d, l, k,
+                                        l->h[k].owner.kind == JD_OWNER_TTL ? "TTL lapsed"
+                                                                           : "client exited");
         }
         if (changed) {
             char why[512];
@@ -462,7 +524,7 @@ static int state_load(struct jd *d, char *err, size_t errlen)
         snprintf(l->uuid, sizeof l->uuid, "%s", r->uuid);
         l->setting = r->setting;
         l->orig = r->orig;
-        snprintf(l->owner.subject, sizeof l->owner.subject, "crashed predecessor");
+        snprintf(l->note, sizeof l->note, "crashed predecessor");
         if (found < 0) {
             jd_log_error("state file: GPU %s is gone; keeping its %s entry for the next start",
                          r->uuid, setting_names[r->setting]);
@@ -497,8 +559,6 @@ int jd_leases_create(struct jd *d, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int i = 0; i < MAX_LEASES; i++)
-        L->l[i].pidfd = -1;
     L->next_id = 1;
     L->wake[0] = L->wake[1] = -1;
     snprintf(L->path, sizeof L->path, "%s/state.json", d->cfg.state_dir);
@@ -537,18 +597,15 @@ void jd_leases_destroy(struct jd *d, int restore)
         pthread_join(L->thread, NULL);
     }
     pthread_mutex_lock(&d->ctl_lock);
-    if (restore) {
-        int any = 0;
-        for (int i = 0; i < MAX_LEASES; i++)
-            if (L->l[i].used && L->l[i].owned)
-                any |= lease_end(d, &L->l[i], "daemon stopping") == 0;
-        char why[512];
-        if (any && state_write(d, why, sizeof why))
-            jd_log_error("%s", why);
-    }
+    int any = 0;
     for (int i = 0; i < MAX_LEASES; i++)
-        if (L->l[i].pidfd >= 0)
-            close(L->l[i].pidfd);
+        if (restore && L->l[i].nh)
+            any |= lease_end(d, &L->l[i], "daemon stopping") == 0;
+    char why[512];
+    if (any && state_write(d, why, sizeof why))
+        jd_log_error("%s", why);
+    for (int i = 0; i < MAX_LEASES; i++)
+        lease_clear(L, &L->l[i]);
     pthread_mutex_unlock(&d->ctl_lock);
     if (L->wake[0] >= 0)
         close(L->wake[0]);
@@ -572,6 +629,10 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
 {
     struct jd_leases *L = d->leases;
     *created = 0;
+    if (L->nholds >= MAX_HOLDS) {
+        snprintf(why, whylen, "too many active leases (%d)", MAX_HOLDS);
+        return -1;
+    }
     if (find(L, gpu, setting))
         return 0;
     struct lease *l = NULL;
@@ -579,7 +640,7 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
         if (!L->l[i].used)
             l = &L->l[i];
     if (!l) {
-        snprintf(why, whylen, "too many active leases (%d)", MAX_LEASES);
+        snprintf(why, whylen, "too many changed settings (%d)", MAX_LEASES);
         return -1;
     }
     struct joule_device *dev = jctx_gpu(d->ctx, gpu);
@@ -609,16 +670,14 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
         orig = on;
     }
     memset(l, 0, sizeof *l);
-    l->pidfd = -1;
     l->used = 1;
     l->gpu = gpu;
     snprintf(l->uuid, sizeof l->uuid, "%s", dev->uuid);
     l->setting = setting;
     l->orig = orig;
-    l->id = L->next_id++;
-    snprintf(l->owner.subject, sizeof l->owner.subject, "pending");
+    snprintf(l->note, sizeof l->note, "pending");
     if (state_write(d, why, whylen)) {
-        lease_clear(l);
+        lease_clear(L, l);
         return -1;
     }
     *created = 1;
@@ -628,82 +687,108 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
 void jd_lease_abort(struct jd *d, int gpu, int setting)
 {
     struct lease *l = find(d->leases, gpu, setting);
-    if (!l || l->owned)
+    if (!l || l->nh)
         return;
-    lease_clear(l);
+    lease_clear(d->leases, l);
     char why[512];
     if (state_write(d, why, sizeof why))
         jd_log_error("%s", why);
 }
 
-int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o, int persist,
-                    char *why, size_t whylen)
+static int owner_matches(const struct jd_owner *a, const struct jd_owner *o)
+{
+    if (a->kind != o->kind)
+        return 0;
+    if (o->kind == JD_OWNER_PID)
+        return a->pid == o->pid;
+    return strcmp(a->subject, o->subject) == 0;
+}
+
+int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o,
+                    const struct jd_value *v, int persist, char *why, size_t whylen)
 {
     struct jd_leases *L = d->leases;
     struct lease *l = find(L, gpu, setting);
     if (!l)
         return 0;
     if (persist) {
-        jd_log("persist: %s of gpu%d set by %s stays after the client ends",
-               setting_names[setting], gpu, o->subject);
-        lease_clear(l);
+        jd_log("persist: %s of gpu%d set by %s stays after the client ends%s",
+               setting_names[setting], gpu, o->subject,
+               l->nh ? "; the leases on it end without restoring" : "");
+        lease_clear(L, l);
         if (state_write(d, why, whylen))
             jd_log_error("%s", why);
         return 0;
     }
-    int pidfd = -1;
-    unsigned long long start = 0;
-    if (o->kind == JD_OWNER_PID) {
-        pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
-        start = proc_start_time(o->pid);
-        if (pidfd < 0 && errno != ENOSYS) {
-            /* The client is already gone: restore right away. */
-            jd_log("client pid %d is gone; restoring at once", (int)o->pid);
-        }
+    struct hold *h = realloc(l->h, (size_t)(l->nh + 1) * sizeof *h);
+    if (!h) { /* no lease can hold the change: undo it */
+        snprintf(why, whylen, "out of memory; the change is undone");
+        if (l->nh)
+            jd_lease_apply(d, gpu, setting, &l->h[l->nh - 1].value);
+        else
+            lease_end(d, l, "out of memory");
+        return -1;
     }
-    if (l->pidfd >= 0)
-        close(l->pidfd);
-    l->owner = *o;
-    l->owned = 1;
-    l->pidfd = pidfd;
-    l->start_time = start;
-    l->deadline = o->kind == JD_OWNER_TTL ? mono_s() + o->ttl_s : 0;
+    l->h = h;
+    /* An owner holds one place in the stack: a new value moves it on top. */
+    for (int k = 0; k < l->nh; k++)
+        if (owner_matches(&l->h[k].owner, o)) {
+            hold_close(&l->h[k]);
+            memmove(&l->h[k], &l->h[k + 1], (size_t)(l->nh - k - 1) * sizeof *l->h);
+            l->nh--;
+            L->nholds--;
+            break;
+        }
+    h = &l->h[l->nh++];
+    L->nholds++;
+    memset(h, 0, sizeof *h);
+    h->owner = *o;
+    h->value = *v;
+    h->id = L->next_id++;
+    h->pidfd = -1;
+    if (o->kind == JD_OWNER_PID) {
+        h->pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
+        h->start_time = proc_start_time(o->pid);
+        if (h->pidfd < 0 && errno != ENOSYS) /* the client is already gone */
+            jd_log("client pid %d is gone; its lease ends at once", (int)o->pid);
+    }
+    h->deadline = o->kind == JD_OWNER_TTL ? mono_s() + o->ttl_s : 0;
     if (state_write(d, why, whylen))
         jd_log_error("%s", why);
     wake(L);
     return 0;
 }
 
-static int owner_matches(const struct lease *l, const struct jd_owner *o)
-{
-    if (l->owner.kind != o->kind)
-        return 0;
-    if (o->kind == JD_OWNER_PID)
-        return l->owner.pid == o->pid;
-    return strcmp(l->owner.subject, o->subject) == 0;
-}
-
 int jd_lease_release(struct jd *d, const struct jd_owner *o, int gpu)
 {
     struct jd_leases *L = d->leases;
-    int n = 0;
+    int n = 0, changed = 0;
     for (int i = 0; i < MAX_LEASES; i++) {
         struct lease *l = &L->l[i];
-        if (l->used && l->owned && (gpu < 0 || l->gpu == gpu) && owner_matches(l, o))
-            n += lease_end(d, l, "released by its owner") == 0;
+        for (int k = l->nh - 1; k >= 0; k--)
+            if (k < l->nh && (gpu < 0 || l->gpu == gpu) && owner_matches(&l->h[k].owner, o)) {
+                n++;
+                changed |= hold_end(d, l, k, "released by its owner");
+            }
     }
     char why[512];
-    if (n && state_write(d, why, sizeof why))
+    if (changed && state_write(d, why, sizeof why))
         jd_log_error("%s", why);
     return n;
 }
 
-int jd_lease_count(struct jd *d)
+static void value_json(cJSON *e, int setting, const struct jd_value *v)
 {
-    int n = 0;
-    for (int i = 0; i < MAX_LEASES; i++)
-        n += d->leases->l[i].used;
-    return n;
+    if (v->reset)
+        cJSON_AddBoolToObject(e, "reset", 1);
+    else if (setting == JD_SET_POWER_LIMIT)
+        cJSON_AddNumberToObject(e, "watts", v->watts);
+    else if (setting == JD_SET_PERSISTENCE)
+        cJSON_AddBoolToObject(e, "enabled", v->enabled);
+    else {
+        cJSON_AddNumberToObject(e, "min_mhz", v->min_mhz);
+        cJSON_AddNumberToObject(e, "max_mhz", v->max_mhz);
+    }
 }
 
 cJSON *jd_leases_json(struct jd *d)
@@ -712,22 +797,30 @@ cJSON *jd_leases_json(struct jd *d)
     double now = mono_s();
     for (int i = 0; i < MAX_LEASES; i++) {
         const struct lease *l = &d->leases->l[i];
-        if (!l->used)
-            continue;
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "id", (double)l->id);
-        cJSON_AddNumberToObject(e, "gpu", l->gpu);
-        cJSON_AddStringToObject(e, "setting", setting_names[l->setting]);
-        if (l->setting == JD_SET_POWER_LIMIT)
-            cJSON_AddNumberToObject(e, "original_w", l->orig / 1000.0);
-        if (l->setting == JD_SET_PERSISTENCE)
-            cJSON_AddBoolToObject(e, "original_enabled", l->orig != 0);
-        cJSON_AddStringToObject(e, "owner", l->owner.subject);
-        if (l->owner.kind == JD_OWNER_PID)
-            cJSON_AddNumberToObject(e, "pid", l->owner.pid);
-        else
-            cJSON_AddNumberToObject(e, "expires_in_s", l->deadline - now);
-        cJSON_AddItemToArray(arr, e);
+        /* one entry per lease, the one in force first; one for a setting
+         * waiting to be restored */
+        for (int k = l->nh ? l->nh - 1 : 0; l->used && k >= 0; k--) {
+            const struct hold *h = l->nh ? &l->h[k] : NULL;
+            cJSON *e = cJSON_CreateObject();
+            if (h)
+                cJSON_AddNumberToObject(e, "id", (double)h->id);
+            cJSON_AddNumberToObject(e, "gpu", l->gpu);
+            cJSON_AddStringToObject(e, "setting", setting_names[l->setting]);
+            if (l->setting == JD_SET_POWER_LIMIT)
+                cJSON_AddNumberToObject(e, "original_w", (double)l->orig / 1000.0);
+            if (l->setting == JD_SET_PERSISTENCE)
+                cJSON_AddBoolToObject(e, "original_enabled", l->orig != 0);
+            cJSON_AddStringToObject(e, "owner", h ? h->owner.subject : l->note);
+            if (h) {
+                cJSON_AddBoolToObject(e, "in_force", k == l->nh - 1);
+                value_json(e, l->setting, &h->value);
+                if (h->owner.kind == JD_OWNER_PID)
+                    cJSON_AddNumberToObject(e, "pid", h->owner.pid);
+                else
+                    cJSON_AddNumberToObject(e, "expires_in_s", h->deadline - now);
+            }
+            cJSON_AddItemToArray(arr, e);
+        }
     }
     return arr;
 }
