@@ -24,6 +24,7 @@ void jd_config_defaults(struct jd_config *c)
     c->request_timeout_s = 10;
     c->max_body_bytes = 65536;
     c->max_connections = 256;
+    c->max_connections_per_peer = 32;
     c->stream_buffer_events = 256;
     c->stream_max_clients = 64;
     c->lease_default_ttl_s = 300;
@@ -123,7 +124,7 @@ static int parse_rules(char *v, struct jd_rule *rules, int *n, char *why, size_t
 static const char *const keys[] = {
     "devices", "socket", "socket_mode", "socket_group", "tcp", "token_secret_file",
     "scope.read", "scope.control", "state_dir", "sample_interval_ms", "request_timeout_s",
-    "max_body_bytes", "max_connections", "stream_buffer_events",
+    "max_body_bytes", "max_connections", "max_connections_per_peer", "stream_buffer_events",
     "stream_max_clients", "lease_default_ttl_s", "lease_max_ttl_s",
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -178,6 +179,8 @@ static int parse_value(struct jd_config *c, const char *key, char *val, char *wh
         SETINT(max_body_bytes, 256, 16 << 20);
     } else if (!strcmp(key, "max_connections")) {
         SETINT(max_connections, 1, 65536);
+    } else if (!strcmp(key, "max_connections_per_peer")) {
+        SETINT(max_connections_per_peer, 1, 65536);
     } else if (!strcmp(key, "stream_buffer_events")) {
         SETINT(stream_buffer_events, 1, 100000);
     } else if (!strcmp(key, "stream_max_clients")) {
@@ -347,6 +350,11 @@ int jd_config_validate(const struct jd_config *c, char *err, size_t errlen)
                      c->tcp);
             return -1;
         }
+    }
+    if (c->max_connections_per_peer > c->max_connections) {
+        snprintf(err, errlen, "max_connections_per_peer (%d) exceeds max_connections (%d)",
+                 c->max_connections_per_peer, c->max_connections);
+        return -1;
     }
     if (c->lease_default_ttl_s > c->lease_max_ttl_s) {
         snprintf(err, errlen, "lease_default_ttl_s (%d) exceeds lease_max_ttl_s (%d)",

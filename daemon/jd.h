@@ -37,7 +37,8 @@ struct jd_config {
     int sample_interval_ms;     /* sampler period */
     int request_timeout_s;      /* idle connection timeout (slow headers) */
     int max_body_bytes;
-    int max_connections;
+    int max_connections;        /* per listener */
+    int max_connections_per_peer; /* per uid (unix socket), address or /64 (TCP) */
     int stream_buffer_events;   /* per-client SSE ring */
     int stream_max_clients;
     int lease_default_ttl_s;    /* TCP control requests without ttl_s */
