@@ -321,43 +321,44 @@ static void *run(void *arg)
     }
 }
 
-int jd_gate_start(const struct jd_gate_config *c, const struct jd_gate_listener *ls, int n,
-                  struct jd_gate **out)
+int jd_gate_create(const struct jd_gate_config *c, int nlisteners, struct jd_gate **out)
 {
     struct jd_gate *g = calloc(1, sizeof *g);
-    if (!g || n > MAX_LISTENERS)
-        goto fail;
+    if (!g)
+        return -1;
     g->c = *c;
     g->ep = g->wake[0] = g->wake[1] = -1;
     pthread_mutex_init(&g->lock, NULL);
     g->wake_kind = K_WAKE;
     /* every connection is counted at most once: waiting or handed off */
-    g->peers = jd_peer_limits_create(c->max_per_peer, 2 * n * c->max_connections + 1);
+    g->peers = jd_peer_limits_create(c->max_per_peer, 2 * nlisteners * c->max_connections + 1);
     g->buf = malloc(c->max_head + 1);
     g->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!g->peers || !g->buf || g->ep < 0 || pipe2(g->wake, O_CLOEXEC) != 0)
-        goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->wake_kind};
-    if (epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake[0], &ev) != 0)
-        goto fail;
-    for (int i = 0; i < n; i++) {
+    if (nlisteners > MAX_LISTENERS || !g->peers || !g->buf || g->ep < 0 ||
+        pipe2(g->wake, O_CLOEXEC) != 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake[0], &ev) != 0) {
+        jd_gate_free(g);
+        return -1;
+    }
+    *out = g;
+    return 0;
+}
+
+int jd_gate_run(struct jd_gate *g, const struct jd_gate_listener *ls, int n)
+{
+    for (int i = 0; i < n && g->nslots < MAX_LISTENERS; i++) {
         struct slot *s = &g->slots[g->nslots++];
         s->kind = K_LISTENER;
         s->l = ls[i];
         fcntl(s->l.fd, F_SETFL, fcntl(s->l.fd, F_GETFL) | O_NONBLOCK);
-        ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = s};
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
         if (epoll_ctl(g->ep, EPOLL_CTL_ADD, s->l.fd, &ev) != 0)
-            goto fail;
+            return -1;
     }
     if (pthread_create(&g->thread, NULL, run, g) != 0)
-        goto fail;
+        return -1;
     g->running = 1;
-    *out = g;
     return 0;
-fail:
-    jd_gate_stop(g);
-    jd_gate_free(g);
-    return -1;
 }
 
 void jd_gate_stop(struct jd_gate *g)

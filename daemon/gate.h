@@ -35,9 +35,11 @@ struct jd_gate_config {
     int max_per_peer;           /* per peer over both */
 };
 
-/* Starts the gate thread over n listeners. 0 or -1. */
-int jd_gate_start(const struct jd_gate_config *c, const struct jd_gate_listener *ls, int n,
-                  struct jd_gate **out);
+/* The gate for up to nlisteners (2) listeners, before libmicrohttpd
+ * starts (its threads call jd_gate_claim and jd_gate_done). 0 or -1. */
+int jd_gate_create(const struct jd_gate_config *c, int nlisteners, struct jd_gate **out);
+/* Starts the gate thread over the listeners. 0 or -1. */
+int jd_gate_run(struct jd_gate *g, const struct jd_gate_listener *ls, int n);
 /* Stops accepting and closes the connections still waiting. */
 void jd_gate_stop(struct jd_gate *g);
 /* Frees the gate, after every handed-off connection was done. */

@@ -348,12 +348,17 @@ static int handoff(void *cls, int fd, const struct sockaddr *sa, socklen_t salen
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    const struct listener *li = cls;
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
         return;
     msg[strcspn(msg, "\n")] = '\0'; /* libmicrohttpd ends its lines with one */
-    jd_log("http: %s", msg);
+    /* libmicrohttpd 0.9.75 cannot tell that a connection handed to it
+     * (MHD_add_connection) is a unix socket: its TCP_NODELAY/TCP_CORK
+     * calls fail (EOPNOTSUPP) and it says so at every response. Harmless. */
+    if (li->transport != JD_UNIX ||
+        (strncmp(msg, "Setting TCP_", 12) && strncmp(msg, "Failed to push the data", 23)))
+        jd_log("http: %s", msg);
     free(msg);
 }
 
@@ -364,7 +369,7 @@ static struct MHD_Daemon *start_mhd(struct jd *d, struct listener *li)
                      MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
     li->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, handler, li,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, li,
         /* Only a backstop for slow readers: the deadline watchdog answers
          * slow requests first. */
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.request_timeout_s + 5,
@@ -494,8 +499,16 @@ int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errl
     unix_listener = (struct listener){s, JD_UNIX, NULL};
     tcp_listener = (struct listener){s, JD_TCP, NULL};
     raise_fd_limit(d);
-    if (jd_deadlines_start(d->cfg.request_timeout_s, &s->deadlines)) {
-        snprintf(err, errlen, "cannot start the request deadline thread");
+    struct jd_gate_config gc = {
+        .timeout_s = d->cfg.request_timeout_s,
+        .max_head = MAX_HEAD,
+        .max_body = (unsigned long long)d->cfg.max_body_bytes,
+        .max_connections = d->cfg.max_connections,
+        .max_per_peer = d->cfg.max_connections_per_peer,
+    };
+    if (jd_deadlines_start(d->cfg.request_timeout_s, &s->deadlines) ||
+        jd_gate_create(&gc, 2, &s->gate)) {
+        snprintf(err, errlen, "cannot start the request deadline thread or the gate");
         goto fail;
     }
     if ((d->cfg.tcp[0] && listen_tcp(s, d, err, errlen)) ||
@@ -507,14 +520,7 @@ int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errl
         ls[n++] = (struct jd_gate_listener){s->tcp_fd, handoff, &tcp_listener};
     if (s->unix_mhd)
         ls[n++] = (struct jd_gate_listener){s->unix_fd, handoff, &unix_listener};
-    struct jd_gate_config gc = {
-        .timeout_s = d->cfg.request_timeout_s,
-        .max_head = MAX_HEAD,
-        .max_body = (unsigned long long)d->cfg.max_body_bytes,
-        .max_connections = d->cfg.max_connections,
-        .max_per_peer = d->cfg.max_connections_per_peer,
-    };
-    if (jd_gate_start(&gc, ls, n, &s->gate)) {
+    if (jd_gate_run(s->gate, ls, n)) {
         snprintf(err, errlen, "cannot start the connection gate");
         goto fail;
     }
