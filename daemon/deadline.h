@@ -1,8 +1,9 @@
 /* Request deadlines: a request whose body has not fully arrived within
- * the timeout (the gate sees to the head) gets "408 Request Timeout" and
- * the connection is shut down. libmicrohttpd only has an inactivity timeout, which a client
- * dribbling one byte a second never trips, and it closes without a status;
- * this watchdog gives every slow request a real 4xx at a fixed deadline. */
+ * the timeout of the accept (the gate sees to the head) gets "408 Request
+ * Timeout" and the connection is shut down. libmicrohttpd only has an
+ * inactivity timeout, which a client dribbling one byte a second never
+ * trips, and it closes without a status; this watchdog gives every slow
+ * request a real 4xx at a fixed deadline. */
 #ifndef JOULED_DEADLINE_H
 #define JOULED_DEADLINE_H
 

@@ -175,8 +175,9 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
         goto fail;
     }
     for (int g = 0; g < d->ngpu; g++) {
-        d->gpus[g].no_counter = !joule_sampler_has(d->sampler, d->gpus[g].dev, JOULE_DOMAIN_ENERGY);
-        d->gpus[g].approx_t = joule_now_s();
+        struct jd_gpu_cache *c = &d->gpus[g];
+        c->no_counter = !joule_sampler_has(d->sampler, c->dev, JOULE_DOMAIN_ENERGY);
+        c->approx_t = joule_now_s();
     }
     if (jd_leases_create(d, err, errlen))
         goto fail;

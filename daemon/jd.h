@@ -35,7 +35,7 @@ struct jd_config {
     int ncontrol;
     char state_dir[256];
     int sample_interval_ms;     /* sampler period */
-    int request_timeout_s;      /* idle connection timeout (slow headers) */
+    int request_timeout_s;      /* head and body due this long after the accept */
     int max_body_bytes;
     int max_connections;        /* per listener */
     int max_connections_per_peer; /* per uid (unix socket), address or /64 (TCP) */
