@@ -476,7 +476,7 @@ static int state_load(struct jd *d, char *err, size_t errlen)
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
     if (n > STATE_MAX_BYTES)
         snprintf(problem, sizeof problem, "larger than %d MiB", STATE_MAX_BYTES >> 20);
-    else if (!root)
+    else if (!root || end[strspn(end, " \t\r\n")])
         snprintf(problem, sizeof problem, "not valid JSON (error near byte %zu)",
                  (size_t)(end - text));
     else if (!cJSON_IsNumber(ver) || ver->valuedouble != 1)

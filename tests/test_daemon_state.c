@@ -105,6 +105,14 @@ static void test_state_not_json(void **state)
     text[40] = '\0';
     restart_expect(&m, text, "not valid JSON (error near byte", "restored 0 of 0 entries");
     assert_true(fh_state(&m.h, 0, "pl_w") == 333); /* unknown original: left alone */
+    dm_stop(&m);
+    free(text);
+    /* valid JSON with more after it is not what jouled writes either */
+    text = leave_state(&m);
+    text = realloc(text, strlen(text) + 16);
+    strcat(text, "\n{\"version\": 1}");
+    restart_expect(&m, text, "not valid JSON (error near byte", "restored 0 of 0 entries");
+    assert_true(fh_state(&m.h, 0, "pl_w") == 333); /* unknown original: left alone */
     free(text);
     dm_stop(&m);
 }
