@@ -17,19 +17,22 @@
 
 int jd_scopes_parse(const char *s, unsigned *scopes)
 {
+    /* Words separated by commas and spaces, read in place (no copy, so
+     * no length limit). */
     *scopes = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        if (!strcmp(t, "read"))
+    for (;;) {
+        s += strspn(s, ", ");
+        size_t n = strcspn(s, ", ");
+        if (!n)
+            return 0;
+        if (n == 4 && !strncmp(s, "read", 4))
             *scopes |= JD_SCOPE_READ;
-        else if (!strcmp(t, "control"))
+        else if (n == 7 && !strncmp(s, "control", 7))
             *scopes |= JD_SCOPE_CONTROL;
         else
             return -1;
+        s += n;
     }
-    return 0;
 }
 
 void jd_scopes_format(unsigned scopes, char *buf, size_t len)
@@ -180,7 +183,7 @@ enum jd_token_state jd_token_verify(const unsigned char *secret, size_t secret_l
                                     size_t sublen, unsigned *scopes, char *why, size_t whylen)
 {
     *scopes = 0;
-    if (subject && sublen)
+    if (subject)
         subject[0] = '\0';
     if (!token || !*token)
         return JD_TOKEN_NONE;
@@ -222,9 +225,13 @@ enum jd_token_state jd_token_verify(const unsigned char *secret, size_t secret_l
         snprintf(why, whylen, "token expired at %.0f (now %lld)", exp->valuedouble,
                  (long long)now_unix);
         st = JD_TOKEN_EXPIRED;
+    } else if (subject && strlen(sub->valuestring) >= sublen) {
+        /* A cut subject could equal another token's and own its leases. */
+        snprintf(why, whylen, "token subject is longer than %zu bytes", sublen - 1);
+        st = JD_TOKEN_BAD;
     } else {
         *scopes = s;
-        if (subject && sublen)
+        if (subject)
             snprintf(subject, sublen, "%s", sub->valuestring);
     }
     cJSON_Delete(o);
@@ -245,8 +252,18 @@ int jd_secret_load(const char *path, unsigned char *buf, size_t cap, size_t *len
         snprintf(err, errlen, "token_secret_file %s is readable by others; chmod 0600 it", path);
         return -1;
     }
-    ssize_t n = read(fd, buf, cap);
+    /* One byte more than fits tells a longer file apart: refused rather
+     * than cut to a shorter key. */
+    unsigned char extra[1024];
+    ssize_t n = read(fd, extra, sizeof extra);
     close(fd);
+    if (n > (ssize_t)cap) {
+        snprintf(err, errlen, "token_secret_file %s is longer than %zu bytes", path, cap);
+        return -1;
+    }
+    if (n > 0)
+        memcpy(buf, extra, (size_t)n);
+    OPENSSL_cleanse(extra, sizeof extra);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     if (n < 32) {

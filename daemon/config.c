@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "jd.h"
 
@@ -23,6 +24,7 @@ void jd_config_defaults(struct jd_config *c)
     c->request_timeout_s = 10;
     c->max_body_bytes = 65536;
     c->max_connections = 256;
+    c->max_connections_per_peer = 32;
     c->stream_buffer_events = 256;
     c->stream_max_clients = 64;
     c->lease_default_ttl_s = 300;
@@ -50,14 +52,13 @@ static int parse_int(const char *v, long lo, long hi, long *out)
     return 0;
 }
 
-/* "uid:1000, gid:100, user:alice, group:video, all" */
-static int parse_rules(const char *v, struct jd_rule *rules, int *n, char *why, size_t whylen)
+/* "uid:1000, gid:100, user:alice, group:video, all". v is modified (the
+ * caller's own copy of the line), so the list has no length limit. */
+static int parse_rules(char *v, struct jd_rule *rules, int *n, char *why, size_t whylen)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", v);
     *n = 0;
     char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         tok = trim(tok);
         if (!*tok)
             continue;
@@ -78,7 +79,7 @@ static int parse_rules(const char *v, struct jd_rule *rules, int *n, char *why, 
         } else if (strncmp(tok, "user:", 5) == 0) {
             struct passwd *pw = getpwnam(tok + 5);
             if (!pw) {
-                snprintf(why, whylen, "no such user '%s'", tok + 5);
+                snprintf(why, whylen, "no such user '%.64s'", tok + 5);
                 return -1;
             }
             r->kind = JD_RULE_UID;
@@ -86,14 +87,14 @@ static int parse_rules(const char *v, struct jd_rule *rules, int *n, char *why, 
         } else if (strncmp(tok, "group:", 6) == 0) {
             struct group *gr = getgrnam(tok + 6);
             if (!gr) {
-                snprintf(why, whylen, "no such group '%s'", tok + 6);
+                snprintf(why, whylen, "no such group '%.64s'", tok + 6);
                 return -1;
             }
             r->kind = JD_RULE_GID;
             r->id = gr->gr_gid;
         } else {
             snprintf(why, whylen,
-                     "'%s' is not a rule; use uid:N, gid:N, user:NAME, group:NAME or all", tok);
+                     "'%.64s' is not a rule; use uid:N, gid:N, user:NAME, group:NAME or all", tok);
             return -1;
         }
     }
@@ -103,9 +104,9 @@ static int parse_rules(const char *v, struct jd_rule *rules, int *n, char *why, 
 #define SETSTR(field)                                                                  \
     do {                                                                               \
         if (strlen(val) >= sizeof c->field) {                                          \
-            snprintf(why, sizeof why, "value is longer than %zu characters",           \
+            snprintf(why, whylen, "value is longer than %zu characters",               \
                      sizeof c->field - 1);                                             \
-            goto bad;                                                                  \
+            return -1;                                                                 \
         }                                                                              \
         snprintf(c->field, sizeof c->field, "%s", val);                                \
     } while (0)
@@ -113,33 +114,103 @@ static int parse_rules(const char *v, struct jd_rule *rules, int *n, char *why, 
     do {                                                                               \
         long x_;                                                                       \
         if (parse_int(val, lo, hi, &x_)) {                                             \
-            snprintf(why, sizeof why, "'%s' is not an integer in %ld..%ld", val,       \
+            snprintf(why, whylen, "'%.64s' is not an integer in %ld..%ld", val,        \
                      (long)(lo), (long)(hi));                                          \
-            goto bad;                                                                  \
+            return -1;                                                                 \
         }                                                                              \
         c->field = (int)x_;                                                            \
     } while (0)
 
+static const char *const keys[] = {
+    "devices", "socket", "socket_mode", "socket_group", "tcp", "token_secret_file",
+    "scope.read", "scope.control", "state_dir", "sample_interval_ms", "request_timeout_s",
+    "max_body_bytes", "max_connections", "max_connections_per_peer", "stream_buffer_events",
+    "stream_max_clients", "lease_default_ttl_s", "lease_max_ttl_s",
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* The value of one known key; val may be modified. */
+static int parse_value(struct jd_config *c, const char *key, char *val, char *why,
+                       size_t whylen)
+{
+    if (!strcmp(key, "devices")) {
+        SETSTR(devices);
+    } else if (!strcmp(key, "socket")) {
+        SETSTR(socket);
+    } else if (!strcmp(key, "socket_mode")) {
+        char *end;
+        errno = 0;
+        unsigned long m = strtoul(val, &end, 8);
+        if (errno || end == val || *end || m > 0777) {
+            snprintf(why, whylen, "'%.64s' is not an octal mode like 0660", val);
+            return -1;
+        }
+        c->socket_mode = (unsigned)m;
+    } else if (!strcmp(key, "socket_group")) {
+        SETSTR(socket_group);
+        if (val[0] && !getgrnam(val)) {
+            snprintf(why, whylen, "no such group '%s'", val);
+            return -1;
+        }
+    } else if (!strcmp(key, "tcp")) {
+        char host[64];
+        int port, lo;
+        if (val[0] && strcmp(val, "off") != 0 &&
+            jd_parse_hostport(val, host, sizeof host, &port, &lo)) {
+            snprintf(why, whylen, "'%.64s' is not HOST:PORT (e.g. 127.0.0.1:9464)", val);
+            return -1;
+        }
+        if (strcmp(val, "off") == 0)
+            val = "";
+        SETSTR(tcp);
+    } else if (!strcmp(key, "token_secret_file")) {
+        SETSTR(token_secret_file);
+    } else if (!strcmp(key, "scope.read")) {
+        return parse_rules(val, c->read_rules, &c->nread, why, whylen);
+    } else if (!strcmp(key, "scope.control")) {
+        return parse_rules(val, c->control_rules, &c->ncontrol, why, whylen);
+    } else if (!strcmp(key, "state_dir")) {
+        SETSTR(state_dir);
+    } else if (!strcmp(key, "sample_interval_ms")) {
+        SETINT(sample_interval_ms, 1, 1000);
+    } else if (!strcmp(key, "request_timeout_s")) {
+        SETINT(request_timeout_s, 1, 3600);
+    } else if (!strcmp(key, "max_body_bytes")) {
+        SETINT(max_body_bytes, 256, 16 << 20);
+    } else if (!strcmp(key, "max_connections")) {
+        SETINT(max_connections, 1, 65536);
+    } else if (!strcmp(key, "max_connections_per_peer")) {
+        SETINT(max_connections_per_peer, 1, 65536);
+    } else if (!strcmp(key, "stream_buffer_events")) {
+        SETINT(stream_buffer_events, 1, 100000);
+    } else if (!strcmp(key, "stream_max_clients")) {
+        SETINT(stream_max_clients, 1, 10000);
+    } else if (!strcmp(key, "lease_default_ttl_s")) {
+        SETINT(lease_default_ttl_s, 1, 365 * 24 * 3600);
+    } else if (!strcmp(key, "lease_max_ttl_s")) {
+        SETINT(lease_max_ttl_s, 1, 365 * 24 * 3600);
+    }
+    return 0;
+}
+
 int jd_config_parse(struct jd_config *c, const char *name, const char *text, char *err,
                     size_t errlen)
 {
-    int lineno = 0;
-    const char *p = text;
+    /* Lines are cut in place in a copy: no line or value length limit
+     * here, so nothing is ever split or truncated. */
+    char *copy = strdup(text);
+    if (!copy) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return -1;
+    }
+    int seen[NKEYS] = {0};
+    int lineno = 0, rc = 0;
     char why[512];
-    char key[128];
-    while (*p) {
+    for (char *line = copy, *next; line && !rc; line = next) {
         lineno++;
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[2048];
-        if (len >= sizeof line) {
-            snprintf(err, errlen, "%s:%d: line is longer than %zu characters", name, lineno,
-                     sizeof line - 1);
-            return -1;
-        }
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p += len + (nl ? 1 : 0);
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
@@ -148,84 +219,40 @@ int jd_config_parse(struct jd_config *c, const char *name, const char *text, cha
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            snprintf(err, errlen, "%s:%d: expected 'key = value', got '%s'", name, lineno, s);
-            return -1;
+            snprintf(err, errlen, "%s:%d: expected 'key = value', got '%.64s%s'", name, lineno,
+                     s, strlen(s) > 64 ? "..." : "");
+            rc = -1;
+            break;
         }
         *eq = '\0';
-        snprintf(key, sizeof key, "%s", trim(s));
+        const char *key = trim(s);
         char *val = trim(eq + 1);
-        if (!strcmp(key, "devices")) {
-            SETSTR(devices);
-        } else if (!strcmp(key, "socket")) {
-            SETSTR(socket);
-        } else if (!strcmp(key, "socket_mode")) {
-            char *end;
-            errno = 0;
-            unsigned long m = strtoul(val, &end, 8);
-            if (errno || end == val || *end || m > 0777) {
-                snprintf(why, sizeof why, "'%s' is not an octal mode like 0660", val);
-                goto bad;
-            }
-            c->socket_mode = (unsigned)m;
-        } else if (!strcmp(key, "socket_group")) {
-            SETSTR(socket_group);
-            if (val[0] && !getgrnam(val)) {
-                snprintf(why, sizeof why, "no such group '%s'", val);
-                goto bad;
-            }
-        } else if (!strcmp(key, "tcp")) {
-            char host[64];
-            int port, lo;
-            if (val[0] && strcmp(val, "off") != 0 &&
-                jd_parse_hostport(val, host, sizeof host, &port, &lo)) {
-                snprintf(why, sizeof why, "'%s' is not HOST:PORT (e.g. 127.0.0.1:9464)", val);
-                goto bad;
-            }
-            if (strcmp(val, "off") == 0)
-                val = "";
-            SETSTR(tcp);
-        } else if (!strcmp(key, "token_secret_file")) {
-            SETSTR(token_secret_file);
-        } else if (!strcmp(key, "scope.read")) {
-            if (parse_rules(val, c->read_rules, &c->nread, why, sizeof why))
-                goto bad;
-        } else if (!strcmp(key, "scope.control")) {
-            if (parse_rules(val, c->control_rules, &c->ncontrol, why, sizeof why))
-                goto bad;
-        } else if (!strcmp(key, "state_dir")) {
-            SETSTR(state_dir);
-        } else if (!strcmp(key, "sample_interval_ms")) {
-            SETINT(sample_interval_ms, 1, 1000);
-        } else if (!strcmp(key, "request_timeout_s")) {
-            SETINT(request_timeout_s, 1, 3600);
-        } else if (!strcmp(key, "max_body_bytes")) {
-            SETINT(max_body_bytes, 256, 16 << 20);
-        } else if (!strcmp(key, "max_connections")) {
-            SETINT(max_connections, 1, 65536);
-        } else if (!strcmp(key, "stream_buffer_events")) {
-            SETINT(stream_buffer_events, 1, 100000);
-        } else if (!strcmp(key, "stream_max_clients")) {
-            SETINT(stream_max_clients, 1, 10000);
-        } else if (!strcmp(key, "lease_default_ttl_s")) {
-            SETINT(lease_default_ttl_s, 1, 365 * 24 * 3600);
-        } else if (!strcmp(key, "lease_max_ttl_s")) {
-            SETINT(lease_max_ttl_s, 1, 365 * 24 * 3600);
+        size_t k = 0;
+        while (k < NKEYS && strcmp(key, keys[k]))
+            k++;
+        if (k == NKEYS) {
+            char known[512] = "";
+            for (size_t i = 0; i < NKEYS; i++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+                         i ? ", " : "", keys[i]);
+            snprintf(err, errlen, "%s:%d: unknown key '%.64s' (known: %s)", name, lineno, key,
+                     known);
+            rc = -1;
+        } else if (seen[k]) {
+            /* A second line would silently replace the first (a scope
+             * list appended at the end would drop the earlier one). */
+            snprintf(err, errlen, "%s:%d: %s is already set on line %d; give each key once",
+                     name, lineno, key, seen[k]);
+            rc = -1;
+        } else if (parse_value(c, key, val, why, sizeof why)) {
+            snprintf(err, errlen, "%s:%d: %s: %s", name, lineno, key, why);
+            rc = -1;
         } else {
-            snprintf(err, errlen,
-                     "%s:%d: unknown key '%s' (known: devices, socket, socket_mode, "
-                     "socket_group, tcp, token_secret_file, scope.read, scope.control, "
-                     "state_dir, sample_interval_ms, request_timeout_s, max_body_bytes, "
-                     "max_connections, stream_buffer_events, stream_max_clients, "
-                     "lease_default_ttl_s, lease_max_ttl_s)",
-                     name, lineno, key);
-            return -1;
+            seen[k] = lineno;
         }
-        continue;
-    bad:
-        snprintf(err, errlen, "%s:%d: %s: %s", name, lineno, key, why);
-        return -1;
     }
-    return 0;
+    free(copy);
+    return rc;
 }
 
 int jd_config_load(struct jd_config *c, const char *path, char *err, size_t errlen)
@@ -303,6 +330,12 @@ int jd_config_validate(const struct jd_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "no listener: set socket or tcp");
         return -1;
     }
+    struct sockaddr_un sa;
+    if (strlen(c->socket) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "socket = %s: longer than the %zu characters a unix socket path "
+                 "may have", c->socket, sizeof sa.sun_path - 1);
+        return -1;
+    }
     if (c->tcp[0]) {
         char host[64];
         int port, lo;
@@ -317,6 +350,11 @@ int jd_config_validate(const struct jd_config *c, char *err, size_t errlen)
                      c->tcp);
             return -1;
         }
+    }
+    if (c->max_connections_per_peer > c->max_connections) {
+        snprintf(err, errlen, "max_connections_per_peer (%d) exceeds max_connections (%d)",
+                 c->max_connections_per_peer, c->max_connections);
+        return -1;
     }
     if (c->lease_default_ttl_s > c->lease_max_ttl_s) {
         snprintf(err, errlen, "lease_default_ttl_s (%d) exceeds lease_max_ttl_s (%d)",

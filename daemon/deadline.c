@@ -115,7 +115,7 @@ void jd_deadlines_stop(struct jd_deadlines *dl)
     free(dl);
 }
 
-struct jd_deadline *jd_deadline_open(struct jd_deadlines *dl, int fd)
+struct jd_deadline *jd_deadline_open(struct jd_deadlines *dl, int fd, double start)
 {
     struct jd_deadline *e = calloc(1, sizeof *e);
     if (!e)
@@ -123,7 +123,7 @@ struct jd_deadline *jd_deadline_open(struct jd_deadlines *dl, int fd)
     e->fd = fd;
     e->state = WAITING;
     pthread_mutex_lock(&dl->lock);
-    e->deadline = now_s() + dl->timeout_s;
+    e->deadline = start + dl->timeout_s;
     e->next = dl->head;
     if (dl->head)
         dl->head->prev = e;
@@ -157,16 +157,4 @@ int jd_deadline_claim(struct jd_deadlines *dl, struct jd_deadline *e)
         e->state = ANSWERING;
     pthread_mutex_unlock(&dl->lock);
     return timed_out ? -1 : 0;
-}
-
-void jd_deadline_rearm(struct jd_deadlines *dl, struct jd_deadline *e)
-{
-    if (!e)
-        return;
-    pthread_mutex_lock(&dl->lock);
-    if (e->state == ANSWERING) {
-        e->state = WAITING;
-        e->deadline = now_s() + dl->timeout_s;
-    }
-    pthread_mutex_unlock(&dl->lock);
 }

@@ -21,17 +21,51 @@ void jd_log_use_syslog(int on)
         openlog("jouled", LOG_PID, LOG_DAEMON);
 }
 
+/* One call, one line: control characters (a token subject with CR/LF, a
+ * request's bytes in an error) and the backslash are escaped as \xNN, so
+ * nothing a client sends can forge or split a log line. */
+static void emit(int prio, const char *fmt, va_list ap)
+{
+    char *raw = NULL;
+    if (vasprintf(&raw, fmt, ap) < 0)
+        return;
+    size_t n = strlen(raw);
+    char *msg = malloc(4 * n + 1);
+    if (!msg) {
+        free(raw);
+        return;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            o += (size_t)sprintf(msg + o, "\\x%02x", c);
+        else
+            msg[o++] = (char)c;
+    }
+    msg[o] = '\0';
+    if (use_syslog)
+        syslog(prio, "%s", msg);
+    else
+        fprintf(stderr, "jouled: %s%s\n", prio == LOG_ERR ? "error: " : "", msg);
+    free(msg);
+    free(raw);
+}
+
 void jd_log(const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    emit(LOG_NOTICE, fmt, ap);
     va_end(ap);
-    if (use_syslog)
-        syslog(LOG_NOTICE, "%s", msg);
-    else
-        fprintf(stderr, "jouled: %s\n", msg);
+}
+
+void jd_log_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(LOG_ERR, fmt, ap);
+    va_end(ap);
 }
 
 void jd_refresh_cache(struct jd *d)
@@ -62,6 +96,42 @@ void jd_refresh_cache(struct jd *d)
     }
 }
 
+void jd_integrate_energy(struct jd *d)
+{
+    pthread_mutex_lock(&d->cache_lock);
+    double now = joule_now_s();
+    for (int g = 0; g < d->ngpu; g++) {
+        struct jd_gpu_cache *c = &d->gpus[g];
+        double j;
+        if (c->no_counter && now > c->approx_t &&
+            joule_sampler_energy_j(d->sampler, c->dev, c->approx_t, now, &j) == 0) {
+            c->approx_j += j;
+            c->approx_t = now;
+            c->have_approx = 1;
+        }
+    }
+    pthread_mutex_unlock(&d->cache_lock);
+}
+
+int jd_open_devices(const char *spec, joule_ctx **ctx, char *err, size_t errlen)
+{
+    /* The daemon must never route its own reads back to itself. */
+    setenv("JOULE_DAEMON", "off", 1);
+    joule_options *o = NULL;
+    int rc = joule_options_create(&o);
+    if (!rc)
+        rc = joule_options_set_devices(o, spec);
+    /* jouled measures no windows of its own: no power reads for edges. */
+    if (!rc)
+        rc = joule_options_set_edge_correction(o, 0);
+    if (!rc)
+        rc = joule_open(o, ctx);
+    joule_options_destroy(o);
+    if (rc)
+        snprintf(err, errlen, "devices = %s: %s", spec, joule_last_error());
+    return rc ? -1 : 0;
+}
+
 int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -73,28 +143,14 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
     d->cfg = *cfg;
     pthread_mutex_init(&d->ctl_lock, NULL);
     pthread_mutex_init(&d->cache_lock, NULL);
-    /* The daemon must never route its own reads back to itself. */
-    setenv("JOULE_DAEMON", "off", 1);
 
     if (cfg->token_secret_file[0] &&
         jd_secret_load(cfg->token_secret_file, d->secret, sizeof d->secret, &d->secret_len, err,
                        errlen))
         goto fail;
 
-    joule_options *o = NULL;
-    int rc = joule_options_create(&o);
-    if (!rc)
-        rc = joule_options_set_devices(o, cfg->devices);
-    /* jouled measures no windows of its own: no power reads for edges. */
-    if (!rc)
-        rc = joule_options_set_edge_correction(o, 0);
-    if (!rc)
-        rc = joule_open(o, &d->ctx);
-    joule_options_destroy(o);
-    if (rc) {
-        snprintf(err, errlen, "devices = %s: %s", cfg->devices, joule_last_error());
+    if (jd_open_devices(cfg->devices, &d->ctx, err, errlen))
         goto fail;
-    }
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     d->mono_to_unix = (double)rt.tv_sec + rt.tv_nsec / 1e9 - joule_now_s();
@@ -120,6 +176,11 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
         joule_sampler_start(d->sampler)) {
         snprintf(err, errlen, "sampler: %s", joule_last_error());
         goto fail;
+    }
+    for (int g = 0; g < d->ngpu; g++) {
+        struct jd_gpu_cache *c = &d->gpus[g];
+        c->no_counter = !joule_sampler_has(d->sampler, c->dev, JOULE_DOMAIN_ENERGY);
+        c->approx_t = joule_now_s();
     }
     if (jd_leases_create(d, err, errlen))
         goto fail;

@@ -14,7 +14,6 @@
 #define JD_SCOPE_CONTROL 2u
 
 #define JD_MAX_RULES 64
-#define JD_MAX_GROUPS 64
 #define JD_MAX_QUERY 16
 
 /* One entry of a scope list: everyone, a uid or a gid. */
@@ -36,9 +35,10 @@ struct jd_config {
     int ncontrol;
     char state_dir[256];
     int sample_interval_ms;     /* sampler period */
-    int request_timeout_s;      /* idle connection timeout (slow headers) */
+    int request_timeout_s;      /* head and body due this long after the accept */
     int max_body_bytes;
-    int max_connections;
+    int max_connections;        /* per listener */
+    int max_connections_per_peer; /* per uid (unix socket), address or /64 (TCP) */
     int stream_buffer_events;   /* per-client SSE ring */
     int stream_max_clients;
     int lease_default_ttl_s;    /* TCP control requests without ttl_s */
@@ -74,7 +74,7 @@ struct jd_peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    gid_t groups[JD_MAX_GROUPS];
+    const gid_t *groups;        /* supplementary groups, all of them */
     int ngroups;
     /* TCP: the bearer token as given ("" = none). */
     const char *token;
@@ -124,6 +124,11 @@ struct jd_gpu_cache {
     int persistence;            /* -1 unknown */
     int lock_min_mhz, lock_max_mhz;         /* set through jouled, 0 = none */
     int mem_lock_min_mhz, mem_lock_max_mhz;
+    /* GPUs without an energy counter: sampled power integrated since
+     * start (approx_t: monotonic s integrated up to; have_approx once
+     * there were samples). */
+    int no_counter, have_approx;
+    double approx_j, approx_t;
 };
 
 struct jd {
@@ -146,6 +151,9 @@ struct jd {
     struct jd_hub *hub;
 };
 
+/* Opens the devices of a spec as the daemon does (jd_create and
+ * --check-config share it, so both judge a spec alike). 0 or -1 with err. */
+int jd_open_devices(const char *spec, joule_ctx **ctx, char *err, size_t errlen);
 /* Opens devices, starts the sampler, recovers the state file, starts the
  * lease and stream threads. Returns 0 or -1 with err filled. */
 int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t errlen);
@@ -153,10 +161,17 @@ int jd_create(const struct jd_config *cfg, struct jd **out, char *err, size_t er
 void jd_destroy(struct jd *d);
 /* Re-reads the power limits into the cache (device calls; not for scrapes). */
 void jd_refresh_cache(struct jd *d);
+/* Adds the sampler's power since the last call to the energy of GPUs
+ * without a counter (no device calls; at least every second, well within
+ * the sampler's history). */
+void jd_integrate_energy(struct jd *d);
 
-/* Logging: stderr in the foreground, syslog otherwise. */
+/* Logging: stderr in the foreground, syslog otherwise; one line per call,
+ * control characters escaped. jd_log_error logs at LOG_ERR and prefixes
+ * "error: " on stderr. */
 void jd_log_use_syslog(int on);
 void jd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void jd_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The router: request in, response out. Pure apart from the device and
  * lease work the routes do. resp->body is malloc'd (free with

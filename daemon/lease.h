@@ -5,7 +5,8 @@
  * directory). The change is then held by a lease: a unix-socket client's
  * process (watched with a pidfd, or by polling where pidfd_open is
  * missing), or a TTL for TCP clients. When the process exits or the TTL
- * lapses, the original is put back and the entry leaves the state file.
+ * lapses, the lease ends (see the stack below); with the last one the
+ * original is put back and the entry leaves the state file.
  * A `persist` request drops the lease and the entry (and is logged). On
  * start, every entry a crashed predecessor left is restored. */
 #ifndef JOULED_LEASE_H
@@ -33,25 +34,41 @@ struct jd_owner {
     char subject[96];          /* "uid:1000 pid:42" or a token's subject */
 };
 
+/* What a control request sets. Kept with its lease: when the leases above
+ * it end, it is put back. */
+struct jd_value {
+    int reset;                 /* DELETE: default limit, unlocked clocks */
+    double watts;              /* power_limit */
+    int min_mhz, max_mhz;      /* clocks, memory_clocks */
+    int enabled;               /* persistence */
+};
+
 /* Loads the state file and restores what it holds; starts the watcher. */
 int jd_leases_create(struct jd *d, char *err, size_t errlen);
 /* Stops the watcher; with restore, puts back every leased setting. */
 void jd_leases_destroy(struct jd *d, int restore);
 
-/* The three steps of a change, all under d->ctl_lock:
- * prepare records the original (durably) unless a lease already holds
- * it; the caller applies the change; then commit attaches the owner (or
- * drops the record for persist) or abort forgets a record prepare made. */
+/* The steps of a change, all under d->ctl_lock: prepare records the
+ * original (durably) unless the setting already has one; jd_lease_apply
+ * makes the change; then commit puts the owner's lease on top of the
+ * setting's stack (persist instead ends every lease on it and drops the
+ * record), or abort forgets a record prepare made.
+ *
+ * The leases on one setting form a stack, the top one in force: when it
+ * ends, the value of the latest lease still alive below it is put back; a
+ * lease below the top just leaves; the original returns when the last one
+ * ends. An owner holds one place: its next change moves it on top. */
 int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why, size_t whylen);
-int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o, int persist,
-                    char *why, size_t whylen);
+/* A device call; also keeps the cache's locked clocks. 0 or a JOULE_E code. */
+int jd_lease_apply(struct jd *d, int gpu, int setting, const struct jd_value *v);
+int jd_lease_commit(struct jd *d, int gpu, int setting, const struct jd_owner *o,
+                    const struct jd_value *v, int persist, char *why, size_t whylen);
 void jd_lease_abort(struct jd *d, int gpu, int setting);
-/* Restores the leases this owner holds (gpu -1: on every GPU) now; returns
- * how many. ctl_lock held. */
+/* Ends this owner's leases (gpu -1: on every GPU) now, as if it had
+ * exited; returns how many. ctl_lock held. */
 int jd_lease_release(struct jd *d, const struct jd_owner *o, int gpu);
-/* Every lease as JSON (ctl_lock held). */
+/* Every lease as JSON, the one in force first for each setting
+ * (ctl_lock held). */
 cJSON *jd_leases_json(struct jd *d);
-/* Number of active leases (ctl_lock held). */
-int jd_lease_count(struct jd *d);
 
 #endif

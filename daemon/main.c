@@ -201,6 +201,14 @@ int main(int argc, char **argv)
         }
     }
     if (check) {
+        /* The devices are opened (and closed) the way the daemon opens
+         * them: a spec it would refuse is refused here. */
+        joule_ctx *ctx = NULL;
+        if (jd_open_devices(cfg.devices, &ctx, err, sizeof err)) {
+            fprintf(stderr, "jouled: %s: %s\n", config ? config : "(defaults)", err);
+            return 2;
+        }
+        joule_close(ctx);
         printf("jouled: configuration %s is valid\n", config ? config : "(defaults)");
         return 0;
     }
@@ -223,12 +231,12 @@ int main(int argc, char **argv)
 
     struct jd *d = NULL;
     if (jd_create(&cfg, &d, err, sizeof err)) {
-        jd_log("cannot start: %s", err);
+        jd_log_error("cannot start: %s", err);
         return 1;
     }
     struct jd_server *srv = NULL;
     if (jd_server_start(d, &srv, err, sizeof err)) {
-        jd_log("cannot start: %s", err);
+        jd_log_error("cannot start: %s", err);
         jd_destroy(d);
         return 1;
     }

@@ -44,22 +44,19 @@ static void put(struct buf *b, const char *fmt, ...)
     }
 }
 
-/* Label value escaping: backslash, double quote and newline. */
-static void esc(char *out, size_t len, const char *in)
+/* A label value, escaped (backslash, double quote, newline) whole. */
+static void put_label(struct buf *b, const char *name, const char *v)
 {
-    size_t o = 0;
-    for (; *in && o + 3 < len; in++) {
-        if (*in == '\\' || *in == '"') {
-            out[o++] = '\\';
-            out[o++] = *in;
-        } else if (*in == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *in;
-        }
+    put(b, "%s=\"", name);
+    for (;;) {
+        size_t k = strcspn(v, "\\\"\n");
+        put(b, "%.*s", (int)k, v);
+        if (!v[k])
+            break;
+        put(b, "\\%c", v[k] == '\n' ? 'n' : v[k]);
+        v += k + 1;
     }
-    out[o] = '\0';
+    put(b, "\"");
 }
 
 static int latest(struct jd *d, int dev, int dom, double now, double *v)
@@ -73,19 +70,27 @@ static int latest(struct jd *d, int dev, int dom, double now, double *v)
     return 0;
 }
 
-static void gpu_labels(struct jd *d, int i, char *out, size_t len)
+/* metric{gpu="0",uuid="…",name="…"<extra>} value */
+static void gpu_sample(struct buf *b, struct jd *d, int i, const char *metric, const char *extra,
+                       const char *value)
 {
     const joule_device *dev = joule_device_at(d->ctx, i);
-    char uuid[200], name[200];
-    esc(uuid, sizeof uuid, joule_device_uuid(dev));
-    esc(name, sizeof name, joule_device_name(dev));
-    snprintf(out, len, "gpu=\"%d\",uuid=\"%s\",name=\"%s\"", joule_device_index(dev), uuid, name);
+    put(b, "%s{gpu=\"%d\",", metric, joule_device_index(dev));
+    put_label(b, "uuid", joule_device_uuid(dev));
+    put(b, ",");
+    put_label(b, "name", joule_device_name(dev));
+    put(b, "%s} %s\n", extra, value);
 }
 
 static const char *const throttle_reasons[] = {
     "gpu_idle",   "app_clocks", "sw_power_cap",   "hw_slowdown",    "sync_boost",
     "sw_thermal", "hw_thermal", "hw_power_brake", "display_clocks",
 };
+
+static int is_gpu(struct jd *d, int i)
+{
+    return joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU;
+}
 
 char *jd_metrics_text(struct jd *d, size_t *len)
 {
@@ -95,17 +100,26 @@ char *jd_metrics_text(struct jd *d, size_t *len)
     b.p[0] = '\0';
     double now = joule_now_s();
     int n = joule_device_count(d->ctx);
-    char lab[512];
+    char val[64];
     double v;
 
-    put(&b, "# HELP joule_gpu_energy_joules_total Energy used by the GPU since jouled started.\n"
+    put(&b, "# HELP joule_gpu_energy_joules_total Energy used by the GPU since jouled started; "
+            "quality=\"approx\": integrated from sampled power (no energy counter).\n"
             "# TYPE joule_gpu_energy_joules_total counter\n");
     for (int i = 0; i < n; i++)
-        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
-            latest(d, i, JOULE_DOMAIN_ENERGY, now, &v) == 0) {
-            gpu_labels(d, i, lab, sizeof lab);
-            put(&b, "joule_gpu_energy_joules_total{%s} %.6f\n", lab, v);
+        if (is_gpu(d, i) && latest(d, i, JOULE_DOMAIN_ENERGY, now, &v) == 0) {
+            snprintf(val, sizeof val, "%.6f", v);
+            gpu_sample(&b, d, i, "joule_gpu_energy_joules_total", "", val);
         }
+    jd_integrate_energy(d); /* up to now: the sampler's values, no device call */
+    pthread_mutex_lock(&d->cache_lock);
+    for (int g = 0; g < d->ngpu; g++)
+        if (d->gpus[g].have_approx) {
+            snprintf(val, sizeof val, "%.6f", d->gpus[g].approx_j);
+            gpu_sample(&b, d, d->gpus[g].dev, "joule_gpu_energy_joules_total",
+                       ",quality=\"approx\"", val);
+        }
+    pthread_mutex_unlock(&d->cache_lock);
 
     put(&b, "# HELP joule_cpu_energy_joules_total Energy used by a CPU package or its DRAM "
             "since jouled started (RAPL).\n"
@@ -122,11 +136,10 @@ char *jd_metrics_text(struct jd *d, size_t *len)
     put(&b, "# HELP joule_gpu_power_watts Current GPU power draw.\n"
             "# TYPE joule_gpu_power_watts gauge\n");
     for (int i = 0; i < n; i++)
-        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
-            (latest(d, i, JOULE_DOMAIN_POWER, now, &v) == 0 ||
-             latest(d, i, JOULE_DOMAIN_POWER_AVERAGE, now, &v) == 0)) {
-            gpu_labels(d, i, lab, sizeof lab);
-            put(&b, "joule_gpu_power_watts{%s} %.3f\n", lab, v);
+        if (is_gpu(d, i) && (latest(d, i, JOULE_DOMAIN_POWER, now, &v) == 0 ||
+                             latest(d, i, JOULE_DOMAIN_POWER_AVERAGE, now, &v) == 0)) {
+            snprintf(val, sizeof val, "%.3f", v);
+            gpu_sample(&b, d, i, "joule_gpu_power_watts", "", val);
         }
 
     put(&b, "# HELP joule_gpu_power_limit_watts Power limit the GPU enforces.\n"
@@ -134,40 +147,39 @@ char *jd_metrics_text(struct jd *d, size_t *len)
     pthread_mutex_lock(&d->cache_lock);
     for (int g = 0; g < d->ngpu; g++)
         if (d->gpus[g].have_limit) {
-            gpu_labels(d, d->gpus[g].dev, lab, sizeof lab);
-            put(&b, "joule_gpu_power_limit_watts{%s} %.3f\n", lab, d->gpus[g].limit_w);
+            snprintf(val, sizeof val, "%.3f", d->gpus[g].limit_w);
+            gpu_sample(&b, d, d->gpus[g].dev, "joule_gpu_power_limit_watts", "", val);
         }
     pthread_mutex_unlock(&d->cache_lock);
 
     put(&b, "# HELP joule_gpu_temperature_celsius GPU temperature.\n"
             "# TYPE joule_gpu_temperature_celsius gauge\n");
     for (int i = 0; i < n; i++)
-        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
-            latest(d, i, JOULE_DOMAIN_TEMPERATURE, now, &v) == 0) {
-            gpu_labels(d, i, lab, sizeof lab);
-            put(&b, "joule_gpu_temperature_celsius{%s} %g\n", lab, v);
+        if (is_gpu(d, i) && latest(d, i, JOULE_DOMAIN_TEMPERATURE, now, &v) == 0) {
+            snprintf(val, sizeof val, "%g", v);
+            gpu_sample(&b, d, i, "joule_gpu_temperature_celsius", "", val);
         }
 
     put(&b, "# HELP joule_gpu_sm_clock_hertz GPU SM clock.\n"
             "# TYPE joule_gpu_sm_clock_hertz gauge\n");
     for (int i = 0; i < n; i++)
-        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
-            latest(d, i, JOULE_DOMAIN_SM_CLOCK, now, &v) == 0) {
-            gpu_labels(d, i, lab, sizeof lab);
-            put(&b, "joule_gpu_sm_clock_hertz{%s} %.0f\n", lab, v * 1e6);
+        if (is_gpu(d, i) && latest(d, i, JOULE_DOMAIN_SM_CLOCK, now, &v) == 0) {
+            snprintf(val, sizeof val, "%.0f", v * 1e6);
+            gpu_sample(&b, d, i, "joule_gpu_sm_clock_hertz", "", val);
         }
 
     put(&b, "# HELP joule_gpu_throttle_active Whether a clock throttle reason is active "
             "(1) or not (0).\n"
             "# TYPE joule_gpu_throttle_active gauge\n");
     for (int i = 0; i < n; i++)
-        if (joule_device_kind(joule_device_at(d->ctx, i)) == JOULE_KIND_GPU &&
-            latest(d, i, JOULE_DOMAIN_THROTTLE, now, &v) == 0) {
-            gpu_labels(d, i, lab, sizeof lab);
+        if (is_gpu(d, i) && latest(d, i, JOULE_DOMAIN_THROTTLE, now, &v) == 0) {
             uint64_t mask = (uint64_t)v;
-            for (unsigned r = 0; r < sizeof throttle_reasons / sizeof *throttle_reasons; r++)
-                put(&b, "joule_gpu_throttle_active{%s,reason=\"%s\"} %d\n", lab,
-                    throttle_reasons[r], (int)((mask >> r) & 1));
+            for (unsigned r = 0; r < sizeof throttle_reasons / sizeof *throttle_reasons; r++) {
+                char reason[64];
+                snprintf(reason, sizeof reason, ",reason=\"%s\"", throttle_reasons[r]);
+                gpu_sample(&b, d, i, "joule_gpu_throttle_active", reason,
+                           (mask >> r) & 1 ? "1" : "0");
+            }
         }
     if (b.oom) {
         free(b.p);

@@ -43,6 +43,55 @@ void jd_resp_free(struct jd_resp *r)
     r->body = NULL;
 }
 
+/* Length of the UTF-8 sequence at s (at most n bytes), 0 if invalid:
+ * no overlongs, surrogates or code points past U+10FFFF (RFC 3629). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (!len || s[0] > 0xf4 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return len;
+}
+
+char *jd_utf8_sanitize(char *s, size_t *len)
+{
+    size_t n = *len, bad = 0;
+    for (size_t i = 0, k; i < n; i += k ? k : 1)
+        bad += (k = utf8_seq((const unsigned char *)s + i, n - i)) == 0;
+    if (!bad)
+        return s;
+    char *out = malloc(n + 2 * bad + 1);
+    if (!out) {
+        free(s);
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k) {
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3); /* U+FFFD */
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    free(s);
+    *len = o;
+    return out;
+}
+
 void jd_reply_json(struct jd_resp *r, int status, cJSON *o)
 {
     free(r->body);
@@ -50,11 +99,16 @@ void jd_reply_json(struct jd_resp *r, int status, cJSON *o)
     r->content_type = "application/json";
     r->body = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
+    /* cJSON copies bytes as they are: a device name or an echoed request
+     * byte that is not UTF-8 would make the whole body invalid JSON. */
+    r->body_len = r->body ? strlen(r->body) : 0;
+    if (r->body)
+        r->body = jd_utf8_sanitize(r->body, &r->body_len);
     if (!r->body) {
         r->status = 500;
         r->body = strdup("{\"error\":\"out of memory\"}");
+        r->body_len = r->body ? strlen(r->body) : 0;
     }
-    r->body_len = r->body ? strlen(r->body) : 0;
 }
 
 void jd_reply_error(struct jd_resp *r, int status, const char *fmt, ...)

@@ -459,6 +459,8 @@ void route_metrics(struct jd_call *c)
         return;
     size_t len = 0;
     char *text = jd_metrics_text(c->d, &len);
+    if (text) /* one bad byte in a label fails the whole scrape */
+        text = jd_utf8_sanitize(text, &len);
     if (!text) {
         jd_reply_error(c->resp, 500, "out of memory");
         return;
@@ -585,6 +587,12 @@ static void control(struct jd_call *c, enum op op)
                   : op <= OP_CLK_RESET ? JD_SET_CLOCKS
                   : op <= OP_MEM_RESET ? JD_SET_MEM_CLOCKS
                                        : JD_SET_PERSISTENCE;
+    struct jd_value value = {.reset = op == OP_PL_RESET || op == OP_CLK_RESET ||
+                                      op == OP_MEM_RESET,
+                             .watts = watts,
+                             .min_mhz = min_mhz,
+                             .max_mhz = max_mhz,
+                             .enabled = enabled};
     char why[512];
     int created = 0, rc = 0;
     pthread_mutex_lock(&d->ctl_lock);
@@ -593,15 +601,7 @@ static void control(struct jd_call *c, enum op op)
         jd_reply_error(c->resp, 500, "gpu%d: %s; nothing was changed", gpu, why);
         goto out;
     }
-    switch (op) {
-    case OP_PL_SET: rc = joule_gpu_set_power_limit_w(d->ctx, gpu, watts); break;
-    case OP_PL_RESET: rc = joule_gpu_reset_power_limit(d->ctx, gpu); break;
-    case OP_CLK_SET: rc = joule_gpu_lock_clocks_mhz(d->ctx, gpu, min_mhz, max_mhz); break;
-    case OP_CLK_RESET: rc = joule_gpu_reset_clocks(d->ctx, gpu); break;
-    case OP_MEM_SET: rc = joule_gpu_lock_memory_clocks_mhz(d->ctx, gpu, min_mhz, max_mhz); break;
-    case OP_MEM_RESET: rc = joule_gpu_reset_memory_clocks(d->ctx, gpu); break;
-    case OP_PERSIST: rc = joule_gpu_set_persistence(d->ctx, gpu, enabled); break;
-    }
+    rc = jd_lease_apply(d, gpu, setting, &value);
     if (rc) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", joule_last_error());
@@ -611,22 +611,14 @@ static void control(struct jd_call *c, enum op op)
         jd_reply_error(c->resp, status_of(rc), "%s", msg);
         goto out;
     }
-    jd_lease_commit(d, gpu, setting, &owner, persist, why, sizeof why);
+    if (jd_lease_commit(d, gpu, setting, &owner, &value, persist, why, sizeof why)) {
+        pthread_mutex_unlock(&d->ctl_lock);
+        jd_reply_error(c->resp, 500, "gpu%d: %s", gpu, why);
+        goto out;
+    }
     pthread_mutex_unlock(&d->ctl_lock);
     jd_log("%s: gpu%d %s changed by %s%s", c->req->method, gpu, jd_setting_name(setting),
            c->subject, persist ? " (persist)" : "");
-
-    pthread_mutex_lock(&d->cache_lock);
-    struct jd_gpu_cache *gc = cache_of(d, gpu);
-    if (gc && (op == OP_CLK_SET || op == OP_CLK_RESET)) {
-        gc->lock_min_mhz = op == OP_CLK_SET ? min_mhz : 0;
-        gc->lock_max_mhz = op == OP_CLK_SET ? max_mhz : 0;
-    }
-    if (gc && (op == OP_MEM_SET || op == OP_MEM_RESET)) {
-        gc->mem_lock_min_mhz = op == OP_MEM_SET ? min_mhz : 0;
-        gc->mem_lock_max_mhz = op == OP_MEM_SET ? max_mhz : 0;
-    }
-    pthread_mutex_unlock(&d->cache_lock);
     jd_refresh_cache(d);
 
     cJSON *o = cJSON_CreateObject();
@@ -671,14 +663,12 @@ void route_restore(struct jd_call *c)
     int gpu = -1;
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(body, "gpu");
     if (g) {
-        char id[64];
-        if (cJSON_IsNumber(g))
-            snprintf(id, sizeof id, "%d", g->valueint);
-        else if (cJSON_IsString(g))
-            snprintf(id, sizeof id, "%.60s", g->valuestring);
-        else
-            id[0] = '\0';
-        c->gpu_id = id;
+        /* The id as given, never cut: a cut "000...01" would name gpu 0. */
+        char num[32] = "";
+        if (cJSON_IsNumber(g) && g->valuedouble == floor(g->valuedouble) &&
+            fabs(g->valuedouble) < 1e9)
+            snprintf(num, sizeof num, "%.0f", g->valuedouble);
+        c->gpu_id = cJSON_IsString(g) ? g->valuestring : num;
         if (resolve_gpu(c, &gpu)) {
             c->gpu_id = NULL;
             cJSON_Delete(body);

@@ -16,6 +16,10 @@ struct jd_call {
     const char *gpu_id;        /* {id} path segment, or NULL */
 };
 
+/* Replaces every invalid UTF-8 sequence of s (len bytes, malloc'd) with
+ * U+FFFD; returns s itself when it is valid, else a new string (s is
+ * freed) with *len updated; NULL when out of memory (s is freed). */
+char *jd_utf8_sanitize(char *s, size_t *len);
 /* Response helpers: a JSON body (takes ownership of o), an error. */
 void jd_reply_json(struct jd_resp *r, int status, cJSON *o);
 void jd_reply_error(struct jd_resp *r, int status, const char *fmt, ...)

@@ -1,6 +1,8 @@
-/* libmicrohttpd glue (see server.h). One thread per connection, so a slow
- * client only ever blocks its own thread; a request not fully received
- * within request_timeout_s gets 408 from the deadline watchdog. */
+/* libmicrohttpd glue (see server.h). The gate (gate.h) accepts every
+ * connection and hands it over once its request head is complete and
+ * valid; libmicrohttpd then serves that one request (Connection: close)
+ * in a thread of its own. A body not fully received within
+ * request_timeout_s of the accept gets 408 from the deadline watchdog. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -13,10 +15,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deadline.h"
+#include "gate.h"
 #include "routes.h"
 #include "sse.h"
 
@@ -26,19 +31,30 @@ typedef int MHD_Result_t;
 typedef enum MHD_Result MHD_Result_t;
 #endif
 
+/* Longest request line + headers the gate lets through (431 beyond). */
+#define MAX_HEAD 16384
+
 struct jd_server {
     struct jd *d;
     struct MHD_Daemon *unix_mhd, *tcp_mhd;
     struct jd_deadlines *deadlines;
-    int unix_fd;
+    struct jd_gate *gate;
+    int unix_fd, tcp_fd;
     char unix_path[256];
 };
 
 struct listener {
     struct jd_server *srv;
     enum jd_transport transport;
+    struct MHD_Daemon *mhd;
 };
 static struct listener unix_listener, tcp_listener;
+
+/* What a connection carries from the gate to its close. */
+struct conn_ctx {
+    struct jd_deadline *deadline;
+    struct jd_gate_conn *gate;
+};
 
 /* Per-request state kept across the access handler's calls. */
 struct pending {
@@ -77,8 +93,12 @@ static void stream_free(void *cls)
     free(s);
 }
 
-static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p)
+/* SO_PEERCRED and every supplementary group (SO_PEERGROUPS says how many
+ * there are: a group past a fixed array must not be dropped). The groups
+ * are malloc'd into *groups. */
+static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p, gid_t **groups)
 {
+    *groups = NULL;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
@@ -92,11 +112,15 @@ static void peer_creds(struct MHD_Connection *conn, struct jd_peer *p)
     p->pid = cr.pid;
     p->uid = cr.uid;
     p->gid = cr.gid;
-    gid_t groups[JD_MAX_GROUPS];
-    len = sizeof groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+    len = 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) != 0 && errno != ERANGE)
+        return; /* a kernel without SO_PEERGROUPS: uid and gid only */
+    gid_t *g = len ? malloc(len) : NULL;
+    if (g && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+        p->groups = *groups = g;
         p->ngroups = (int)(len / sizeof(gid_t));
-        memcpy(p->groups, groups, (size_t)p->ngroups * sizeof(gid_t));
+    } else {
+        free(g);
     }
 }
 
@@ -132,6 +156,8 @@ static MHD_Result_t send_resp(struct MHD_Connection *conn, struct jd_resp *r)
     r->body = NULL; /* MHD owns it now */
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
+    /* one request per connection: each passes the gate */
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, r->allow);
@@ -146,7 +172,8 @@ static struct jd_deadline *conn_deadline(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
+    struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+    return cc ? cc->deadline : NULL;
 }
 
 static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -161,11 +188,7 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
         p = calloc(1, sizeof *p);
         if (!p)
             return MHD_NO;
-        *con_cls = p;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)d->cfg.max_body_bytes)
-            p->too_big = 1;
+        *con_cls = p; /* the gate refused a Content-Length over max_body_bytes */
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -216,8 +239,9 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
     req.body = p->body ? p->body : "";
     req.body_len = p->len;
     req.peer.transport = li->transport;
+    gid_t *groups = NULL;
     if (li->transport == JD_UNIX) {
-        peer_creds(conn, &req.peer);
+        peer_creds(conn, &req.peer, &groups);
     } else {
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_AUTHORIZATION);
@@ -225,6 +249,7 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
         req.peer.token = !auth ? "" : !strncasecmp(auth, "Bearer ", 7) && auth[7] ? auth + 7 : "?";
     }
     jd_route(d, &req, &resp);
+    free(groups);
     if (!resp.is_stream)
         return send_resp(conn, &resp);
 
@@ -257,6 +282,7 @@ static MHD_Result_t handler(void *cls, struct MHD_Connection *conn, const char *
     }
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_Result_t ret = MHD_queue_response(conn, MHD_HTTP_OK, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -267,7 +293,16 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct listener *li = cls;
     (void)toe;
-    jd_deadline_rearm(li->srv->deadlines, conn_deadline(conn));
+    /* The one request of the connection is over: its peer's slot is free
+     * now, not only once libmicrohttpd has reaped the thread (a client
+     * reconnecting at once would find it still taken). */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+    if (cc) {
+        jd_gate_done(li->srv->gate, cc->gate);
+        cc->gate = NULL;
+    }
     struct pending *p = *con_cls;
     if (p) {
         free(p->body);
@@ -280,40 +315,71 @@ static void connection_event(void *cls, struct MHD_Connection *conn, void **sock
                              enum MHD_ConnectionNotificationCode code)
 {
     struct listener *li = cls;
+    struct jd_server *srv = li->srv;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? jd_deadline_open(li->srv->deadlines, ci->connect_fd) : NULL;
+        struct conn_ctx *cc = calloc(1, sizeof *cc);
+        if (ci && cc) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            double t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+            cc->gate = jd_gate_claim(srv->gate, ci->connect_fd, &t0);
+            cc->deadline = jd_deadline_open(srv->deadlines, ci->connect_fd, t0);
+        }
+        *socket_context = cc;
     } else {
-        jd_deadline_close(li->srv->deadlines, *socket_context);
+        struct conn_ctx *cc = *socket_context;
+        if (cc) {
+            jd_deadline_close(srv->deadlines, cc->deadline);
+            jd_gate_done(srv->gate, cc->gate);
+            free(cc);
+        }
         *socket_context = NULL;
     }
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* The gate hands over a connection whose head is complete. */
+static int handoff(void *cls, int fd, const struct sockaddr *sa, socklen_t salen)
 {
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    jd_log("http: %s", msg);
+    struct listener *li = cls;
+    return MHD_add_connection(li->mhd, fd, sa, salen) == MHD_YES ? 0 : -1;
 }
 
-static struct MHD_Daemon *start_mhd(struct jd *d, struct listener *li, int fd, int port)
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    const struct listener *li = cls;
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        return;
+    msg[strcspn(msg, "\n")] = '\0'; /* libmicrohttpd ends its lines with one */
+    /* libmicrohttpd 0.9.75 cannot tell that a connection handed to it
+     * (MHD_add_connection) is a unix socket: its TCP_NODELAY/TCP_CORK
+     * calls fail (EOPNOTSUPP) and it says so at every response. Harmless. */
+    if (li->transport != JD_UNIX ||
+        (strncmp(msg, "Setting TCP_", 12) && strncmp(msg, "Failed to push the data", 23)))
+        jd_log("http: %s", msg);
+    free(msg);
+}
+
+static struct MHD_Daemon *start_mhd(struct jd *d, struct listener *li)
+{
+    /* No listen socket: connections come from the gate. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, handler, li,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
+    li->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, handler, li,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, li,
         /* Only a backstop for slow readers: the deadline watchdog answers
          * slow requests first. */
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.request_timeout_s + 5,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
+        /* the gate keeps max_connections; this only leaves room for the
+         * moment between a close being counted there and here */
+        MHD_OPTION_CONNECTION_LIMIT, 2 * (unsigned)d->cfg.max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
         MHD_OPTION_NOTIFY_COMPLETED, completed, li,
-        MHD_OPTION_NOTIFY_CONNECTION, connection_event, li,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, connection_event, li, MHD_OPTION_END);
+    return li->mhd;
 }
 
 static int listen_tcp(struct jd_server *s, struct jd *d, char *err, size_t errlen)
@@ -341,19 +407,17 @@ static int listen_tcp(struct jd_server *s, struct jd *d, char *err, size_t errle
         inet_pton(AF_INET6, host, &a->sin6_addr);
         sl = sizeof *a;
     }
-    int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    s->tcp_fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0) {
+    if (s->tcp_fd >= 0)
+        setsockopt(s->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (s->tcp_fd < 0 || bind(s->tcp_fd, (struct sockaddr *)&ss, sl) != 0 ||
+        listen(s->tcp_fd, SOMAXCONN) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.tcp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return -1;
     }
-    s->tcp_mhd = start_mhd(d, &tcp_listener, fd, port);
+    s->tcp_mhd = start_mhd(d, &tcp_listener);
     if (!s->tcp_mhd) {
-        close(fd);
         snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)", d->cfg.tcp);
         return -1;
     }
@@ -385,7 +449,7 @@ static int listen_unix(struct jd_server *s, struct jd *d, char *err, size_t errl
     mode_t old = umask(0177);
     int ok = s->unix_fd >= 0 && bind(s->unix_fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     umask(old);
-    if (!ok || listen(s->unix_fd, 128) != 0) {
+    if (!ok || listen(s->unix_fd, SOMAXCONN) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.socket, strerror(errno));
         return -1;
     }
@@ -402,14 +466,25 @@ static int listen_unix(struct jd_server *s, struct jd *d, char *err, size_t errl
         snprintf(err, errlen, "chmod %s: %s", d->cfg.socket, strerror(errno));
         return -1;
     }
-    s->unix_mhd = start_mhd(d, &unix_listener, s->unix_fd, 0);
+    s->unix_mhd = start_mhd(d, &unix_listener);
     if (!s->unix_mhd) {
         snprintf(err, errlen, "cannot serve %s (libmicrohttpd failed to start)",
                  d->cfg.socket);
         return -1;
     }
-    s->unix_fd = -1; /* libmicrohttpd closes it */
     return 0;
+}
+
+/* Waiting and served connections on two listeners, and their sockets to
+ * libmicrohttpd: more than the usual 1024 descriptors. */
+static void raise_fd_limit(const struct jd *d)
+{
+    struct rlimit rl;
+    rlim_t want = 8 * (rlim_t)d->cfg.max_connections + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errlen)
@@ -420,16 +495,35 @@ int jd_server_start(struct jd *d, struct jd_server **out, char *err, size_t errl
         return -1;
     }
     s->d = d;
-    s->unix_fd = -1;
-    unix_listener = (struct listener){s, JD_UNIX};
-    tcp_listener = (struct listener){s, JD_TCP};
-    if (jd_deadlines_start(d->cfg.request_timeout_s, &s->deadlines)) {
-        snprintf(err, errlen, "cannot start the request deadline thread");
+    s->unix_fd = s->tcp_fd = -1;
+    unix_listener = (struct listener){s, JD_UNIX, NULL};
+    tcp_listener = (struct listener){s, JD_TCP, NULL};
+    raise_fd_limit(d);
+    struct jd_gate_config gc = {
+        .timeout_s = d->cfg.request_timeout_s,
+        .max_head = MAX_HEAD,
+        .max_body = (unsigned long long)d->cfg.max_body_bytes,
+        .max_connections = d->cfg.max_connections,
+        .max_per_peer = d->cfg.max_connections_per_peer,
+    };
+    if (jd_deadlines_start(d->cfg.request_timeout_s, &s->deadlines) ||
+        jd_gate_create(&gc, 2, &s->gate)) {
+        snprintf(err, errlen, "cannot start the request deadline thread or the gate");
         goto fail;
     }
     if ((d->cfg.tcp[0] && listen_tcp(s, d, err, errlen)) ||
         (d->cfg.socket[0] && listen_unix(s, d, err, errlen)))
         goto fail;
+    struct jd_gate_listener ls[2];
+    int n = 0;
+    if (s->tcp_mhd)
+        ls[n++] = (struct jd_gate_listener){s->tcp_fd, handoff, &tcp_listener};
+    if (s->unix_mhd)
+        ls[n++] = (struct jd_gate_listener){s->unix_fd, handoff, &unix_listener};
+    if (jd_gate_run(s->gate, ls, n)) {
+        snprintf(err, errlen, "cannot start the connection gate");
+        goto fail;
+    }
     *out = s;
     return 0;
 fail:
@@ -441,13 +535,17 @@ void jd_server_stop(struct jd_server *s)
 {
     if (!s)
         return;
+    jd_gate_stop(s->gate); /* no new connections */
     if (s->unix_mhd)
         MHD_stop_daemon(s->unix_mhd);
     if (s->tcp_mhd)
         MHD_stop_daemon(s->tcp_mhd);
-    jd_deadlines_stop(s->deadlines); /* after every connection closed */
+    jd_gate_free(s->gate);  /* after every connection closed */
+    jd_deadlines_stop(s->deadlines);
     if (s->unix_fd >= 0)
         close(s->unix_fd);
+    if (s->tcp_fd >= 0)
+        close(s->tcp_fd);
     if (s->unix_path[0])
         unlink(s->unix_path);
     free(s);

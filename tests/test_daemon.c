@@ -402,9 +402,8 @@ static void test_malformed(void **state)
            "\"kind\":\"ttl\",\"ttl_s\":600");
     assert_true(fh_state(&m.h, 0, "pl_w") == 310);
     expect(&m, "DELETE", pl, "{\"ttl_s\": 600}\n", 200, "\"power_limit_w\":700");
-    /* Headers larger than the connection's 64 KiB buffer: libmicrohttpd
-     * answers 431 itself (its own HTML page; see docs/daemon.md) and the
-     * daemon keeps serving. */
+    /* Headers larger than the 16 KiB request head limit: 431 from the
+     * gate, and the daemon keeps serving. */
     {
         size_t hl = 70000;
         char *hreq = malloc(hl + 256);

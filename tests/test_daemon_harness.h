@@ -295,11 +295,24 @@ static inline int dm_start_rec(struct dm *m, const char *gpus, const char *conf,
     ts_write(m->h.dir, "token.key", "0123456789abcdef0123456789abcdef-test-secret\n");
     chmod(m->secret, 0600);
     m->port = dm_free_port();
-    char cfg[4096];
-    snprintf(cfg, sizeof cfg,
-             "devices = gpu\nsocket_mode = 0666\ntcp = 127.0.0.1:%d\n"
-             "token_secret_file = %s\nsample_interval_ms = 20\n%s\n",
-             m->port, m->secret, conf ? conf : "");
+    /* jouled refuses a key given twice: a base line gives way to the
+     * test's own line for the same key. */
+    char base[5][700], cfg[8192] = "";
+    snprintf(base[0], sizeof base[0], "devices = gpu\n");
+    snprintf(base[1], sizeof base[1], "socket_mode = 0666\n");
+    snprintf(base[2], sizeof base[2], "tcp = 127.0.0.1:%d\n", m->port);
+    snprintf(base[3], sizeof base[3], "token_secret_file = %s\n", m->secret);
+    snprintf(base[4], sizeof base[4], "sample_interval_ms = 20\n");
+    char extra[4096];
+    snprintf(extra, sizeof extra, "\n%s", conf ? conf : "");
+    for (int i = 0; i < 5; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "\n%.*s ", (int)strcspn(base[i], " "), base[i]);
+        if (!strstr(extra, key))
+            strncat(cfg, base[i], sizeof cfg - strlen(cfg) - 1);
+    }
+    strncat(cfg, extra + 1, sizeof cfg - strlen(cfg) - 1);
+    strncat(cfg, "\n", sizeof cfg - strlen(cfg) - 1);
     ts_write(m->h.dir, "jouled.conf", cfg);
     return dm_spawn(m);
 }
