@@ -17,7 +17,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -125,11 +127,80 @@ static void nvml_double(void **state)
     fh_finish(&h);
 }
 
+static int count_lines_with(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, what) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* An H200's energy read takes ~3 ms of CPU: the keeper reads such a
+ * counter at most 1 % of the time once its timing is learned (every few
+ * updates instead of each), and windows stay within their bound. */
+static void slow_counter_reads_stay_in_budget(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/joule-test-slow-XXXXXX", record[64], cfg[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(record, sizeof record, "%s/calls", dir);
+    snprintf(cfg, sizeof cfg,
+             "{\"record\": \"%s\", \"gpus\": [{\"model\": \"h100\", \"schedule\": \"" SQUARE
+             "\", \"power_period_ms\": 20, \"energy_read_ms\": 3}]}",
+             record);
+    struct fh h;
+    fh_start(&h, FH_NVML, cfg);
+    joule_ctx *ctx = NULL;
+    if (fh_open(NULL, 0, 0, &ctx))
+        fail_msg("open: %s", joule_last_error());
+    assert_int_equal(joule_learn_timing(ctx, 5), 0);
+    double period_us;
+    assert_int_equal(joule_device_timing(ctx, 0, JOULE_SOURCE_COUNTER, &period_us, NULL,
+                                         NULL),
+                     JOULE_TIMING_PERIODIC);
+    const char *fn = "nvmlDeviceGetTotalEnergyConsumption";
+    int before = count_lines_with(record, fn);
+    ts_sleep_ms(4000);
+    int reads = count_lines_with(record, fn) - before;
+    print_message("keeper: %d energy reads of 3 ms in 4 s\n", reads);
+    /* 4 s × 1 % / 3 ms = 13 reads, and a probe every 4th update. */
+    if (reads < 4 || reads > 20)
+        fail_msg("%d energy reads in 4 s, expected 4-20", reads);
+    /* Windows still hold their bound (the reads at their edges take
+     * 3 ms too). */
+    struct nvml_truth truth = {(double (*)(int, int64_t))fh_hook(&h, "fake_energy_at_j")};
+    struct fid_options fo = {.duration_s = 4, .open_every_s = 0.05, .seed = 13};
+    struct fid_record *r = NULL;
+    int n = fid_run(ctx, &fo, double_truth, &truth, &r), covered = 0, exact_off = 0;
+    assert_true(n >= 10);
+    for (int b = 0; b < FID_BUCKETS; b++) {
+        struct fid_stats s;
+        fid_stats(r, n, b, 0, &s);
+        covered += (int)lround(s.coverage * s.n);
+        exact_off += s.exact_off;
+    }
+    print_message("slow reads: %d windows, %d covered, %d EXACT > 1 %% off\n", n, covered,
+                  exact_off);
+    assert_true(covered >= 0.9 * n);
+    assert_int_equal(exact_off, 0);
+    free(r);
+    joule_close(ctx);
+    fh_finish(&h);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(simulated_gpus),
         cmocka_unit_test(nvml_double),
+        cmocka_unit_test(slow_counter_reads_stay_in_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

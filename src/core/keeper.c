@@ -8,12 +8,16 @@
  *  - teaches the edge trackers (core/edge.c) when slow counters update:
  *    while a counter's timing is unknown it reads it densely (every 1 ms,
  *    or twice its read time if slower), so each update is bracketed
- *    closely; once periodic, twice per period — once at a random point
- *    inside the predicted update's uncertainty (which narrows it) and
- *    once just after it (which records the new value);
- *  - reads those devices' instant power every ~5 ms (dithered, so the
- *    reads never lock onto a power source's own refresh), so an edge
- *    knows how power moved since the counter's last update. */
+ *    closely; once periodic, just after each update (which records the
+ *    period's energy), and every PROBE_EVERY updates, or while the model
+ *    is loose, also at a random point inside the predicted update's
+ *    uncertainty (which narrows it). A counter whose read is slow (an
+ *    H200's takes ~3 ms of CPU) is read at most READ_BUDGET of the time:
+ *    after every few updates instead of each;
+ *  - reads those devices' instant power every ~5 ms, or a quarter of its
+ *    refresh period once that is learned (dithered, so the reads never
+ *    lock onto a power source's own refresh), so an edge knows how power
+ *    moved since the counter's last update. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,12 +35,16 @@
 #define AVERAGE_EVERY 4                  /* average power every 4th poll */
 #define MIN_MARGIN_NS 200000.0           /* beyond a predicted update */
 #define LEARN_READ_NS 1000000.0          /* counter reads while learning */
+#define LEARN_BUDGET 0.25                /* of the time in counter reads */
+#define READ_BUDGET 0.01                 /* the same once periodic */
+#define PROBE_EVERY 4                    /* updates per narrowing probe */
+#define PRECISE_SHARE 0.02               /* of a period: a tight model */
 
 struct keeper_dev {
     int64_t next_wrap, next_power, next_counter;
     int64_t target;       /* the update the probe/after pair aims at */
     int after_pending;
-    unsigned polls;
+    unsigned polls, updates;
     double read_ns;       /* how long a counter read takes (EWMA) */
 };
 
@@ -108,21 +116,41 @@ static int64_t next_counter_read(struct keeper *k, int i, int64_t now)
         if (kd->after_pending) { /* just after the update the probe aimed at */
             kd->after_pending = 0;
             at = kd->target + (int64_t)(t.delta_ns + margin);
-        } else { /* a probe inside the next update's uncertainty */
-            timing_next_update(&t, now, &kd->target, &delta);
-            kd->after_pending = 1;
-            double w = delta + margin;
-            at = kd->target - (int64_t)w + (int64_t)(rand01(k) * 2 * w);
+        } else {
+            /* The next update the read budget allows. */
+            int64_t from = now + (int64_t)(kd->read_ns / READ_BUDGET) - (int64_t)p;
+            timing_next_update(&t, from > now ? from : now, &kd->target, &delta);
+            if (t.delta_ns > PRECISE_SHARE * p || kd->updates++ % PROBE_EVERY == 0) {
+                /* A probe inside its uncertainty, then just after it. */
+                kd->after_pending = 1;
+                double w = delta + margin;
+                at = kd->target - (int64_t)w + (int64_t)(rand01(k) * 2 * w);
+            } else {
+                at = kd->target + (int64_t)(delta + margin);
+            }
         }
     } else if (t.state == JOULE_TIMING_CONTINUOUS) {
         at = now + (int64_t)p; /* finer than reads: nothing to place */
     } else {
-        /* Learning: dense reads (as fast as the counter can be read, at
-         * most 1 kHz) bracket each update closely from the first one on. */
-        double gap = fmax(LEARN_READ_NS, 2 * kd->read_ns);
+        /* Learning: dense reads (as fast as the counter can be read
+         * within the budget, at most 1 kHz) bracket each update closely
+         * from the first one on. */
+        double gap = fmax(LEARN_READ_NS, kd->read_ns / LEARN_BUDGET);
         at = now + (int64_t)(gap * (0.5 + rand01(k)));
     }
     return at > now ? at : now + 1;
+}
+
+/* How often to read device i's instant power: often enough to see each
+ * refresh soon after it happens. */
+static double power_poll_ns(struct joule_ctx *ctx, int i)
+{
+    struct joule_device *d = ctx->devs[i];
+    pthread_mutex_lock(&d->lock);
+    const struct timing *t = &ctx->edges[i].power;
+    double p = t->state == JOULE_TIMING_PERIODIC ? t->period_ns : 0;
+    pthread_mutex_unlock(&d->lock);
+    return fmax(POWER_POLL_NS, p / 4);
 }
 
 static void do_due_reads(struct keeper *k, int64_t now)
@@ -140,7 +168,7 @@ static void do_due_reads(struct keeper *k, int64_t now)
             continue;
         if (now >= kd->next_power) {
             jctx_poll_power(ctx, i, kd->polls++ % AVERAGE_EVERY == 0);
-            kd->next_power = now + (int64_t)(POWER_POLL_NS * (0.6 + 0.8 * rand01(k)));
+            kd->next_power = now + (int64_t)(power_poll_ns(ctx, i) * (0.6 + 0.8 * rand01(k)));
         }
         if (now >= kd->next_counter) {
             jctx_read_energy_uj(ctx, i, &uj, &t);

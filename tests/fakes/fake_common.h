@@ -33,6 +33,7 @@ struct fake_gpu {
     int rocm_power_ave;       /* ROCm: rsmi_dev_power_ave_get works */
     int rocm_power_get;       /* ROCm: rsmi_dev_power_get works (current power) */
     uint64_t energy_start_mj; /* counter value at "driver load" */
+    int64_t energy_read_ns;   /* how long an energy read takes (an H200's: ~3 ms) */
     int mem_lock_min, mem_lock_max;
     int mig_mode;
 };
