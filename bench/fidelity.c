@@ -13,7 +13,7 @@
 #include <joule/joule.h>
 
 #include "core/context.h"
-#include "devices/sim.h"
+#include "devices/sim/sim.h"
 #include "fidelity.h"
 
 static int sim_truth(void *user, int device, int64_t t_ns, double *joules)

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "../src/core/daemon_client.h"
+#include "../src/client/daemon_client.h"
 #include "commands.h"
 #include "common.h"
 

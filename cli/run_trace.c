@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/core/error.h"
+#include "../src/base/error.h"
 #include "../src/core/trace_write.h"
 #include "common.h"
 

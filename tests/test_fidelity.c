@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "core/context.h"
-#include "devices/sim.h"
+#include "devices/sim/sim.h"
 #include "fakes/fake_harness.h"
 #include "fidelity.h"
 

@@ -14,7 +14,7 @@
 
 #include "core/context.h"
 #include "core/result.h"
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 #include "fakes/fake_harness.h"
 
 #define UUID0 "GPU-11111111-aaaa-4000-8000-000000000000"

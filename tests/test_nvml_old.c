@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/context.h"
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 #include "fakes/fake_harness.h"
 
 static void test_loads_with_old_symbols(void **state)

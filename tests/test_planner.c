@@ -493,7 +493,7 @@ static void check_real(const char *what, const char *csv, int S, int M,
     pl_problem_free(&pb);
 }
 
-/* The benchmark's profile (bench/planner.c: t(f), P(f), the last stage 20%
+/* The benchmark's profile (bench/planner_speed.c: t(f), P(f), the last stage 20%
  * heavier) at nfreq frequencies from 1980 to 720 MHz. */
 static char *bench_profile(int S, int nfreq)
 {
@@ -733,7 +733,7 @@ static void test_chain_closed_form(void **state)
 
 /* ---- invariants with an independent simulator ------------------------------- */
 
-/* Realistic profile like bench/planner.c (fewer frequencies). */
+/* Realistic profile like bench/planner_speed.c (fewer frequencies). */
 static char *real_profile(int S, int nfreq)
 {
     sbuf b = {0};

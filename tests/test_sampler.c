@@ -18,7 +18,7 @@
 
 #include "core/context.h"
 #include "core/stream.h"
-#include "devices/sim.h"
+#include "devices/sim/sim.h"
 #include "test_support.h"
 
 static joule_ctx *open_spec(const char *spec, const char *root)

@@ -14,7 +14,7 @@
 
 #include <joule/joule.h>
 
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 #include "test_support.h"
 
 #define MS 1000000LL

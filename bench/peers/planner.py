@@ -2,8 +2,8 @@
 lowtime (ml-energy/lowtime 0.3.0, the solver behind Perseus) on the same
 profile, in one run.
 
-Profile: bench/planner.c's realistic one, regenerated here byte for byte
-(checked against `bench/planner --csv` when that binary is built):
+Profile: bench/planner_speed.c's realistic one, regenerated here byte for byte
+(checked against `bench/planner_speed --csv` when that binary is built):
 t(f) = t0*(a*f_max/f + 1 - a), a = 0.85, t0 = 20 ms forward / 40 ms backward,
 P(f) = 90 + 310*(f/f_max)^3 W, e = P*t, 29 frequencies 1980..720 MHz, the
 last stage 20% heavier; 1F1B, S x M = 4 x 8, 1 ms quantum, 70 W blocking.
@@ -222,7 +222,7 @@ def main():
     ap.add_argument("--microbatches", type=int, default=8)
     ap.add_argument("--skip-lowtime", action="store_true")
     ap.add_argument("--joule", default="build/cli/joule")
-    ap.add_argument("--bench-planner", default="build/bench/planner")
+    ap.add_argument("--bench-planner", default="build/bench/planner_speed")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     S, M = args.stages, args.microbatches
@@ -239,7 +239,7 @@ def main():
         subprocess.run([args.bench_planner, "--csv", d], check=True, capture_output=True)
         with open(os.path.join(d, "profile_%dx%d.csv" % (S, M))) as f:
             same = f.read() == text
-        print("  identical to bench/planner's profile: %s" % ("yes" if same else "NO"))
+        print("  identical to bench/planner_speed's profile: %s" % ("yes" if same else "NO"))
     prof = read_profile(prof_csv)
 
     jt, jplans = run_joule(args.joule, prof_csv, S, M, args.repeat, tmp)

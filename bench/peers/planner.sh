@@ -1,6 +1,6 @@
 #!/bin/sh
 # Pipeline frequency planner, side by side in one run: `joule plan` vs
-# lowtime 0.3.0 (the solver behind Perseus) on bench/planner.c's realistic
+# lowtime 0.3.0 (the solver behind Perseus) on bench/planner_speed.c's realistic
 # 4x8 1F1B profile: wall time of each and the ratio, and how their
 # time-energy frontiers compare. lowtime goes into a throwaway venv; joule
 # never depends on it. PEERS_SKIP_LOWTIME=1 skips lowtime.
@@ -20,6 +20,6 @@ else
         skip=--skip-lowtime ;;
     esac
 fi
-[ -x "$BUILD/bench/planner" ] || cmake --build "$BUILD" --target bench_planner >/dev/null 2>&1 || true
+[ -x "$BUILD/bench/planner_speed" ] || cmake --build "$BUILD" --target bench_planner_speed >/dev/null 2>&1 || true
 exec "$PEERS_PY" bench/peers/planner.py --joule "$BUILD/cli/joule" \
-    --bench-planner "$BUILD/bench/planner" $skip "$@"
+    --bench-planner "$BUILD/bench/planner_speed" $skip "$@"

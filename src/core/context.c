@@ -7,16 +7,9 @@
 #include <time.h>
 
 #include "core/devspec.h"
-#include "core/error.h"
-#include "core/export.h"
-#include "devices/remote.h" /* jouled fallback for RAPL */
-
-int64_t joule_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "base/error.h"
+#include "base/export.h"
+#include "client/remote.h" /* jouled fallback for RAPL */
 
 static const char *const kind_names[JOULE_KIND_COUNT] = {
     "gpu", "cpu-package", "dram", "psys", "cpu-core", "cpu-uncore",

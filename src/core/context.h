@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "base/clock.h"
 #include "devices/device.h"
 
 #define JOULE_MAX_BACKENDS 8
@@ -82,9 +83,6 @@ struct joule_ctx {
     void *plan_state;
     void (*plan_state_free)(void *);
 };
-
-/* Monotonic nanoseconds. */
-int64_t joule_now_ns(void);
 
 /* Device i's cumulative energy in µJ since the context opened (wrap
  * corrected; integrated from power for devices without a counter), and the

@@ -38,9 +38,9 @@
 #include <unistd.h>
 
 #include "core/context.h"
-#include "core/daemon_client.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "client/daemon_client.h"
+#include "base/error.h"
+#include "base/export.h"
 
 struct ctl_dev {
     struct joule_device *d;

@@ -7,8 +7,8 @@
 
 #include "core/context.h"
 #include "core/edge.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 
 /* Power in mW for integration: instant where the device has it. */
 static int read_power_locked(struct joule_device *d, uint32_t *mw)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/context.h"
-#include "core/error.h"
+#include "base/error.h"
 
 typedef int (*cuda_int_fn)(int);
 typedef int (*cuda_intp_fn)(int *);

@@ -8,8 +8,8 @@
 
 #include "core/context.h"
 #include "core/edge.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 
 #define LEARN_POLL_NS 1000000LL /* dense reads, about 1 kHz */
 

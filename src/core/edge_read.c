@@ -7,7 +7,7 @@
 #include "core/context.h"
 #include "core/counter.h"
 #include "core/edge.h"
-#include "core/error.h"
+#include "base/error.h"
 
 int jctx_edge_tracked(const struct joule_ctx *ctx, int i)
 {

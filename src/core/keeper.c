@@ -25,7 +25,7 @@
 
 #include "core/context.h"
 #include "core/edge.h"
-#include "core/error.h"
+#include "base/error.h"
 
 #define KEEPER_MIN_NS 1000000LL          /* 1 ms */
 #define KEEPER_MAX_NS 10000000000LL      /* 10 s */

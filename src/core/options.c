@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "core/context.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 
 JOULE_EXPORT int joule_options_create(joule_options **out)
 {

@@ -12,8 +12,8 @@
 #include <time.h>
 
 #include "core/context.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 #include "core/sampler.h"
 #include "core/stream.h"
 
@@ -41,8 +41,6 @@ JOULE_EXPORT const char *joule_domain_name(int domain)
 {
     return domain >= 0 && domain < JOULE_DOMAIN_COUNT ? domain_names[domain] : NULL;
 }
-
-JOULE_EXPORT double joule_now_s(void) { return (double)joule_now_ns() / 1e9; }
 
 static int slot(const struct joule_sampler *s, int dev, int domain)
 {

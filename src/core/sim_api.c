@@ -1,7 +1,7 @@
 /* Public controls for simulated GPUs. */
 #include "core/context.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 
 static struct joule_device *sim_gpu(joule_ctx *ctx, int gpu)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 #define BLOCK_BYTES 4096
 #define MAX_SAMPLE_BYTES 20 /* two 10-byte varints */

@@ -6,7 +6,7 @@
 
 #include <joule/joule.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/trace.h"
 
 static int series_push(struct trace_series *s, double t, double v)

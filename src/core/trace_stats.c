@@ -7,7 +7,7 @@
 
 #include <joule/joule.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/trace.h"
 
 const double trace_timescales_s[TRACE_TIMESCALES] = {0.01, 0.1, 1.0, 10.0, 60.0};

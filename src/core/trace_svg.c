@@ -9,7 +9,7 @@
 
 #include <joule/joule.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/trace.h"
 #include "core/trace_svg.h"
 

@@ -10,7 +10,7 @@
 #include <joule/joule.h>
 
 #include "core/context.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "core/trace.h"
 #include "core/trace_write.h"
 

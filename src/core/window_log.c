@@ -13,7 +13,7 @@
 
 #include "core/context.h"
 #include "core/csv.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "core/result.h"
 
 static const char *const column_prefix[JOULE_KIND_COUNT] = {

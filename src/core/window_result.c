@@ -8,7 +8,7 @@
 
 #include "core/context.h"
 #include "core/edge.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "core/result.h"
 #include "core/sampler.h"
 

@@ -9,8 +9,8 @@
 
 #include "core/context.h"
 #include "core/edge.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 #include "core/window_result.h"
 
 #define WINDOW_NAME_MAX 255

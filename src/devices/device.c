@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 struct joule_device *jdev_new(enum joule_device_kind kind, const char *backend,
                               const struct jdev_ops *ops)

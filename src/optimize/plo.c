@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "core/context.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 #include "optimize/frontier.h"
 #include "optimize/plo_store.h"
 

@@ -1,5 +1,5 @@
 /* Shared machinery of the NVML and ROCm SMI test doubles: the JSON config,
- * the simulated GPUs (driven by src/devices/sim_model.c, the one model),
+ * the simulated GPUs (driven by src/devices/sim/sim_model.c, the one model),
  * injected errors, the call record, the cross-process state file and the
  * clock. Every entry point of a double takes fake_lock() first. See
  * docs/gpu.md for the config format. */
@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
 #define FAKE_MAX_GPUS 16

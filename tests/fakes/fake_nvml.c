@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "devices/nvml_abi.h"
+#include "devices/nvml/nvml_abi.h"
 #include "fake_common.h"
 
 const char *const fake_config_env = "JOULE_FAKE_NVML_CONFIG";

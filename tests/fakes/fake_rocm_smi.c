@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/rocm_smi_abi.h"
+#include "devices/rocm/rocm_smi_abi.h"
 #include "fake_common.h"
 
 const char *const fake_config_env = "JOULE_FAKE_ROCM_CONFIG";

@@ -22,8 +22,8 @@
 #include <joule/joule.h>
 
 #include "core/context.h"
-#include "core/error.h"
-#include "core/export.h"
+#include "base/error.h"
+#include "base/export.h"
 #include "optimize/planner/planner.h"
 
 typedef struct plan_rt {

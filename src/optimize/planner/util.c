@@ -10,8 +10,8 @@
 #include "optimize/planner/planner.h"
 
 #if defined(__has_include)
-#if __has_include("core/error.h")
-#include "core/error.h"
+#if __has_include("base/error.h")
+#include "base/error.h"
 #define PL_HAVE_CORE_ERROR 1
 #endif
 #endif

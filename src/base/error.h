@@ -1,6 +1,6 @@
 /* Thread-local error message behind joule_last_error(). */
-#ifndef JOULE_CORE_ERROR_H
-#define JOULE_CORE_ERROR_H
+#ifndef JOULE_BASE_ERROR_H
+#define JOULE_BASE_ERROR_H
 
 #include <joule/joule.h>
 

@@ -1,6 +1,6 @@
 /* Published board figures of common data-centre GPUs (SXM parts; PCIe A40
  * and P100). Idle power is what an unloaded GPU in persistence mode draws. */
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 
 #include <stddef.h>
 #include <strings.h>

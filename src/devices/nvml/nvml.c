@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "devices/device.h"
 #include "devices/vendor_lib.h"
-#include "devices/nvml_abi.h"
+#include "devices/nvml/nvml_abi.h"
 
 #define NVML_MAX_GPUS 64
 

@@ -5,8 +5,8 @@
  * Where: $JOULE_DAEMON = unix:PATH | tcp:HOST:PORT | off; unset means the
  * default socket /run/joule/jouled.sock when it exists. Over TCP the
  * bearer token comes from $JOULE_DAEMON_TOKEN. */
-#ifndef JOULE_CORE_DAEMON_CLIENT_H
-#define JOULE_CORE_DAEMON_CLIENT_H
+#ifndef JOULE_CLIENT_DAEMON_CLIENT_H
+#define JOULE_CLIENT_DAEMON_CLIENT_H
 
 #include <stddef.h>
 

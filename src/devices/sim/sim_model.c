@@ -1,4 +1,4 @@
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 
 #include <joule/joule.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* Trace mode: replays the Zeus NSDI'23 power traces (one row per power
  * limit: time per epoch and average power). */
-#include "devices/sim_model.h"
+#include "devices/sim/sim_model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 static int split_spec(const char *spec, char parts[5][64])
 {

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "devices/device.h"
-#include "devices/sim.h"
-#include "devices/sim_model.h"
+#include "devices/sim/sim.h"
+#include "devices/sim/sim_model.h"
 
 struct sim_priv {
     struct sim_gpu model;

@@ -1,10 +1,10 @@
-#include "core/error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/export.h"
+#include "base/export.h"
 
 static _Thread_local char last_message[1024];
 

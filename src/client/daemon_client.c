@@ -1,7 +1,7 @@
 /* jouled client (see daemon_client.h): one connection per request,
  * "Connection: close", the response read to EOF. Not a general HTTP
  * client: jouled's answers are small JSON bodies with Content-Length. */
-#include "core/daemon_client.h"
+#include "client/daemon_client.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -15,7 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "devices/device.h"
 
 int daemon_client_configured(char *desc, size_t len)

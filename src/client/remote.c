@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/daemon_client.h"
-#include "core/error.h"
-#include "devices/remote.h"
+#include "client/daemon_client.h"
+#include "base/error.h"
+#include "client/remote.h"
 
 struct remote_priv {
     char label[32]; /* the daemon's label: "cpu0", "dram0" */

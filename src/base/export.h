@@ -1,5 +1,5 @@
 /* Symbols of the public API are exported; everything else stays hidden. */
-#ifndef JOULE_CORE_EXPORT_H
-#define JOULE_CORE_EXPORT_H
+#ifndef JOULE_BASE_EXPORT_H
+#define JOULE_BASE_EXPORT_H
 #define JOULE_EXPORT __attribute__((visibility("default")))
 #endif

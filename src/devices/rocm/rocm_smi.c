@@ -20,10 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "devices/device.h"
 #include "devices/vendor_lib.h"
-#include "devices/rocm_smi_abi.h"
+#include "devices/rocm/rocm_smi_abi.h"
 
 #define RSMI_MAX_GPUS 64
 /* The counter check: at least this long between the two reads, and at most

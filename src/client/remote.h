@@ -1,6 +1,6 @@
 /* The "remote" backend: RAPL zones read through jouled (devices/remote.c). */
-#ifndef JOULE_DEVICES_REMOTE_H
-#define JOULE_DEVICES_REMOTE_H
+#ifndef JOULE_CLIENT_REMOTE_H
+#define JOULE_CLIENT_REMOTE_H
 
 #include "devices/device.h"
 
