@@ -677,6 +677,38 @@ fail:
     return rc;
 }
 
+/* The profiling window of candidate cur is over: keep its measurement
+ * and move on to the next candidate (or finish); at an epoch's end the
+ * next one waits in READY for the next step. */
+static int complete_window(joule_plo *p, int at_epoch_end)
+{
+    int rc = end_window(p);
+    if (rc) {
+        /* Retry this limit from its warmup. */
+        p->state = JOULE_PLO_READY;
+        return rc;
+    }
+    int src = 0;
+    if (p->store) {
+        struct plo_key key = key_of(p);
+        /* A failed write is healed by the complete write at the end. */
+        src = plo_store_put(p->store, &key, &p->meas[p->cur]);
+    }
+    int next = next_unmeasured(p, p->cur + 1);
+    if (next < 0) {
+        rc = finish(p);
+        return rc ? rc : src;
+    }
+    p->cur = next;
+    if (at_epoch_end) {
+        p->state = JOULE_PLO_READY;
+        rc = set_all(p, p->max_w);
+    } else {
+        rc = start_candidate(p);
+    }
+    return rc ? rc : src;
+}
+
 JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
 {
     if (!p)
@@ -689,31 +721,11 @@ JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
         if (--p->steps_left > 0)
             return 0;
         return begin_window(p);
-    case JOULE_PLO_PROFILE: {
+    case JOULE_PLO_PROFILE:
         note_step(p);
         if (--p->steps_left > 0 || extend_window(p))
             return 0;
-        int rc = end_window(p);
-        if (rc) {
-            /* Retry this limit from its warmup. */
-            p->state = JOULE_PLO_READY;
-            return rc;
-        }
-        int src = 0;
-        if (p->store) {
-            struct plo_key key = key_of(p);
-            /* A failed write is healed by the complete write at the end. */
-            src = plo_store_put(p->store, &key, &p->meas[p->cur]);
-        }
-        int next = next_unmeasured(p, p->cur + 1);
-        if (next < 0) {
-            rc = finish(p);
-            return rc ? rc : src;
-        }
-        p->cur = next;
-        rc = start_candidate(p);
-        return rc ? rc : src;
-    }
+        return complete_window(p, 0);
     case JOULE_PLO_DONE:
         return 0;
     }
@@ -726,6 +738,11 @@ JOULE_EXPORT int joule_plo_epoch_end(joule_plo *p)
         return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
     if (p->state != JOULE_PLO_WARMUP && p->state != JOULE_PLO_PROFILE)
         return 0;
+    /* A window past its profile_steps, only lengthened for precision, is
+     * kept as measured: an epoch shorter than the lengthened window would
+     * otherwise cut it again every epoch. */
+    if (p->state == JOULE_PLO_PROFILE && p->window_steps >= p->o.profile_steps)
+        return complete_window(p, 1);
     if (p->state == JOULE_PLO_PROFILE)
         joule_window_cancel(p->ctx, p->window);
     p->state = JOULE_PLO_READY; /* same candidate, next epoch */
