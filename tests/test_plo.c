@@ -144,6 +144,38 @@ static void test_short_steps_measured_long_enough(void **state)
         fail_msg("1 ms steps chose %g W, 0.1 s steps %g W (%s)", short_w, long_w, note);
 }
 
+/* Epochs of 30 steps, windows that need ~10x their 10 profile steps for
+ * ±1 %: an epoch end in a lengthened window keeps it as measured (and
+ * goes back to the maximum between epochs), so profiling finishes instead
+ * of cutting the same window every epoch. */
+static void test_epoch_end_keeps_a_lengthened_window(void **state)
+{
+    (void)state;
+    joule_ctx *ctx = open_sim("sim:1:v100", NULL);
+    assert_int_equal(joule_sim_set_load(ctx, 0, 1.0), 0);
+    joule_plo_options *o = opts(1, 10, 50, "energy", NULL, NULL);
+    assert_int_equal(joule_plo_options_set_target_uncertainty(o, 0.01), 0);
+    joule_plo *plo = NULL;
+    assert_int_equal(joule_plo_create(ctx, o, &plo), 0);
+    joule_plo_options_destroy(o);
+    int epochs = 0;
+    for (; joule_plo_state(plo) != JOULE_PLO_DONE && epochs < 20; epochs++) {
+        for (int k = 0; k < 30 && joule_plo_state(plo) != JOULE_PLO_DONE; k++) {
+            assert_int_equal(joule_plo_step_begin(plo), 0);
+            ts_sleep_ms(1);
+        }
+        assert_int_equal(joule_plo_epoch_end(plo), 0);
+        if (joule_plo_state(plo) != JOULE_PLO_DONE)
+            assert_true(current_limit(ctx, 0) == 300); /* max between epochs */
+    }
+    assert_int_equal(joule_plo_state(plo), JOULE_PLO_DONE);
+    assert_non_null(strstr(joule_plo_note(plo), "extended"));
+    assert_int_equal(joule_plo_measurement_count(plo), 4); /* 300..150 W by 50 */
+    print_message("done after %d epochs of 30 steps\n", epochs);
+    joule_plo_destroy(plo);
+    joule_close(ctx);
+}
+
 static void test_trace_choice_matches_select(void **state)
 {
     (void)state;
@@ -900,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_trace_choice_matches_select),
         cmocka_unit_test(test_short_steps_measured_long_enough),
         cmocka_unit_test(test_epoch_end_retries),
+        cmocka_unit_test(test_epoch_end_keeps_a_lengthened_window),
         cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_folders),
         cmocka_unit_test(test_three_processes_share_a_profile),

@@ -330,7 +330,7 @@ JOULE_IMPORT = ("from joule import Monitor as ZeusMonitor, "
 ZEUS_SCRIPT = ZEUS_IMPORTS + textwrap.dedent("""\
     import time
 
-    train_dataloader = [(i, i + 1) for i in range(100)]
+    train_dataloader = [(i, i + 1) for i in range(200)]
 
 
     def learn(x, y):

@@ -51,6 +51,9 @@ struct joule_plo {
     int cur;                   /* candidate being warmed up / profiled / next */
     int steps_left;
     int window_steps;          /* steps in the open profiling window */
+    /* The steps' own durations in it (Welford): a decision on the mean
+     * step needs that mean to the target too, not just the energy. */
+    double step_mean_s, step_m2, last_step_s;
     char note[512];            /* why windows were extended (once) */
     double applied_w;
     double optimal_w;
@@ -303,7 +306,29 @@ static int begin_window(joule_plo *p)
     p->state = JOULE_PLO_PROFILE;
     p->steps_left = p->o.profile_steps;
     p->window_steps = 0;
+    p->step_mean_s = p->step_m2 = 0;
+    p->last_step_s = joule_now_s();
     return 0;
+}
+
+/* One more step of the open window ended now. */
+static void note_step(joule_plo *p)
+{
+    double now = joule_now_s(), d = now - p->last_step_s;
+    p->last_step_s = now;
+    p->window_steps++;
+    double delta = d - p->step_mean_s;
+    p->step_mean_s += delta / p->window_steps;
+    p->step_m2 += delta * (d - p->step_mean_s);
+}
+
+/* The relative standard error of the window's mean step duration. */
+static double step_time_error(const joule_plo *p)
+{
+    int n = p->window_steps;
+    if (n < 2 || !(p->step_mean_s > 0))
+        return 0;
+    return sqrt(p->step_m2 / (n - 1)) / p->step_mean_s / sqrt((double)n);
 }
 
 /* The open window's time, energy and uncertainty over the GPUs so far. */
@@ -330,30 +355,42 @@ static int peek_window(joule_plo *p, double *t, double *e, double *bound)
 }
 
 /* Whether the profiling window must go on: its energy is not yet known to
- * the target uncertainty. The edges' error hardly grows with the window,
- * so the window is lengthened by the factor its relative uncertainty is
- * over the target (and a quarter more), within max_profile_s. */
+ * the target uncertainty, or its steps vary so much that their mean is
+ * not. The edges' error hardly grows with the window, so for it the
+ * window is lengthened by the factor its relative uncertainty is over the
+ * target; the mean's error shrinks as 1/√steps, so for that by the
+ * square; a quarter more, within max_profile_s. */
 static int extend_window(joule_plo *p)
 {
     double t, e, bound, target = p->o.target_uncertainty;
     if (!(target > 0) || peek_window(p, &t, &e, &bound) || !(e > 0) || !(t > 0))
         return 0;
-    if (bound <= target * e)
+    double spread = step_time_error(p), n = p->window_steps;
+    if (bound <= target * e && spread <= target)
         return 0;
-    double per_step = t / p->window_steps;
-    int total = (int)ceil(p->window_steps * bound / (target * e) * 1.25);
+    double per_step = t / n, need = n * fmax(bound / (target * e), pow(spread / target, 2));
+    int total = (int)ceil(need * 1.25);
     int most = (int)floor(p->o.max_profile_s / per_step);
     if (total > most)
         total = most;
     if (total <= p->window_steps)
         return 0; /* at the cap: take what was measured */
-    if (!p->note[0])
+    if (p->note[0]) {
+    } else if (bound > target * e) {
         snprintf(p->note, sizeof p->note,
                  "power-limit optimizer: %d steps of %.3g ms (%.3g s) measure %g W only to "
                  "±%.2g %% of their energy; profiling windows are extended to about %d steps "
                  "(%.3g s, at most %g s) to reach ±%g %%",
                  p->window_steps, per_step * 1e3, t, p->cand[p->cur], 100 * bound / e, total,
                  total * per_step, p->o.max_profile_s, 100 * target);
+    } else {
+        snprintf(p->note, sizeof p->note,
+                 "power-limit optimizer: %d steps of %.3g ms at %g W vary so much that their "
+                 "mean is known only to ±%.2g %%; profiling windows are extended to about %d "
+                 "steps (%.3g s, at most %g s) to reach ±%g %%",
+                 p->window_steps, per_step * 1e3, p->cand[p->cur], 100 * spread, total,
+                 total * per_step, p->o.max_profile_s, 100 * target);
+    }
     p->steps_left = total - p->window_steps;
     return 1;
 }
@@ -640,6 +677,38 @@ fail:
     return rc;
 }
 
+/* The profiling window of candidate cur is over: keep its measurement
+ * and move on to the next candidate (or finish); at an epoch's end the
+ * next one waits in READY for the next step. */
+static int complete_window(joule_plo *p, int at_epoch_end)
+{
+    int rc = end_window(p);
+    if (rc) {
+        /* Retry this limit from its warmup. */
+        p->state = JOULE_PLO_READY;
+        return rc;
+    }
+    int src = 0;
+    if (p->store) {
+        struct plo_key key = key_of(p);
+        /* A failed write is healed by the complete write at the end. */
+        src = plo_store_put(p->store, &key, &p->meas[p->cur]);
+    }
+    int next = next_unmeasured(p, p->cur + 1);
+    if (next < 0) {
+        rc = finish(p);
+        return rc ? rc : src;
+    }
+    p->cur = next;
+    if (at_epoch_end) {
+        p->state = JOULE_PLO_READY;
+        rc = set_all(p, p->max_w);
+    } else {
+        rc = start_candidate(p);
+    }
+    return rc ? rc : src;
+}
+
 JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
 {
     if (!p)
@@ -652,31 +721,11 @@ JOULE_EXPORT int joule_plo_step_begin(joule_plo *p)
         if (--p->steps_left > 0)
             return 0;
         return begin_window(p);
-    case JOULE_PLO_PROFILE: {
-        p->window_steps++;
+    case JOULE_PLO_PROFILE:
+        note_step(p);
         if (--p->steps_left > 0 || extend_window(p))
             return 0;
-        int rc = end_window(p);
-        if (rc) {
-            /* Retry this limit from its warmup. */
-            p->state = JOULE_PLO_READY;
-            return rc;
-        }
-        int src = 0;
-        if (p->store) {
-            struct plo_key key = key_of(p);
-            /* A failed write is healed by the complete write at the end. */
-            src = plo_store_put(p->store, &key, &p->meas[p->cur]);
-        }
-        int next = next_unmeasured(p, p->cur + 1);
-        if (next < 0) {
-            rc = finish(p);
-            return rc ? rc : src;
-        }
-        p->cur = next;
-        rc = start_candidate(p);
-        return rc ? rc : src;
-    }
+        return complete_window(p, 0);
     case JOULE_PLO_DONE:
         return 0;
     }
@@ -689,6 +738,11 @@ JOULE_EXPORT int joule_plo_epoch_end(joule_plo *p)
         return joule_set_error(JOULE_EINVAL, "power-limit optimizer is NULL");
     if (p->state != JOULE_PLO_WARMUP && p->state != JOULE_PLO_PROFILE)
         return 0;
+    /* A window past its profile_steps, only lengthened for precision, is
+     * kept as measured: an epoch shorter than the lengthened window would
+     * otherwise cut it again every epoch. */
+    if (p->state == JOULE_PLO_PROFILE && p->window_steps >= p->o.profile_steps)
+        return complete_window(p, 1);
     if (p->state == JOULE_PLO_PROFILE)
         joule_window_cancel(p->ctx, p->window);
     p->state = JOULE_PLO_READY; /* same candidate, next epoch */
