@@ -167,8 +167,17 @@ const char *joule_backend_at(const joule_ctx *ctx, int i, int *available,
 /* Cumulative energy of one device since the context opened, wrap-corrected,
  * in joules; *quality gets a JOULE_QUALITY_* value. */
 int joule_device_energy_j(joule_ctx *ctx, int i, double *joules, int *quality);
+/* The same, read now, with *t_s the instant of the read on joule_now_s()'s
+ * clock (the one a sampler, a window and jouled's answers use). */
+int joule_device_energy_at(joule_ctx *ctx, int i, double *joules, double *t_s);
 /* Current power in watts (instant where available, else average). */
 int joule_device_power_w(joule_ctx *ctx, int i, double *watts);
+/* A list of this context's GPUs as users write it: "all", indices
+ * ("0,2"), labels ("gpu0,gpu2") or GPU UUIDs, comma-separated. Fills
+ * gpus[] with GPU indices (in the list's order; "all": every GPU) and
+ * returns how many, or a negative code with a message naming the entry
+ * that is unknown, repeated, or past cap. */
+int joule_parse_gpu_list(joule_ctx *ctx, const char *list, int *gpus, int cap);
 /* Read every counter now (done automatically by the keeper thread). */
 int joule_update(joule_ctx *ctx);
 

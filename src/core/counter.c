@@ -136,6 +136,18 @@ JOULE_EXPORT int joule_device_energy_j(joule_ctx *ctx, int i, double *joules, in
     return rc;
 }
 
+JOULE_EXPORT int joule_device_energy_at(joule_ctx *ctx, int i, double *joules, double *t_s)
+{
+    if (!ctx || i < 0 || i >= ctx->ndev || !joules || !t_s)
+        return joule_set_error(JOULE_EINVAL, "device %d out of range", i);
+    uint64_t uj;
+    int64_t t;
+    int rc = jctx_read_energy_uj(ctx, i, &uj, &t);
+    *joules = (double)uj / 1e6;
+    *t_s = (double)t / 1e9;
+    return rc;
+}
+
 JOULE_EXPORT int joule_device_power_w(joule_ctx *ctx, int i, double *watts)
 {
     if (!ctx || i < 0 || i >= ctx->ndev || !watts)
