@@ -117,10 +117,16 @@ static int64_t next_counter_read(struct keeper *k, int i, int64_t now)
             kd->after_pending = 0;
             at = kd->target + (int64_t)(t.delta_ns + margin);
         } else {
-            /* The next update the read budget allows. */
-            int64_t from = now + (int64_t)(kd->read_ns / READ_BUDGET) - (int64_t)p;
+            /* A model looser than a read can place an update is narrowed
+             * by a probe before the update; one as tight as the reads
+             * allow only now and then. */
+            int probe = t.delta_ns > fmax(PRECISE_SHARE * p, 1.5 * kd->read_ns) ||
+                        kd->updates++ % PROBE_EVERY == 0;
+            /* The next update the read budget allows (a probe is a read). */
+            double gap = (probe ? 2 : 1) * kd->read_ns / READ_BUDGET;
+            int64_t from = now + (int64_t)gap - (int64_t)p;
             timing_next_update(&t, from > now ? from : now, &kd->target, &delta);
-            if (t.delta_ns > PRECISE_SHARE * p || kd->updates++ % PROBE_EVERY == 0) {
+            if (probe) {
                 /* A probe inside its uncertainty, then just after it. */
                 kd->after_pending = 1;
                 double w = delta + margin;
