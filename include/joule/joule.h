@@ -119,6 +119,7 @@ const char *joule_kind_name(enum joule_device_kind kind);
 #define JOULE_CAP_LOCK_CLOCKS      (1u << 9)
 #define JOULE_CAP_PERSISTENCE      (1u << 10)
 #define JOULE_CAP_SIMULATED        (1u << 11)
+#define JOULE_CAP_CUDA             (1u << 12) /* a CUDA GPU: window edges can wait for its work */
 /* Name of one capability bit ("energy_counter"), NULL if unknown. */
 const char *joule_cap_name(uint32_t bit);
 

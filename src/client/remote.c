@@ -9,9 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/daemon_client.h"
 #include "base/error.h"
+#include "client/daemon_client.h"
 #include "client/remote.h"
+#include "devices/names.h"
+#include "devices/note.h"
 
 struct remote_priv {
     char label[32]; /* the daemon's label: "cpu0", "dram0" */
@@ -113,8 +115,7 @@ static int remote_discover(const struct jdev_discover_args *args, struct jdev_li
         d->socket = idx->valueint;
         snprintf(d->name, sizeof d->name, "%s",
                  cJSON_IsString(name) ? name->valuestring : lab->valuestring);
-        snprintf(d->note, sizeof d->note,
-                 "read through jouled at %s (RAPL energy_uj is root-only)", where);
+        jdev_note_add(d, "read through jouled at %s (RAPL energy_uj is root-only)", where);
         d->caps = JOULE_CAP_ENERGY_COUNTER;
         d->counter_range_uj = 0;
         d->resolution_uj = 1.0;

@@ -1,4 +1,5 @@
-/* The "remote" backend: RAPL zones read through jouled (devices/remote.c). */
+/* The "remote" backend: RAPL zones read through jouled (client/remote.c); joule_open
+ * runs it from the backend table (devices/registry.c). */
 #ifndef JOULE_CLIENT_REMOTE_H
 #define JOULE_CLIENT_REMOTE_H
 

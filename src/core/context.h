@@ -42,10 +42,14 @@ struct edge_value;
 struct keeper;       /* core/keeper.c */
 struct cuda_sync;    /* core/cuda_sync.c */
 struct control_state; /* core/control.c */
+struct device_counter; /* core/counter.h */
 
 struct joule_ctx {
     struct joule_device **devs;
     int ndev;
+    /* The core's own state per device (running totals, learned timing),
+     * counters[i] guarded by devs[i]->lock (core/counter.c). */
+    struct device_counter *counters;
     struct joule_backend_status backends[JOULE_MAX_BACKENDS];
     int nbackends;
     int64_t open_ns;
@@ -117,8 +121,30 @@ void jctx_note_power_locked(struct joule_ctx *ctx, int i, int kind, int64_t star
  * updates more slowly than it can be read). */
 int jctx_edge_tracked(const struct joule_ctx *ctx, int i);
 
+/* Whether joule_detect_update_periods measured device i's periods
+ * (core/device_timing.c). Thread-safe. */
+int jctx_periods_measured(const struct joule_ctx *ctx, int i);
+
 /* The GPU with CUDA-visible index gpu, or NULL with an error set. */
 struct joule_device *jctx_gpu(struct joule_ctx *ctx, int gpu);
+
+/* Discovery (core/device_backends.c): runs the entries of the backend
+ * table the spec asks for, in its order, recording each one's status in
+ * ctx->backends; found gets their devices. */
+struct devspec;
+struct jdev_discover_args;
+int backends_run(struct joule_ctx *ctx, const struct devspec *spec,
+                 const struct jdev_discover_args *args, struct jdev_list *found);
+/* "name: reason; ..." for every backend run (only the unavailable ones
+ * when unavailable_only), into buf; JOULE_EPERM when one of those was
+ * refused access, else JOULE_ENODEV. */
+int backends_why(const struct joule_ctx *ctx, int unavailable_only, char *buf, size_t len);
+
+/* Selection (core/device_select.c): moves the devices the spec selects
+ * from found into ctx->devs, labelled and ordered; an error when a named
+ * one is missing or, unless allow_empty, none is left. */
+int devices_select(struct joule_ctx *ctx, const struct devspec *spec, struct jdev_list *found,
+                   int allow_empty);
 
 /* Windows (core/windows.c). */
 int windows_create(struct window_table **out);

@@ -24,6 +24,40 @@ static int read_power_locked(struct joule_device *d, uint32_t *mw)
     return rc;
 }
 
+int counters_create(struct joule_ctx *ctx)
+{
+    ctx->counters = calloc((size_t)(ctx->ndev ? ctx->ndev : 1), sizeof *ctx->counters);
+    if (!ctx->counters)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    for (int i = 0; i < ctx->ndev; i++) {
+        struct joule_device *d = ctx->devs[i];
+        ctx->counters[i].update_period_us = d->update_period_us;
+        ctx->counters[i].power_period_us = d->power_period_us;
+        d->core = &ctx->counters[i];
+    }
+    return 0;
+}
+
+void counters_destroy(struct joule_ctx *ctx)
+{
+    for (int i = 0; i < ctx->ndev; i++)
+        ctx->devs[i]->core = NULL;
+    free(ctx->counters);
+    ctx->counters = NULL;
+}
+
+const struct device_counter *counter_of(const struct joule_device *d)
+{
+    return d->core;
+}
+
+double counter_update_period_us(const struct device_counter *c)
+{
+    double v;
+    __atomic_load(&c->update_period_us, &v, __ATOMIC_RELAXED);
+    return v;
+}
+
 static uint64_t wrap_delta(const struct joule_device *d, uint64_t last, uint64_t raw)
 {
     if (raw >= last)
@@ -58,40 +92,41 @@ int counter_apply_locked(struct joule_ctx *ctx, int i, int64_t t, int64_t end, i
                          uint64_t raw, uint64_t *uj)
 {
     struct joule_device *d = ctx->devs[i];
+    struct device_counter *c = &ctx->counters[i];
     /* Reads of one device are ordered by its lock; a caller's timestamp
      * taken just before a keeper read must not make time run backwards. */
-    if (d->have_last && t < d->last_read_ns)
-        t = d->last_read_ns;
+    if (c->have_last && t < c->last_read_ns)
+        t = c->last_read_ns;
     if (rc == 0 && d->ops->read_energy_uj) {
-        if (d->have_last) {
-            uint64_t delta = wrap_delta(d, d->last_raw_uj, raw);
-            d->total_uj += delta;
-            int64_t dt = t - d->last_read_ns;
-            if (dt >= (int64_t)(joule_device_update_period_us(d) * 1000.0) && dt > 0) {
+        if (c->have_last) {
+            uint64_t delta = wrap_delta(d, c->last_raw_uj, raw);
+            c->total_uj += delta;
+            int64_t dt = t - c->last_read_ns;
+            if (dt >= (int64_t)(counter_update_period_us(c) * 1000.0) && dt > 0) {
                 /* Saturate: converting a double above UINT32_MAX is
                  * undefined (a full-range step in 1 ms is ~1e11 mW). */
                 double mw = (double)delta * 1e6 / (double)dt;
-                d->recent_power_mw = mw >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)mw;
+                c->recent_power_mw = mw >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)mw;
             }
         }
-        d->last_raw_uj = raw;
+        c->last_raw_uj = raw;
         if (ctx->edges)
-            edge_counter_read(&ctx->edges[i], t, end < t ? t : end, raw, d->total_uj);
+            edge_counter_read(&ctx->edges[i], t, end < t ? t : end, raw, c->total_uj);
     } else if (rc == 0) {
         uint32_t mw = (uint32_t)raw;
-        if (d->have_last) {
-            double dt = (double)(t - d->last_read_ns);
-            d->integral_uj += ((double)d->last_power_mw + mw) / 2.0 * dt / 1e6;
-            d->total_uj = (uint64_t)d->integral_uj;
+        if (c->have_last) {
+            double dt = (double)(t - c->last_read_ns);
+            c->integral_uj += ((double)c->last_power_mw + mw) / 2.0 * dt / 1e6;
+            c->total_uj = (uint64_t)c->integral_uj;
         }
-        d->last_power_mw = d->recent_power_mw = mw;
+        c->last_power_mw = c->recent_power_mw = mw;
     }
     if (rc == 0) {
-        d->have_last = 1;
-        d->last_read_ns = t;
+        c->have_last = 1;
+        c->last_read_ns = t;
     }
-    d->last_status = rc;
-    *uj = d->total_uj;
+    c->last_status = rc;
+    *uj = c->total_uj;
     return rc;
 }
 
@@ -160,7 +195,7 @@ JOULE_EXPORT int joule_device_power_w(joule_ctx *ctx, int i, double *watts)
         rc = read_power_locked(d, &mw);
     } else {
         /* Counter-only devices (RAPL): power over the last reads. */
-        mw = d->recent_power_mw;
+        mw = ctx->counters[i].recent_power_mw;
         rc = 0;
     }
     pthread_mutex_unlock(&d->lock);

@@ -5,7 +5,6 @@
  * context, so synchronizing from this copy waits for the app's work. */
 #include <dlfcn.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/context.h"
 #include "base/error.h"
@@ -50,7 +49,7 @@ int cuda_sync_create(struct joule_ctx *ctx, struct cuda_sync **out)
     struct cuda_sync c = {0};
     for (int i = 0; i < ctx->ndev && c.ngpus < 64; i++) {
         const struct joule_device *d = ctx->devs[i];
-        if (d->kind == JOULE_KIND_GPU && strcmp(d->backend, "nvml") == 0)
+        if (d->kind == JOULE_KIND_GPU && (d->caps & JOULE_CAP_CUDA))
             c.gpus[c.ngpus++] = d->index;
     }
     if (c.ngpus == 0)

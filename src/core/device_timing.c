@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/context.h"
+#include "core/counter.h"
 #include "core/edge.h"
 #include "base/error.h"
 #include "base/export.h"
@@ -129,6 +130,7 @@ JOULE_EXPORT int joule_detect_update_periods(joule_ctx *ctx)
     poll_densely(ctx, 0.2, 0.2);
     for (int i = 0; i < ctx->ndev; i++) {
         struct joule_device *d = ctx->devs[i];
+        struct device_counter *c = &ctx->counters[i];
         pthread_mutex_lock(&d->lock);
         double counter = observed_period_us(&ctx->edges[i].counter);
         double power = observed_period_us(&ctx->edges[i].power);
@@ -136,11 +138,13 @@ JOULE_EXPORT int joule_detect_update_periods(joule_ctx *ctx)
         if (!d->ops->read_energy_uj)
             counter = power;
         /* Windows read these without the device lock. */
+        int measured = counter > 0 || power > 0;
         if (counter > 0)
-            __atomic_store(&d->update_period_us, &counter, __ATOMIC_RELAXED);
+            __atomic_store(&c->update_period_us, &counter, __ATOMIC_RELAXED);
         if (power > 0)
-            __atomic_store(&d->power_period_us, &power, __ATOMIC_RELAXED);
-        __atomic_store_n(&d->periods_measured, counter > 0 || power > 0, __ATOMIC_RELAXED);
+            __atomic_store(&c->power_period_us, &power, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->periods_measured, measured, __ATOMIC_RELAXED);
+        __atomic_store_n(&d->periods_measured, measured, __ATOMIC_RELAXED);
     }
     return 0;
 }
@@ -152,11 +156,19 @@ JOULE_EXPORT const char *joule_timing_state_name(int state)
     return state >= 0 && state <= JOULE_TIMING_CONTINUOUS ? names[state] : "invalid";
 }
 
+int jctx_periods_measured(const struct joule_ctx *ctx, int i)
+{
+    return __atomic_load_n(&ctx->counters[i].periods_measured, __ATOMIC_RELAXED);
+}
+
 JOULE_EXPORT double joule_device_power_period_us(const joule_device *d)
 {
     double v = 0;
-    if (d)
-        __atomic_load(&d->power_period_us, &v, __ATOMIC_RELAXED);
+    const struct device_counter *c = d ? counter_of(d) : NULL;
+    if (c)
+        __atomic_load(&c->power_period_us, &v, __ATOMIC_RELAXED);
+    else if (d)
+        v = d->power_period_us;
     return v;
 }
 

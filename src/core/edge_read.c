@@ -13,7 +13,7 @@ int jctx_edge_tracked(const struct joule_ctx *ctx, int i)
 {
     const struct joule_device *d = ctx->devs[i];
     return ctx->edges && ctx->edge_correction && d->ops->read_energy_uj &&
-           joule_device_update_period_us(d) >= EDGE_TRACK_MIN_PERIOD_US;
+           counter_update_period_us(&ctx->counters[i]) >= EDGE_TRACK_MIN_PERIOD_US;
 }
 
 /* Instant power in the counter's domain, or ENOTSUP: module-scope power
@@ -67,9 +67,9 @@ int jctx_read_edges(struct joule_ctx *ctx, int64_t t_ns, struct edge_value *v, i
                 memset(&v[i], 0, sizeof v[i]);
             } else if (!begin && tracked[i]) {
                 /* A begin edge: estimated in full at the window's end. */
-                edge_estimate_provisional(e, t_ns, d->recent_power_mw, &v[i]);
+                edge_estimate_provisional(e, t_ns, ctx->counters[i].recent_power_mw, &v[i]);
             } else {
-                edge_estimate(e, t_ns, d->recent_power_mw, &v[i]);
+                edge_estimate(e, t_ns, ctx->counters[i].recent_power_mw, &v[i]);
                 if (begin && tracked[i])
                     edge_reestimate(e, &begin[i]);
             }

@@ -1,4 +1,5 @@
-/* Public controls for simulated GPUs. */
+/* Public controls for simulated GPUs: the device's sim_ops, which only
+ * the sim backend fills. */
 #include "core/context.h"
 #include "base/error.h"
 #include "base/export.h"
@@ -6,7 +7,7 @@
 static struct joule_device *sim_gpu(joule_ctx *ctx, int gpu)
 {
     struct joule_device *d = jctx_gpu(ctx, gpu);
-    if (d && !d->ops->sim_set_load) {
+    if (d && !d->sim_ops) {
         joule_set_error(JOULE_ENOTSUP, "gpu%d (%s) is not simulated", gpu, d->name);
         return NULL;
     }
@@ -19,7 +20,7 @@ JOULE_EXPORT int joule_sim_set_load(joule_ctx *ctx, int gpu, double load)
     if (!d)
         return joule_set_error(ctx ? JOULE_ENODEV : JOULE_EINVAL, "%s", joule_last_error());
     pthread_mutex_lock(&d->lock);
-    int rc = d->ops->sim_set_load(d, load);
+    int rc = d->sim_ops->set_load(d, load);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
@@ -32,7 +33,7 @@ JOULE_EXPORT int joule_sim_work_done(joule_ctx *ctx, int gpu, double *work)
     if (!work)
         return joule_set_error(JOULE_EINVAL, "work is NULL");
     pthread_mutex_lock(&d->lock);
-    int rc = d->ops->sim_work_done(d, work);
+    int rc = d->sim_ops->work_done(d, work);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

@@ -46,11 +46,21 @@ struct jdev_ops {
     int (*supported_clocks_mhz)(struct joule_device *d, int *mhz, int cap);
     int (*get_persistence)(struct joule_device *d, int *on);
     int (*set_persistence)(struct joule_device *d, int on);
-    /* Simulated devices only. */
-    int (*sim_set_load)(struct joule_device *d, double load);
-    int (*sim_work_done)(struct joule_device *d, double *work);
 };
 
+/* What only a simulated device can do, with the same conventions as
+ * jdev_ops (the core holds dev->lock). */
+struct jdev_sim_ops {
+    /* The share of its peak the workload asks of the GPU, 0..1. */
+    int (*set_load)(struct joule_device *d, double load);
+    /* Work done so far, in the model's units. */
+    int (*work_done)(struct joule_device *d, double *work);
+};
+
+/* One device. Everything here is filled by its backend at discovery and
+ * read by the layers above, except the three fields marked "core" that
+ * the core assigns once at open. The core keeps its own per-device state
+ * (running totals, learned timing) in its own array (core/counter.h). */
 struct joule_device {
     /* Filled by the backend. */
     enum joule_device_kind kind;
@@ -64,32 +74,30 @@ struct joule_device {
     char note[512];             /* shown by `joule info` */
     const char *backend;        /* static string: "nvml", "rapl", ... */
     const struct jdev_ops *ops;
+    const struct jdev_sim_ops *sim_ops; /* simulated devices only, else NULL */
     void *priv;
     uint32_t caps;              /* JOULE_CAP_* */
     uint64_t counter_range_uj;  /* wrap modulus of read_energy_uj, 0 = none */
     uint32_t max_power_mw;      /* upper bound used to size the keeper */
     double resolution_uj;
-    double update_period_us;    /* energy counter (or power if none) */
-    double power_period_us;     /* power reading, 0 = unknown */
-    int periods_measured;       /* set by joule_detect_update_periods */
+    double update_period_us;    /* nominal: energy counter (or power if none) */
+    double power_period_us;     /* nominal: power reading, 0 = unknown */
     int socket;                 /* CPU package number for RAPL zones */
 
     /* Index within its kind: set by RAPL for its zones (package number
      * order), by the core for GPUs (CUDA-visible order, sim GPUs last). */
     int index;
-    char label[32];             /* "gpu0", "cpu1", "dram0" */
+    char label[32];             /* core: "gpu0", "cpu1", "dram0" */
+    /* core: the core's own state for this device (the public accessors
+     * reach the learned periods through it); devices/ never reads it. */
+    void *core;
+    /* core: a copy of the core's periods_measured, for code that has not
+     * moved to jctx_periods_measured() yet (core/sampler.c). */
+    int periods_measured;
 
-    /* Core state, guarded by lock: the wrap-corrected counter or, for a
-     * device with no counter, the integral of its power. */
+    /* Serialises calls into ops for this device: every layer holds it
+     * around a call, and the core's per-device state is guarded by it. */
     pthread_mutex_t lock;
-    int have_last;
-    uint64_t last_raw_uj;
-    uint64_t total_uj;
-    double integral_uj;         /* power-only devices: trapezoid integral */
-    int64_t last_read_ns;
-    uint32_t last_power_mw;
-    uint32_t recent_power_mw;   /* from the last two reads, for estimates */
-    int last_status;
 };
 
 /* Allocates a zeroed device with its lock initialised. */
@@ -127,6 +135,7 @@ extern const struct jdev_backend jdev_backend_nvml;
 extern const struct jdev_backend jdev_backend_rocm_smi;
 extern const struct jdev_backend jdev_backend_rapl;
 extern const struct jdev_backend jdev_backend_sim;
+extern const struct jdev_backend jdev_backend_remote; /* client/remote.c */
 
 /* Maps CUDA_VISIBLE_DEVICES onto a backend's physical GPUs. cvd is the
  * variable's value (NULL = unset: identity). uuids[i] is physical GPU i's

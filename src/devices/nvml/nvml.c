@@ -24,6 +24,7 @@
 
 #include "base/error.h"
 #include "devices/device.h"
+#include "devices/note.h"
 #include "devices/vendor_lib.h"
 #include "devices/nvml/nvml_abi.h"
 
@@ -172,9 +173,7 @@ static int nv_fail(const struct joule_device *d, const char *fn, nvmlReturn_t r)
     char w[160];
     const char *hint = "";
     if (r == NVML_ERROR_NO_PERMISSION)
-        hint = "; changing GPU settings needs root: run as root, or run jouled "
-               "(as root) and grant this user the control scope in "
-               "/etc/joule/jouled.conf";
+        hint = "; " JDEV_HINT_CONTROL_AS_USER;
     else if (r == NVML_ERROR_GPU_IS_LOST)
         hint = "; the GPU fell off the bus or stopped responding (check "
                "dmesg for Xid errors; a reset or reboot is needed)";
@@ -626,12 +625,6 @@ static const char *arch_name(unsigned a)
     }
 }
 
-static void note_add(struct joule_device *d, const char *text)
-{
-    size_t len = strlen(d->note);
-    snprintf(d->note + len, sizeof d->note - len, "%s%s", len ? "; " : "", text);
-}
-
 /* joule numbers GPUs in NVML's (PCI bus) order, as CUDA does only with
  * CUDA_DEVICE_ORDER=PCI_BUS_ID; by default CUDA puts the fastest first,
  * which differs only when the models differ. Integer CUDA_VISIBLE_DEVICES
@@ -720,7 +713,8 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
     if (api.get_architecture && api.get_architecture(h, &arch) == NVML_SUCCESS)
         snprintf(d->arch, sizeof d->arch, "%s", arch_name(arch));
 
-    d->caps = 0;
+    /* Every GPU NVML reports runs CUDA: window edges can wait for it. */
+    d->caps = JOULE_CAP_CUDA;
     if (counter)
         d->caps |= JOULE_CAP_ENERGY_COUNTER;
 
@@ -735,7 +729,7 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
                    NVML_SUCCESS) {
             p->scope = NVML_POWER_SCOPE_MODULE;
             d->power_scope = JOULE_POWER_SCOPE_MODULE;
-            note_add(d, "power readings cover the module (superchip: GPU + CPU); "
+            jdev_note_add(d, "power readings cover the module (superchip: GPU + CPU); "
                         "windows use the energy counter only");
         }
         if (p->scope >= 0 &&
@@ -761,7 +755,7 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
     if (p->mem_field)
         d->caps |= JOULE_CAP_POWER_MEMORY;
     if (p->scope < 0 && p->power_usage)
-        note_add(d, "power from nvmlDeviceGetPowerUsage (a ~1 s average on "
+        jdev_note_add(d, "power from nvmlDeviceGetPowerUsage (a ~1 s average on "
                     "most GPUs)");
 
     unsigned t;
@@ -795,23 +789,16 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
     d->update_period_us = 100000.0;
     d->max_power_mw = mx > 0 ? mx : 1000000;
     if (!counter)
-        note_add(d, "no energy counter (pre-Volta): energy integrated from power");
-    if (counter_err) {
-        char buf[160];
-        snprintf(buf, sizeof buf, "energy counter failed at open: %s",
-                 nv_str(counter_err));
-        note_add(d, buf);
-    }
+        jdev_note_add(d, "no energy counter (pre-Volta): energy integrated from power");
+    if (counter_err)
+        jdev_note_add(d, "energy counter failed at open: %.128s", nv_str(counter_err));
     if (mig_uuid) {
-        char buf[240];
-        snprintf(buf, sizeof buf,
-                 "%.100s is a MIG instance: energy, power and settings belong to "
-                 "the whole GPU", mig_uuid);
-        note_add(d, buf);
+        jdev_note_add(d, "%.100s is a MIG instance: energy, power and settings belong to "
+                         "the whole GPU", mig_uuid);
     } else if (api.get_mig_mode) {
         unsigned cur = 0, pend = 0;
         if (api.get_mig_mode(h, &cur, &pend) == NVML_SUCCESS && cur == 1)
-            note_add(d, "MIG enabled: energy belongs to the whole GPU");
+            jdev_note_add(d, "MIG enabled: energy belongs to the whole GPU");
     }
     return jdev_list_push(out, d);
 }
@@ -959,7 +946,7 @@ static int nvml_discover(const struct jdev_discover_args *args,
     }
     if (cuda_order_may_differ(handles, count, cvd))
         for (int k = first; k < out->count; k++)
-            note_add(out->items[k],
+            jdev_note_add(out->items[k],
                      "GPUs of different models and CUDA_DEVICE_ORDER is not PCI_BUS_ID: "
                      "CUDA numbers them fastest first, so this index may not be CUDA's; set "
                      "CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID");

@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "devices/device.h"
+#include "devices/note.h"
 
 struct rapl_priv {
     char energy_path[512];
@@ -74,7 +75,7 @@ static int rapl_read_energy(struct joule_device *d, uint64_t *uj)
     if (rc == -EACCES || rc == -EPERM)
         return joule_set_error(JOULE_EPERM,
             "%s: permission denied; RAPL energy_uj is readable by root only "
-            "since Linux 5.10: run as root, use jouled, or grant read access",
+            "since Linux 5.10: " JDEV_HINT_READ_AS_USER,
             p->energy_path);
     if (rc)
         return joule_set_error(JOULE_EIO, "cannot read %s: %s", p->energy_path,
@@ -268,8 +269,7 @@ static int rapl_discover(const struct jdev_discover_args *args, struct jdev_list
             denied++;
             append_reason(reason, reason_len,
                 "%s (%s): energy_uj is readable by root only since Linux 5.10; "
-                "run as root, use jouled, or grant read access "
-                "(chmod o+r .../energy_uj)", z->id, z->name);
+                JDEV_HINT_READ_AS_USER " (chmod o+r .../energy_uj)", z->id, z->name);
             continue;
         }
         if (rc) {
@@ -310,7 +310,7 @@ static int rapl_discover(const struct jdev_discover_args *args, struct jdev_list
         d->index = z->index;
         d->socket = socket;
         snprintf(d->name, sizeof d->name, "%s", z->name);
-        snprintf(d->note, sizeof d->note, "%s", z->id);
+        jdev_note_add(d, "%s", z->id);
         d->caps = JOULE_CAP_ENERGY_COUNTER;
         d->counter_range_uj = range;
         d->max_power_mw = (uint32_t)(maxp / 1000 > UINT32_MAX ? UINT32_MAX : maxp / 1000);

@@ -22,6 +22,7 @@
 
 #include "base/error.h"
 #include "devices/device.h"
+#include "devices/note.h"
 #include "devices/vendor_lib.h"
 #include "devices/rocm/rocm_smi_abi.h"
 
@@ -106,9 +107,7 @@ static int rs_fail(const struct joule_device *d, const char *fn, rsmi_status_t r
     return joule_set_error(rs_code(r), "%s: %s: %s (ROCm SMI status %d)%s",
                            who(d, w, sizeof w), fn, rs_str(r), (int)r,
                            r == RSMI_STATUS_PERMISSION
-                               ? "; changing GPU settings needs root: run as root, or "
-                                 "run jouled (as root) and grant this user the control "
-                                 "scope in /etc/joule/jouled.conf"
+                               ? "; " JDEV_HINT_CONTROL_AS_USER
                                : "");
 }
 
@@ -306,12 +305,6 @@ static const struct jdev_ops rs_ops_no_counter = {RS_OPS_COMMON};
 
 /* ---- discovery -------------------------------------------------------------- */
 
-static void note_add(struct joule_device *d, const char *text)
-{
-    size_t len = strlen(d->note);
-    snprintf(d->note + len, sizeof d->note - len, "%s%s", len ? "; " : "", text);
-}
-
 struct probe {
     int counter;          /* energy_count_get works */
     uint64_t c0, c1;
@@ -408,9 +401,9 @@ static int make_device(uint32_t dv, const struct probe *pr, struct jdev_list *ou
     d->update_period_us = 1000.0; /* gpu_metrics refresh, ~1 ms */
     d->max_power_mw = mx ? (uint32_t)(mx / 1000) : 1000000;
     if (why[0])
-        note_add(d, why);
+        jdev_note_add(d, "%s", why);
     else if (!pr->counter)
-        note_add(d, "no energy counter: energy integrated from average power");
+        jdev_note_add(d, "no energy counter: energy integrated from average power");
     return jdev_list_push(out, d);
 }
 

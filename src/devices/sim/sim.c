@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "devices/device.h"
+#include "devices/note.h"
 #include "devices/sim/sim.h"
 #include "devices/sim/sim_model.h"
 
@@ -163,13 +164,16 @@ static int sim_work_done_op(struct joule_device *d, double *work)
     .reset_clocks = sim_reset_clocks,                \
     .supported_clocks_mhz = sim_supported_clocks,    \
     .get_persistence = sim_get_persistence,          \
-    .set_persistence = sim_set_persistence,          \
-    .sim_set_load = sim_set_load_op,                 \
-    .sim_work_done = sim_work_done_op
+    .set_persistence = sim_set_persistence
 
 static const struct jdev_ops sim_ops = {SIM_OPS_COMMON, .read_energy_uj = sim_read_energy};
 /* Pre-Volta presets have no energy counter: the core integrates power. */
 static const struct jdev_ops sim_ops_no_counter = {SIM_OPS_COMMON};
+/* What only a simulated GPU does (core/sim_api.c). */
+static const struct jdev_sim_ops sim_only_ops = {
+    .set_load = sim_set_load_op,
+    .work_done = sim_work_done_op,
+};
 
 static const char *data_dir(void)
 {
@@ -256,13 +260,13 @@ static int make_device(int i, const struct sim_preset *preset, const char *trace
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     }
     d->priv = priv;
+    d->sim_ops = &sim_only_ops;
     d->backend_index = i;
     snprintf(d->name, sizeof d->name, "%s", p.name);
     snprintf(d->uuid, sizeof d->uuid, "GPU-5113%04x-0000-4000-8000-%012x", i, i);
     snprintf(d->arch, sizeof d->arch, "%s", p.arch);
     if (trace)
-        snprintf(d->note, sizeof d->note,
-                 "replays %s %s/%s batch %d (%s), %d power limits",
+        jdev_note_add(d, "replays %s %s/%s batch %d (%s), %d power limits",
                  trace->gpu, trace->dataset, trace->network, trace->batch_size,
                  trace->optimizer, trace->n);
     d->caps = JOULE_CAP_POWER_INSTANT | JOULE_CAP_POWER_AVERAGE |
@@ -348,7 +352,7 @@ const struct jdev_backend jdev_backend_sim = {"sim", sim_discover};
 
 int sim_device_true_energy_j(struct joule_device *d, double *joules)
 {
-    if (!d || strcmp(d->backend, "sim") != 0)
+    if (!d || d->sim_ops != &sim_only_ops)
         return joule_set_error(JOULE_ENOTSUP, "not a simulated device");
     pthread_mutex_lock(&d->lock);
     *joules = sim_gpu_energy_j(model(d), now_ns());
@@ -358,7 +362,7 @@ int sim_device_true_energy_j(struct joule_device *d, double *joules)
 
 int sim_device_true_energy_at_j(struct joule_device *d, int64_t t_ns, double *joules)
 {
-    if (!d || strcmp(d->backend, "sim") != 0)
+    if (!d || d->sim_ops != &sim_only_ops)
         return joule_set_error(JOULE_ENOTSUP, "not a simulated device");
     pthread_mutex_lock(&d->lock);
     int64_t now = now_ns();
