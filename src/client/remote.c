@@ -1,6 +1,8 @@
-/* The "remote" backend: CPU package / DRAM (and other RAPL zones) read
- * through jouled when RAPL's energy_uj is root-only (Linux >= 5.10).
- * joule_open runs it only after the rapl backend was refused (EPERM).
+/* The "remote" backend (jdev_backend_remote, devices/device.h): CPU
+ * package / DRAM (and other RAPL zones) read through jouled when RAPL's
+ * energy_uj is root-only (Linux >= 5.10). The backend table
+ * (devices/registry.c) runs it only after the rapl backend was refused
+ * (EPERM).
  * Each read is one GET /v1/energy?devices=LABEL; jouled returns its own
  * wrap-corrected, monotonic microjoule count, so there is no wrap here. */
 #include <cjson/cJSON.h>
@@ -11,7 +13,7 @@
 
 #include "base/error.h"
 #include "client/daemon_client.h"
-#include "client/remote.h"
+#include "devices/device.h"
 #include "devices/names.h"
 #include "devices/note.h"
 

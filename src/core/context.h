@@ -9,8 +9,10 @@
 
 #include "base/clock.h"
 #include "devices/device.h"
+#include "devices/registry.h"
 
-#define JOULE_MAX_BACKENDS 8
+/* Each backend of the table runs at most once per context. */
+#define JOULE_MAX_BACKENDS JDEV_REGISTRY_COUNT
 
 struct joule_backend_status {
     const char *name;

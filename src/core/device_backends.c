@@ -48,10 +48,10 @@ static int cpu_wanted(const struct devspec *s)
 
 /* Walks the backend table (devices/registry.c) in its order. */
 int backends_run(struct joule_ctx *ctx, const struct devspec *spec,
-                        const struct jdev_discover_args *args, struct jdev_list *found)
+                 const struct jdev_discover_args *args, struct jdev_list *found)
 {
     int prev_ran = 0, rc = 0;
-    for (int r = 0; !rc && r < jdev_registry_count && ctx->nbackends < JOULE_MAX_BACKENDS; r++) {
+    for (int r = 0; !rc && r < JDEV_REGISTRY_COUNT; r++) {
         const struct jdev_registry_entry *e = &jdev_registry[r];
         int named = e->by_name && args->sim_spec;
         int run = named;

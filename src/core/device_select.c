@@ -40,8 +40,8 @@ static int check_named(const struct devspec *s, const struct jdev_list *found,
     return 0;
 }
 
-int devices_select(struct joule_ctx *ctx, const struct devspec *spec,
-                          struct jdev_list *found, int allow_empty)
+int devices_select(struct joule_ctx *ctx, const struct devspec *spec, struct jdev_list *found,
+                   int allow_empty)
 {
     int gpus = 0;
     for (int i = 0; i < found->count; i++) {
@@ -84,4 +84,3 @@ int devices_select(struct joule_ctx *ctx, const struct devspec *spec,
     }
     return 0;
 }
-

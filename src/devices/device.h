@@ -58,9 +58,10 @@ struct jdev_sim_ops {
 };
 
 /* One device. Everything here is filled by its backend at discovery and
- * read by the layers above, except the three fields marked "core" that
- * the core assigns once at open. The core keeps its own per-device state
- * (running totals, learned timing) in its own array (core/counter.h). */
+ * only read by the layers above, except the identity fields marked "core",
+ * which the core assigns once at open (before any read). The core keeps
+ * its own per-device state (running totals, learned timing) in its own
+ * array (core/counter.h). */
 struct joule_device {
     /* Filled by the backend. */
     enum joule_device_kind kind;
@@ -85,7 +86,7 @@ struct joule_device {
     int socket;                 /* CPU package number for RAPL zones */
 
     /* Index within its kind: set by RAPL for its zones (package number
-     * order), by the core for GPUs (CUDA-visible order, sim GPUs last). */
+     * order); core, for GPUs (CUDA-visible order, sim GPUs last). */
     int index;
     char label[32];             /* core: "gpu0", "cpu1", "dram0" */
     /* core: the core's own state for this device (the public accessors
