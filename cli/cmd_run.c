@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "../src/core/csv.h"
+#include <joule/trace.h>
 #include "child.h"
 #include "common.h"
 #include "run_trace.h"
@@ -242,10 +242,10 @@ static void print_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
             double b = st->bound[r * st->ndev + i];
             fprintf(out, "%d,%s,%s,", r + 1, joule_device_label(d),
                     joule_kind_name(joule_device_kind(d)));
-            csv_write_field(out, joule_device_name(d));
+            joule_csv_write_field(out, joule_device_name(d));
             if (isnan(e)) {
                 fprintf(out, ",%.6f,,,,error,", t);
-                csv_write_field(out, st->error[i]);
+                joule_csv_write_field(out, st->error[i]);
                 fputc('\n', out);
             } else {
                 fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%s,\n", t, e, b, t > 0 ? e / t : 0.0,

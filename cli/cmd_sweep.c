@@ -33,7 +33,7 @@
 #include "child.h"
 #include "common.h"
 #include "sweep_plot.h"
-#include "../src/optimize/frontier.h"
+#include <joule/optimize.h>
 
 #define MAX_SETTINGS 1024
 #define MAX_GPUS 64
@@ -656,7 +656,7 @@ int cmd_sweep(int argc, char **argv)
     if (nok == 0)
         per_unit = 0;
     /* Points: per unit (mean of per-run rates) or per run. */
-    struct jopt_point *pts = calloc((size_t)nset, sizeof *pts);
+    joule_setting_point *pts = calloc((size_t)nset, sizeof *pts);
     int *pidx = calloc((size_t)nset, sizeof *pidx), np = 0;
     for (int k = 0; k < nset; k++) {
         struct setting *s = &st[k];
@@ -672,7 +672,7 @@ int cmd_sweep(int argc, char **argv)
             t = cli_mean(ts, s->runs, 1);
             e = cli_mean(es, s->runs, 1);
         }
-        pts[np] = (struct jopt_point){s->knob, t, e};
+        pts[np] = (joule_setting_point){s->knob, t, e};
         pidx[np++] = k;
     }
     int base = np > 0 ? 0 : -1; /* highest measured setting */
@@ -681,12 +681,12 @@ int cmd_sweep(int argc, char **argv)
     static const char *const selnames[4] = {"energy", "time", "cost", "slowdown"};
     int choice[4] = {-1, -1, -1, -1};
     char selerr[512] = "";
-    if (np >= 2 && jopt_points_check(pts, np, "sweep") == 0) {
-        nf = jopt_frontier(pts, np, front);
-        struct jopt_selector sels[4] = {{JOPT_SELECT_ENERGY, 0}, {JOPT_SELECT_TIME, 0},
-                                        {JOPT_SELECT_COST, eta}, {JOPT_SELECT_SLOWDOWN, fmax}};
+    if (np >= 2 && joule_points_check(pts, np, "sweep") == 0) {
+        nf = joule_frontier(pts, np, front);
+        joule_selector sels[4] = {{JOULE_SELECT_ENERGY, 0}, {JOULE_SELECT_TIME, 0},
+                                        {JOULE_SELECT_COST, eta}, {JOULE_SELECT_SLOWDOWN, fmax}};
         for (int s = 0; s < 4 && nf; s++)
-            if ((choice[s] = jopt_select(&sels[s], pts, np, sw.p_max_w, sw.ngpus)) < 0) {
+            if ((choice[s] = joule_select_point(&sels[s], pts, np, sw.p_max_w, sw.ngpus)) < 0) {
                 snprintf(selerr, sizeof selerr, "%s", joule_last_error());
                 nf = 0; /* no frontier or choice is reported then */
                 choice[0] = choice[1] = choice[2] = choice[3] = -1;

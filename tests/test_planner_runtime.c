@@ -222,8 +222,8 @@ static void expect_plan_error(const char *text, const char *want)
 {
     pl_stage_plan sp;
     int rc = read_plan_text(text, &sp);
-    if (rc != JOULE_EINVAL || !strstr(pl_last_error(), want))
-        fail_msg("plan '%s': rc %d, '%s' (want '%s')", text, rc, pl_last_error(), want);
+    if (rc != JOULE_EINVAL || !strstr(joule_last_error(), want))
+        fail_msg("plan '%s': rc %d, '%s' (want '%s')", text, rc, joule_last_error(), want);
     assert_null(sp.steps);
 }
 

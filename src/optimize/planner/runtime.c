@@ -254,7 +254,7 @@ int pl_runtime_stats(joule_ctx *ctx, unsigned long *requests,
                      unsigned long *superseded, unsigned long *applied)
 {
     if (!ctx || !ctx->plan_state || ctx->plan_state_free != rt_free)
-        return pl_error(JOULE_EINVAL, "no plan is loaded");
+        return joule_set_error(JOULE_EINVAL, "no plan is loaded");
     plan_rt *rt = ctx->plan_state;
     pthread_mutex_lock(&rt->mu);
     if (requests)
