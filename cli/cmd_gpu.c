@@ -122,57 +122,45 @@ static int parse_lock(const char *s, int *mn, int *mx)
  * both cases after printing why. */
 static int select_gpus(joule_ctx *ctx, const char *list, int *idx)
 {
-    int have[MAX_GPUS], ngpu = 0;
-    for (int i = 0; i < joule_device_count(ctx) && ngpu < MAX_GPUS; i++) {
+    int ngpu = 0;
+    char present[256] = "";
+    for (int i = 0, used = 0; i < joule_device_count(ctx); i++) {
         const joule_device *d = joule_device_at(ctx, i);
-        if (joule_device_kind(d) == JOULE_KIND_GPU)
-            have[ngpu++] = joule_device_index(d);
+        if (joule_device_kind(d) != JOULE_KIND_GPU)
+            continue;
+        if (used < (int)sizeof present)
+            used += snprintf(present + used, sizeof present - (size_t)used, "%sgpu%d",
+                             ngpu ? ", " : "", joule_device_index(d));
+        ngpu++;
     }
     if (ngpu == 0) {
         fprintf(stderr, "joule gpu: no GPUs found\n");
         return -1;
     }
-    if (!list || !strcmp(list, "all")) {
-        memcpy(idx, have, sizeof have[0] * (size_t)ngpu);
-        return ngpu;
-    }
-    int n = 0;
-    const char *p = list;
-    while (*p) {
-        int v, len = parse_int(p, &v);
-        if (len <= 0 || (p[len] != ',' && p[len] != '\0')) {
-            fprintf(stderr, "joule gpu: --gpus '%s': expected GPU indices like 0,2 or 'all' "
-                            "(bad entry at character %d)\n", list, (int)(p - list) + 1);
-            return -2;
-        }
-        int ok = 0;
-        for (int i = 0; i < ngpu; i++)
-            ok |= have[i] == v;
-        if (!ok) {
-            char present[256] = "";
-            for (int i = 0, used = 0; i < ngpu && used < (int)sizeof present; i++)
-                used += snprintf(present + used, sizeof present - (size_t)used, "%sgpu%d",
-                                 i ? ", " : "", have[i]);
-            fprintf(stderr, "joule gpu: --gpus '%s': gpu%d not found (%d GPU%s present: %s)\n",
-                    list, v, ngpu, ngpu == 1 ? "" : "s", present);
-            return -2;
-        }
-        for (int i = 0; i < n; i++)
-            if (idx[i] == v) {
-                fprintf(stderr, "joule gpu: --gpus '%s' lists gpu%d twice\n", list, v);
-                return -2;
-            }
-        if (n < MAX_GPUS)
-            idx[n++] = v;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    if (n == 0) {
-        fprintf(stderr, "joule gpu: --gpus '%s' names no GPU\n", list);
+    int n = joule_parse_gpu_list(ctx, list ? list : "all", idx, MAX_GPUS);
+    if (n > 0)
+        return n;
+    if (n != JOULE_ENODEV) {
+        fprintf(stderr, "joule gpu: --gpus: %s\n", joule_last_error());
         return -2;
     }
-    return n;
+    /* Name the first entry that is no GPU here, and the GPUs that are. */
+    const char *p = list;
+    size_t len = strcspn(p, ",");
+    while (p[len]) {
+        char entry[64];
+        int one;
+        snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+        if (joule_parse_gpu_list(ctx, entry, &one, 1) < 0)
+            break;
+        p += len + 1;
+        len = strcspn(p, ",");
+    }
+    int digits = len > 0 && strspn(p, "0123456789") >= len;
+    fprintf(stderr, "joule gpu: --gpus '%s': %s%.*s not found (%d GPU%s present: %s; indices "
+                    "like 0,2, labels like gpu0, UUIDs or 'all')\n",
+            list, digits ? "gpu" : "", (int)len, p, ngpu, ngpu == 1 ? "" : "s", present);
+    return -2;
 }
 
 static const joule_device *gpu_device(joule_ctx *ctx, int gpu)
