@@ -110,6 +110,28 @@ int joule_planner_write_gantt_svg(const joule_planner *p, int i, const char *pat
 /* The frontier, plan `highlight` marked (-1: none). */
 int joule_planner_write_frontier_svg(const joule_planner *p, int highlight, const char *path);
 
+/* ---- applying a plan while training ---------------------------------------- */
+
+/* A plan (JSON of joule_planner_write_plan_json) applied to GPU `gpu` of
+ * ctx for one pipeline stage: each joule_plan_runtime_begin() locks the
+ * planned SM clock for the next computation from a control thread, so the
+ * training thread never waits on the GPU call. joule_plan_load() of
+ * joule.h is the same, held by the context. ctx must outlive the handle;
+ * create, begin and destroy must not run concurrently on one handle. */
+typedef struct joule_plan_runtime joule_plan_runtime;
+int joule_plan_runtime_create(joule_ctx *ctx, const char *plan_file, int stage, int gpu,
+                              joule_plan_runtime **out);
+/* "forward" or "backward"; a mismatch with the plan's sequence is an
+ * error (and stays one until the plan is loaded again). */
+int joule_plan_runtime_begin(joule_plan_runtime *rt, const char *instruction);
+/* Requests posted, requests replaced before the control thread took them,
+ * clocks applied. */
+int joule_plan_runtime_stats(const joule_plan_runtime *rt, unsigned long *requests,
+                             unsigned long *superseded, unsigned long *applied);
+/* Stops the control thread and resets the GPU's clocks; returns the
+ * reset's status. NULL is a no-op. */
+int joule_plan_runtime_destroy(joule_plan_runtime *rt);
+
 #ifdef __cplusplus
 }
 #endif
