@@ -13,7 +13,8 @@
 #include "commands.h"
 #include "common.h"
 
-static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s", "60s"};
+static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s",
+                                                                "60s"};
 
 static void analyze_usage(FILE *out)
 {

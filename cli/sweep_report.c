@@ -54,11 +54,12 @@ void sweep_report_json(FILE *out, const struct sweep_args *a, const struct sweep
                 }
         }
         if (sm->base >= 0) {
+            const joule_setting_point *ref = &sm->pts[sm->base];
             for (int i = 0; i < sm->np; i++)
                 if (sm->pidx[i] == k) {
-                    cJSON_AddNumberToObject(o2, "slowdown", sm->pts[i].time_s / sm->pts[sm->base].time_s);
+                    cJSON_AddNumberToObject(o2, "slowdown", sm->pts[i].time_s / ref->time_s);
                     cJSON_AddNumberToObject(o2, "saving",
-                                            1.0 - sm->pts[i].energy_j / sm->pts[sm->base].energy_j);
+                                            1.0 - sm->pts[i].energy_j / ref->energy_j);
                 }
         }
     }

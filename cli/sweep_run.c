@@ -87,11 +87,14 @@ static int measure(joule_sweep *sw, int *warned, char **cmd, const char *progres
     }
     *runs = m.runs;
     if (m.runs > 1 && !*warned) {
+        joule_sweep_options d; /* the caps the CLI's sweep runs with */
+        joule_sweep_options_default(&d);
         fprintf(stderr,
                 "joule sweep: one run of %.3g s measures only to ±%.2g %% of its energy; "
                 "each setting runs CMD again in the same window (up to %d runs or %g s) "
                 "to reach ±%g %%, and reports per run\n",
-                m.single_run_time_s, 100 * m.single_run_relative_uncertainty, 20, 120.0, 1.0);
+                m.single_run_time_s, 100 * m.single_run_relative_uncertainty,
+                d.max_runs_per_window, d.max_window_s, 100 * d.target);
         *warned = 1;
     }
     if (step.status < 0) {
