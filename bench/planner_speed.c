@@ -216,7 +216,7 @@ int main(int argc, char **argv)
             }
             double dt = now_s() - t0;
             if (rc) {
-                fprintf(stderr, "%dx%d: %s\n", S, M, pl_last_error());
+                fprintf(stderr, "%dx%d: %s\n", S, M, joule_last_error());
                 pl_profile_free(prof);
                 free(csv);
                 return 1;

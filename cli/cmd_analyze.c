@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/core/trace.h"
+#include <joule/trace.h>
+
 #include "commands.h"
 #include "common.h"
 
-static const char *const scale_names[TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s", "60s"};
+static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s",
+                                                                "60s"};
 
 static void analyze_usage(FILE *out)
 {
@@ -27,60 +29,60 @@ static void analyze_usage(FILE *out)
 }
 
 struct entry {
-    char label[40], name[TRACE_NAME_MAX];
-    struct trace_stats st;
+    char label[40], name[128];
+    joule_trace_stats st;
 };
 
-static void print_text(const char *path, const struct trace *t, const struct entry *e, int n)
+static void print_text(const char *path, const joule_trace *t, const struct entry *e, int n)
 {
-    printf("\n Power analysis of '%s' (%.3f s, %d device%s):\n\n", path, t->duration_s,
-           t->ndevices, t->ndevices == 1 ? "" : "s");
+    printf("\n Power analysis of '%s' (%.3f s, %d device%s):\n\n", path, joule_trace_duration_s(t),
+           joule_trace_device_count(t), joule_trace_device_count(t) == 1 ? "" : "s");
     printf(" %-8s %11s %9s %9s %9s %9s %9s |%s\n", "", "", "", "", "", "", "",
            "  peak of the moving-average power, W, over");
     printf(" %-8s %11s %9s %9s %9s %9s %9s |", "device", "energy_j", "mean_w", "p50_w", "p95_w",
            "p99_w", "peak_w");
-    for (int k = 0; k < TRACE_TIMESCALES; k++)
+    for (int k = 0; k < JOULE_TRACE_TIMESCALES; k++)
         printf(" %8s", scale_names[k]);
     printf("\n");
     for (int i = 0; i < n; i++) {
-        const struct trace_stats *s = &e[i].st;
+        const joule_trace_stats *s = &e[i].st;
         printf(" %-8s %11.3f %9.2f %9.2f %9.2f %9.2f %9.2f |", e[i].label, s->energy_j,
-               s->mean_w, s->p50_w, s->p95_w, s->p99_w, s->peak_w);
-        for (int k = 0; k < TRACE_TIMESCALES; k++)
-            if (isnan(s->peak_avg_w[k]))
+               s->mean_power_w, s->p50_power_w, s->p95_power_w, s->p99_power_w, s->peak_power_w);
+        for (int k = 0; k < JOULE_TRACE_TIMESCALES; k++)
+            if (isnan(s->peak_avg_power_w[k]))
                 printf(" %8s", "-");
             else
-                printf(" %8.2f", s->peak_avg_w[k]);
+                printf(" %8.2f", s->peak_avg_power_w[k]);
         printf("\n");
     }
     printf("\n '-': the trace is shorter than that timescale or sampled more coarsely.\n");
 }
 
-static void add_stats(cJSON *o, const struct trace_stats *s)
+static void add_stats(cJSON *o, const joule_trace_stats *s)
 {
     cJSON_AddNumberToObject(o, "duration_s", s->duration_s);
     cJSON_AddNumberToObject(o, "energy_j", s->energy_j);
-    cJSON_AddNumberToObject(o, "mean_power_w", s->mean_w);
-    cJSON_AddNumberToObject(o, "p50_power_w", s->p50_w);
-    cJSON_AddNumberToObject(o, "p95_power_w", s->p95_w);
-    cJSON_AddNumberToObject(o, "p99_power_w", s->p99_w);
-    cJSON_AddNumberToObject(o, "peak_power_w", s->peak_w);
+    cJSON_AddNumberToObject(o, "mean_power_w", s->mean_power_w);
+    cJSON_AddNumberToObject(o, "p50_power_w", s->p50_power_w);
+    cJSON_AddNumberToObject(o, "p95_power_w", s->p95_power_w);
+    cJSON_AddNumberToObject(o, "p99_power_w", s->p99_power_w);
+    cJSON_AddNumberToObject(o, "peak_power_w", s->peak_power_w);
     cJSON *m = cJSON_AddObjectToObject(o, "peak_moving_average_power_w");
-    for (int k = 0; k < TRACE_TIMESCALES; k++)
-        if (isnan(s->peak_avg_w[k]))
+    for (int k = 0; k < JOULE_TRACE_TIMESCALES; k++)
+        if (isnan(s->peak_avg_power_w[k]))
             cJSON_AddNullToObject(m, scale_names[k]);
         else
-            cJSON_AddNumberToObject(m, scale_names[k], s->peak_avg_w[k]);
+            cJSON_AddNumberToObject(m, scale_names[k], s->peak_avg_power_w[k]);
 }
 
-static void print_json(const char *path, const struct trace *t, const struct entry *e, int n,
+static void print_json(const char *path, const joule_trace *t, const struct entry *e, int n,
                        int have_sum)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "trace", path);
-    cJSON_AddNumberToObject(root, "duration_s", t->duration_s);
-    if (t->torn_line)
-        cJSON_AddNumberToObject(root, "ignored_torn_line", t->torn_line);
+    cJSON_AddNumberToObject(root, "duration_s", joule_trace_duration_s(t));
+    if (joule_trace_torn_line(t))
+        cJSON_AddNumberToObject(root, "ignored_torn_line", joule_trace_torn_line(t));
     else
         cJSON_AddNullToObject(root, "ignored_torn_line");
     cJSON *devs = cJSON_AddArrayToObject(root, "devices");
@@ -123,54 +125,45 @@ int cmd_analyze(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
-    struct trace t;
-    if (trace_read(path, &t)) {
+    joule_trace *t;
+    if (joule_trace_read(path, &t)) {
         fprintf(stderr, "joule analyze: %s\n", joule_last_error());
         return 1;
     }
-    cli_warn_torn_trace("analyze", path, &t);
-    struct entry *e = calloc((size_t)t.ndevices + 1, sizeof *e);
-    const struct trace_series **gpus = calloc((size_t)t.ndevices + 1, sizeof *gpus);
-    int n = 0, ngpu = 0, rc = 0;
-    for (int i = 0; i < t.ndevices && !rc; i++) {
-        const struct trace_device *d = &t.devices[i];
-        const struct trace_series *s = trace_power(d);
-        if (!s)
+    cli_warn_torn_trace("analyze", path, t);
+    int ndev = joule_trace_device_count(t);
+    struct entry *e = calloc((size_t)ndev + 1, sizeof *e);
+    int n = 0, ngpu = 0, rc = e ? 0 : JOULE_ENOMEM;
+    for (int i = 0; i < ndev && !rc; i++) {
+        if (!joule_trace_device_has_power(t, i))
             continue;
-        snprintf(e[n].label, sizeof e[n].label, "%s", d->label);
-        snprintf(e[n].name, sizeof e[n].name, "%s", d->name);
-        rc = trace_stats_of(s->t, s->v, s->n, t.duration_s, t.interval_s, &e[n].st);
+        snprintf(e[n].label, sizeof e[n].label, "%s", joule_trace_device_label(t, i));
+        snprintf(e[n].name, sizeof e[n].name, "%s", joule_trace_device_name(t, i));
+        rc = joule_trace_device_stats(t, i, &e[n].st);
         n++;
-        if (strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0))
-            gpus[ngpu++] = s;
     }
     int have_sum = 0;
-    if (!rc && ngpu > 0) {
-        double *st, *sv;
-        int sn;
-        rc = trace_sum(gpus, ngpu, &st, &sv, &sn);
-        if (!rc) {
-            snprintf(e[n].label, sizeof e[n].label, "gpu-sum");
-            snprintf(e[n].name, sizeof e[n].name, "sum of %d GPU%s", ngpu, ngpu == 1 ? "" : "s");
-            rc = trace_stats_of(st, sv, sn, t.duration_s, t.interval_s, &e[n].st);
-            n++;
-            have_sum = 1;
-            free(st);
-            free(sv);
-        }
+    int sum_rc = rc ? rc : joule_trace_gpu_sum_stats(t, &e[n].st, &ngpu);
+    if (sum_rc == 0) {
+        snprintf(e[n].label, sizeof e[n].label, "gpu-sum");
+        snprintf(e[n].name, sizeof e[n].name, "sum of %d GPU%s", ngpu, ngpu == 1 ? "" : "s");
+        n++;
+        have_sum = 1;
+    } else if (sum_rc != JOULE_ENOENT) {
+        rc = sum_rc; /* no GPU is no sum; anything else is an error */
     }
     if (!rc && n == 0) {
         fprintf(stderr, "joule analyze: %s has no power samples\n", path);
         rc = -1;
     } else if (rc) {
-        fprintf(stderr, "joule analyze: %s: %s\n", path, joule_last_error());
+        fprintf(stderr, "joule analyze: %s: %s\n", path,
+                e ? joule_last_error() : "out of memory");
     } else if (json) {
-        print_json(path, &t, e, n, have_sum);
+        print_json(path, t, e, n, have_sum);
     } else {
-        print_text(path, &t, e, n);
+        print_text(path, t, e, n);
     }
     free(e);
-    free(gpus);
-    trace_free(&t);
+    joule_trace_free(t);
     return rc ? 1 : 0;
 }

@@ -24,10 +24,9 @@
 
 #include "commands.h"
 #include "common.h"
+#include "gpu.h"
 
 #define MAX_GPUS 64
-#define MAX_CLOCKS 512
-#define LIST_WIDTH 78
 
 static void usage(FILE *out)
 {
@@ -61,30 +60,6 @@ static void usage(FILE *out)
         "\n"
         "Exit status: 0 done, 1 a GPU failed (e.g. no permission), 2 bad usage\n"
         "(including --gpus naming a GPU that does not exist).\n");
-}
-
-enum sub { SUB_LIMIT, SUB_CLOCKS, SUB_PERSISTENCE };
-
-struct args {
-    enum sub sub;
-    const char *devices;
-    const char *gpus;
-    int have_watts;
-    double watts;
-    int have_lock;
-    int lock_min, lock_max;
-    int reset;
-    int memory;
-    int list;
-    int json;
-    int have_persistence;
-    int persistence; /* 0/1 */
-};
-
-/* Whether the command changes something (else it shows values). */
-static int is_change(const struct args *a)
-{
-    return a->have_watts || a->have_lock || a->reset || a->have_persistence;
 }
 
 static int parse_int(const char *s, int *out)
@@ -122,358 +97,45 @@ static int parse_lock(const char *s, int *mn, int *mx)
  * both cases after printing why. */
 static int select_gpus(joule_ctx *ctx, const char *list, int *idx)
 {
-    int have[MAX_GPUS], ngpu = 0;
-    for (int i = 0; i < joule_device_count(ctx) && ngpu < MAX_GPUS; i++) {
+    int ngpu = 0;
+    char present[256] = "";
+    for (int i = 0, used = 0; i < joule_device_count(ctx); i++) {
         const joule_device *d = joule_device_at(ctx, i);
-        if (joule_device_kind(d) == JOULE_KIND_GPU)
-            have[ngpu++] = joule_device_index(d);
+        if (joule_device_kind(d) != JOULE_KIND_GPU)
+            continue;
+        if (used < (int)sizeof present)
+            used += snprintf(present + used, sizeof present - (size_t)used, "%sgpu%d",
+                             ngpu ? ", " : "", joule_device_index(d));
+        ngpu++;
     }
     if (ngpu == 0) {
         fprintf(stderr, "joule gpu: no GPUs found\n");
         return -1;
     }
-    if (!list || !strcmp(list, "all")) {
-        memcpy(idx, have, sizeof have[0] * (size_t)ngpu);
-        return ngpu;
-    }
-    int n = 0;
-    const char *p = list;
-    while (*p) {
-        int v, len = parse_int(p, &v);
-        if (len <= 0 || (p[len] != ',' && p[len] != '\0')) {
-            fprintf(stderr, "joule gpu: --gpus '%s': expected GPU indices like 0,2 or 'all' "
-                            "(bad entry at character %d)\n", list, (int)(p - list) + 1);
-            return -2;
-        }
-        int ok = 0;
-        for (int i = 0; i < ngpu; i++)
-            ok |= have[i] == v;
-        if (!ok) {
-            char present[256] = "";
-            for (int i = 0, used = 0; i < ngpu && used < (int)sizeof present; i++)
-                used += snprintf(present + used, sizeof present - (size_t)used, "%sgpu%d",
-                                 i ? ", " : "", have[i]);
-            fprintf(stderr, "joule gpu: --gpus '%s': gpu%d not found (%d GPU%s present: %s)\n",
-                    list, v, ngpu, ngpu == 1 ? "" : "s", present);
-            return -2;
-        }
-        for (int i = 0; i < n; i++)
-            if (idx[i] == v) {
-                fprintf(stderr, "joule gpu: --gpus '%s' lists gpu%d twice\n", list, v);
-                return -2;
-            }
-        if (n < MAX_GPUS)
-            idx[n++] = v;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    if (n == 0) {
-        fprintf(stderr, "joule gpu: --gpus '%s' names no GPU\n", list);
+    int n = joule_parse_gpu_list(ctx, list ? list : "all", idx, MAX_GPUS);
+    if (n > 0)
+        return n;
+    if (n != JOULE_ENODEV) {
+        fprintf(stderr, "joule gpu: --gpus: %s\n", joule_last_error());
         return -2;
     }
-    return n;
-}
-
-static const joule_device *gpu_device(joule_ctx *ctx, int gpu)
-{
-    for (int i = 0; i < joule_device_count(ctx); i++) {
-        const joule_device *d = joule_device_at(ctx, i);
-        if (joule_device_kind(d) == JOULE_KIND_GPU && joule_device_index(d) == gpu)
-            return d;
+    /* Name the first entry that is no GPU here, and the GPUs that are. */
+    const char *p = list;
+    size_t len = strcspn(p, ",");
+    while (p[len]) {
+        char entry[64];
+        int one;
+        snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+        if (joule_parse_gpu_list(ctx, entry, &one, 1) < 0)
+            break;
+        p += len + 1;
+        len = strcspn(p, ",");
     }
-    return NULL;
-}
-
-static const char *gpu_label(const joule_device *d, int gpu, char *buf, size_t len)
-{
-    if (d)
-        snprintf(buf, len, "%s (%s)", joule_device_label(d), joule_device_name(d));
-    else
-        snprintf(buf, len, "gpu%d", gpu);
-    return buf;
-}
-
-static int is_sim(const joule_device *d)
-{
-    return d && !strcmp(joule_device_backend(d), "sim");
-}
-
-/* Appended to a change made on a simulated GPU: its state lives in this
- * process only. */
-static const char *sim_suffix(const joule_device *d)
-{
-    return is_sim(d) ? "; simulated GPU: the setting is lost when this command exits" : "";
-}
-
-static int report_failure(const char *what, int rc, int *perm_hint)
-{
-    fprintf(stderr, "joule gpu %s: %s\n", what, joule_last_error());
-    if (rc == JOULE_EPERM && !*perm_hint) {
-        const struct passwd *pw = getpwuid(geteuid());
-        fprintf(stderr,
-                "joule gpu: changing GPU settings needs root: run it as root (e.g. with "
-                "sudo), or through jouled as an ordinary user: start jouled as root and "
-                "give the user the control scope in /etc/joule/jouled.conf "
-                "(scope.control = user:%s); joule uses the daemon at $JOULE_DAEMON or "
-                "/run/joule/jouled.sock (docs/daemon.md)\n",
-                pw && pw->pw_name ? pw->pw_name : "NAME");
-        *perm_hint = 1;
-    }
-    return 1;
-}
-
-/* Show forms: a GPU that cannot report the value is not a failure (it is
- * said so); any other error is. In JSON the entry gets "error" or, for an
- * unsupported value, "unsupported" with the reason. */
-static int show_failure(const char *what, int rc, cJSON *entry, int *perm_hint)
-{
-    if (entry)
-        cJSON_AddStringToObject(entry, rc == JOULE_ENOTSUP ? "unsupported" : "error",
-                                joule_last_error());
-    if (rc == JOULE_ENOTSUP) {
-        if (!entry)
-            printf("%s\n", joule_last_error());
-        return 0;
-    }
-    return report_failure(what, rc, perm_hint);
-}
-
-/* Without --gpus a change skips the GPUs that cannot make it. Returns 1
- * when gpu is skipped (after saying so). */
-static int skip_incapable(const struct args *a, const joule_device *d, int gpu)
-{
-    uint32_t need = a->sub == SUB_LIMIT    ? JOULE_CAP_SET_POWER_LIMIT
-                    : a->sub == SUB_CLOCKS ? JOULE_CAP_LOCK_CLOCKS
-                                           : JOULE_CAP_PERSISTENCE;
-    if ((a->gpus && strcmp(a->gpus, "all")) || !d || (joule_device_caps(d) & need))
-        return 0;
-    printf("gpu%d: skipped (%s)\n", gpu,
-           a->sub == SUB_LIMIT    ? "cannot set a power limit"
-           : a->sub == SUB_CLOCKS ? "cannot lock clocks"
-                                  : "has no persistence mode");
-    return 1;
-}
-
-static cJSON *json_entry(cJSON *arr, const joule_device *d, int gpu)
-{
-    if (!arr)
-        return NULL;
-    if (d)
-        return cli_device_json(arr, d);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(arr, o);
-    cJSON_AddNumberToObject(o, "index", gpu);
-    return o;
-}
-
-static int do_limit(joule_ctx *ctx, const struct args *a, const int *gpus, int n, cJSON *arr)
-{
-    int status = 0, perm_hint = 0, skipped = 0;
-    for (int k = 0; k < n; k++) {
-        const joule_device *d = gpu_device(ctx, gpus[k]);
-        char who[160];
-        gpu_label(d, gpus[k], who, sizeof who);
-        if (!is_change(a)) {
-            cJSON *o = json_entry(arr, d, gpus[k]);
-            double cur, mn, mx, def, enf;
-            int rc = joule_gpu_get_power_limit_w(ctx, gpus[k], &cur, &mn, &mx, &def, &enf);
-            if (rc) {
-                if (o)
-                    cJSON_AddNullToObject(o, "power_limit_w");
-                status |= show_failure("limit", rc, o, &perm_hint);
-                continue;
-            }
-            if (o) {
-                cJSON_AddNumberToObject(o, "power_limit_w", cur);
-                cJSON_AddNumberToObject(o, "min_w", mn);
-                cJSON_AddNumberToObject(o, "max_w", mx);
-                cJSON_AddNumberToObject(o, "default_w", def);
-                cJSON_AddNumberToObject(o, "enforced_w", enf);
-            } else {
-                printf("%s: power limit %.1f W (enforced %.1f W, default %.1f W, range "
-                       "%.1f-%.1f W)\n", who, cur, enf, def, mn, mx);
-            }
-            continue;
-        }
-        if (skip_incapable(a, d, gpus[k])) {
-            skipped++;
-            continue;
-        }
-        double cur, def;
-        int rc = joule_gpu_get_power_limit_w(ctx, gpus[k], &cur, NULL, NULL, &def, NULL);
-        if (rc) {
-            status = report_failure("limit", rc, &perm_hint);
-            continue;
-        }
-        rc = a->reset ? joule_gpu_reset_power_limit(ctx, gpus[k])
-                      : joule_gpu_set_power_limit_w(ctx, gpus[k], a->watts);
-        if (rc) {
-            status = report_failure("limit", rc, &perm_hint);
-            continue;
-        }
-        double now = a->reset ? def : a->watts;
-        joule_gpu_get_power_limit_w(ctx, gpus[k], &now, NULL, NULL, NULL, NULL);
-        printf("%s: power limit %.1f W (was %.1f W%s)%s\n", who, now, cur,
-               a->reset ? "; reset to default" : "", sim_suffix(d));
-    }
-    /* Nothing to reset is fine; a limit that no GPU could take is not. */
-    if (a->have_watts && n > 0 && skipped == n) {
-        fprintf(stderr, "joule gpu limit: no GPU can set a power limit\n");
-        status = 1;
-    }
-    return status;
-}
-
-/* "    1980, 1965, ..." lines of at most LIST_WIDTH columns. */
-static void print_clock_list(const int *clk, int nc)
-{
-    char line[LIST_WIDTH + 16];
-    size_t len = 0;
-    for (int i = 0; i < nc; i++) {
-        char item[16];
-        int il = snprintf(item, sizeof item, "%d%s", clk[i], i + 1 < nc ? "," : "");
-        if (len > 4 && len + 1 + (size_t)il > LIST_WIDTH) {
-            printf("%s\n", line);
-            len = 0;
-        }
-        if (len == 0)
-            len = (size_t)snprintf(line, sizeof line, "    %s", item);
-        else
-            len += (size_t)snprintf(line + len, sizeof line - len, " %s", item);
-    }
-    if (len)
-        printf("%s\n", line);
-}
-
-static int show_clocks(joule_ctx *ctx, const struct args *a, const joule_device *d, int gpu,
-                       const char *who, cJSON *arr, int *perm_hint)
-{
-    cJSON *o = json_entry(arr, d, gpu);
-    int sm = 0, mem = 0;
-    int rc = joule_gpu_clocks_mhz(ctx, gpu, &sm, &mem);
-    if (rc) {
-        if (o) {
-            cJSON_AddNullToObject(o, "sm_clock_mhz");
-            cJSON_AddNullToObject(o, "memory_clock_mhz");
-        }
-        return show_failure("clocks", rc, o, perm_hint);
-    }
-    int clk[MAX_CLOCKS];
-    int nc = joule_gpu_supported_clocks_mhz(ctx, gpu, clk, MAX_CLOCKS);
-    if (nc > MAX_CLOCKS)
-        nc = MAX_CLOCKS;
-    if (o) {
-        cJSON_AddNumberToObject(o, "sm_clock_mhz", sm);
-        cJSON_AddNumberToObject(o, "memory_clock_mhz", mem);
-        if (nc > 0) {
-            cJSON_AddNumberToObject(o, "supported_sm_clock_min_mhz", clk[nc - 1]);
-            cJSON_AddNumberToObject(o, "supported_sm_clock_max_mhz", clk[0]);
-            cJSON_AddItemToObject(o, "supported_sm_clocks_mhz", cJSON_CreateIntArray(clk, nc));
-        } else {
-            cJSON_AddNullToObject(o, "supported_sm_clocks_mhz");
-        }
-        return 0;
-    }
-    if (nc > 0) {
-        printf("%s: SM %d MHz, memory %d MHz; supported SM clocks %d-%d MHz (%d steps)\n", who,
-               sm, mem, clk[nc - 1], clk[0], nc);
-        if (a->list) {
-            printf("  supported SM clocks (MHz):\n");
-            print_clock_list(clk, nc);
-        }
-    } else {
-        printf("%s: SM %d MHz, memory %d MHz\n", who, sm, mem);
-        if (a->list)
-            printf("  supported SM clocks: not reported (%s)\n", joule_last_error());
-    }
-    return 0;
-}
-
-static int do_clocks(joule_ctx *ctx, const struct args *a, const int *gpus, int n, cJSON *arr)
-{
-    int status = 0, perm_hint = 0, skipped = 0;
-    const char *what = a->memory ? "memory" : "SM";
-    for (int k = 0; k < n; k++) {
-        const joule_device *d = gpu_device(ctx, gpus[k]);
-        char who[160];
-        gpu_label(d, gpus[k], who, sizeof who);
-        if (!is_change(a)) {
-            status |= show_clocks(ctx, a, d, gpus[k], who, arr, &perm_hint);
-            continue;
-        }
-        if (skip_incapable(a, d, gpus[k])) {
-            skipped++;
-            continue;
-        }
-        int rc;
-        if (a->have_lock) {
-            rc = a->memory ? joule_gpu_lock_memory_clocks_mhz(ctx, gpus[k], a->lock_min, a->lock_max)
-                           : joule_gpu_lock_clocks_mhz(ctx, gpus[k], a->lock_min, a->lock_max);
-            if (rc) {
-                status = report_failure("clocks", rc, &perm_hint);
-                continue;
-            }
-            printf("%s: %s clocks locked to %d-%d MHz%s\n", who, what, a->lock_min, a->lock_max,
-                   sim_suffix(d));
-        } else {
-            rc = a->memory ? joule_gpu_reset_memory_clocks(ctx, gpus[k])
-                           : joule_gpu_reset_clocks(ctx, gpus[k]);
-            if (rc) {
-                status = report_failure("clocks", rc, &perm_hint);
-                continue;
-            }
-            printf("%s: %s clocks unlocked%s\n", who, what, sim_suffix(d));
-        }
-    }
-    /* Nothing to unlock is fine; a lock that no GPU could take is not. */
-    if (a->have_lock && n > 0 && skipped == n) {
-        fprintf(stderr, "joule gpu clocks: no GPU can lock clocks\n");
-        status = 1;
-    }
-    return status;
-}
-
-static int do_persistence(joule_ctx *ctx, const struct args *a, const int *gpus, int n,
-                          cJSON *arr)
-{
-    int status = 0, perm_hint = 0, skipped = 0;
-    for (int k = 0; k < n; k++) {
-        const joule_device *d = gpu_device(ctx, gpus[k]);
-        char who[160];
-        gpu_label(d, gpus[k], who, sizeof who);
-        if (!is_change(a)) {
-            cJSON *o = json_entry(arr, d, gpus[k]);
-            int on = 0;
-            int rc = joule_gpu_get_persistence(ctx, gpus[k], &on);
-            if (rc) {
-                if (o)
-                    cJSON_AddNullToObject(o, "persistence");
-                status |= show_failure("persistence", rc, o, &perm_hint);
-                continue;
-            }
-            if (o)
-                cJSON_AddBoolToObject(o, "persistence", on);
-            else
-                printf("%s: persistence mode %s\n", who, on ? "on" : "off");
-            continue;
-        }
-        if (skip_incapable(a, d, gpus[k])) {
-            skipped++;
-            continue;
-        }
-        int rc = joule_gpu_set_persistence(ctx, gpus[k], a->persistence);
-        if (rc) {
-            status = report_failure("persistence", rc, &perm_hint);
-            continue;
-        }
-        printf("%s: persistence mode %s%s\n", who, a->persistence ? "on" : "off", sim_suffix(d));
-    }
-    if (a->persistence && n > 0 && skipped == n) {
-        fprintf(stderr, "joule gpu persistence: no GPU has a persistence mode\n");
-        status = 1;
-    }
-    return status;
+    int digits = len > 0 && strspn(p, "0123456789") >= len;
+    fprintf(stderr, "joule gpu: --gpus '%s': %s%.*s not found (%d GPU%s present: %s; indices "
+                    "like 0,2, labels like gpu0, UUIDs or 'all')\n",
+            list, digits ? "gpu" : "", (int)len, p, ngpu, ngpu == 1 ? "" : "s", present);
+    return -2;
 }
 
 int cmd_gpu(int argc, char **argv)

@@ -14,7 +14,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "../src/core/csv.h"
+#include <joule/trace.h>
 #include "commands.h"
 #include "common.h"
 
@@ -132,7 +132,7 @@ static void print_row(enum format fmt, joule_ctx *ctx, joule_sampler *s, int i, 
         /* Several throttle reasons are joined with commas: quote them. */
         printf("%s,%.3f,%s,%s,%s,%s,%s,%s,", stamp, elapsed, joule_device_label(d), sp, sa, se,
                st, sc);
-        csv_write_field(stdout, throttle);
+        joule_csv_write_field(stdout, throttle);
         putchar('\n');
     } else {
         cJSON *o = cJSON_CreateObject();

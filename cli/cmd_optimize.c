@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "../src/optimize/frontier.h"
+#include <joule/optimize.h>
 
 static void optimize_usage(FILE *out)
 {
@@ -93,7 +93,7 @@ static int cmd_select(int argc, char **argv)
         fprintf(stderr, "joule optimize select: choose one of --json and --csv\n");
         return 2;
     }
-    struct jopt_selector sel;
+    joule_selector sel;
     int rc;
     if (strchr(selector, ':')) {
         if (!isnan(eta) || !isnan(fmax)) {
@@ -101,7 +101,7 @@ static int cmd_select(int argc, char **argv)
                     selector);
             return 2;
         }
-        rc = jopt_selector_parse(selector, &sel);
+        rc = joule_selector_parse(selector, &sel);
     } else {
         if (!isnan(eta) && strcmp(selector, "cost")) {
             fprintf(stderr, "joule optimize select: --eta only applies to --selector cost\n");
@@ -111,48 +111,50 @@ static int cmd_select(int argc, char **argv)
             fprintf(stderr, "joule optimize select: --max only applies to --selector slowdown\n");
             return 2;
         }
-        rc = jopt_selector_make(selector, !strcmp(selector, "cost") ? eta : fmax, &sel);
+        rc = joule_selector_make(selector, !strcmp(selector, "cost") ? eta : fmax, &sel);
     }
     if (rc) {
         fprintf(stderr, "joule optimize select: %s\n", joule_last_error());
         return 2;
     }
-    struct jopt_profile prof;
-    if (jopt_profile_read(profile, &prof)) {
+    joule_power_profile *prof;
+    if (joule_power_profile_read(profile, &prof)) {
         fprintf(stderr, "joule optimize select: %s\n", joule_last_error());
         return 1;
     }
-    int *front = calloc((size_t)prof.n, sizeof *front);
-    char *on = calloc((size_t)prof.n, 1); /* on the frontier, by point */
+    int npoints, ngpus = joule_power_profile_gpus(prof);
+    const joule_setting_point *points = joule_power_profile_points(prof, &npoints);
+    int *front = calloc((size_t)npoints, sizeof *front);
+    char *on = calloc((size_t)npoints, 1); /* on the frontier, by point */
     if (!front || !on) {
         fprintf(stderr, "joule optimize select: out of memory\n");
         free(front);
         free(on);
-        jopt_profile_free(&prof);
+        joule_power_profile_free(prof);
         return 1;
     }
-    int k = jopt_select(&sel, prof.points, prof.n, 0, prof.n_gpus);
+    int k = joule_select_point(&sel, points, npoints, 0, ngpus);
     if (k < 0) {
         fprintf(stderr, "joule optimize select: %s: %s\n", profile, joule_last_error());
         free(front);
         free(on);
-        jopt_profile_free(&prof);
+        joule_power_profile_free(prof);
         return 1;
     }
-    int nf = jopt_frontier(prof.points, prof.n, front);
+    int nf = joule_frontier(points, npoints, front);
     for (int j = 0; j < nf; j++)
         on[front[j]] = 1;
     char selname[64];
-    jopt_selector_format(&sel, selname, sizeof selname);
-    const struct jopt_point *ch = &prof.points[k];
+    joule_selector_format(&sel, selname, sizeof selname);
+    const joule_setting_point *ch = &points[k];
     if (json) {
         cJSON *root = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(root, "frontier");
         for (int i = 0; i < nf; i++) {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "power_limit_w", prof.points[front[i]].knob);
-            cJSON_AddNumberToObject(o, "time_s", prof.points[front[i]].time_s);
-            cJSON_AddNumberToObject(o, "energy_j", prof.points[front[i]].energy_j);
+            cJSON_AddNumberToObject(o, "power_limit_w", points[front[i]].knob);
+            cJSON_AddNumberToObject(o, "time_s", points[front[i]].time_s);
+            cJSON_AddNumberToObject(o, "energy_j", points[front[i]].energy_j);
             cJSON_AddItemToArray(arr, o);
         }
         cJSON *o = cJSON_AddObjectToObject(root, "choice");
@@ -160,13 +162,13 @@ static int cmd_select(int argc, char **argv)
         cJSON_AddNumberToObject(o, "time_s", ch->time_s);
         cJSON_AddNumberToObject(o, "energy_j", ch->energy_j);
         cJSON_AddStringToObject(root, "selector", selname);
-        cJSON_AddNumberToObject(root, "gpus", prof.n_gpus);
+        cJSON_AddNumberToObject(root, "gpus", ngpus);
         cJSON *all = cJSON_AddArrayToObject(root, "points");
-        for (int i = 0; i < prof.n; i++) {
+        for (int i = 0; i < npoints; i++) {
             cJSON *q = cJSON_CreateObject();
-            cJSON_AddNumberToObject(q, "power_limit_w", prof.points[i].knob);
-            cJSON_AddNumberToObject(q, "time_s", prof.points[i].time_s);
-            cJSON_AddNumberToObject(q, "energy_j", prof.points[i].energy_j);
+            cJSON_AddNumberToObject(q, "power_limit_w", points[i].knob);
+            cJSON_AddNumberToObject(q, "time_s", points[i].time_s);
+            cJSON_AddNumberToObject(q, "energy_j", points[i].energy_j);
             cJSON_AddItemToArray(all, q);
         }
         char *text = cJSON_Print(root);
@@ -175,30 +177,30 @@ static int cmd_select(int argc, char **argv)
         cJSON_Delete(root);
     } else if (csv) {
         printf("power_limit_w,time_s,energy_j,avg_power_w,frontier,chosen\n");
-        for (int i = 0; i < prof.n; i++) {
-            const struct jopt_point *p = &prof.points[i];
+        for (int i = 0; i < npoints; i++) {
+            const joule_setting_point *p = &points[i];
             printf("%g,%.9g,%.9g,%.6g,%d,%d\n", p->knob, p->time_s, p->energy_j,
                    p->energy_j / p->time_s, on[i], i == k);
         }
     } else {
         printf("\n Power-limit profile '%s': %d limits, %d GPU%s (energy summed)\n\n", profile,
-               prof.n, prof.n_gpus, prof.n_gpus == 1 ? "" : "s");
+               npoints, ngpus, ngpus == 1 ? "" : "s");
         printf("   %8s  %12s  %14s  %10s\n", "limit W", "time s", "energy J", "power W");
-        for (int i = 0; i < prof.n; i++) {
-            const struct jopt_point *p = &prof.points[i];
+        for (int i = 0; i < npoints; i++) {
+            const joule_setting_point *p = &points[i];
             printf("   %8g  %12.4f  %14.3f  %10.2f  %s%s\n", p->knob, p->time_s, p->energy_j,
                    p->energy_j / p->time_s, on[i] ? "frontier" : "",
                    i == k ? "  <- chosen" : "");
         }
         printf("\n Frontier (time ascending):");
         for (int j = 0; j < nf; j++)
-            printf(" %g W", prof.points[front[j]].knob);
+            printf(" %g W", points[front[j]].knob);
         printf("\n Choice (%s): %g W  (%.4f s, %.3f J)\n\n", selname, ch->knob, ch->time_s,
                ch->energy_j);
     }
     free(front);
     free(on);
-    jopt_profile_free(&prof);
+    joule_power_profile_free(prof);
     return 0;
 }
 

@@ -11,7 +11,7 @@
 #include <joule/joule.h>
 
 #include "commands.h"
-#include "../src/optimize/planner/planner.h"
+#include <joule/planner.h>
 
 static void usage(FILE *out)
 {
@@ -126,7 +126,7 @@ static int parse_double(const char *s, double *out)
 }
 
 /* Checks every profile frequency against GPU `gpu`'s supported clocks. */
-static int check_gpu(const pl_profile *prof, const char *devices, int gpu)
+static int check_gpu(const joule_planner_profile *prof, const char *devices, int gpu)
 {
     joule_options *opts = NULL;
     joule_ctx *ctx = NULL;
@@ -153,10 +153,10 @@ static int check_gpu(const pl_profile *prof, const char *devices, int gpu)
         n = 512;
     char label[32];
     snprintf(label, sizeof label, "gpu%d", gpu);
-    rc = pl_profile_check_freqs(prof, clocks, n, label);
+    rc = joule_planner_profile_check_clocks(prof, clocks, n, label);
     joule_close(ctx);
     if (rc) {
-        fprintf(stderr, "joule plan: %s\n", pl_last_error());
+        fprintf(stderr, "joule plan: %s\n", joule_last_error());
         return 1;
     }
     return 0;
@@ -200,8 +200,8 @@ int cmd_plan(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    pl_config cfg;
-    pl_config_default(&cfg);
+    joule_planner_options cfg;
+    joule_planner_options_default(&cfg);
     const char *profile = NULL, *csv = NULL, *plans = NULL, *json = NULL,
                *svg = NULL, *fsvg = NULL, *devices = NULL, *at = NULL;
     double deadline = -1;
@@ -212,21 +212,21 @@ int cmd_plan(int argc, char **argv)
         switch (c) {
         case 'p': profile = optarg; break;
         case 's':
-            if (parse_int(optarg, 1, PL_MAX_STAGES, &cfg.stages)) {
+            if (parse_int(optarg, 1, JOULE_PLANNER_MAX_STAGES, &cfg.stages)) {
                 fprintf(stderr, "joule plan: --stages '%s' is not a whole "
-                        "number in 1..%d\n", optarg, PL_MAX_STAGES);
+                        "number in 1..%d\n", optarg, JOULE_PLANNER_MAX_STAGES);
                 return 2;
             }
             break;
         case 'm':
-            if (parse_int(optarg, 1, PL_MAX_COMPUTATIONS, &cfg.microbatches)) {
+            if (parse_int(optarg, 1, JOULE_PLANNER_MAX_COMPUTATIONS, &cfg.microbatches)) {
                 fprintf(stderr, "joule plan: --microbatches '%s' is not a "
                         "positive whole number\n", optarg);
                 return 2;
             }
             break;
         case OPT_SCHEDULE:
-            cfg.schedule = pl_schedule_parse(optarg);
+            cfg.schedule = joule_schedule_parse(optarg);
             if (cfg.schedule < 0) {
                 fprintf(stderr, "joule plan: --schedule '%s': expected 1f1b "
                         "or gpipe\n", optarg);
@@ -320,104 +320,102 @@ int cmd_plan(int argc, char **argv)
                          (json && !strcmp(json, "-"));
     FILE *info = data_on_stdout ? stderr : stdout;
 
-    pl_profile *prof = NULL;
-    int rc = pl_profile_load(profile, &prof);
+    joule_planner_profile *prof = NULL;
+    int rc = joule_planner_profile_load(profile, &prof);
     if (rc) {
-        fprintf(stderr, "joule plan: %s\n", pl_last_error());
+        fprintf(stderr, "joule plan: %s\n", joule_last_error());
         return 1;
     }
     if (gpu >= 0 && check_gpu(prof, devices, gpu)) {
-        pl_profile_free(prof);
+        joule_planner_profile_free(prof);
         return 1;
     }
-    pl_problem pb;
+    joule_planner *pl = NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = pl_problem_init(&pb, prof, &cfg);
-    pl_profile_free(prof);
-    if (rc) {
-        fprintf(stderr, "joule plan: %s\n", pl_last_error());
-        return 1;
-    }
-    pl_frontier fr;
-    rc = pl_solve(&pb, &fr);
+    rc = joule_planner_create(prof, &cfg, &pl);
+    joule_planner_profile_free(prof);
+    if (!rc)
+        rc = joule_planner_solve(pl);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    joule_planner_report rep;
+    if (!rc)
+        rc = joule_planner_get_report(pl, &rep);
     if (rc) {
-        fprintf(stderr, "joule plan: %s\n", pl_last_error());
-        pl_problem_free(&pb);
+        fprintf(stderr, "joule plan: %s\n", joule_last_error());
+        joule_planner_destroy(pl);
         return 1;
     }
     double solve_s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
     int chosen = -1, status = 0;
     if (deadline > 0) {
-        chosen = pl_frontier_pick_deadline(&fr, deadline);
+        chosen = joule_planner_pick_deadline(pl, deadline);
         if (chosen < 0) {
-            fprintf(stderr, "joule plan: no plan meets the deadline %g s; "
-                    "the minimum iteration time is %.6g s\n",
-                    deadline, fr.pts[0].time_s);
+            fprintf(stderr, "joule plan: %s\n", joule_last_error());
             status = 1;
             goto done;
         }
     } else if (at && !strcmp(at, "min-energy")) {
-        chosen = fr.n - 1;
+        chosen = rep.plans - 1;
     } else if (at) {
         chosen = 0;
     }
-    if (csv && (rc = pl_write_frontier_csv_file(&pb, &fr, csv)))
+    if (csv && (rc = joule_planner_write_frontier_csv(pl, csv)))
         goto fail;
-    if (plans && (rc = pl_write_plans_dir(&pb, &fr, plans)))
+    if (plans && (rc = joule_planner_write_plans_dir(pl, plans)))
         goto fail;
     if (json) {
-        rc = chosen >= 0 ? pl_write_plan_json(&pb, &fr.pts[chosen], json)
-                         : pl_write_frontier_json(&pb, &fr, json);
+        rc = chosen >= 0 ? joule_planner_write_plan_json(pl, chosen, json)
+                         : joule_planner_write_frontier_json(pl, json);
         if (rc)
             goto fail;
     }
-    if (svg && (rc = pl_write_gantt_svg(&pb, &fr.pts[chosen >= 0 ? chosen : 0],
-                                        svg)))
+    if (svg && (rc = joule_planner_write_gantt_svg(pl, chosen >= 0 ? chosen : 0, svg)))
         goto fail;
-    if (fsvg && (rc = pl_write_frontier_svg(&fr, chosen, fsvg)))
+    if (fsvg && (rc = joule_planner_write_frontier_svg(pl, chosen, fsvg)))
         goto fail;
     if (!quiet) {
-        const pl_plan *first = &fr.pts[0], *last = &fr.pts[fr.n - 1];
+        double first_t, first_e, last_t, last_e;
+        joule_planner_plan(pl, 0, &first_t, &first_e, NULL);
+        joule_planner_plan(pl, rep.plans - 1, &last_t, &last_e, NULL);
         fprintf(info, "joule plan: %s, %d stages x %d microbatches, quantum "
                 "%g ms, blocking power %g W\n",
-                pl_schedule_name(cfg.schedule), cfg.stages, cfg.microbatches,
+                joule_schedule_name(cfg.schedule), cfg.stages, cfg.microbatches,
                 cfg.quantum_s * 1e3, cfg.blocking_power_w);
         fprintf(info, "  all fastest:        %.6g s  %.6g J\n",
-                fr.fastest_time_s, fr.fastest_energy_j);
+                rep.fastest_time_s, rep.fastest_energy_j);
         fprintf(info, "  no energy bloat:    %.6g s  %.6g J  (%.2f%% less, "
                 "same time)\n",
-                first->time_s, first->energy_j,
-                100.0 * (fr.fastest_energy_j - first->energy_j) /
-                    fr.fastest_energy_j);
+                first_t, first_e,
+                100.0 * (rep.fastest_energy_j - first_e) / rep.fastest_energy_j);
         fprintf(info, "  least energy:       %.6g s  %.6g J  (%.2f%% less, "
                 "%.2f%% slower)\n",
-                last->time_s, last->energy_j,
-                100.0 * (fr.fastest_energy_j - last->energy_j) /
-                    fr.fastest_energy_j,
-                100.0 * (last->time_s - fr.fastest_time_s) / fr.fastest_time_s);
+                last_t, last_e,
+                100.0 * (rep.fastest_energy_j - last_e) / rep.fastest_energy_j,
+                100.0 * (last_t - rep.fastest_time_s) / rep.fastest_time_s);
         fprintf(info, "  frontier:           %d plans (%d quanta, %d max-flows, "
                 "%.1f ms)\n",
-                fr.n, fr.steps, fr.iterations, solve_s * 1e3);
+                rep.plans, rep.steps, rep.max_flows, solve_s * 1e3);
         if (cfg.improve_budget >= 0)
             fprintf(info, "  discrete search:    %d plans searched, %lld neighbours "
-                    "tried%s\n", fr.improve_searched, fr.improve_evals,
-                    fr.improve_cut ? " (stopped at its budget)" : " (converged)");
+                    "tried%s\n", rep.improve_searched, rep.improve_evals,
+                    rep.improve_cut ? " (stopped at its budget)" : " (converged)");
         else
             fprintf(info, "  discrete search:    off (--no-search)\n");
-        if (chosen >= 0)
+        if (chosen >= 0) {
+            double ct, ce;
+            int cid;
+            joule_planner_plan(pl, chosen, &ct, &ce, &cid);
             fprintf(info, "  chosen (%s):%*s plan %d: %.6g s  %.6g J\n",
                     deadline > 0 ? "deadline" : at,
-                    deadline > 0 ? 2 : 0, "", fr.pts[chosen].id,
-                    fr.pts[chosen].time_s, fr.pts[chosen].energy_j);
+                    deadline > 0 ? 2 : 0, "", cid, ct, ce);
+        }
     }
     goto done;
 fail:
-    fprintf(stderr, "joule plan: %s\n", pl_last_error());
+    fprintf(stderr, "joule plan: %s\n", joule_last_error());
     status = 1;
 done:
-    pl_frontier_free(&fr);
-    pl_problem_free(&pb);
+    joule_planner_destroy(pl);
     return status;
 }

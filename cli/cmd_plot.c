@@ -3,8 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/core/trace.h"
-#include "../src/core/trace_svg.h"
+#include <joule/trace.h>
 #include "commands.h"
 #include "common.h"
 
@@ -47,23 +46,23 @@ int cmd_plot(int argc, char **argv)
         plot_usage(stderr);
         return 2;
     }
-    struct trace t;
-    if (trace_read(argv[optind], &t)) {
+    joule_trace *t;
+    if (joule_trace_read(argv[optind], &t)) {
         fprintf(stderr, "joule plot: %s\n", joule_last_error());
         return 1;
     }
-    cli_warn_torn_trace("plot", argv[optind], &t);
+    cli_warn_torn_trace("plot", argv[optind], t);
     FILE *f = cli_open_output("plot", output);
     if (!f) {
-        trace_free(&t);
+        joule_trace_free(t);
         return 1;
     }
     /* A failed write shows in the stream; closing it reports why. */
     if (html)
-        trace_html_write(&t, f);
+        joule_trace_write_html(t, f);
     else
-        trace_svg_write(&t, f);
+        joule_trace_write_svg(t, f);
     int rc = cli_close_output("plot", f, output);
-    trace_free(&t);
+    joule_trace_free(t);
     return rc ? 1 : 0;
 }

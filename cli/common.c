@@ -5,8 +5,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "../src/core/context.h"
-#include "../src/core/trace.h"
+#include <joule/trace.h>
+
+/* Exported by libjoule until joule.h declares joule_options_allow_empty()
+ * (src/core/trace_api.c): a context with no devices is not an error. */
+void joule_options_allow_no_devices(joule_options *o);
 
 joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
 {
@@ -18,7 +21,7 @@ joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
         return NULL;
     }
     if (allow_empty)
-        joule_options_allow_empty(o);
+        joule_options_allow_no_devices(o);
     if (joule_open(o, &ctx)) {
         fprintf(stderr, "joule %s: %s\n", command, joule_last_error());
         ctx = NULL;
@@ -135,10 +138,10 @@ void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler 
     }
 }
 
-void cli_warn_torn_trace(const char *command, const char *path, const struct trace *t)
+void cli_warn_torn_trace(const char *command, const char *path, const joule_trace *t)
 {
-    if (t->torn_line)
+    if (joule_trace_torn_line(t))
         fprintf(stderr, "joule %s: warning: %s line %d has no line end (the writer was cut "
                         "short, e.g. by a full disk); read without it\n",
-                command, path, t->torn_line);
+                command, path, joule_trace_torn_line(t));
 }

@@ -31,9 +31,9 @@ FILE *cli_open_report(const char *command, const char *path);
  * reading. */
 void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,
                              double interval_ms);
-/* Warns when trace_read left out a last line without a line end. */
-struct trace;
-void cli_warn_torn_trace(const char *command, const char *path, const struct trace *t);
+/* Warns when joule_trace_read left out a last line without a line end. */
+struct joule_trace;
+void cli_warn_torn_trace(const char *command, const char *path, const struct joule_trace *t);
 /* Mean and sample standard deviation (n-1) of v[0], v[stride], ...;
  * the mean of nothing is NAN, the spread of fewer than two values 0. */
 double cli_mean(const double *v, int n, int stride);

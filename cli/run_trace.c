@@ -1,6 +1,5 @@
 #include "run_trace.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -13,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/base/error.h"
-#include "../src/core/trace_write.h"
+#include <joule/trace.h>
+
 #include "common.h"
 
 /* How often rows are appended to the trace while the command runs. */
@@ -63,55 +62,11 @@ static int write_header(struct run_trace *rt)
     FILE *m = open_memstream(&buf, &len);
     if (!m)
         return -1;
-    fprintf(m, "# joule-trace 1\n# start_unix_s=%.6f interval_s=%.6f\n", rt->start_unix_s,
-            rt->interval_ms / 1e3);
-    for (int i = 0; i < joule_device_count(rt->ctx); i++) {
-        const joule_device *d = joule_device_at(rt->ctx, i);
-        fprintf(m, "# device label=%s kind=%s", joule_device_label(d),
-                joule_kind_name(joule_device_kind(d)));
-        double cur, mn, mx, def, enf;
-        if (joule_device_kind(d) == JOULE_KIND_GPU &&
-            joule_gpu_get_power_limit_w(rt->ctx, joule_device_index(d), &cur, &mn, &mx, &def,
-                                        &enf) == 0)
-            fprintf(m, " power_limit_w=%g", cur);
-        fprintf(m, " name=%s\n", joule_device_name(d));
-    }
+    joule_trace_format_header(m, rt->ctx, rt->start_unix_s, -1, rt->interval_ms / 1e3);
     fprintf(m, "time_s,device,domain,value\n");
     int rc = fclose(m) ? -1 : write_whole(rt->fd, buf, len);
     free(buf);
     return rc;
-}
-
-/* Window lines for the windows the command ended since the last append:
- * whole JSONL lines of the log only (a line still being written waits). */
-static void format_windows(struct run_trace *rt, FILE *m)
-{
-    FILE *in = rt->window_log[0] ? fopen(rt->window_log, "r") : NULL;
-    if (!in)
-        return;
-    if (fseek(in, rt->window_off, SEEK_SET) == 0) {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        while ((n = getline(&line, &cap, in)) > 0 && line[n - 1] == '\n') {
-            rt->window_off += n;
-            cJSON *o = cJSON_Parse(line);
-            const cJSON *start = cJSON_GetObjectItemCaseSensitive(o, "start_time_unix_s");
-            const cJSON *elapsed = cJSON_GetObjectItemCaseSensitive(o, "elapsed_time_s");
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "window_name");
-            if (cJSON_IsNumber(start) && cJSON_IsNumber(elapsed) && cJSON_IsString(name)) {
-                double s = start->valuedouble - rt->start_unix_s;
-                fprintf(m, "# window start_s=%.6f end_s=%.6f name=", s,
-                        s + elapsed->valuedouble);
-                for (const char *c = name->valuestring; *c; c++)
-                    fputc(*c == '\n' || *c == '\r' ? ' ' : *c, m);
-                fputc('\n', m);
-            }
-            cJSON_Delete(o);
-        }
-        free(line);
-    }
-    fclose(in);
 }
 
 struct row {
@@ -203,12 +158,14 @@ static int append_rows(struct run_trace *rt)
             qsort(rows, nrows, sizeof *rows, by_time);
         for (size_t k = 0; k < nrows; k++) {
             double rel = rows[k].t - rt->t0_s;
-            fprintf(m, "%.6f,%s,%s,%.6g\n", rel < 0 ? 0 : rel,
-                    joule_device_label(joule_device_at(ctx, rows[k].dev)),
-                    joule_domain_name(rows[k].domain), rows[k].v);
+            joule_trace_format_row(m, rel < 0 ? 0 : rel,
+                                   joule_device_label(joule_device_at(ctx, rows[k].dev)),
+                                   rows[k].domain, rows[k].v);
         }
         long window_off = rt->window_off;
-        format_windows(rt, m);
+        /* the windows the command ended since the last append */
+        joule_trace_format_log_windows(m, rt->window_log[0] ? rt->window_log : NULL,
+                                       &rt->window_off, rt->start_unix_s);
         rc = fclose(m) ? -1 : write_whole(rt->fd, buf, len);
         if (rc)
             rt->window_off = window_off; /* those windows are not in the file */
@@ -378,32 +335,38 @@ int run_trace_start(struct run_trace *rt, joule_ctx *ctx, const char *path, doub
  * (a full disk) the appended trace stays as it is: whole rows up to the
  * last append. Only where no file can be made beside it is it rewritten in
  * place. */
-static int write_replacing(struct run_trace *rt, struct trace_write_args *a)
+static int write_replacing(struct run_trace *rt, joule_trace_range *a, char *msg, size_t len)
 {
     char tmp[sizeof rt->real_path + 16];
     const char *slash = strrchr(rt->real_path, '/');
     a->name = rt->path;
-    if (!slash)
-        return trace_write(rt->ctx, rt->sampler, rt->real_path, a);
-    snprintf(tmp, sizeof tmp, "%.*s/.%s.XXXXXX", (int)(slash - rt->real_path), rt->real_path,
-             slash + 1);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return trace_write(rt->ctx, rt->sampler, rt->real_path, a);
+    int fd = -1;
+    if (slash) {
+        snprintf(tmp, sizeof tmp, "%.*s/.%s.XXXXXX", (int)(slash - rt->real_path),
+                 rt->real_path, slash + 1);
+        fd = mkstemp(tmp);
+    }
+    if (fd < 0) {
+        int rc = joule_trace_write(rt->ctx, rt->sampler, rt->real_path, a);
+        if (rc)
+            snprintf(msg, len, "%s", joule_last_error());
+        return rc;
+    }
     struct stat st; /* the mode the trace was created with, not mkstemp's 0600 */
     if (fstat(rt->fd, &st) == 0)
         fchmod(fd, st.st_mode & 07777);
     close(fd);
-    int rc = trace_write(rt->ctx, rt->sampler, tmp, a);
-    if (rc == 0 && rename(tmp, rt->real_path) != 0)
-        rc = joule_set_error(JOULE_EIO, "cannot replace trace '%s': %s", rt->path,
-                             strerror(errno));
+    int rc = joule_trace_write(rt->ctx, rt->sampler, tmp, a);
+    char why[1024];
+    if (rc)
+        snprintf(why, sizeof why, "%s", joule_last_error());
+    else if (rename(tmp, rt->real_path) != 0)
+        rc = -1, snprintf(why, sizeof why, "cannot replace trace '%s': %s", rt->path,
+                          strerror(errno));
     if (rc) {
         unlink(tmp);
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", joule_last_error());
-        rc = joule_set_error(rc, "%s; '%s' keeps the rows appended until then (whole rows, "
-                                 "no duration_s)", msg, rt->path);
+        snprintf(msg, len, "%s; '%s' keeps the rows appended until then (whole rows, "
+                           "no duration_s)", why, rt->path);
     }
     return rc;
 }
@@ -415,7 +378,7 @@ int run_trace_finish(struct run_trace *rt, joule_ctx *ctx)
     double t1 = joule_now_s();
     stop_flusher(rt);
     joule_sampler_stop(rt->sampler);
-    struct trace_write_args a = {
+    joule_trace_range a = {
         .t0_s = rt->t0_s,
         .t1_s = t1,
         .start_unix_s = rt->start_unix_s,
@@ -423,15 +386,18 @@ int run_trace_finish(struct run_trace *rt, joule_ctx *ctx)
         .window_log = rt->window_log[0] ? rt->window_log : NULL,
     };
     int rc;
+    char msg[2048];
     if (rt->fd >= 0) {
-        rc = write_replacing(rt, &a);
+        rc = write_replacing(rt, &a, msg, sizeof msg);
         close(rt->fd);
         rt->fd = -1;
     } else {
-        rc = trace_write(ctx, rt->sampler, rt->path, &a);
+        rc = joule_trace_write(ctx, rt->sampler, rt->path, &a);
+        if (rc)
+            snprintf(msg, sizeof msg, "%s", joule_last_error());
     }
     if (rc)
-        fprintf(stderr, "joule run: %s\n", joule_last_error());
+        fprintf(stderr, "joule run: %s\n", msg);
     if (rt->window_log[0]) {
         unlink(rt->window_log);
         unsetenv("JOULE_WINDOW_LOG");

@@ -109,7 +109,7 @@ static void setup_problem_q(const char *csv, int S, int M, int sched,
     pl_profile *prof = NULL;
     int rc = pl_profile_parse(csv, strlen(csv), "tiny.csv", &prof);
     if (rc)
-        fail_msg("parse: %s", pl_last_error());
+        fail_msg("parse: %s", joule_last_error());
     pl_config cfg;
     pl_config_default(&cfg);
     cfg.stages = S;
@@ -119,7 +119,7 @@ static void setup_problem_q(const char *csv, int S, int M, int sched,
     cfg.blocking_power_w = pblock;
     rc = pl_problem_init(pb, prof, &cfg);
     if (rc)
-        fail_msg("init: %s", pl_last_error());
+        fail_msg("init: %s", joule_last_error());
     pl_profile_free(prof);
 }
 
@@ -237,7 +237,7 @@ static void check_brute(int S, int M, int sched, int nmin, int nmax, int maxq,
     pl_frontier f;
     int rc = pl_solve(&pb, &f);
     if (rc)
-        fail_msg("solve: %s", pl_last_error());
+        fail_msg("solve: %s", joule_last_error());
     assert_int_equal(f.cold_starts, 0); /* the carried flow stays feasible */
 
     int64_t *bc;
@@ -465,7 +465,7 @@ static void check_real(const char *what, const char *csv, int S, int M,
     setup_problem_q(csv, S, M, sched, pblock, quantum, &pb);
     pl_frontier f;
     if (pl_solve(&pb, &f))
-        fail_msg("solve: %s", pl_last_error());
+        fail_msg("solve: %s", joule_last_error());
     te_pair *env;
     int n = brute_envelope(&pb, &env);
     long worst_k;
@@ -615,11 +615,11 @@ static void check_improve_monotone(int S, int M, int nfreq, long long budget)
     pl_frontier off, on;
     pb.cfg.improve_budget = -1;
     if (pl_solve(&pb, &off))
-        fail_msg("solve: %s", pl_last_error());
+        fail_msg("solve: %s", joule_last_error());
     assert_int_equal(off.improve_searched, 0);
     pb.cfg.improve_budget = budget;
     if (pl_solve(&pb, &on))
-        fail_msg("solve: %s", pl_last_error());
+        fail_msg("solve: %s", joule_last_error());
     assert_true(on.improve_searched > 0);
     assert_true(fabs(on.pts[0].time_s - off.pts[0].time_s) <=
                 1e-12 * off.pts[0].time_s);
@@ -690,7 +690,7 @@ static void test_chain_closed_form(void **state)
         free(b.buf);
         pl_frontier f;
         if (pl_solve(&pb, &f))
-            fail_msg("solve: %s", pl_last_error());
+            fail_msg("solve: %s", joule_last_error());
         assert_int_equal(f.cold_starts, 0);
         /* the DAG is a chain: T = sum of durations, and the cheapest way to
          * compress by j quanta takes the j smallest unit slopes */
@@ -851,10 +851,10 @@ static void check_invariants(int S, int M, int sched, int nfreq)
     cfg.schedule = sched;
     pl_problem pb;
     if (pl_problem_init(&pb, prof, &cfg))
-        fail_msg("%s", pl_last_error());
+        fail_msg("%s", joule_last_error());
     pl_frontier f;
     if (pl_solve(&pb, &f))
-        fail_msg("%s", pl_last_error());
+        fail_msg("%s", joule_last_error());
     assert_int_equal(f.cold_starts, 0);
     assert_true(f.n >= 2);
 
@@ -1068,9 +1068,9 @@ static void expect_error(const char *csv, int S, int code, const char *needle)
     }
     if (rc != code)
         fail_msg("expected %d, got %d (%s) for:\n%s", code, rc,
-                 pl_last_error(), csv);
-    if (!strstr(pl_last_error(), needle))
-        fail_msg("message '%s' lacks '%s'", pl_last_error(), needle);
+                 joule_last_error(), csv);
+    if (!strstr(joule_last_error(), needle))
+        fail_msg("message '%s' lacks '%s'", joule_last_error(), needle);
     /* the library-wide message is the same */
     if (!strstr(joule_last_error(), needle))
         fail_msg("joule_last_error '%s' lacks '%s'", joule_last_error(),
@@ -1132,12 +1132,12 @@ static void test_bad_input(void **state)
     cfg.quantum_s = 1e20;
     pl_problem pb;
     assert_int_equal(pl_problem_init(&pb, prof, &cfg), JOULE_ERANGE);
-    assert_non_null(strstr(pl_last_error(), "time quantum 1e+20 s at blocking power 70 W"));
+    assert_non_null(strstr(joule_last_error(), "time quantum 1e+20 s at blocking power 70 W"));
     cfg.quantum_s = 1;
     cfg.blocking_power_w = 1e6;
     cfg.microbatches = 1 << 21;
     assert_int_equal(pl_problem_init(&pb, prof, &cfg), JOULE_ERANGE);
-    assert_non_null(strstr(pl_last_error(), "the model's energies reach"));
+    assert_non_null(strstr(joule_last_error(), "the model's energies reach"));
     cfg.microbatches = 2; /* the same settings on a small pipeline fit */
     assert_int_equal(pl_problem_init(&pb, prof, &cfg), 0);
     pl_problem_free(&pb);
@@ -1149,7 +1149,7 @@ static void test_bad_input(void **state)
     int clocks[] = {1980, 1965, 1500};
     assert_int_equal(pl_profile_check_freqs(prof, clocks, 3, "gpu0"),
                      JOULE_EINVAL);
-    assert_non_null(strstr(pl_last_error(), "p.csv, line 4: 1745 MHz is not "
+    assert_non_null(strstr(joule_last_error(), "p.csv, line 4: 1745 MHz is not "
                                             "a supported SM clock of gpu0"));
     int clocks2[] = {1980, 1745};
     assert_int_equal(pl_profile_check_freqs(prof, clocks2, 2, "gpu0"), 0);

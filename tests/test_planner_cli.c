@@ -271,7 +271,7 @@ static void test_outputs(void **state)
     }
     pl_stage_plan_free(&sp);
     assert_int_equal(pl_stage_plan_read(path, 2, &sp), JOULE_EINVAL);
-    assert_non_null(strstr(pl_last_error(), "stage 2 is out of range"));
+    assert_non_null(strstr(joule_last_error(), "stage 2 is out of range"));
     /* SVGs */
     char *svg = file_in_dir("timeline.svg");
     assert_non_null(svg);
@@ -329,7 +329,7 @@ static void test_json_frontier_and_deadline(void **state)
     snprintf(path, sizeof path, "%s/frontier.json", dir);
     pl_stage_plan sp;
     assert_int_equal(pl_stage_plan_read(path, 0, &sp), JOULE_EINVAL);
-    assert_non_null(strstr(pl_last_error(), "whole frontier"));
+    assert_non_null(strstr(joule_last_error(), "whole frontier"));
 
     char args[512];
     snprintf(args, sizeof args, "profile.csv -s 2 -m 3 --schedule gpipe "

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <joule/joule.h>
+#include <joule/planner.h>
 
 #include "optimize/planner/planner.h"
 #include "test_support.h"
@@ -165,6 +166,39 @@ static void test_apply_plan(void **state)
     joule_close(ctx);
 }
 
+/* The handle itself (include/joule/planner.h): the caller holds it, the
+ * context-keyed functions do not see it, destroying it resets the clocks. */
+static void test_runtime_handle(void **state)
+{
+    (void)state;
+    joule_ctx *ctx = open_sim();
+    int base = 0, mem = 0;
+    assert_int_equal(joule_gpu_clocks_mhz(ctx, 0, &base, &mem), 0);
+    joule_plan_runtime *rt = NULL;
+    assert_int_equal(joule_plan_runtime_create(ctx, plan_path, 1, 0, &rt), 0);
+    for (int k = 0; k < nsteps; k++) {
+        assert_int_equal(joule_plan_runtime_begin(rt, iname(want_instr[k])), 0);
+        if (!wait_clock(ctx, want_mhz[k]))
+            fail_msg("step %d: the GPU never reached %d MHz", k, want_mhz[k]);
+    }
+    unsigned long req = 0, sup = 0, app = 0;
+    for (int i = 0; i < 4000 && (req == 0 || sup + app != req); i++) {
+        assert_int_equal(joule_plan_runtime_stats(rt, &req, &sup, &app), 0);
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(req, nsteps);
+    assert_int_equal(sup + app, req);
+    /* the context-keyed API sees no plan: the handle is the caller's */
+    assert_int_equal(joule_plan_unload(ctx), JOULE_EINVAL);
+    assert_int_equal(joule_plan_runtime_destroy(rt), 0);
+    assert_true(wait_clock(ctx, base));
+    assert_int_equal(joule_plan_runtime_begin(NULL, "forward"), JOULE_EINVAL);
+    assert_int_equal(joule_plan_runtime_create(ctx, "/nonexistent/plan.json", 0, 0, &rt) < 0, 1);
+    assert_null(rt);
+    joule_close(ctx);
+}
+
 static void test_mismatch(void **state)
 {
     (void)state;
@@ -222,8 +256,8 @@ static void expect_plan_error(const char *text, const char *want)
 {
     pl_stage_plan sp;
     int rc = read_plan_text(text, &sp);
-    if (rc != JOULE_EINVAL || !strstr(pl_last_error(), want))
-        fail_msg("plan '%s': rc %d, '%s' (want '%s')", text, rc, pl_last_error(), want);
+    if (rc != JOULE_EINVAL || !strstr(joule_last_error(), want))
+        fail_msg("plan '%s': rc %d, '%s' (want '%s')", text, rc, joule_last_error(), want);
     assert_null(sp.steps);
 }
 
@@ -316,6 +350,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_plan),
+        cmocka_unit_test(test_runtime_handle),
         cmocka_unit_test(test_mismatch),
         cmocka_unit_test(test_bad_plans),
         cmocka_unit_test(test_plan_json_input),

@@ -6,7 +6,9 @@
  *    what the sweep leaves behind is visible): a CMD that fails on one
  *    setting leaves the others reported and the limit restored; SIGINT
  *    stops the sweep and restores; progress lines give per-unit numbers;
- *  - bad input is refused before anything runs. */
+ *  - bad input is refused before anything runs;
+ *  - libjoule's sweep (include/joule/sweep.h) with a C function as the
+ *    step, as Python would use it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +26,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <joule/sweep.h>
 
 #include "fakes/fake_harness.h"
 
@@ -407,6 +411,80 @@ static void test_bad_input(void **state)
     fh_finish(&h);
 }
 
+/* A step as a library caller writes it: 20 ms of simulated work. */
+static int sleep_step(void *user)
+{
+    int *calls = user;
+    ++*calls;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+static void test_library_sweep(void **state)
+{
+    (void)state;
+    joule_options *o = NULL;
+    joule_ctx *ctx = NULL;
+    assert_int_equal(joule_options_create(&o), 0);
+    assert_int_equal(joule_options_set_devices(o, "sim:2:h100"), 0);
+    assert_int_equal(joule_options_set_restore_on_exit(o, 1), 0);
+    assert_int_equal(joule_open(o, &ctx), 0);
+    joule_options_destroy(o);
+
+    joule_sweep_options so;
+    joule_sweep_options_default(&so);
+    int one = 1;
+    so.gpus = &one;
+    so.ngpus = 1;
+    joule_sweep *sw = NULL;
+    assert_int_equal(joule_sweep_create(ctx, &so, &sw), 0);
+    assert_int_equal(joule_sweep_gpu_count(sw), 1);
+    assert_int_equal(joule_sweep_gpu(sw, 0), 1);
+    assert_int_equal(joule_sweep_simulated_count(sw), 1);
+    assert_true(joule_sweep_max_power_limit_w(sw) >= 700);
+    assert_int_equal(joule_sweep_check_setting(sw, 1e5), JOULE_ERANGE);
+    assert_non_null(strstr(joule_last_error(), "gpu1"));
+
+    double knobs[2] = {700, 300};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(joule_sweep_check_setting(sw, knobs[k]), 0);
+        assert_int_equal(joule_sweep_apply(sw, knobs[k]), 0);
+        int calls = 0;
+        joule_sweep_measurement m;
+        assert_int_equal(joule_sweep_measure(sw, sleep_step, &calls, &m), 0);
+        assert_int_equal(m.runs, calls);
+        assert_true(m.runs >= 1 && m.runs <= so.max_runs_per_window);
+        assert_false(m.stopped);
+        /* per run: about one step's time */
+        assert_true(m.time_s >= 0.019 && m.time_s < 1.0);
+        assert_true(m.energy_j > 0 && isfinite(m.energy_j));
+        assert_true(m.uncertainty_j >= 0);
+        assert_true(m.sim_work >= 0);
+    }
+    assert_int_equal(joule_restore(ctx), 0);
+    joule_sweep_destroy(sw);
+    joule_close(ctx);
+
+    /* statistics and choices over made-up points */
+    double v[4] = {1, 2, 3, 4}, mean, sd;
+    joule_sweep_mean_sd(v, 4, 1, &mean, &sd);
+    assert_true(fabs(mean - 2.5) < 1e-12 && fabs(sd - sqrt(5.0 / 3)) < 1e-12);
+    joule_sweep_mean_sd(v, 2, 2, &mean, &sd); /* 1 and 3 */
+    assert_true(fabs(mean - 2) < 1e-12 && fabs(sd - sqrt(2.0)) < 1e-12);
+    joule_setting_point made[3] = {{300, 1.0, 300}, {200, 1.2, 200}, {100, 2.0, 250}};
+    int front[3];
+    joule_sweep_choices ch;
+    assert_int_equal(joule_sweep_choose(made, 3, 0.5, 1.1, 0, 1, front, &ch), 0);
+    assert_int_equal(ch.nfrontier, 2); /* 100 W is beaten by 200 W in both */
+    assert_int_equal(ch.choice[0], 1);  /* energy: 200 W */
+    assert_int_equal(ch.choice[1], 0);  /* time: 300 W */
+    assert_int_equal(ch.choice[3], 0);  /* slowdown <= 1.1x: only 300 W */
+    assert_string_equal(joule_sweep_selector_name(3), "slowdown");
+    assert_int_equal(joule_sweep_choose(made, 1, 0.5, 1.1, 0, 1, front, &ch), JOULE_EINVAL);
+    assert_int_equal(ch.choice[0], -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_bad_progress),
         cmocka_unit_test(test_sigint_restores),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_library_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <joule/joule.h>
+#include <joule/trace.h>
 
 #include "core/trace.h"
 #include "core/trace_svg.h"
@@ -376,6 +377,48 @@ static void svg_has_one_path_per_device(void **state)
     free(out);
 }
 
+/* A name with a line break, a carriage return, a comma, a double quote and
+ * a backslash is written escaped (trace.h) and comes back as itself: from
+ * the reader and through `joule analyze`. */
+static void names_round_trip(void **state)
+{
+    (void)state;
+    const char *name = "step \"1\",\nnext\r\\n end";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    assert_non_null(m);
+    fputs("# joule-trace 1\n# start_unix_s=0 duration_s=2 interval_s=0.01\n", m);
+    fputs("# device label=gpu0 kind=gpu name=GPU \"A\",\\nB\\r\\\\n\n", m);
+    joule_trace_format_window(m, 0.5, 1.5, name);
+    fputs("time_s,device,domain,value\n", m);
+    joule_trace_format_row(m, 0, "gpu0", JOULE_DOMAIN_POWER, 100);
+    assert_int_equal(fclose(m), 0);
+    /* one window line: the breaks are escaped */
+    assert_int_equal(count(buf, "\n"), 6);
+    char *path = strdup(write_trace("names.csv", buf));
+    free(buf);
+
+    joule_trace *t = NULL;
+    assert_int_equal(joule_trace_read(path, &t), 0);
+    assert_int_equal(joule_trace_window_count(t), 1);
+    assert_string_equal(joule_trace_window_name(t, 0), name);
+    assert_string_equal(joule_trace_device_name(t, 0), "GPU \"A\",\nB\r\\n");
+    joule_trace_free(t);
+
+    char *argv[] = {JOULE_TEST_CLI, "analyze", "--json", path, NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(ts_run(argv, NULL, &out, &err), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "devices"), 0);
+    assert_string_equal(cJSON_GetObjectItem(d0, "name")->valuestring, "GPU \"A\",\nB\r\\n");
+    cJSON_Delete(j);
+    free(out);
+    free(err);
+    free(path);
+}
+
 static void cli_analyze_and_plot(void **state)
 {
     (void)state;
@@ -473,6 +516,7 @@ int main(void)
         cmocka_unit_test(torn_last_row_is_left_out),
         cmocka_unit_test(many_windows),
         cmocka_unit_test(svg_has_one_path_per_device),
+        cmocka_unit_test(names_round_trip),
         cmocka_unit_test(cli_analyze_and_plot),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

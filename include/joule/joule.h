@@ -500,3 +500,7 @@ int joule_plan_unload(joule_ctx *ctx);
 }
 #endif
 #endif
+
+#include <joule/trace.h>
+#include <joule/optimize.h>
+#include <joule/planner.h>

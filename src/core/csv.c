@@ -2,6 +2,10 @@
 
 #include <string.h>
 
+#include <joule/trace.h>
+
+#include "base/export.h"
+
 void csv_write_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
@@ -15,4 +19,9 @@ void csv_write_field(FILE *f, const char *s)
         fputc(*s, f);
     }
     fputc('"', f);
+}
+
+JOULE_EXPORT void joule_csv_write_field(FILE *f, const char *s)
+{
+    csv_write_field(f, s);
 }

@@ -58,6 +58,22 @@ const struct trace_series *trace_power(const struct trace_device *d)
     return s && s->n ? s : NULL;
 }
 
+/* Undoes the writer's escapes in a name (\\, \n, \r, trace_write.c); any
+ * other backslash is kept as it is, so older traces read as before. */
+static void unescape_name(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (r[0] == '\\' && (r[1] == '\\' || r[1] == 'n' || r[1] == 'r')) {
+            r++;
+            *w++ = *r == 'n' ? '\n' : *r == 'r' ? '\r' : '\\';
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
 /* Value of key=... in a metadata line; "name" runs to the end. */
 static int meta_value(const char *line, const char *key, char *out, size_t len)
 {
@@ -66,11 +82,14 @@ static int meta_value(const char *line, const char *key, char *out, size_t len)
         if ((p != line && p[-1] != ' ') || p[klen] != '=')
             continue;
         const char *v = p + klen + 1;
-        size_t n = strcmp(key, "name") == 0 ? strcspn(v, "\r\n") : strcspn(v, " \r\n");
+        int is_name = strcmp(key, "name") == 0;
+        size_t n = is_name ? strcspn(v, "\r\n") : strcspn(v, " \r\n");
         if (n >= len)
             n = len - 1;
         memcpy(out, v, n);
         out[n] = '\0';
+        if (is_name)
+            unescape_name(out);
         return 0;
     }
     return -1;

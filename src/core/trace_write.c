@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <joule/joule.h>
+#include <joule/trace.h>
 
 #include "core/context.h"
 #include "base/error.h"
+#include "base/export.h"
 #include "core/trace.h"
 #include "core/trace_write.h"
 
@@ -29,24 +31,84 @@ static int by_time(const void *a, const void *b)
     return x->domain - y->domain;
 }
 
-/* Window rows from a JSONL window log, as trace-relative times. */
-static void write_windows(FILE *f, const char *log_path, double start_unix_s)
+/* The format's one writer of names: `name=` runs to the end of the line,
+ * so line breaks are escaped (and the backslash that escapes them). */
+static void write_name(FILE *f, const char *name)
 {
-    FILE *in = log_path ? fopen(log_path, "r") : NULL;
+    for (const char *c = name; *c; c++) {
+        if (*c == '\\')
+            fputs("\\\\", f);
+        else if (*c == '\n')
+            fputs("\\n", f);
+        else if (*c == '\r')
+            fputs("\\r", f);
+        else
+            fputc(*c, f);
+    }
+}
+
+JOULE_EXPORT void joule_trace_format_window(FILE *f, double start_s, double end_s,
+                                            const char *name)
+{
+    fprintf(f, "# window start_s=%.6f end_s=%.6f name=", start_s, end_s);
+    write_name(f, name ? name : "");
+    fputc('\n', f);
+}
+
+JOULE_EXPORT void joule_trace_format_row(FILE *f, double time_s, const char *device_label,
+                                         int domain, double value)
+{
+    fprintf(f, "%.6f,%s,%s,%.6g\n", time_s, device_label, joule_domain_name(domain), value);
+}
+
+JOULE_EXPORT int joule_trace_format_header(FILE *f, joule_ctx *ctx, double start_unix_s,
+                                           double duration_s, double interval_s)
+{
+    fprintf(f, "# joule-trace 1\n");
+    if (duration_s >= 0)
+        fprintf(f, "# start_unix_s=%.6f duration_s=%.6f interval_s=%.6f\n", start_unix_s,
+                duration_s, interval_s);
+    else
+        fprintf(f, "# start_unix_s=%.6f interval_s=%.6f\n", start_unix_s, interval_s);
+    for (int i = 0; i < joule_device_count(ctx); i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        fprintf(f, "# device label=%s kind=%s", joule_device_label(d),
+                joule_kind_name(joule_device_kind(d)));
+        double cur, mn, mx, def, enf;
+        if (joule_device_kind(d) == JOULE_KIND_GPU &&
+            joule_gpu_get_power_limit_w(ctx, joule_device_index(d), &cur, &mn, &mx, &def,
+                                        &enf) == 0)
+            fprintf(f, " power_limit_w=%g", cur);
+        fprintf(f, " name=");
+        write_name(f, joule_device_name(d));
+        fputc('\n', f);
+    }
+    return ferror(f) ? joule_set_error(JOULE_EIO, "cannot write the trace header") : 0;
+}
+
+JOULE_EXPORT void joule_trace_format_log_windows(FILE *f, const char *window_log, long *offset,
+                                                 double start_unix_s)
+{
+    FILE *in = window_log ? fopen(window_log, "r") : NULL;
     if (!in)
         return;
-    char line[4096];
-    while (fgets(line, sizeof line, in)) {
-        cJSON *o = cJSON_Parse(line);
-        const cJSON *start = cJSON_GetObjectItemCaseSensitive(o, "start_time_unix_s");
-        const cJSON *elapsed = cJSON_GetObjectItemCaseSensitive(o, "elapsed_time_s");
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "window_name");
-        if (cJSON_IsNumber(start) && cJSON_IsNumber(elapsed) && cJSON_IsString(name)) {
-            double s = start->valuedouble - start_unix_s;
-            fprintf(f, "# window start_s=%.6f end_s=%.6f name=%s\n", s, s + elapsed->valuedouble,
-                    name->valuestring);
+    if (fseek(in, *offset, SEEK_SET) == 0) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, in)) > 0 && line[n - 1] == '\n') {
+            *offset += n;
+            cJSON *o = cJSON_Parse(line);
+            const cJSON *start = cJSON_GetObjectItemCaseSensitive(o, "start_time_unix_s");
+            const cJSON *elapsed = cJSON_GetObjectItemCaseSensitive(o, "elapsed_time_s");
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "window_name");
+            if (cJSON_IsNumber(start) && cJSON_IsNumber(elapsed) && cJSON_IsString(name)) {
+                double s = start->valuedouble - start_unix_s;
+                joule_trace_format_window(f, s, s + elapsed->valuedouble, name->valuestring);
+            }
+            cJSON_Delete(o);
         }
-        cJSON_Delete(o);
+        free(line);
     }
     fclose(in);
 }
@@ -104,26 +166,13 @@ int trace_write(joule_ctx *ctx, joule_sampler *s, const char *path,
         return joule_set_error(JOULE_EIO, "cannot write trace '%s': %s",
                                a->name ? a->name : path, strerror(errno));
     }
-    fprintf(f, "# joule-trace 1\n");
-    fprintf(f, "# start_unix_s=%.6f duration_s=%.6f interval_s=%.6f\n", a->start_unix_s,
-            a->t1_s - a->t0_s, a->interval_s);
-    for (int i = 0; i < ndev; i++) {
-        const joule_device *d = joule_device_at(ctx, i);
-        fprintf(f, "# device label=%s kind=%s", joule_device_label(d),
-                joule_kind_name(joule_device_kind(d)));
-        double cur, mn, mx, def, enf;
-        if (joule_device_kind(d) == JOULE_KIND_GPU &&
-            joule_gpu_get_power_limit_w(ctx, joule_device_index(d), &cur, &mn, &mx, &def,
-                                        &enf) == 0)
-            fprintf(f, " power_limit_w=%g", cur);
-        fprintf(f, " name=%s\n", joule_device_name(d));
-    }
-    write_windows(f, a->window_log, a->start_unix_s);
+    joule_trace_format_header(f, ctx, a->start_unix_s, a->t1_s - a->t0_s, a->interval_s);
+    long from = 0;
+    joule_trace_format_log_windows(f, a->window_log, &from, a->start_unix_s);
     fprintf(f, "time_s,device,domain,value\n");
     for (size_t k = 0; k < nrows; k++)
-        fprintf(f, "%.6f,%s,%s,%.6g\n", rows[k].t,
-                joule_device_label(joule_device_at(ctx, rows[k].dev)),
-                joule_domain_name(rows[k].domain), rows[k].v);
+        joule_trace_format_row(f, rows[k].t, joule_device_label(joule_device_at(ctx, rows[k].dev)),
+                               rows[k].domain, rows[k].v);
     free(rows);
     int err = fflush(f) ? errno : ferror(f) ? EIO : 0;
     if (fclose(f) && !err)
@@ -161,4 +210,21 @@ int trace_trim_torn(const char *path)
     int rc = keep < st.st_size ? ftruncate(fd, keep) : 0;
     close(fd);
     return rc;
+}
+
+JOULE_EXPORT int joule_trace_write(joule_ctx *ctx, joule_sampler *s, const char *path,
+                                   const joule_trace_range *r)
+{
+    if (!ctx || !s || !path || !r)
+        return joule_set_error(JOULE_EINVAL, "joule_trace_write: NULL argument");
+    struct trace_write_args a = {r->t0_s, r->t1_s, r->start_unix_s, r->interval_s,
+                                 r->window_log, r->name};
+    return trace_write(ctx, s, path, &a);
+}
+
+JOULE_EXPORT int joule_trace_trim_torn(const char *path)
+{
+    if (trace_trim_torn(path))
+        return joule_set_error(JOULE_EIO, "cannot trim '%s' to its last whole line", path);
+    return 0;
 }

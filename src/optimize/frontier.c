@@ -2,6 +2,7 @@
 #include "optimize/frontier.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 
 #include "base/error.h"
 #include "base/export.h"
+
+#include <joule/optimize.h>
 
 /* ---- selectors ----------------------------------------------------------- */
 
@@ -237,4 +240,122 @@ JOULE_EXPORT int joule_select(const char *selector, const double *knob, const do
         rc = jopt_select(&s, p, n, p_max_w, n_gpus);
     free(p);
     return rc;
+}
+
+/* ---- the public face (include/joule/optimize.h) ------------------------ */
+
+/* The public structs are the internal ones under their public names. */
+_Static_assert(sizeof(joule_setting_point) == sizeof(struct jopt_point) &&
+                   offsetof(joule_setting_point, time_s) == offsetof(struct jopt_point, time_s) &&
+                   offsetof(joule_setting_point, energy_j) ==
+                       offsetof(struct jopt_point, energy_j),
+               "joule_setting_point is struct jopt_point");
+_Static_assert(JOULE_SELECT_ENERGY == (int)JOPT_SELECT_ENERGY &&
+                   JOULE_SELECT_TIME == (int)JOPT_SELECT_TIME &&
+                   JOULE_SELECT_COST == (int)JOPT_SELECT_COST &&
+                   JOULE_SELECT_SLOWDOWN == (int)JOPT_SELECT_SLOWDOWN,
+               "one list of selectors");
+
+static struct jopt_selector from_public(const joule_selector *s)
+{
+    return (struct jopt_selector){(enum jopt_selector_kind)s->kind, s->param};
+}
+
+static void to_public(const struct jopt_selector *s, joule_selector *out)
+{
+    out->kind = (int)s->kind;
+    out->param = s->param;
+}
+
+JOULE_EXPORT int joule_selector_parse(const char *spec, joule_selector *out)
+{
+    struct jopt_selector s;
+    int rc = jopt_selector_parse(spec, &s);
+    if (!rc)
+        to_public(&s, out);
+    return rc;
+}
+
+JOULE_EXPORT int joule_selector_make(const char *name, double param, joule_selector *out)
+{
+    struct jopt_selector s;
+    int rc = jopt_selector_make(name, param, &s);
+    if (!rc)
+        to_public(&s, out);
+    return rc;
+}
+
+JOULE_EXPORT void joule_selector_format(const joule_selector *s, char *buf, size_t len)
+{
+    struct jopt_selector in = from_public(s);
+    jopt_selector_format(&in, buf, len);
+}
+
+JOULE_EXPORT int joule_points_check(const joule_setting_point *p, int n, const char *what)
+{
+    return jopt_points_check((const struct jopt_point *)p, n, what);
+}
+
+JOULE_EXPORT int joule_frontier(const joule_setting_point *p, int n, int *idx)
+{
+    return jopt_frontier((const struct jopt_point *)p, n, idx);
+}
+
+JOULE_EXPORT int joule_select_point(const joule_selector *s, const joule_setting_point *p, int n,
+                              double p_max_w, int n_gpus)
+{
+    struct jopt_selector in = from_public(s);
+    return jopt_select(&in, (const struct jopt_point *)p, n, p_max_w, n_gpus);
+}
+
+struct joule_power_profile {
+    struct jopt_profile p;
+};
+
+JOULE_EXPORT int joule_power_profile_read(const char *path, joule_power_profile **out)
+{
+    if (!path || !out)
+        return joule_set_error(JOULE_EINVAL, "joule_power_profile_read: NULL argument");
+    *out = NULL;
+    joule_power_profile *h = calloc(1, sizeof *h);
+    if (!h)
+        return joule_set_error(JOULE_ENOMEM, "out of memory reading '%s'", path);
+    int rc = jopt_profile_read(path, &h->p);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+JOULE_EXPORT void joule_power_profile_free(joule_power_profile *p)
+{
+    if (!p)
+        return;
+    jopt_profile_free(&p->p);
+    free(p);
+}
+
+JOULE_EXPORT const joule_setting_point *joule_power_profile_points(const joule_power_profile *p,
+                                                                   int *n)
+{
+    if (n)
+        *n = p->p.n;
+    return (const joule_setting_point *)p->p.points;
+}
+
+JOULE_EXPORT int joule_power_profile_line(const joule_power_profile *p, int i)
+{
+    return i >= 0 && i < p->p.n && p->p.lines ? p->p.lines[i] : 0;
+}
+
+JOULE_EXPORT int joule_power_profile_gpus(const joule_power_profile *p)
+{
+    return p->p.n_gpus;
+}
+
+JOULE_EXPORT int joule_power_profile_skipped_rows(const joule_power_profile *p)
+{
+    return p->p.skipped_rows;
 }

@@ -47,12 +47,12 @@ int pl_dag_build(int S, int M, int schedule, pl_dag *out)
     memset(out, 0, sizeof *out);
     if (S < 1 || M < 1 || S > PL_MAX_STAGES ||
         (long long)S * M * 2 > PL_MAX_COMPUTATIONS)
-        return pl_error(JOULE_EINVAL,
+        return joule_set_error(JOULE_EINVAL,
                         "pipeline of %d stages x %d microbatches is out of "
                         "range (at least 1 x 1, at most %d computations)",
                         S, M, PL_MAX_COMPUTATIONS);
     if (schedule != PL_SCHED_1F1B && schedule != PL_SCHED_GPIPE)
-        return pl_error(JOULE_EINVAL, "unknown schedule %d", schedule);
+        return joule_set_error(JOULE_EINVAL, "unknown schedule %d", schedule);
     int N = 2 * S * M;
     out->S = S;
     out->M = M;
@@ -73,7 +73,7 @@ int pl_dag_build(int S, int M, int schedule, pl_dag *out)
         pl_free(prev_in_stage);
         pl_free(indeg);
         pl_dag_free(out);
-        return pl_error(JOULE_ENOMEM, "out of memory building the DAG");
+        return joule_set_error(JOULE_ENOMEM, "out of memory building the DAG");
     }
     for (int s = 0; s < S; s++) {
         int *seq = out->stage_seq + (size_t)s * 2 * M;
@@ -133,7 +133,7 @@ int pl_dag_build(int S, int M, int schedule, pl_dag *out)
     pl_free(indeg);
     if (tail != N) {
         pl_dag_free(out);
-        return pl_error(JOULE_EINVAL,
+        return joule_set_error(JOULE_EINVAL,
                         "the %s schedule of %d stages x %d microbatches has "
                         "a dependency cycle",
                         pl_schedule_name(schedule), S, M);

@@ -58,7 +58,7 @@ int pl_frontier_insert(pl_frontier *f, pl_plan *p)
         pl_plan *np = pl_realloc(f->pts, (size_t)ncap * sizeof *np);
         if (!np) {
             pl_choice_put(f, p->choice);
-            return pl_error(JOULE_ENOMEM, "out of memory in the planner");
+            return joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
         }
         f->pts = np;
         f->cap = ncap;

@@ -134,7 +134,7 @@ static int offer(search *sr, int c, int j, int c2, int j2)
         return 0;
     uint16_t *ch = pl_choice_get(sr->f);
     if (!ch)
-        return pl_error(JOULE_ENOMEM, "out of memory in the planner");
+        return joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
     memcpy(ch, sr->work, bytes);
     pl_plan p = {.choice = ch};
     pl_plan_eval(pb, sr->w, &p);
@@ -348,7 +348,7 @@ int pl_frontier_improve(const pl_problem *pb, pl_work *w, pl_frontier *f,
     sr.lf = pl_malloc((size_t)N * sizeof *sr.lf);
     int rc = 0;
     if (!sr.pos || !sr.base || !sr.work || !sr.es || !sr.lf)
-        rc = pl_error(JOULE_ENOMEM, "out of memory in the planner");
+        rc = joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
     for (int k = 0; k < N && !rc; k++)
         sr.pos[pb->dag.topo[k]] = k;
     if (!rc && !sr.small)

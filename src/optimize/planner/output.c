@@ -73,7 +73,7 @@ static FILE *open_output(const char *path, int *rc)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
     if (!f)
-        *rc = pl_error(JOULE_EIO, "cannot write %s: %s", path, strerror(errno));
+        *rc = joule_set_error(JOULE_EIO, "cannot write %s: %s", path, strerror(errno));
     return f;
 }
 
@@ -81,7 +81,7 @@ static int write_json(cJSON *o, const char *path)
 {
     char *text = cJSON_PrintUnformatted(o);
     if (!text)
-        return pl_error(JOULE_ENOMEM, "out of memory writing %s", path);
+        return joule_set_error(JOULE_ENOMEM, "out of memory writing %s", path);
     int rc = 0;
     FILE *f = open_output(path, &rc);
     if (f) {
@@ -98,7 +98,7 @@ int pl_write_plan_json(const pl_problem *pb, const pl_plan *p,
 {
     cJSON *o = plan_json(pb, p, 1);
     if (!o)
-        return pl_error(JOULE_ENOMEM, "out of memory writing %s", path);
+        return joule_set_error(JOULE_ENOMEM, "out of memory writing %s", path);
     int rc = write_json(o, path);
     cJSON_Delete(o);
     return rc;
@@ -128,7 +128,7 @@ int pl_write_frontier_json(const pl_problem *pb, const pl_frontier *f,
     }
     if (!ok) {
         cJSON_Delete(o);
-        return pl_error(JOULE_ENOMEM, "out of memory writing %s", path);
+        return joule_set_error(JOULE_ENOMEM, "out of memory writing %s", path);
     }
     int rc = write_json(o, path);
     cJSON_Delete(o);
@@ -139,15 +139,15 @@ int pl_write_plans_dir(const pl_problem *pb, const pl_frontier *f,
                        const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return pl_error(JOULE_EIO, "cannot create directory %s: %s", dir,
+        return joule_set_error(JOULE_EIO, "cannot create directory %s: %s", dir,
                         strerror(errno));
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return pl_error(JOULE_EIO, "%s is not a directory", dir);
+        return joule_set_error(JOULE_EIO, "%s is not a directory", dir);
     size_t n = strlen(dir) + 32;
     char *path = malloc(n);
     if (!path)
-        return pl_error(JOULE_ENOMEM, "out of memory");
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
     int rc = 0;
     for (int i = 0; i < f->n && !rc; i++) {
         snprintf(path, n, "%s/plan_%04d.json", dir, f->pts[i].id);
@@ -169,7 +169,7 @@ int pl_write_frontier_csv(const pl_problem *pb, const pl_frontier *f,
                 p->energy_j, (double)p->quanta * q, p->model_energy_j,
                 p->bound_j);
     }
-    return ferror(out) ? pl_error(JOULE_EIO, "error writing the frontier CSV")
+    return ferror(out) ? joule_set_error(JOULE_EIO, "error writing the frontier CSV")
                        : 0;
 }
 
@@ -190,7 +190,7 @@ static char *slurp(const char *path, size_t *len_out, int *rc)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        *rc = pl_error(errno == ENOENT ? JOULE_ENOENT : JOULE_EIO,
+        *rc = joule_set_error(errno == ENOENT ? JOULE_ENOENT : JOULE_EIO,
                        "cannot open plan %s: %s", path, strerror(errno));
         return NULL;
     }
@@ -213,12 +213,12 @@ static char *slurp(const char *path, size_t *len_out, int *rc)
     int err = ferror(f);
     fclose(f);
     if (!buf) {
-        *rc = pl_error(JOULE_ENOMEM, "out of memory reading %s", path);
+        *rc = joule_set_error(JOULE_ENOMEM, "out of memory reading %s", path);
         return NULL;
     }
     if (err) {
         free(buf);
-        *rc = pl_error(JOULE_EIO, "error reading plan %s", path);
+        *rc = joule_set_error(JOULE_EIO, "error reading plan %s", path);
         return NULL;
     }
     buf[len] = '\0';
@@ -252,7 +252,7 @@ static cJSON *parse_plan(const char *path, const char *text, size_t len, int *rc
         return root;
     int line, col;
     position(text, bad && bad >= text && bad <= text + len ? bad : text + len, &line, &col);
-    *rc = pl_error(JOULE_EINVAL, "%s, line %d, column %d: %s", path, line, col,
+    *rc = joule_set_error(JOULE_EINVAL, "%s, line %d, column %d: %s", path, line, col,
                    root ? "text after the plan's JSON value" : "not valid JSON");
     cJSON_Delete(root);
     return NULL;
@@ -282,10 +282,10 @@ static int read_steps(const char *path, int stage, const cJSON *seq, pl_stage_pl
     cJSON_ArrayForEach(e, seq)
         n++;
     if (n == 0)
-        return pl_error(JOULE_EINVAL, "%s: stage %d has no computations", path, stage);
+        return joule_set_error(JOULE_EINVAL, "%s: stage %d has no computations", path, stage);
     out->steps = calloc((size_t)n, sizeof *out->steps);
     if (!out->steps)
-        return pl_error(JOULE_ENOMEM, "out of memory reading %s", path);
+        return joule_set_error(JOULE_ENOMEM, "out of memory reading %s", path);
     out->n = n;
     int k = 0;
     cJSON_ArrayForEach(e, seq) {
@@ -294,18 +294,18 @@ static int read_steps(const char *path, int stage, const cJSON *seq, pl_stage_pl
         const cJSON *fq = cJSON_GetObjectItemCaseSensitive(e, "frequency_mhz");
         int instr = cJSON_IsString(ins) ? pl_instr_parse(ins->valuestring) : -1;
         if (instr < 0 || !mb || !fq)
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "%s: stages[%d][%d]: expected {\"instruction\": "
                             "\"forward\"|\"backward\", \"microbatch\": N, "
                             "\"frequency_mhz\": MHz}", path, stage, k);
         if (!whole_in(mb, 0, PL_MAX_COMPUTATIONS - 1))
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "%s: stages[%d][%d].microbatch %.17g is not a whole number "
                             "from 0 to %d", path, stage, k,
                             cJSON_IsNumber(mb) ? mb->valuedouble : NAN,
                             PL_MAX_COMPUTATIONS - 1);
         if (!whole_in(fq, 1, 1e6))
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "%s: stages[%d][%d].frequency_mhz %.17g is not a whole "
                             "number of MHz from 1 to 1000000", path, stage, k,
                             cJSON_IsNumber(fq) ? fq->valuedouble : NAN);
@@ -333,14 +333,14 @@ int pl_stage_plan_read(const char *path, int stage, pl_stage_plan *out)
     if (!cJSON_IsArray(stages)) {
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(root, "frontier");
         if (cJSON_IsArray(fr))
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s holds a whole frontier (%d plans), not one "
                           "plan: pick one with `joule plan --at "
                           "min-energy-no-slowdown` or `--deadline S`, or use "
                           "a file written by --plans",
                           path, cJSON_GetArraySize(fr));
         else
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s: no \"stages\" array (not a plan written by "
                           "`joule plan --json`)",
                           path);
@@ -354,12 +354,12 @@ int pl_stage_plan_read(const char *path, int stage, pl_stage_plan *out)
         ns++;
     }
     if (!seq) {
-        rc = pl_error(JOULE_EINVAL, "%s: stage %d is out of range; the plan "
+        rc = joule_set_error(JOULE_EINVAL, "%s: stage %d is out of range; the plan "
                       "has %d stages (0..%d)", path, stage, ns, ns - 1);
         goto done;
     }
     if (!cJSON_IsArray(seq)) {
-        rc = pl_error(JOULE_EINVAL, "%s: stages[%d] is not an array of computations", path,
+        rc = joule_set_error(JOULE_EINVAL, "%s: stages[%d] is not an array of computations", path,
                       stage);
         goto done;
     }

@@ -28,7 +28,7 @@ int pl_work_create(const pl_problem *pb, pl_work **out)
     if (!w || !w->es || !w->lf || !w->qfin || !w->tmax || !w->kind) {
         pl_work_free(w);
         *out = NULL;
-        return pl_error(JOULE_ENOMEM, "out of memory");
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
     }
     for (int c = 0; c < N; c++)
         w->kind[c] = pl_kind_of(pb, c);

@@ -7,7 +7,7 @@
  * Units: seconds and joules (double) at this edge; inside the solver, time
  * is an integer number of quanta and cost an integer number of nanojoules.
  * Every function returns 0 or a negative JOULE_E* code and leaves a message
- * for joule_last_error() (and pl_last_error()).
+ * for joule_last_error() (joule_set_error, like the rest of the library).
  */
 #ifndef JOULE_OPTIMIZE_PLANNER_H
 #define JOULE_OPTIMIZE_PLANNER_H
@@ -18,6 +18,8 @@
 #include <stdio.h>
 
 #include <joule/joule.h>
+
+#include "base/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,11 +37,6 @@ enum { PL_SCHED_1F1B = 0, PL_SCHED_GPIPE = 1 };
 
 /* ---- errors and allocation accounting ----------------------------------- */
 
-/* Sets the thread's error message (also joule_last_error() when the core is
- * built) and returns code. */
-int pl_error(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-const char *pl_last_error(void);
 /* Flushes f and closes it unless it is stdout; a failed write or close is
  * JOULE_EIO with "cannot write PATH: <strerror>". */
 int pl_close_output(FILE *f, const char *path);

@@ -71,13 +71,13 @@ static int build_kind(pl_problem *pb, pl_kind *kd, pl_option *raw, int nraw)
     kd->qopt = pl_malloc((size_t)n * sizeof(int));
     kd->hull = pl_malloc((size_t)n * sizeof(int));
     if (!kd->opt || !kd->qopt || !kd->hull)
-        return pl_error(JOULE_ENOMEM, "out of memory building options");
+        return joule_set_error(JOULE_ENOMEM, "out of memory building options");
     kd->nopt = n;
     for (int i = 0; i < n; i++) {
         kd->opt[i] = raw[i];
         double qq = nearbyint(raw[i].time_s / q);
         if (!(qq <= PL_MAX_QUANTA))
-            return pl_error(JOULE_ERANGE,
+            return joule_set_error(JOULE_ERANGE,
                             "line %d: time %g s is %.0f quanta of %g s; at "
                             "most %d are supported (use a larger quantum)",
                             raw[i].line, raw[i].time_s, qq, q, PL_MAX_QUANTA);
@@ -114,7 +114,7 @@ static int build_kind(pl_problem *pb, pl_kind *kd, pl_option *raw, int nraw)
     kd->cost = pl_malloc((size_t)(span + 1) * sizeof(int64_t));
     kd->down = pl_malloc((size_t)(span + 1) * sizeof(uint16_t));
     if (!kd->slope || !kd->cost || !kd->down)
-        return pl_error(JOULE_ENOMEM, "out of memory building options");
+        return joule_set_error(JOULE_ENOMEM, "out of memory building options");
     /* per-quantum slopes: the segment's average, rounded to a nanojoule, so
      * the model is integral and still convex (rounding is monotone) */
     for (int h = 0; h + 1 < nh; h++) {
@@ -154,7 +154,7 @@ static int check_magnitudes(const pl_problem *pb)
     }
     double total = costs + (double)pb->lambda_nj * fmin(t_sum, PL_MAX_QUANTA);
     if (!(total <= PL_MAX_MODEL_NJ))
-        return pl_error(JOULE_ERANGE, "the model's energies reach %g J at a quantum of %g s "
+        return joule_set_error(JOULE_ERANGE, "the model's energies reach %g J at a quantum of %g s "
                         "and blocking power %g W, more than the planner's integer energies "
                         "hold; use a quantum near the computations' times (e.g. 1ms)",
                         total * 1e-9, pb->cfg.quantum_s, pb->cfg.blocking_power_w);
@@ -167,44 +167,44 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
     memset(pb, 0, sizeof *pb);
     const char *name = prof->name ? prof->name : "profile";
     if (cfg->stages < 1 || cfg->stages > PL_MAX_STAGES)
-        return pl_error(JOULE_EINVAL, "number of stages %d is out of range "
+        return joule_set_error(JOULE_EINVAL, "number of stages %d is out of range "
                         "(1..%d)", cfg->stages, PL_MAX_STAGES);
     if (cfg->microbatches < 1 ||
         (long long)cfg->microbatches * cfg->stages * 2 > PL_MAX_COMPUTATIONS)
-        return pl_error(JOULE_EINVAL, "number of microbatches %d is out of "
+        return joule_set_error(JOULE_EINVAL, "number of microbatches %d is out of "
                         "range (at least 1, at most %d computations in all)",
                         cfg->microbatches, PL_MAX_COMPUTATIONS);
     if (!(cfg->quantum_s > 0) || !isfinite(cfg->quantum_s))
-        return pl_error(JOULE_EINVAL, "time quantum %g s must be positive",
+        return joule_set_error(JOULE_EINVAL, "time quantum %g s must be positive",
                         cfg->quantum_s);
     if (!(cfg->blocking_power_w >= 0) || !isfinite(cfg->blocking_power_w) ||
         cfg->blocking_power_w > 1e6)
-        return pl_error(JOULE_EINVAL, "blocking power %g W must be between 0 "
+        return joule_set_error(JOULE_EINVAL, "blocking power %g W must be between 0 "
                         "and 1e6", cfg->blocking_power_w);
     if (cfg->schedule != PL_SCHED_1F1B && cfg->schedule != PL_SCHED_GPIPE)
-        return pl_error(JOULE_EINVAL, "unknown schedule %d", cfg->schedule);
+        return joule_set_error(JOULE_EINVAL, "unknown schedule %d", cfg->schedule);
     int S = cfg->stages;
     for (int i = 0; i < prof->nrows; i++) {
         const pl_row *r = &prof->rows[i];
         if (r->stage >= S)
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "%s, line %d: stage %d is outside the pipeline of "
                             "%d stages (stages are 0..%d)",
                             name, r->line, r->stage, S, S - 1);
         if (r->energy_j > PL_MAX_ENERGY_J)
-            return pl_error(JOULE_ERANGE, "%s, line %d: energy %g J is out "
+            return joule_set_error(JOULE_ERANGE, "%s, line %d: energy %g J is out "
                             "of range (at most %g J per computation)",
                             name, r->line, r->energy_j, PL_MAX_ENERGY_J);
     }
     int *count = pl_calloc((size_t)2 * S, sizeof(int));
     if (!count)
-        return pl_error(JOULE_ENOMEM, "out of memory");
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
     for (int i = 0; i < prof->nrows; i++)
         count[prof->rows[i].stage * 2 + prof->rows[i].instr]++;
     for (int k = 0; k < 2 * S; k++) {
         if (count[k] == 0) {
             pl_free(count);
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "%s: no %s rows for stage %d (every stage 0..%d "
                             "needs forward and backward rows; the file ends "
                             "at line %d)",
@@ -213,7 +213,7 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
         }
         if (count[k] > PL_MAX_OPTIONS) {
             pl_free(count);
-            return pl_error(JOULE_ERANGE, "%s: stage %d %s has %d rows; at "
+            return joule_set_error(JOULE_ERANGE, "%s: stage %d %s has %d rows; at "
                             "most %d are supported",
                             name, k / 2, pl_instr_name(k % 2), count[k],
                             PL_MAX_OPTIONS);
@@ -224,7 +224,7 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
     double pq = cfg->blocking_power_w * cfg->quantum_s * 1e9;
     if (!(pq <= PL_MAX_MODEL_NJ)) {
         pl_free(count);
-        return pl_error(JOULE_ERANGE, "time quantum %g s at blocking power %g W is %g J "
+        return joule_set_error(JOULE_ERANGE, "time quantum %g s at blocking power %g W is %g J "
                         "of blocking energy per quantum, more than the planner's integer "
                         "energies hold; use a quantum near the computations' times "
                         "(e.g. 1ms)", cfg->quantum_s, cfg->blocking_power_w, pq * 1e-9);
@@ -237,7 +237,7 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
     pl_option *raw = pl_malloc((size_t)prof->nrows * sizeof *raw);
     int rc = 0;
     if (!pb->kinds || !raw) {
-        rc = pl_error(JOULE_ENOMEM, "out of memory");
+        rc = joule_set_error(JOULE_ENOMEM, "out of memory");
         goto out;
     }
     for (int k = 0; k < 2 * S && !rc; k++) {
@@ -256,8 +256,8 @@ int pl_problem_init(pl_problem *pb, const pl_profile *prof,
         rc = build_kind(pb, &pb->kinds[k], raw, n);
         if (rc == JOULE_ERANGE) { /* prefix the file name */
             char msg[1024];
-            snprintf(msg, sizeof msg, "%s", pl_last_error());
-            rc = pl_error(rc, "%s, %s", name, msg);
+            snprintf(msg, sizeof msg, "%s", joule_last_error());
+            rc = joule_set_error(rc, "%s, %s", name, msg);
         }
     }
     if (!rc)

@@ -77,7 +77,7 @@ static int add_row(pl_profile *p, const pl_row *r)
         int ncap = p->cap ? p->cap * 2 : 64;
         pl_row *nr = pl_realloc(p->rows, (size_t)ncap * sizeof *nr);
         if (!nr)
-            return pl_error(JOULE_ENOMEM, "out of memory reading profile %s",
+            return joule_set_error(JOULE_ENOMEM, "out of memory reading profile %s",
                             p->name);
         p->rows = nr;
         p->cap = ncap;
@@ -108,7 +108,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
     if (!p || !buf || !(p->name = dup_str(name))) {
         pl_free(buf);
         pl_profile_free(p);
-        return pl_error(JOULE_ENOMEM, "out of memory reading profile %s",
+        return joule_set_error(JOULE_ENOMEM, "out of memory reading profile %s",
                         name);
     }
     memcpy(buf, text, len);
@@ -127,7 +127,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
         lineno++;
         size_t ll = strlen(line);
         if (ll != (size_t)(lend - line)) {
-            rc = pl_error(JOULE_EINVAL, "%s, line %d: contains a NUL byte "
+            rc = joule_set_error(JOULE_EINVAL, "%s, line %d: contains a NUL byte "
                           "(not a text CSV file?)", name, lineno);
             goto fail;
         }
@@ -142,7 +142,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
         }
         int nf = split_fields(s, fields, MAX_FIELDS);
         if (nf < 0) {
-            rc = pl_error(JOULE_EINVAL, "%s, line %d: more than %d fields",
+            rc = joule_set_error(JOULE_EINVAL, "%s, line %d: more than %d fields",
                           name, lineno, MAX_FIELDS);
             goto fail;
         }
@@ -153,7 +153,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
                 for (int c = 0; c < NCOLS; c++) {
                     if (!strcasecmp(fields[f], col_names[c])) {
                         if (col[c] >= 0) {
-                            rc = pl_error(JOULE_EINVAL,
+                            rc = joule_set_error(JOULE_EINVAL,
                                           "%s, line %d, column %d: column "
                                           "'%s' appears twice in the header "
                                           "(first as column %d)",
@@ -167,7 +167,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
             }
             for (int c = 0; c < NCOLS; c++) {
                 if (col[c] < 0) {
-                    rc = pl_error(JOULE_EINVAL,
+                    rc = joule_set_error(JOULE_EINVAL,
                                   "%s, line %d: header has no '%s' column "
                                   "(expected stage,instruction,frequency,"
                                   "time,energy)",
@@ -181,7 +181,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
             continue;
         }
         if (nf != nheader) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: %d fields, but the header has %d",
                           name, lineno, nf, nheader);
             goto fail;
@@ -191,7 +191,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
         const char *fs = fields[col[COL_STAGE]];
         if (parse_number(fs, &v) || v != floor(v) || v < 0 ||
             v >= PL_MAX_STAGES) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: stage '%s' is not an integer in "
                           "0..%d",
                           name, lineno, fs, PL_MAX_STAGES - 1);
@@ -201,7 +201,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
         const char *fi = fields[col[COL_INSTR]];
         r.instr = pl_instr_parse(fi);
         if (r.instr < 0) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: instruction '%s' is not 'forward' "
                           "or 'backward'",
                           name, lineno, fi);
@@ -209,7 +209,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
         }
         const char *ff = fields[col[COL_FREQ]];
         if (parse_number(ff, &v) || v != floor(v) || v < 1 || v > 1e6) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: frequency '%s' is not a whole "
                           "number of MHz",
                           name, lineno, ff);
@@ -218,26 +218,26 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
         r.freq_mhz = (int)v;
         const char *ft = fields[col[COL_TIME]];
         if (parse_number(ft, &r.time_s)) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: time '%s' is not a number", name,
                           lineno, ft);
             goto fail;
         }
         if (r.time_s <= 0) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: time %s s must be positive", name,
                           lineno, ft);
             goto fail;
         }
         const char *fe = fields[col[COL_ENERGY]];
         if (parse_number(fe, &r.energy_j)) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: energy '%s' is not a number", name,
                           lineno, fe);
             goto fail;
         }
         if (r.energy_j < 0) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: energy %s J must not be negative",
                           name, lineno, fe);
             goto fail;
@@ -248,14 +248,14 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
     }
     p->last_line = lineno;
     if (!have_header) {
-        rc = pl_error(JOULE_EINVAL,
+        rc = joule_set_error(JOULE_EINVAL,
                       "%s: empty profile (expected a header "
                       "stage,instruction,frequency,time,energy and rows)",
                       name);
         goto fail;
     }
     if (p->nrows == 0) {
-        rc = pl_error(JOULE_EINVAL, "%s, line %d: the profile has a header "
+        rc = joule_set_error(JOULE_EINVAL, "%s, line %d: the profile has a header "
                       "but no rows", name, lineno);
         goto fail;
     }
@@ -263,7 +263,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
     {
         const pl_row **idx = pl_malloc((size_t)p->nrows * sizeof *idx);
         if (!idx) {
-            rc = pl_error(JOULE_ENOMEM, "out of memory reading %s", name);
+            rc = joule_set_error(JOULE_ENOMEM, "out of memory reading %s", name);
             goto fail;
         }
         for (int i = 0; i < p->nrows; i++)
@@ -285,7 +285,7 @@ int pl_profile_parse(const char *text, size_t len, const char *name,
             }
         }
         if (dup) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "%s, line %d: duplicate row for stage %d %s at %d "
                           "MHz (first given at line %d)",
                           name, dup->line, dup->stage,
@@ -310,13 +310,13 @@ int pl_profile_load(const char *path, pl_profile **out)
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return pl_error(errno == ENOENT ? JOULE_ENOENT : JOULE_EIO,
+        return joule_set_error(errno == ENOENT ? JOULE_ENOENT : JOULE_EIO,
                         "cannot open profile %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = pl_malloc(cap);
     if (!buf) {
         fclose(f);
-        return pl_error(JOULE_ENOMEM, "out of memory reading %s", path);
+        return joule_set_error(JOULE_ENOMEM, "out of memory reading %s", path);
     }
     for (;;) {
         if (len == cap) {
@@ -324,7 +324,7 @@ int pl_profile_load(const char *path, pl_profile **out)
             if (!nb) {
                 pl_free(buf);
                 fclose(f);
-                return pl_error(JOULE_ENOMEM, "out of memory reading %s",
+                return joule_set_error(JOULE_ENOMEM, "out of memory reading %s",
                                 path);
             }
             buf = nb;
@@ -339,7 +339,7 @@ int pl_profile_load(const char *path, pl_profile **out)
     fclose(f);
     if (err) {
         pl_free(buf);
-        return pl_error(JOULE_EIO, "error reading profile %s", path);
+        return joule_set_error(JOULE_EIO, "error reading profile %s", path);
     }
     int rc = pl_profile_parse(buf, len, path, out);
     pl_free(buf);
@@ -382,7 +382,7 @@ int pl_profile_check_freqs(const pl_profile *p, const int *mhz, int n,
                                          "%s%d", j ? ", " : "", mhz[j]);
             if (n && used + 16 >= sizeof list)
                 snprintf(list + used, sizeof list - used, ", ...");
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "%s, line %d: %d MHz is not a supported SM clock "
                             "of %s (supported: %s MHz)",
                             p->name, r->line, r->freq_mhz, gpu_label,

@@ -1,5 +1,7 @@
-/* Applying a plan while training: joule_plan_load(),
- * joule_plan_instruction_begin(), joule_plan_unload().
+/* Applying a plan while training: the joule_plan_runtime handle
+ * (include/joule/planner.h), and joule_plan_load(),
+ * joule_plan_instruction_begin(), joule_plan_unload() of joule.h on top
+ * of it.
  *
  * The training thread only checks its instruction against the plan and
  * drops the planned clock into a single-slot mailbox; a control thread
@@ -11,22 +13,24 @@
  *
  * The plan's sequence is one iteration; after its last computation the
  * next call starts the next iteration from the beginning. Uses only the
- * public GPU control API; the state hangs off the context and joule_close()
- * stops the thread and resets the clocks. load, instruction_begin and
- * unload must not be called concurrently on one context. */
+ * public GPU control API. The context-keyed functions park their handle
+ * in the context so that joule_close() stops the thread and resets the
+ * clocks. create, begin and destroy (load, instruction_begin and unload)
+ * must not be called concurrently on one handle (context). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <joule/joule.h>
+#include <joule/planner.h>
 
 #include "core/context.h"
 #include "base/error.h"
 #include "base/export.h"
 #include "optimize/planner/planner.h"
 
-typedef struct plan_rt {
+struct joule_plan_runtime {
     joule_ctx *ctx;
     int gpu, stage;
     char *file;
@@ -44,7 +48,8 @@ typedef struct plan_rt {
     int err;                  /* first failure of the control thread */
     char errmsg[512];
     unsigned long requests, superseded, applied;
-} plan_rt;
+};
+typedef struct joule_plan_runtime plan_rt;
 
 static void *control_main(void *arg)
 {
@@ -108,18 +113,14 @@ static void rt_free(void *p)
     rt_destroy(rt);
 }
 
-JOULE_EXPORT int joule_plan_load(joule_ctx *ctx, const char *plan_file,
-                                 int stage, int gpu)
+JOULE_EXPORT int joule_plan_runtime_create(joule_ctx *ctx, const char *plan_file, int stage,
+                                          int gpu, joule_plan_runtime **out)
 {
-    if (!ctx || !plan_file)
+    if (!ctx || !plan_file || !out)
         return joule_set_error(JOULE_EINVAL,
                                "joule_plan_load: need a context and a plan "
                                "file");
-    if (ctx->plan_state)
-        return joule_set_error(JOULE_EEXIST,
-                               "joule_plan_load: a plan is already loaded "
-                               "on this context; call joule_plan_unload() "
-                               "first");
+    *out = NULL;
     plan_rt *rt = calloc(1, sizeof *rt);
     if (!rt)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
@@ -176,19 +177,16 @@ JOULE_EXPORT int joule_plan_load(joule_ctx *ctx, const char *plan_file,
         rt_destroy(rt);
         return rc;
     }
-    ctx->plan_state = rt;
-    ctx->plan_state_free = rt_free;
+    *out = rt;
     return 0;
 }
 
-JOULE_EXPORT int joule_plan_instruction_begin(joule_ctx *ctx,
-                                              const char *instruction)
+JOULE_EXPORT int joule_plan_runtime_begin(joule_plan_runtime *rt, const char *instruction)
 {
-    if (!ctx || !ctx->plan_state || ctx->plan_state_free != rt_free)
+    if (!rt)
         return joule_set_error(JOULE_EINVAL,
                                "joule_plan_instruction_begin: no plan is "
                                "loaded (call joule_plan_load() first)");
-    plan_rt *rt = ctx->plan_state;
     int instr = pl_instr_parse(instruction);
     if (instr < 0)
         return joule_set_error(JOULE_EINVAL,
@@ -235,27 +233,21 @@ JOULE_EXPORT int joule_plan_instruction_begin(joule_ctx *ctx,
     return 0;
 }
 
-JOULE_EXPORT int joule_plan_unload(joule_ctx *ctx)
+JOULE_EXPORT int joule_plan_runtime_destroy(joule_plan_runtime *rt)
 {
-    if (!ctx || !ctx->plan_state || ctx->plan_state_free != rt_free)
-        return joule_set_error(JOULE_EINVAL,
-                               "joule_plan_unload: no plan is loaded");
-    plan_rt *rt = ctx->plan_state;
-    ctx->plan_state = NULL;
-    ctx->plan_state_free = NULL;
+    if (!rt)
+        return 0;
     int rc = rt_stop(rt);
     rt_destroy(rt);
     return rc;
 }
 
-/* Counters for tests: requests posted, requests replaced in the mailbox
- * before the control thread took them, clocks applied. */
-int pl_runtime_stats(joule_ctx *ctx, unsigned long *requests,
-                     unsigned long *superseded, unsigned long *applied)
+JOULE_EXPORT int joule_plan_runtime_stats(const joule_plan_runtime *crt, unsigned long *requests,
+                                          unsigned long *superseded, unsigned long *applied)
 {
-    if (!ctx || !ctx->plan_state || ctx->plan_state_free != rt_free)
-        return pl_error(JOULE_EINVAL, "no plan is loaded");
-    plan_rt *rt = ctx->plan_state;
+    if (!crt)
+        return joule_set_error(JOULE_EINVAL, "no plan is loaded");
+    plan_rt *rt = (plan_rt *)crt; /* the lock is the only thing written */
     pthread_mutex_lock(&rt->mu);
     if (requests)
         *requests = rt->requests;
@@ -265,4 +257,52 @@ int pl_runtime_stats(joule_ctx *ctx, unsigned long *requests,
         *applied = rt->applied;
     pthread_mutex_unlock(&rt->mu);
     return 0;
+}
+
+/* ---- joule.h's context-keyed functions ----------------------------------- */
+
+/* The handle a context holds, NULL when none. */
+static plan_rt *loaded(joule_ctx *ctx)
+{
+    return ctx && ctx->plan_state && ctx->plan_state_free == rt_free ? ctx->plan_state : NULL;
+}
+
+JOULE_EXPORT int joule_plan_load(joule_ctx *ctx, const char *plan_file, int stage, int gpu)
+{
+    if (ctx && ctx->plan_state)
+        return joule_set_error(JOULE_EEXIST,
+                               "joule_plan_load: a plan is already loaded "
+                               "on this context; call joule_plan_unload() "
+                               "first");
+    plan_rt *rt = NULL;
+    int rc = joule_plan_runtime_create(ctx, plan_file, stage, gpu, &rt);
+    if (rc)
+        return rc;
+    ctx->plan_state = rt;
+    ctx->plan_state_free = rt_free;
+    return 0;
+}
+
+JOULE_EXPORT int joule_plan_instruction_begin(joule_ctx *ctx, const char *instruction)
+{
+    return joule_plan_runtime_begin(loaded(ctx), instruction);
+}
+
+JOULE_EXPORT int joule_plan_unload(joule_ctx *ctx)
+{
+    plan_rt *rt = loaded(ctx);
+    if (!rt)
+        return joule_set_error(JOULE_EINVAL,
+                               "joule_plan_unload: no plan is loaded");
+    ctx->plan_state = NULL;
+    ctx->plan_state_free = NULL;
+    return joule_plan_runtime_destroy(rt);
+}
+
+/* Counters for tests: requests posted, requests replaced in the mailbox
+ * before the control thread took them, clocks applied. */
+int pl_runtime_stats(joule_ctx *ctx, unsigned long *requests,
+                     unsigned long *superseded, unsigned long *applied)
+{
+    return joule_plan_runtime_stats(loaded(ctx), requests, superseded, applied);
 }

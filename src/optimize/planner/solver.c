@@ -130,7 +130,7 @@ static int solver_init(solver *s, const pl_problem *pb)
         !s->cap || !s->arc_edge || !s->crit || !s->excess || !s->level ||
         !s->iter || !s->queue || !s->path) {
         solver_free(s);
-        return pl_error(JOULE_ENOMEM, "out of memory in the planner");
+        return joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
     }
     int a = 0;
     for (int c = 0; c < N; c++) {
@@ -440,7 +440,7 @@ static int pd_step(solver *s, int64_t *delta)
         s->cold_starts++;
         value = feasible_from_zero(s);
         if (value < 0)
-            return pl_error(JOULE_EINVAL,
+            return joule_set_error(JOULE_EINVAL,
                             "planner: no feasible flow in a Phillips-Dessouky "
                             "step (internal error; the cost model is not "
                             "convex)");
@@ -502,7 +502,7 @@ static int offer_state(pl_frontier *f, const pl_problem *pb, solver *s,
 {
     uint16_t *ch = pl_choice_get(f);
     if (!ch)
-        return pl_error(JOULE_ENOMEM, "out of memory in the planner");
+        return joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
     for (int c = 0; c < s->N; c++) {
         const pl_kind *kd = pl_kind_of(pb, c);
         ch[c] = kd->down[s->dur[c] - kd->tmin];
@@ -524,7 +524,7 @@ static int offer_uniform(pl_frontier *f, const pl_problem *pb, pl_work *w,
 {
     uint16_t *ch = pl_choice_get(f);
     if (!ch)
-        return pl_error(JOULE_ENOMEM, "out of memory in the planner");
+        return joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
     for (int c = 0; c < f->N; c++)
         ch[c] = (uint16_t)(least ? pl_kind_of(pb, c)->nopt - 1 : 0);
     pl_plan p = {.choice = ch};
@@ -575,7 +575,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
     }
     int64_t T = cpm(&s);
     if (T > PL_MAX_QUANTA) {
-        rc = pl_error(JOULE_ERANGE,
+        rc = joule_set_error(JOULE_ERANGE,
                       "the slowest iteration takes %lld quanta of %g s; at "
                       "most %d are supported (use a larger --quantum)",
                       (long long)T, pb->cfg.quantum_s, PL_MAX_QUANTA);
@@ -588,7 +588,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
     f->round_energy_j = pl_malloc(span * sizeof(double));
     f->round_quanta = pl_malloc(span * sizeof(int64_t));
     if (!f->hull_cost || !f->round_energy_j || !f->round_quanta) {
-        rc = pl_error(JOULE_ENOMEM, "out of memory in the planner");
+        rc = joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
         goto out;
     }
     /* the all-fastest plan (with its energy bloat) and the same plan with
@@ -608,7 +608,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
             goto out;
         }
         if (r == 0) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "planner: stopped at %lld quanta above the "
                           "minimum %lld (internal error)",
                           (long long)T, (long long)tmin);
@@ -617,7 +617,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
         cost += delta;
         int64_t nT = cpm(&s);
         if (nT >= T || nT < tmin) {
-            rc = pl_error(JOULE_EINVAL,
+            rc = joule_set_error(JOULE_EINVAL,
                           "planner: a step went from %lld to %lld quanta "
                           "(internal error)",
                           (long long)T, (long long)nT);
@@ -639,7 +639,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
     {
         uint16_t *ch = pl_choice_get(f);
         if (!ch) {
-            rc = pl_error(JOULE_ENOMEM, "out of memory in the planner");
+            rc = joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
             goto out;
         }
         memset(ch, 0, (size_t)N * sizeof *ch);
@@ -669,7 +669,7 @@ int pl_solve(const pl_problem *pb, pl_frontier *f)
     {
         int64_t *pre = pl_malloc(span * sizeof(int64_t));
         if (!pre) {
-            rc = pl_error(JOULE_ENOMEM, "out of memory in the planner");
+            rc = joule_set_error(JOULE_ENOMEM, "out of memory in the planner");
             goto out;
         }
         for (size_t u = 0; u < span; u++) {

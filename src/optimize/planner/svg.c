@@ -34,7 +34,7 @@ static FILE *open_out(const char *path, int *rc)
 {
     FILE *f = fopen(path, "w");
     if (!f)
-        *rc = pl_error(JOULE_EIO, "cannot write %s: %s", path,
+        *rc = joule_set_error(JOULE_EIO, "cannot write %s: %s", path,
                        strerror(errno));
     return f;
 }
@@ -46,7 +46,7 @@ int pl_write_gantt_svg(const pl_problem *pb, const pl_plan *p,
     int N = d->N;
     double *start = malloc((size_t)N * sizeof *start);
     if (!start)
-        return pl_error(JOULE_ENOMEM, "out of memory");
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
     double T = 0;
     int fmin = 1 << 30, fmax = 0;
     for (int k = 0; k < pb->nkinds; k++)

@@ -9,31 +9,7 @@
 
 #include "optimize/planner/planner.h"
 
-#if defined(__has_include)
-#if __has_include("base/error.h")
 #include "base/error.h"
-#define PL_HAVE_CORE_ERROR 1
-#endif
-#endif
-
-static _Thread_local char pl_msg[1024];
-
-int pl_error(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(pl_msg, sizeof pl_msg, fmt, ap);
-    va_end(ap);
-#ifdef PL_HAVE_CORE_ERROR
-    joule_set_error(code, "%s", pl_msg);
-#endif
-    return code;
-}
-
-const char *pl_last_error(void)
-{
-    return pl_msg;
-}
 
 int pl_close_output(FILE *f, const char *path)
 {
@@ -46,7 +22,7 @@ int pl_close_output(FILE *f, const char *path)
         return 0;
     if (f == stdout)
         clearerr(f); /* reported here */
-    return pl_error(JOULE_EIO, "cannot write %s: %s", f == stdout ? "to stdout" : path,
+    return joule_set_error(JOULE_EIO, "cannot write %s: %s", f == stdout ? "to stdout" : path,
                     strerror(err));
 }
 
