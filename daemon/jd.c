@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "auth.h"
-#include "core/context.h"
 #include "lease.h"
 #include "sse.h"
 
@@ -75,13 +74,8 @@ void jd_refresh_cache(struct jd *d)
         double cur = 0, mn = 0, mx = 0, def = 0;
         int have = joule_gpu_get_power_limit_w(d->ctx, gpu, &cur, &mn, &mx, &def, NULL) == 0;
         int on = -1;
-        struct joule_device *dev = jctx_gpu(d->ctx, gpu);
-        if (dev) {
-            pthread_mutex_lock(&dev->lock);
-            if (!dev->ops->get_persistence || dev->ops->get_persistence(dev, &on) != 0)
-                on = -1;
-            pthread_mutex_unlock(&dev->lock);
-        }
+        if (joule_gpu_get_persistence(d->ctx, gpu, &on) != 0)
+            on = -1;
         pthread_mutex_lock(&d->cache_lock);
         struct jd_gpu_cache *c = &d->gpus[g];
         c->have_limit = have;

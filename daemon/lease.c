@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/context.h"
-
 #define MAX_LEASES 256 /* settings with a recorded original */
 #define MAX_HOLDS 256  /* leases over all settings */
 
@@ -617,6 +615,17 @@ void jd_leases_destroy(struct jd *d, int restore)
 
 /* ---- changes ---- */
 
+/* The monitored GPU with this index, or NULL. */
+static const joule_device *gpu_device(struct jd *d, int gpu)
+{
+    for (int i = 0; i < joule_device_count(d->ctx); i++) {
+        const joule_device *dev = joule_device_at(d->ctx, i);
+        if (joule_device_kind(dev) == JOULE_KIND_GPU && joule_device_index(dev) == gpu)
+            return dev;
+    }
+    return NULL;
+}
+
 static struct lease *find(struct jd_leases *L, int gpu, int setting)
 {
     for (int i = 0; i < MAX_LEASES; i++)
@@ -643,9 +652,9 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
         snprintf(why, whylen, "too many changed settings (%d)", MAX_LEASES);
         return -1;
     }
-    struct joule_device *dev = jctx_gpu(d->ctx, gpu);
+    const joule_device *dev = gpu_device(d, gpu);
     if (!dev) {
-        snprintf(why, whylen, "%s", joule_last_error());
+        snprintf(why, whylen, "gpu%d is not monitored by jouled", gpu);
         return -1;
     }
     int64_t orig = 0;
@@ -657,11 +666,8 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
         }
         orig = llround(cur * 1000.0);
     } else if (setting == JD_SET_PERSISTENCE) {
-        int on = -1, rc = JOULE_ENOTSUP;
-        pthread_mutex_lock(&dev->lock);
-        if (dev->ops->get_persistence)
-            rc = dev->ops->get_persistence(dev, &on);
-        pthread_mutex_unlock(&dev->lock);
+        int on = -1;
+        int rc = joule_gpu_get_persistence(d->ctx, gpu, &on);
         if (rc) {
             snprintf(why, whylen, "cannot read persistence mode of gpu%d: %s", gpu,
                      rc == JOULE_ENOTSUP ? "not supported" : joule_last_error());
@@ -672,7 +678,7 @@ int jd_lease_prepare(struct jd *d, int gpu, int setting, int *created, char *why
     memset(l, 0, sizeof *l);
     l->used = 1;
     l->gpu = gpu;
-    snprintf(l->uuid, sizeof l->uuid, "%s", dev->uuid);
+    snprintf(l->uuid, sizeof l->uuid, "%s", joule_device_uuid(dev));
     l->setting = setting;
     l->orig = orig;
     snprintf(l->note, sizeof l->note, "pending");

@@ -1,4 +1,5 @@
-/* The route handlers the router dispatches to (routes.c, metrics.c). */
+/* The route handlers the router dispatches to (routes.c, routes_control.c,
+ * metrics.c). */
 #ifndef JOULED_ROUTES_H
 #define JOULED_ROUTES_H
 

@@ -25,27 +25,40 @@ const char *joule_version(void);
 
 /* ---- errors ------------------------------------------------------------ */
 
-enum joule_error {
-    JOULE_OK = 0,
-    JOULE_EINVAL = -1,       /* bad argument or input */
-    JOULE_ENOMEM = -2,
-    JOULE_ENODEV = -3,       /* no such device / backend absent */
-    JOULE_EPERM = -4,        /* permission denied */
-    JOULE_ENOTSUP = -5,      /* device cannot do this */
-    JOULE_EIO = -6,          /* reading or writing a device or file failed */
-    JOULE_EEXIST = -7,       /* e.g. a window with that name is open */
-    JOULE_ENOENT = -8,       /* e.g. no window with that name */
-    JOULE_ERANGE = -9,       /* value outside the allowed range */
-    JOULE_EGPULOST = -10,    /* GPU fell off the bus / lost */
-    JOULE_ELIB = -11,        /* vendor library failed to load or errored */
-    JOULE_EBUSY = -12,
-};
+/* Every error code, once: X(NAME, value, what it means). It makes the
+ * JOULE_<NAME> constants below, joule_strerror() and joule_error_name(),
+ * and the Python binding reads it through joule_error_name(). A new code
+ * goes at the end with the next negative value; values never change. */
+#define JOULE_ERROR_LIST(X)                                                    \
+    X(OK, 0, "no error")                                                       \
+    X(EINVAL, -1, "bad argument or input")                                     \
+    X(ENOMEM, -2, "out of memory")                                             \
+    X(ENODEV, -3, "no such device, or its backend is absent")                  \
+    X(EPERM, -4, "permission denied")                                          \
+    X(ENOTSUP, -5, "the device cannot do this")                                \
+    X(EIO, -6, "reading or writing a device or file failed")                   \
+    X(EEXIST, -7, "already exists, e.g. a window with that name is open")      \
+    X(ENOENT, -8, "not found, e.g. no window with that name")                  \
+    X(ERANGE, -9, "value outside the allowed range")                           \
+    X(EGPULOST, -10, "the GPU fell off the bus or was lost")                   \
+    X(ELIB, -11, "a vendor library failed to load or reported an error")       \
+    X(EBUSY, -12, "busy: in use, or not done yet")
+
+#define JOULE_ERROR_ENUM_ITEM_(name, value, text) JOULE_##name = value,
+enum joule_error { JOULE_ERROR_LIST(JOULE_ERROR_ENUM_ITEM_) };
+#undef JOULE_ERROR_ENUM_ITEM_
 
 /* Message describing the last error on this thread: names the cause and the
  * fix. Valid until the next joule call on the same thread. Never NULL. */
 const char *joule_last_error(void);
-/* Short constant name for a code ("JOULE_EPERM"). */
+/* Short constant name for a code ("JOULE_EPERM"); "JOULE_E?" if unknown. */
 const char *joule_strerror(int code);
+/* The code's name without the prefix ("EPERM", "OK"); NULL if unknown, so
+ * bindings can list every code by asking for 0, -1, -2, ... */
+const char *joule_error_name(int code);
+/* What the code means ("permission denied"); NULL if unknown. The message
+ * of a failure is joule_last_error(): this is only the code's gist. */
+const char *joule_error_text(int code);
 
 /* ---- options ----------------------------------------------------------- */
 

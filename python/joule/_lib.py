@@ -25,8 +25,6 @@ import os
 from ctypes import (CFUNCTYPE, POINTER, c_char_p, c_double, c_int, c_uint,
                     c_uint32, c_uint64, c_void_p)
 
-from .errors import error_for
-
 LIBRARY_NAME = "libjoule.so"
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -89,6 +87,7 @@ _PROTOTYPES = [
     ("joule_version", c_char_p, []),
     ("joule_last_error", c_char_p, []),
     ("joule_strerror", c_char_p, [c_int]),
+    ("joule_error_name", c_char_p, [c_int]),
     ("joule_options_create", c_int, [POINTER(c_void_p)]),
     ("joule_options_destroy", None, [c_void_p]),
     ("joule_options_set_devices", c_int, [c_void_p, c_char_p]),
@@ -211,5 +210,6 @@ def check(rc):
     """Raises the exception for a negative return code (reads the message
     on this thread, right after the failing call)."""
     if rc < 0:
+        from .errors import error_for  # errors imports this module
         raise error_for(rc, last_error())
     return rc

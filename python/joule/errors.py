@@ -38,35 +38,20 @@ __all__ = [
     "OutOfMemoryError",
 ]
 
-# enum joule_error in include/joule/joule.h
-JOULE_EINVAL = -1
-JOULE_ENOMEM = -2
-JOULE_ENODEV = -3
-JOULE_EPERM = -4
-JOULE_ENOTSUP = -5
-JOULE_EIO = -6
-JOULE_EEXIST = -7
-JOULE_ENOENT = -8
-JOULE_ERANGE = -9
-JOULE_EGPULOST = -10
-JOULE_ELIB = -11
-JOULE_EBUSY = -12
+from ._lib import decode, lib
 
-CODE_NAMES = {
-    0: "JOULE_OK",
-    JOULE_EINVAL: "JOULE_EINVAL",
-    JOULE_ENOMEM: "JOULE_ENOMEM",
-    JOULE_ENODEV: "JOULE_ENODEV",
-    JOULE_EPERM: "JOULE_EPERM",
-    JOULE_ENOTSUP: "JOULE_ENOTSUP",
-    JOULE_EIO: "JOULE_EIO",
-    JOULE_EEXIST: "JOULE_EEXIST",
-    JOULE_ENOENT: "JOULE_ENOENT",
-    JOULE_ERANGE: "JOULE_ERANGE",
-    JOULE_EGPULOST: "JOULE_EGPULOST",
-    JOULE_ELIB: "JOULE_ELIB",
-    JOULE_EBUSY: "JOULE_EBUSY",
-}
+# The codes come from the library (JOULE_ERROR_LIST in joule.h, through
+# joule_error_name), so this module never lists them again: CODES maps
+# "EINVAL" to -1, and each code is also a module constant (JOULE_EINVAL).
+# Codes are 0 and small negatives; a wide scan stays cheap and tolerates a gap.
+CODES = {}
+for _code in range(0, -256, -1):
+    _name = lib.joule_error_name(_code)
+    if _name is not None:
+        CODES[decode(_name)] = _code
+CODE_NAMES = {code: "JOULE_" + name for name, code in CODES.items()}
+globals().update({"JOULE_" + name: code for name, code in CODES.items()})
+del _code, _name
 
 
 class JouleError(RuntimeError):
@@ -76,7 +61,7 @@ class JouleError(RuntimeError):
     ``JOULE_E*`` code and ``err.code_name`` its name (``"JOULE_ENODEV"``).
     """
 
-    default_code = JOULE_EIO
+    default_code = CODES["EIO"]
 
     def __init__(self, message, code=None):
         super().__init__(message)
@@ -88,66 +73,69 @@ class JouleError(RuntimeError):
 class InvalidArgumentError(JouleError, ValueError):
     """A bad argument: device spec, window name, option value."""
 
-    default_code = JOULE_EINVAL
+    default_code = CODES["EINVAL"]
 
 
 class NotFoundError(JouleError, ValueError):
     """Something named does not exist, e.g. no open window of that name."""
 
-    default_code = JOULE_ENOENT
+    default_code = CODES["ENOENT"]
 
 
 class AlreadyExistsError(JouleError, ValueError):
     """E.g. a window with that name is already open."""
 
-    default_code = JOULE_EEXIST
+    default_code = CODES["EEXIST"]
 
 
 class OutOfRangeError(JouleError, ValueError):
     """A value outside the allowed range (e.g. a power limit)."""
 
-    default_code = JOULE_ERANGE
+    default_code = CODES["ERANGE"]
 
 
 class DeviceNotFoundError(JouleError):
     """The device spec names a device that is absent, or selects nothing."""
 
-    default_code = JOULE_ENODEV
+    default_code = CODES["ENODEV"]
 
 
 class PermissionDeniedError(JouleError, PermissionError):
     """The operation needs privileges (e.g. RAPL counters, power limits)."""
 
-    default_code = JOULE_EPERM
+    default_code = CODES["EPERM"]
 
 
 class NotSupportedError(JouleError):
     """The device cannot do this."""
 
-    default_code = JOULE_ENOTSUP
+    default_code = CODES["ENOTSUP"]
 
 
 class GPULostError(JouleError):
     """A GPU fell off the bus."""
 
-    default_code = JOULE_EGPULOST
+    default_code = CODES["EGPULOST"]
 
 
 class OutOfMemoryError(JouleError, MemoryError):
-    default_code = JOULE_ENOMEM
+    default_code = CODES["ENOMEM"]
 
 
-_BY_CODE = {
-    JOULE_EINVAL: InvalidArgumentError,
-    JOULE_ENOENT: NotFoundError,
-    JOULE_EEXIST: AlreadyExistsError,
-    JOULE_ERANGE: OutOfRangeError,
-    JOULE_ENODEV: DeviceNotFoundError,
-    JOULE_EPERM: PermissionDeniedError,
-    JOULE_ENOTSUP: NotSupportedError,
-    JOULE_EGPULOST: GPULostError,
-    JOULE_ENOMEM: OutOfMemoryError,
+# Classes by code name; a code not named here (EIO, ELIB, EBUSY, any
+# newer one) raises a plain JouleError.
+_BY_NAME = {
+    "EINVAL": InvalidArgumentError,
+    "ENOENT": NotFoundError,
+    "EEXIST": AlreadyExistsError,
+    "ERANGE": OutOfRangeError,
+    "ENODEV": DeviceNotFoundError,
+    "EPERM": PermissionDeniedError,
+    "ENOTSUP": NotSupportedError,
+    "EGPULOST": GPULostError,
+    "ENOMEM": OutOfMemoryError,
 }
+_BY_CODE = {CODES[name]: cls for name, cls in _BY_NAME.items()}
 
 
 def error_for(code, message):

@@ -133,6 +133,18 @@ class Hierarchy(unittest.TestCase):
             self.assertEqual(e.code_name,
                              lib.joule_strerror(code).decode())
 
+    def test_codes_come_from_the_library(self):
+        lib = joule._lib.lib
+        # every code the library names, and only those, with its value
+        self.assertEqual(errors.CODES["OK"], 0)
+        self.assertEqual(errors.JOULE_EINVAL, -1)
+        self.assertEqual(errors.JOULE_EBUSY, -12)
+        for name, code in errors.CODES.items():
+            self.assertEqual(lib.joule_error_name(code).decode(), name)
+            self.assertEqual(getattr(errors, "JOULE_" + name), code)
+        self.assertIsNone(lib.joule_error_name(-1000))
+        self.assertIsNone(lib.joule_error_name(1))
+
     def test_message_is_read_on_the_failing_thread(self):
         import threading
         m = joule.Monitor(devices="sim:1:h100")

@@ -36,23 +36,32 @@ JOULE_EXPORT const char *joule_last_error(void)
     return last_message[0] ? last_message : "no error";
 }
 
+/* The table of codes comes from JOULE_ERROR_LIST in joule.h alone. */
+#define NAME_CASE_(name, value, text) case JOULE_##name: return #name;
+#define PREFIXED_CASE_(name, value, text) case JOULE_##name: return "JOULE_" #name;
+#define TEXT_CASE_(name, value, text) case JOULE_##name: return text;
+
 JOULE_EXPORT const char *joule_strerror(int code)
 {
     switch (code) {
-    case JOULE_OK: return "JOULE_OK";
-    case JOULE_EINVAL: return "JOULE_EINVAL";
-    case JOULE_ENOMEM: return "JOULE_ENOMEM";
-    case JOULE_ENODEV: return "JOULE_ENODEV";
-    case JOULE_EPERM: return "JOULE_EPERM";
-    case JOULE_ENOTSUP: return "JOULE_ENOTSUP";
-    case JOULE_EIO: return "JOULE_EIO";
-    case JOULE_EEXIST: return "JOULE_EEXIST";
-    case JOULE_ENOENT: return "JOULE_ENOENT";
-    case JOULE_ERANGE: return "JOULE_ERANGE";
-    case JOULE_EGPULOST: return "JOULE_EGPULOST";
-    case JOULE_ELIB: return "JOULE_ELIB";
-    case JOULE_EBUSY: return "JOULE_EBUSY";
+    JOULE_ERROR_LIST(PREFIXED_CASE_)
     default: return "JOULE_E?";
+    }
+}
+
+JOULE_EXPORT const char *joule_error_name(int code)
+{
+    switch (code) {
+    JOULE_ERROR_LIST(NAME_CASE_)
+    default: return NULL;
+    }
+}
+
+JOULE_EXPORT const char *joule_error_text(int code)
+{
+    switch (code) {
+    JOULE_ERROR_LIST(TEXT_CASE_)
+    default: return NULL;
     }
 }
 

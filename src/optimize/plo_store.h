@@ -1,4 +1,6 @@
-/* Persistence of power-limit profiles in SQLite (docs/optimize.md).
+/* Persistence of power-limit profiles: the power-limit optimizer's tables
+ * in the optimizers' SQLite file (store.h does the file, its locking,
+ * schema versions and claims; docs/optimize.md).
  *
  * A profile is keyed by (GPU model, GPU count, job name) and holds one
  * measurement per power limit (time and energy per training step) and a
