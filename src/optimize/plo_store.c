@@ -665,3 +665,18 @@ int plo_store_release(struct plo_store *s, const struct plo_key *key)
         rollback(s);
     return rc;
 }
+
+void plo_store_identity(char *host, size_t len, long *pid, long long *pid_start)
+{
+    struct plo_store s;
+    memset(&s, 0, sizeof s);
+    identify(&s);
+    snprintf(host, len, "%s", s.host);
+    *pid = (long)getpid();
+    *pid_start = s.pid_start;
+}
+
+int plo_store_process_alive(long pid, long long pid_start)
+{
+    return pid > 0 && process_start(pid) == pid_start;
+}

@@ -61,4 +61,10 @@ int plo_store_claim(struct plo_store *s, const struct plo_key *key, double ttl_s
 /* Gives up this connection's claim on key, if it holds it. */
 int plo_store_release(struct plo_store *s, const struct plo_key *key);
 
+/* This process as claims name it: host (name/boot id), pid and the pid's
+ * start time; and whether such a process on this host still runs. Shared
+ * with the batch-size store. */
+void plo_store_identity(char *host, size_t len, long *pid, long long *pid_start);
+int plo_store_process_alive(long pid, long long pid_start);
+
 #endif

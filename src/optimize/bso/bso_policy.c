@@ -36,6 +36,7 @@ struct bso_policy {
     size_t nobs, cap;
     int best_bs;
     double best_cost;
+    uint64_t decisions; /* next() calls so far */
 };
 
 void bso_policy_defaults(struct bso_policy_options *o)
@@ -265,6 +266,10 @@ static int sample_arm(struct bso_policy *p)
 
 int bso_policy_next(struct bso_policy *p, bool *exploring)
 {
+    /* Each decision draws from its own stream (seed, decision number), so
+     * replaying the same calls in the same order rebuilds the same
+     * choices, whatever came before. */
+    bso_rng_seed(&p->rng, p->opt.seed ^ (0x9e3779b97f4a7c15ULL * ++p->decisions));
     bool dummy;
     if (!exploring)
         exploring = &dummy;
@@ -324,4 +329,10 @@ size_t bso_policy_arms(const struct bso_policy *p, const int **sizes)
 {
     *sizes = p->set;
     return p->nset;
+}
+
+void bso_policy_abandon(struct bso_policy *p, int bs)
+{
+    if (p->stage == BSO_STAGE_PRUNING && p->expecting == bs)
+        p->expecting = 0;
 }

@@ -42,6 +42,10 @@ int bso_policy_next(struct bso_policy *p, bool *exploring);
 /* Learn from a finished run. -1 when bs is not one of the sizes. */
 int bso_policy_observe(struct bso_policy *p, int bs, double cost, bool reached);
 
+/* A trial of size bs will never report (its process died): a pruning walk
+ * waiting for it offers bs again. */
+void bso_policy_abandon(struct bso_policy *p, int bs);
+
 enum bso_stage bso_policy_stage(const struct bso_policy *p);
 /* The converged size of least cost seen so far (the default before any). */
 int bso_policy_best(const struct bso_policy *p);
