@@ -83,7 +83,7 @@ bench: build
 # skips the lowtime solve. See docs/benchmarks.md.
 bench-peers: build
 	@cmake --build $(BUILD) --target benchmarks -j$(JOBS) >/dev/null
-	@for s in windows power_sampling planner; do \
+	@for s in windows power_sampling planner bso; do \
 	  echo "== bench/peers/$$s.sh"; BUILD=$(BUILD) sh bench/peers/$$s.sh || exit 1; echo; done
 
 # libFuzzer targets (fuzz/): every file parser (daemon config, planner

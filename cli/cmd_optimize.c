@@ -15,7 +15,10 @@ static void optimize_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule optimize select --profile FILE [--selector NAME] [--eta ETA]\n"
-            "                             [--max F] [--json|--csv]\n\n"
+            "                             [--max F] [--json|--csv]\n"
+            "       joule optimize bso-simulate --trace DIR --workload W --gpu G [...]\n"
+            "                             (the batch-size optimizer on the Zeus traces;\n"
+            "                             joule optimize bso-simulate --help)\n\n"
             "Read a power-limit profiling log (the window-log CSV: rows named\n"
             "__GlobalPowerLimitOptimizer_{W}, GPU energies summed) and print the\n"
             "time-energy frontier and the power limit the selector chooses.\n\n"
@@ -212,6 +215,9 @@ int cmd_optimize(int argc, char **argv)
     }
     if (!strcmp(argv[1], "select"))
         return cmd_select(argc - 1, argv + 1);
-    fprintf(stderr, "joule optimize: unknown subcommand '%s' (known: select)\n", argv[1]);
+    if (!strcmp(argv[1], "bso-simulate"))
+        return cmd_bso_simulate(argc - 1, argv + 1);
+    fprintf(stderr, "joule optimize: unknown subcommand '%s' (known: select, bso-simulate)\n",
+            argv[1]);
     return 2;
 }

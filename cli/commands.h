@@ -12,5 +12,6 @@ int cmd_plot(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_optimize(int, char**);
 int cmd_sweep(int, char**);
+int cmd_bso_simulate(int argc, char **argv);
 
 #endif

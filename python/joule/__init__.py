@@ -29,6 +29,7 @@ from .errors import (AlreadyExistsError, DeviceNotFoundError, GPULostError,
 from .monitor import Device, Measurement, Monitor, Window
 from .optimizer import (Energy, MaxSlowdownConstraint, OptimumSelector,
                         PowerLimitOptimizer, Time, ZeusCost)
+from .bso import BatchSizeOptimizer, BatchSizeTrainFailError, JobSpec
 from .power import PowerMonitor, now
 from . import sim
 
@@ -42,6 +43,7 @@ __all__ = [
     "Monitor", "Measurement", "Window", "Device",
     "PowerMonitor", "PowerLimitOptimizer", "now", "sim",
     "OptimumSelector", "Energy", "Time", "ZeusCost", "MaxSlowdownConstraint",
+    "BatchSizeOptimizer", "JobSpec", "BatchSizeTrainFailError",
     "JouleError", "InvalidArgumentError", "NotFoundError",
     "AlreadyExistsError", "OutOfRangeError", "DeviceNotFoundError",
     "PermissionDeniedError", "NotSupportedError", "GPULostError",
@@ -56,4 +58,7 @@ def __getattr__(name):
     if name == "HFPowerLimitCallback":
         from . import optimizer
         return getattr(optimizer, name)
+    if name == "HFBatchSizeCallback":
+        from . import bso
+        return getattr(bso, name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

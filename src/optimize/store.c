@@ -467,3 +467,15 @@ int jstore_unclaim(struct jstore *s, const struct jstore_claims *c, sqlite3_int6
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : jstore_error(s, rc, "end the claim");
 }
+
+void jstore_identity(const struct jstore *s, const char **host, long *pid, long long *pid_start)
+{
+    *host = s->host;
+    *pid = (long)getpid();
+    *pid_start = s->pid_start;
+}
+
+int jstore_process_gone(const struct jstore *s, const char *host, long pid, long long pid_start)
+{
+    return host && strcmp(host, s->host) == 0 && process_start(pid) != pid_start;
+}

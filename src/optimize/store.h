@@ -83,4 +83,13 @@ int jstore_claim(struct jstore *s, const struct jstore_claims *c, sqlite3_int64 
 int jstore_unclaim(struct jstore *s, const struct jstore_claims *c, sqlite3_int64 key,
                    int mine);
 
+/* This connection's process as claims and other records name it: host
+ * (name and boot id), pid and the pid's start time. */
+void jstore_identity(const struct jstore *s, const char **host, long *pid, long long *pid_start);
+/* 1 when the process recorded as (host, pid, pid_start) is known to be
+ * gone: it ran on this host (this boot) and that pid no longer runs, or
+ * runs another process. 0 when it lives, or ran on another host (which no
+ * one here can tell). */
+int jstore_process_gone(const struct jstore *s, const char *host, long pid, long long pid_start);
+
 #endif
