@@ -29,6 +29,8 @@ int jd_scopes_parse(const char *s, unsigned *scopes)
             *scopes |= JD_SCOPE_READ;
         else if (n == 7 && !strncmp(s, "control", 7))
             *scopes |= JD_SCOPE_CONTROL;
+        else if (n == 3 && !strncmp(s, "bso", 3))
+            *scopes |= JD_SCOPE_BSO;
         else
             return -1;
         s += n;
@@ -37,9 +39,11 @@ int jd_scopes_parse(const char *s, unsigned *scopes)
 
 void jd_scopes_format(unsigned scopes, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s%s%s", scopes & JD_SCOPE_READ ? "read" : "",
-             (scopes & JD_SCOPE_READ) && (scopes & JD_SCOPE_CONTROL) ? "," : "",
-             scopes & JD_SCOPE_CONTROL ? "control" : "");
+    snprintf(buf, len, "%s%s%s%s%s", scopes & JD_SCOPE_READ ? "read" : "",
+             (scopes & JD_SCOPE_READ) && (scopes & ~JD_SCOPE_READ) ? "," : "",
+             scopes & JD_SCOPE_CONTROL ? "control" : "",
+             (scopes & JD_SCOPE_CONTROL) && (scopes & JD_SCOPE_BSO) ? "," : "",
+             scopes & JD_SCOPE_BSO ? "bso" : "");
 }
 
 static int rules_match(const struct jd_rule *r, int n, uid_t uid, gid_t gid, const gid_t *groups,
@@ -69,6 +73,8 @@ unsigned jd_unix_scopes(const struct jd_config *c, uid_t uid, gid_t gid, const g
         s |= JD_SCOPE_READ;
     if (rules_match(c->control_rules, c->ncontrol, uid, gid, groups, ngroups))
         s |= JD_SCOPE_CONTROL;
+    if (rules_match(c->bso_rules, c->nbso, uid, gid, groups, ngroups))
+        s |= JD_SCOPE_BSO;
     return s;
 }
 

@@ -123,7 +123,7 @@ static int parse_rules(char *v, struct jd_rule *rules, int *n, char *why, size_t
 
 static const char *const keys[] = {
     "devices", "socket", "socket_mode", "socket_group", "tcp", "token_secret_file",
-    "scope.read", "scope.control", "state_dir", "sample_interval_ms", "request_timeout_s",
+    "scope.read", "scope.control", "scope.bso", "bso_db", "state_dir", "sample_interval_ms", "request_timeout_s",
     "max_body_bytes", "max_connections", "max_connections_per_peer", "stream_buffer_events",
     "stream_max_clients", "lease_default_ttl_s", "lease_max_ttl_s",
 };
@@ -169,6 +169,10 @@ static int parse_value(struct jd_config *c, const char *key, char *val, char *wh
         return parse_rules(val, c->read_rules, &c->nread, why, whylen);
     } else if (!strcmp(key, "scope.control")) {
         return parse_rules(val, c->control_rules, &c->ncontrol, why, whylen);
+    } else if (!strcmp(key, "scope.bso")) {
+        return parse_rules(val, c->bso_rules, &c->nbso, why, whylen);
+    } else if (!strcmp(key, "bso_db")) {
+        SETSTR(bso_db);
     } else if (!strcmp(key, "state_dir")) {
         SETSTR(state_dir);
     } else if (!strcmp(key, "sample_interval_ms")) {

@@ -12,6 +12,7 @@
 
 #define JD_SCOPE_READ 1u
 #define JD_SCOPE_CONTROL 2u
+#define JD_SCOPE_BSO 4u /* the batch-size optimizer service (/v1/bso) */
 
 #define JD_MAX_RULES 64
 #define JD_MAX_QUERY 16
@@ -33,7 +34,10 @@ struct jd_config {
     int nread;
     struct jd_rule control_rules[JD_MAX_RULES];
     int ncontrol;
+    struct jd_rule bso_rules[JD_MAX_RULES];
+    int nbso;
     char state_dir[256];
+    char bso_db[256];           /* batch-size jobs ("" = state_dir/joule.db) */
     int sample_interval_ms;     /* sampler period */
     int request_timeout_s;      /* head and body due this long after the accept */
     int max_body_bytes;

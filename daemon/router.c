@@ -34,6 +34,11 @@ static const struct route routes[] = {
     {"DELETE", "/v1/gpus/{id}/memory_clocks", JD_SCOPE_CONTROL, route_mem_clocks_reset},
     {"POST", "/v1/gpus/{id}/persistence", JD_SCOPE_CONTROL, route_persistence_set},
     {"POST", "/v1/restore", JD_SCOPE_CONTROL, route_restore},
+    {"POST", "/v1/bso/jobs", JD_SCOPE_BSO, route_bso_job},
+    {"GET", "/v1/bso/jobs/{id}", JD_SCOPE_BSO, route_bso_state},
+    {"POST", "/v1/bso/jobs/{id}/trials", JD_SCOPE_BSO, route_bso_trial},
+    {"POST", "/v1/bso/jobs/{id}/epochs", JD_SCOPE_BSO, route_bso_epoch},
+    {"POST", "/v1/bso/jobs/{id}/end", JD_SCOPE_BSO, route_bso_end},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -150,7 +155,10 @@ static int match(const char *pattern, const char *path, char *idbuf, size_t idle
 
 static const char *scope_name(unsigned s)
 {
-    return s == JD_SCOPE_CONTROL ? "control" : s == JD_SCOPE_READ ? "read" : "none";
+    return s == JD_SCOPE_CONTROL ? "control"
+           : s == JD_SCOPE_READ  ? "read"
+           : s == JD_SCOPE_BSO   ? "bso"
+                                 : "none";
 }
 
 void jd_route(struct jd *d, const struct jd_req *req, struct jd_resp *resp)

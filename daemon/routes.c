@@ -55,6 +55,8 @@ void route_discovery(struct jd_call *c)
         cJSON_AddItemToArray(sc, cJSON_CreateString("read"));
     if (c->scopes & JD_SCOPE_CONTROL)
         cJSON_AddItemToArray(sc, cJSON_CreateString("control"));
+    if (c->scopes & JD_SCOPE_BSO)
+        cJSON_AddItemToArray(sc, cJSON_CreateString("bso"));
     cJSON_AddStringToObject(o, "subject", c->subject);
     cJSON_AddNumberToObject(o, "sample_interval_ms", d->cfg.sample_interval_ms);
     cJSON_AddItemToObject(o, "routes", jd_routes_json());

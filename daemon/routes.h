@@ -41,6 +41,11 @@ void route_mem_clocks_set(struct jd_call *c);
 void route_mem_clocks_reset(struct jd_call *c);
 void route_persistence_set(struct jd_call *c);
 void route_restore(struct jd_call *c);
+void route_bso_job(struct jd_call *c);
+void route_bso_state(struct jd_call *c);
+void route_bso_trial(struct jd_call *c);
+void route_bso_epoch(struct jd_call *c);
+void route_bso_end(struct jd_call *c);
 
 char *jd_metrics_text(struct jd *d, size_t *len);
 

@@ -59,10 +59,25 @@ int joule_bso_spec_set_window(joule_bso_spec *s, int n);
 int joule_bso_spec_set_seed(joule_bso_spec *s, uint64_t seed);
 int joule_bso_spec_set_prune_factor(joule_bso_spec *s, double factor);
 
-/* Creates the job or joins it. db_path NULL: $JOULE_DB, else the default
- * database (docs/optimize.md). JOULE_EEXIST when the job exists with
- * another spec (the message names the field). */
+/* The spec as JSON (the canonical form the database keeps and jouled's
+ * /v1/bso/jobs takes) and back; free() the text. */
+int joule_bso_spec_to_json(const joule_bso_spec *s, char **json);
+int joule_bso_spec_from_json(const char *json, joule_bso_spec **out);
+
+/* Creates the job or joins it. JOULE_EEXIST when the job exists with
+ * another spec (the message names the field). Where the job lives:
+ * db_path, a SQLite file; or, with db_path NULL and $JOULE_DAEMON set
+ * (unix:PATH or tcp:HOST:PORT with $JOULE_DAEMON_TOKEN), jouled's
+ * /v1/bso service, which jobs on many nodes share; else $JOULE_DB, else
+ * the default database (docs/optimize.md). */
 int joule_bso_open(const joule_bso_spec *spec, const char *db_path, joule_bso **out);
+/* Opens an existing job by name, with its stored spec (JOULE_ENOENT
+ * when there is none). Same db_path rules. */
+int joule_bso_attach(const char *job, const char *db_path, joule_bso **out);
+/* The job as JSON: {"job", "spec", "best_batch_size", "trials": [{"trial",
+ * "batch_size", "status", "verdict", "epochs", "time_s", "energy_j",
+ * "cost"}, ...]}; free() the text. */
+int joule_bso_state_json(joule_bso *b, char **json);
 /* A new trial: its number and batch size. */
 int joule_bso_next(joule_bso *b, int *trial, int *batch_size);
 

@@ -7,16 +7,20 @@
 
 #include "base/error.h"
 #include "base/export.h"
+#include "optimize/bso/bso_remote.h"
+#include "optimize/bso/bso_state.h"
 #include "optimize/bso/bso_store.h"
 
 struct joule_bso_spec {
     struct bso_spec s;
 };
 
+/* A job in a SQLite file (store), or served by jouled (store NULL). */
 struct joule_bso {
     struct bso_spec spec;
     struct bso_store *store;
     struct bso_job snapshot; /* for joule_bso_trial */
+    int remote_best;
 };
 
 #define SPEC_OR_FAIL(s)                                                                            \
@@ -150,6 +154,43 @@ JOULE_EXPORT int joule_bso_spec_set_prune_factor(joule_bso_spec *s, double facto
     return 0;
 }
 
+JOULE_EXPORT int joule_bso_spec_to_json(const joule_bso_spec *s, char **json)
+{
+    SPEC_OR_FAIL(s);
+    if (!json)
+        return joule_set_error(JOULE_EINVAL, "joule_bso_spec_to_json: json is NULL");
+    *json = bso_spec_json(&s->s);
+    return *json ? 0 : joule_set_error(JOULE_ENOMEM, "out of memory");
+}
+
+JOULE_EXPORT int joule_bso_spec_from_json(const char *json, joule_bso_spec **out)
+{
+    if (!out)
+        return joule_set_error(JOULE_EINVAL, "joule_bso_spec_from_json: out is NULL");
+    *out = NULL;
+    if (!json)
+        return joule_set_error(JOULE_EINVAL, "joule_bso_spec_from_json: json is NULL");
+    joule_bso_spec *s = calloc(1, sizeof(*s));
+    if (!s)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    int rc = bso_spec_parse(json, &s->s);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Where a job lives: a file (db_path, else unless jouled is configured,
+ * $JOULE_DB or the default), or jouled. */
+static int connect_to(joule_bso *b, const char *db_path)
+{
+    if (!db_path && bso_remote_configured())
+        return 0;
+    return bso_store_open(db_path, 5000, &b->store);
+}
+
 JOULE_EXPORT int joule_bso_open(const joule_bso_spec *spec, const char *db_path, joule_bso **out)
 {
     if (!out)
@@ -163,8 +204,35 @@ JOULE_EXPORT int joule_bso_open(const joule_bso_spec *spec, const char *db_path,
     if (!b)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     b->spec = spec->s;
-    if ((rc = bso_store_open(db_path, 5000, &b->store)) < 0 ||
-        (rc = bso_store_join(b->store, &b->spec)) < 0) {
+    if ((rc = connect_to(b, db_path)) == 0)
+        rc = b->store ? bso_store_join(b->store, &b->spec) : bso_remote_join(&b->spec);
+    if (rc < 0) {
+        joule_bso_close(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+JOULE_EXPORT int joule_bso_attach(const char *job, const char *db_path, joule_bso **out)
+{
+    if (!out)
+        return joule_set_error(JOULE_EINVAL, "joule_bso_attach: out is NULL");
+    *out = NULL;
+    if (!job || !*job || strlen(job) >= BSO_JOB_NAME_MAX)
+        return joule_set_error(JOULE_EINVAL, "job: a name of 1..%d bytes is needed",
+                               BSO_JOB_NAME_MAX - 1);
+    joule_bso *b = calloc(1, sizeof(*b));
+    if (!b)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    int rc = connect_to(b, db_path);
+    if (rc == 0 && b->store) {
+        if ((rc = bso_store_load(b->store, job, &b->snapshot)) == 0)
+            b->spec = b->snapshot.spec;
+    } else if (rc == 0) {
+        rc = bso_remote_spec(job, &b->spec);
+    }
+    if (rc < 0) {
         joule_bso_close(b);
         return rc;
     }
@@ -176,6 +244,8 @@ JOULE_EXPORT int joule_bso_next(joule_bso *b, int *trial, int *batch_size)
 {
     if (!b || !trial || !batch_size)
         return joule_set_error(JOULE_EINVAL, "joule_bso_next: NULL argument");
+    if (!b->store)
+        return bso_remote_next(b->spec.job, trial, batch_size);
     struct bso_trial t;
     int rc = bso_store_next(b->store, b->spec.job, &t);
     if (rc < 0)
@@ -196,7 +266,9 @@ JOULE_EXPORT int joule_bso_epoch(joule_bso *b, int trial, int epoch, double time
     if (!b || !verdict)
         return joule_set_error(JOULE_EINVAL, "joule_bso_epoch: NULL argument");
     enum bso_verdict v = BSO_CONTINUE;
-    int rc = bso_store_epoch(b->store, b->spec.job, trial, epoch, time_s, energy_j, metric, &v);
+    int rc = b->store ? bso_store_epoch(b->store, b->spec.job, trial, epoch, time_s, energy_j,
+                                        metric, &v)
+                      : bso_remote_epoch(b->spec.job, trial, epoch, time_s, energy_j, metric, &v);
     if (rc == 0)
         *verdict = (int)v;
     return rc;
@@ -207,13 +279,36 @@ JOULE_EXPORT int joule_bso_end(joule_bso *b, int trial, double time_s, double en
 {
     if (!b)
         return joule_set_error(JOULE_EINVAL, "joule_bso_end: no optimizer");
+    if (!b->store)
+        return bso_remote_end(b->spec.job, trial, time_s, energy_j, converged != 0);
     return bso_store_end(b->store, b->spec.job, trial, time_s, energy_j, converged != 0);
 }
 
+/* A fresh copy of the job for the readers below. */
 static int refresh(joule_bso *b)
 {
     bso_job_free(&b->snapshot);
-    return bso_store_load(b->store, b->spec.job, &b->snapshot);
+    if (b->store)
+        return bso_store_load(b->store, b->spec.job, &b->snapshot);
+    char *json = NULL;
+    int rc = bso_remote_state(b->spec.job, &json);
+    if (rc == 0)
+        rc = bso_state_parse(json, &b->snapshot, &b->remote_best);
+    free(json);
+    return rc;
+}
+
+JOULE_EXPORT int joule_bso_state_json(joule_bso *b, char **json)
+{
+    if (!b || !json)
+        return joule_set_error(JOULE_EINVAL, "joule_bso_state_json: NULL argument");
+    *json = NULL;
+    if (!b->store)
+        return bso_remote_state(b->spec.job, json);
+    int rc = refresh(b);
+    if (rc == 0 && !(*json = bso_state_json(&b->snapshot)))
+        rc = joule_set_error(JOULE_ENOMEM, "out of memory");
+    return rc;
 }
 
 JOULE_EXPORT int joule_bso_best(joule_bso *b, int *batch_size)
@@ -222,7 +317,7 @@ JOULE_EXPORT int joule_bso_best(joule_bso *b, int *batch_size)
         return joule_set_error(JOULE_EINVAL, "joule_bso_best: NULL argument");
     int rc = refresh(b);
     if (rc == 0)
-        *batch_size = bso_policy_best(b->snapshot.policy);
+        *batch_size = b->snapshot.policy ? bso_policy_best(b->snapshot.policy) : b->remote_best;
     return rc;
 }
 
