@@ -23,6 +23,7 @@ static void setup(void)
     jd_config_defaults(&c);
     char err[1024];
     const char *conf = "devices = sim:2:h100\nscope.read = uid:0\nscope.control = uid:0\n"
+                       "scope.bso = uid:0\n"
                        "sample_interval_ms = 50\nstream_max_clients = 4\n";
     if (jd_config_parse(&c, "fuzz.conf", conf, err, sizeof err) || !mkdtemp(state_dir)) {
         fprintf(stderr, "fuzz setup: %s\n", err);
