@@ -1,6 +1,7 @@
-/* The backend table: every backend (nvml, rocm_smi, rapl, sim) discovers
- * devices and gives each one a table of function pointers. The core never
- * knows which vendor it talks to. Units at this layer are integers:
+/* What a backend is: every backend (nvml, rocm_smi, rapl, sim; remote in
+ * client/) discovers devices and gives each one a table of function
+ * pointers and capability bits. devices/registry.c lists them in the order
+ * they run; the core never knows which vendor it talks to. Units at this layer are integers:
  * microjoules, milliwatts, MHz, degrees C, nanoseconds. */
 #ifndef JOULE_DEVICES_DEVICE_H
 #define JOULE_DEVICES_DEVICE_H
@@ -51,9 +52,9 @@ struct jdev_ops {
 /* What only a simulated device can do, with the same conventions as
  * jdev_ops (the core holds dev->lock). */
 struct jdev_sim_ops {
-    /* The share of its peak the workload asks of the GPU, 0..1. */
+    /* The load level in [0, 1] the workload puts on the GPU. */
     int (*set_load)(struct joule_device *d, double load);
-    /* Work done so far, in the model's units. */
+    /* Work done so far: full-speed seconds, or epochs in trace mode. */
     int (*work_done)(struct joule_device *d, double *work);
 };
 

@@ -730,7 +730,7 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
             p->scope = NVML_POWER_SCOPE_MODULE;
             d->power_scope = JOULE_POWER_SCOPE_MODULE;
             jdev_note_add(d, "power readings cover the module (superchip: GPU + CPU); "
-                        "windows use the energy counter only");
+                             "windows use the energy counter only");
         }
         if (p->scope >= 0 &&
             field_mw(h, NVML_FI_DEV_POWER_AVERAGE, (unsigned)p->scope, &mw) == NVML_SUCCESS)
@@ -756,7 +756,7 @@ static int make_device(unsigned phys, nvmlDevice_t h, const char *mig_uuid,
         d->caps |= JOULE_CAP_POWER_MEMORY;
     if (p->scope < 0 && p->power_usage)
         jdev_note_add(d, "power from nvmlDeviceGetPowerUsage (a ~1 s average on "
-                    "most GPUs)");
+                         "most GPUs)");
 
     unsigned t;
     if (api.get_temperature && api.get_temperature(h, NVML_TEMPERATURE_GPU, &t) == NVML_SUCCESS)
@@ -947,9 +947,9 @@ static int nvml_discover(const struct jdev_discover_args *args,
     if (cuda_order_may_differ(handles, count, cvd))
         for (int k = first; k < out->count; k++)
             jdev_note_add(out->items[k],
-                     "GPUs of different models and CUDA_DEVICE_ORDER is not PCI_BUS_ID: "
-                     "CUDA numbers them fastest first, so this index may not be CUDA's; set "
-                     "CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID");
+                          "GPUs of different models and CUDA_DEVICE_ORDER is not PCI_BUS_ID: "
+                          "CUDA numbers them fastest first, so this index may not be CUDA's; "
+                          "set CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID");
     vendor_lib_release(&lib); /* the devices hold their own references */
     return 0;
 }

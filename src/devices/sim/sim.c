@@ -266,9 +266,9 @@ static int make_device(int i, const struct sim_preset *preset, const char *trace
     snprintf(d->uuid, sizeof d->uuid, "GPU-5113%04x-0000-4000-8000-%012x", i, i);
     snprintf(d->arch, sizeof d->arch, "%s", p.arch);
     if (trace)
-        jdev_note_add(d, "replays %s %s/%s batch %d (%s), %d power limits",
-                 trace->gpu, trace->dataset, trace->network, trace->batch_size,
-                 trace->optimizer, trace->n);
+        jdev_note_add(d, "replays %s %s/%s batch %d (%s), %d power limits", trace->gpu,
+                      trace->dataset, trace->network, trace->batch_size, trace->optimizer,
+                      trace->n);
     d->caps = JOULE_CAP_POWER_INSTANT | JOULE_CAP_POWER_AVERAGE |
               JOULE_CAP_TEMPERATURE | JOULE_CAP_CLOCKS | JOULE_CAP_THROTTLE |
               JOULE_CAP_POWER_LIMIT | JOULE_CAP_SET_POWER_LIMIT |
