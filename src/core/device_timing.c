@@ -144,7 +144,6 @@ JOULE_EXPORT int joule_detect_update_periods(joule_ctx *ctx)
         if (power > 0)
             __atomic_store(&c->power_period_us, &power, __ATOMIC_RELAXED);
         __atomic_store_n(&c->periods_measured, measured, __ATOMIC_RELAXED);
-        __atomic_store_n(&d->periods_measured, measured, __ATOMIC_RELAXED);
     }
     return 0;
 }

@@ -205,7 +205,7 @@ JOULE_EXPORT int joule_sampler_create(joule_ctx *ctx, double interval_ms, double
     /* Once per context: a later sampler reuses what was measured. */
     int unmeasured = 0;
     for (int i = 0; i < n; i++)
-        unmeasured |= !__atomic_load_n(&ctx->devs[i]->periods_measured, __ATOMIC_RELAXED);
+        unmeasured |= !jctx_periods_measured(ctx, i);
     if (unmeasured)
         joule_detect_update_periods(ctx);
     pthread_mutex_init(&s->lock, NULL);

@@ -93,9 +93,6 @@ struct joule_device {
     /* core: the core's own state for this device (the public accessors
      * reach the learned periods through it); devices/ never reads it. */
     void *core;
-    /* core: a copy of the core's periods_measured, for code that has not
-     * moved to jctx_periods_measured() yet (core/sampler.c). */
-    int periods_measured;
 
     /* Serialises calls into ops for this device: every layer holds it
      * around a call, and the core's per-device state is guarded by it. */
