@@ -26,7 +26,8 @@ const char *joule_version(void);
 /* ---- errors ------------------------------------------------------------ */
 
 /* Every error code, once: X(NAME, value, what it means). It makes the
- * JOULE_<NAME> constants below, joule_strerror() and joule_error_name(),
+ * JOULE_<NAME> constants below, joule_strerror(), joule_error_name() and
+ * joule_error_text(),
  * and the Python binding reads it through joule_error_name(). A new code
  * goes at the end with the next negative value; values never change. */
 #define JOULE_ERROR_LIST(X)                                                    \
