@@ -1,6 +1,6 @@
 /* A small client for jouled (HTTP/1.1 + JSON over a unix socket or TCP),
  * used when the caller lacks the privilege to do something itself: GPU
- * control (core/control.c) and RAPL reads (client/remote.c).
+ * control (core/control_daemon.c) and RAPL reads (client/remote.c).
  *
  * Where: $JOULE_DAEMON = unix:PATH | tcp:HOST:PORT | off; unset means the
  * default socket /run/joule/jouled.sock when it exists. Over TCP the

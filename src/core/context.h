@@ -43,7 +43,7 @@ struct edge_track;   /* core/edge.c */
 struct edge_value;
 struct keeper;       /* core/keeper.c */
 struct cuda_sync;    /* core/cuda_sync.c */
-struct control_state; /* core/control.c */
+struct control_state; /* core/control.h */
 struct device_counter; /* core/counter.h */
 
 struct joule_ctx {
@@ -161,7 +161,7 @@ void keeper_stop(struct joule_ctx *ctx);
 int edges_create(struct joule_ctx *ctx, int correction_option);
 void edges_destroy(struct joule_ctx *ctx);
 
-/* Control restore (core/control.c): control_init is called by joule_open
+/* Control restore (core/control_exit.c): control_init is called by joule_open
  * after selection, control_destroy by joule_close. */
 int control_init(struct joule_ctx *ctx, int restore_on_exit);
 void control_destroy(struct joule_ctx *ctx);
