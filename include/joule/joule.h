@@ -503,3 +503,4 @@ int joule_plan_unload(joule_ctx *ctx);
 #include <joule/trace.h>
 #include <joule/optimize.h>
 #include <joule/planner.h>
+#include <joule/sweep.h>
