@@ -9,9 +9,9 @@
 #include <time.h>
 
 #include <joule/joule.h>
+#include <joule/planner.h>
 
 #include "commands.h"
-#include <joule/planner.h>
 
 static void usage(FILE *out)
 {
