@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <joule/trace.h>
+
 #include "commands.h"
 #include "common.h"
 

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
 #include <joule/optimize.h>
+
+#include "commands.h"
 
 static void optimize_usage(FILE *out)
 {

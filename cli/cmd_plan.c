@@ -9,9 +9,10 @@
 #include <time.h>
 
 #include <joule/joule.h>
+#include <joule/planner.h>
 
 #include "commands.h"
-#include <joule/planner.h>
+#include "plan_report.h"
 
 static void usage(FILE *out)
 {
@@ -374,43 +375,9 @@ int cmd_plan(int argc, char **argv)
         goto fail;
     if (fsvg && (rc = joule_planner_write_frontier_svg(pl, chosen, fsvg)))
         goto fail;
-    if (!quiet) {
-        double first_t, first_e, last_t, last_e;
-        joule_planner_plan(pl, 0, &first_t, &first_e, NULL);
-        joule_planner_plan(pl, rep.plans - 1, &last_t, &last_e, NULL);
-        fprintf(info, "joule plan: %s, %d stages x %d microbatches, quantum "
-                "%g ms, blocking power %g W\n",
-                joule_schedule_name(cfg.schedule), cfg.stages, cfg.microbatches,
-                cfg.quantum_s * 1e3, cfg.blocking_power_w);
-        fprintf(info, "  all fastest:        %.6g s  %.6g J\n",
-                rep.fastest_time_s, rep.fastest_energy_j);
-        fprintf(info, "  no energy bloat:    %.6g s  %.6g J  (%.2f%% less, "
-                "same time)\n",
-                first_t, first_e,
-                100.0 * (rep.fastest_energy_j - first_e) / rep.fastest_energy_j);
-        fprintf(info, "  least energy:       %.6g s  %.6g J  (%.2f%% less, "
-                "%.2f%% slower)\n",
-                last_t, last_e,
-                100.0 * (rep.fastest_energy_j - last_e) / rep.fastest_energy_j,
-                100.0 * (last_t - rep.fastest_time_s) / rep.fastest_time_s);
-        fprintf(info, "  frontier:           %d plans (%d quanta, %d max-flows, "
-                "%.1f ms)\n",
-                rep.plans, rep.steps, rep.max_flows, solve_s * 1e3);
-        if (cfg.improve_budget >= 0)
-            fprintf(info, "  discrete search:    %d plans searched, %lld neighbours "
-                    "tried%s\n", rep.improve_searched, rep.improve_evals,
-                    rep.improve_cut ? " (stopped at its budget)" : " (converged)");
-        else
-            fprintf(info, "  discrete search:    off (--no-search)\n");
-        if (chosen >= 0) {
-            double ct, ce;
-            int cid;
-            joule_planner_plan(pl, chosen, &ct, &ce, &cid);
-            fprintf(info, "  chosen (%s):%*s plan %d: %.6g s  %.6g J\n",
-                    deadline > 0 ? "deadline" : at,
-                    deadline > 0 ? 2 : 0, "", cid, ct, ce);
-        }
-    }
+    if (!quiet)
+        plan_print_summary(info, pl, &cfg, &rep, solve_s, chosen,
+                           deadline > 0 ? "deadline" : at);
     goto done;
 fail:
     fprintf(stderr, "joule plan: %s\n", joule_last_error());

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <joule/trace.h>
+
 #include "commands.h"
 #include "common.h"
 

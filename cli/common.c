@@ -2,9 +2,9 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <string.h>
 
+#include <joule/sweep.h>
 #include <joule/trace.h>
 
 /* Exported by libjoule until joule.h declares joule_options_allow_empty()
@@ -58,22 +58,19 @@ cJSON *cli_device_json(cJSON *array, const joule_device *d)
     return o;
 }
 
+/* One implementation of the statistics: libjoule's (sweep.h). */
 double cli_mean(const double *v, int n, int stride)
 {
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += v[i * stride];
-    return n ? s / n : NAN;
+    double m;
+    joule_sweep_mean_sd(v, n, stride, &m, NULL);
+    return m;
 }
 
 double cli_stddev(const double *v, int n, int stride)
 {
-    if (n < 2)
-        return 0.0;
-    double m = cli_mean(v, n, stride), s = 0;
-    for (int i = 0; i < n; i++)
-        s += (v[i * stride] - m) * (v[i * stride] - m);
-    return sqrt(s / (n - 1));
+    double m, sd;
+    joule_sweep_mean_sd(v, n, stride, &m, &sd);
+    return sd;
 }
 
 FILE *cli_open_output(const char *command, const char *path)

@@ -358,11 +358,12 @@ static int write_replacing(struct run_trace *rt, joule_trace_range *a, char *msg
     close(fd);
     int rc = joule_trace_write(rt->ctx, rt->sampler, tmp, a);
     char why[1024];
-    if (rc)
+    if (rc) {
         snprintf(why, sizeof why, "%s", joule_last_error());
-    else if (rename(tmp, rt->real_path) != 0)
-        rc = -1, snprintf(why, sizeof why, "cannot replace trace '%s': %s", rt->path,
-                          strerror(errno));
+    } else if (rename(tmp, rt->real_path) != 0) {
+        rc = -1;
+        snprintf(why, sizeof why, "cannot replace trace '%s': %s", rt->path, strerror(errno));
+    }
     if (rc) {
         unlink(tmp);
         snprintf(msg, len, "%s; '%s' keeps the rows appended until then (whole rows, "

@@ -518,3 +518,5 @@ int joule_plan_unload(joule_ctx *ctx);
 #include <joule/trace.h>
 #include <joule/optimize.h>
 #include <joule/planner.h>
+#include <joule/sweep.h>
+#include <joule/bso.h>

@@ -7,9 +7,9 @@
 #ifndef JOULE_OPTIMIZE_H
 #define JOULE_OPTIMIZE_H
 
-#include <stddef.h>
-
 #include <joule/joule.h>
+
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {

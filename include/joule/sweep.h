@@ -14,13 +14,16 @@
 #define JOULE_SWEEP_H
 
 #include <joule/joule.h>
-#include <joule/optimize.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define JOULE_SWEEP_API_VERSION 1
+
+/* A measured setting: defined in <joule/optimize.h> (joule.h includes
+ * both, in an order that may put this header first). */
+typedef struct joule_setting_point joule_setting_point;
 
 enum joule_sweep_knob { JOULE_SWEEP_POWER_LIMIT = 0, JOULE_SWEEP_SM_CLOCK = 1 };
 

@@ -16,9 +16,9 @@
 #ifndef JOULE_TRACE_H
 #define JOULE_TRACE_H
 
-#include <stdio.h>
-
 #include <joule/joule.h>
+
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
