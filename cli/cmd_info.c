@@ -51,34 +51,13 @@ static void read_gpu_state(joule_ctx *ctx, const joule_device *d, struct gpu_sta
                        joule_throttle_names(mask, s->throttle, sizeof s->throttle) == 0;
 }
 
-/* The jouled a control request would go to, as libjoule's daemon client
- * picks it (src/client/daemon_client.c): $JOULE_DAEMON (unix:PATH or
- * tcp:HOST:PORT; "off", "none" or empty: none), else the default socket
- * where it exists. Kept here until libjoule publishes that choice. */
-#define CLI_DAEMON_DEFAULT_SOCKET "/run/joule/jouled.sock"
-static int daemon_configured(char *desc, size_t len)
-{
-    const char *e = getenv("JOULE_DAEMON");
-    if (e && (!strncmp(e, "unix:", 5) || !strncmp(e, "tcp:", 4))) {
-        snprintf(desc, len, "%s", e);
-        return 1;
-    }
-    if (e)
-        return 0; /* off, none, empty or malformed */
-    if (access(CLI_DAEMON_DEFAULT_SOCKET, F_OK) == 0) {
-        snprintf(desc, len, "unix:%s", CLI_DAEMON_DEFAULT_SOCKET);
-        return 1;
-    }
-    return 0;
-}
-
 /* How a device is read and, for GPUs, controlled: directly, or through
  * jouled for an unprivileged caller. */
 static void access_paths(const joule_device *d, char *reads, size_t rlen, char *control,
                          size_t clen)
 {
     char daemon[256];
-    int have_daemon = daemon_configured(daemon, sizeof daemon);
+    int have_daemon = joule_daemon_configured(daemon, sizeof daemon);
     int remote = strcmp(joule_device_backend(d), "remote") == 0;
     snprintf(reads, rlen, "%s", remote ? "via jouled" : "direct");
     control[0] = '\0';

@@ -7,10 +7,6 @@
 #include <joule/sweep.h>
 #include <joule/trace.h>
 
-/* Exported by libjoule until joule.h declares joule_options_allow_empty()
- * (src/core/trace_api.c): a context with no devices is not an error. */
-void joule_options_allow_no_devices(joule_options *o);
-
 joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
 {
     joule_options *o = NULL;
@@ -21,7 +17,7 @@ joule_ctx *cli_open(const char *command, const char *spec, int allow_empty)
         return NULL;
     }
     if (allow_empty)
-        joule_options_allow_no_devices(o);
+        joule_options_allow_empty(o);
     if (joule_open(o, &ctx)) {
         fprintf(stderr, "joule %s: %s\n", command, joule_last_error());
         ctx = NULL;

@@ -38,7 +38,7 @@ const char *gpu_label(const joule_device *d, int gpu, char *buf, size_t len)
 
 int is_sim(const joule_device *d)
 {
-    return d && !strcmp(joule_device_backend(d), "sim");
+    return d && (joule_device_caps(d) & JOULE_CAP_SIMULATED);
 }
 
 /* Appended to a change made on a simulated GPU: its state lives in this

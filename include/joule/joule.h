@@ -84,6 +84,15 @@ int joule_options_set_sysfs_root(joule_options *opts, const char *root);
 /* Append one row per ended window to PATH (flushed per row). */
 int joule_options_set_log(joule_options *opts, const char *path,
                           enum joule_log_format fmt);
+/* A spec that finds no device opens an empty context instead of failing
+ * (for listing which backends are absent and why: joule_backend_*). */
+void joule_options_allow_empty(joule_options *opts);
+/* Whether GPU control and root-only reads would go through jouled, and
+ * where: $JOULE_DAEMON (unix:PATH or tcp:HOST:PORT; off, none or empty:
+ * no daemon), else the default socket /run/joule/jouled.sock when it
+ * exists. Returns 1 with desc ("unix:/run/joule/jouled.sock"), else 0.
+ * Does not connect. */
+int joule_daemon_configured(char *desc, size_t len);
 /* User sync hook, run at window edges before reading counters. */
 int joule_options_set_sync(joule_options *opts, joule_sync_fn fn, void *user);
 /* Built-in CUDA sync: dlopens libcudart and synchronizes every monitored

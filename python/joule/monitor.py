@@ -20,6 +20,9 @@ _KIND_ATTR = {_lib.KIND_GPU: "gpu", _lib.KIND_CPU: "cpu",
               _lib.KIND_CORE: "core", _lib.KIND_UNCORE: "uncore"}
 
 
+_CAP_SIMULATED = 1 << 11  # JOULE_CAP_SIMULATED in joule.h
+
+
 class Device:
     """One monitored device, as libjoule describes it (read-only)."""
 
@@ -41,7 +44,8 @@ class Device:
 
     @property
     def simulated(self):
-        return self.backend == "sim"
+        """Whether the device is simulated (its JOULE_CAP_SIMULATED bit)."""
+        return bool(self.caps & _CAP_SIMULATED)
 
     def __repr__(self):
         return "Device(%s, %r, backend=%r)" % (self.label, self.name,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "devices/device.h"
 
 int daemon_client_configured(char *desc, size_t len)
@@ -239,4 +240,14 @@ int daemon_client_gpu(const struct joule_device *d, enum daemon_gpu_op op, int a
     int rc = daemon_client_error(st, body, whatd);
     free(body);
     return rc;
+}
+
+JOULE_EXPORT int joule_daemon_configured(char *desc, size_t len)
+{
+    char tmp[8];
+    if (!desc || !len) {
+        desc = tmp;
+        len = sizeof tmp;
+    }
+    return daemon_client_configured(desc, len);
 }

@@ -36,7 +36,6 @@ struct joule_options {
 };
 
 /* Lets joule_open succeed with no devices (for `joule info`). */
-void joule_options_allow_empty(joule_options *opts);
 
 struct window_table; /* core/windows.c */
 struct edge_track;   /* core/edge.c */

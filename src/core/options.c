@@ -93,7 +93,7 @@ JOULE_EXPORT int joule_options_set_restore_on_exit(joule_options *o, int enable)
     return 0;
 }
 
-void joule_options_allow_empty(joule_options *o)
+JOULE_EXPORT void joule_options_allow_empty(joule_options *o)
 {
     if (o)
         o->allow_empty = 1;

@@ -172,15 +172,3 @@ JOULE_EXPORT int joule_trace_write_html(const joule_trace *t, FILE *f)
 {
     return trace_html_write(&t->t, f);
 }
-
-/* ---- interim export for the CLI ------------------------------------------ */
-
-/* `joule info` lists why there are no devices, so it opens a context that
- * may be empty. joule_options_allow_empty() (core/options.c) is internal;
- * until joule.h publishes it, this is its exported twin. The lead's merge
- * moves it: JOULE_EXPORT on that function, its declaration in joule.h, and
- * this shim goes. */
-JOULE_EXPORT void joule_options_allow_no_devices(joule_options *o)
-{
-    joule_options_allow_empty(o);
-}

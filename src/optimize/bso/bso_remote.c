@@ -11,8 +11,10 @@
 
 bool bso_remote_configured(void)
 {
+    /* Named explicitly only: a job does not move to the default socket's
+     * daemon just because one runs on the machine. */
     const char *env = getenv("JOULE_DAEMON");
-    return env && *env && strcmp(env, "off") != 0;
+    return env && (!strncmp(env, "unix:", 5) || !strncmp(env, "tcp:", 4));
 }
 
 /* /v1/bso/jobs/{job}/tail with the job name percent-encoded. */

@@ -7,7 +7,7 @@
 
 #include "optimize/bso/bso_job.h"
 
-/* Whether $JOULE_DAEMON names a daemon (set and not "off"). */
+/* Whether $JOULE_DAEMON names a daemon (unix:PATH or tcp:HOST:PORT). */
 bool bso_remote_configured(void);
 int bso_remote_join(const struct bso_spec *spec);
 /* The stored spec of an existing job. */
