@@ -71,6 +71,19 @@ static joule_bso *attach(struct jd_call *c)
     return b;
 }
 
+/* Answers with the job as JSON and closes it. */
+static void reply_state(struct jd_call *c, joule_bso *b)
+{
+    char *state = NULL;
+    int rc = joule_bso_state_json(b, &state);
+    joule_bso_close(b);
+    if (rc < 0)
+        reply_rc(c, rc);
+    else
+        jd_reply_json(c->resp, 200, cJSON_Parse(state));
+    free(state);
+}
+
 void route_bso_job(struct jd_call *c)
 {
     if (req_check_query(c, ""))
@@ -95,15 +108,7 @@ void route_bso_job(struct jd_call *c)
         reply_rc(c, rc);
         return;
     }
-    char *state = NULL;
-    rc = joule_bso_state_json(b, &state);
-    joule_bso_close(b);
-    if (rc < 0) {
-        reply_rc(c, rc);
-        return;
-    }
-    jd_reply_json(c->resp, 200, cJSON_Parse(state));
-    free(state);
+    reply_state(c, b);
 }
 
 void route_bso_state(struct jd_call *c)
@@ -111,17 +116,8 @@ void route_bso_state(struct jd_call *c)
     if (req_check_query(c, ""))
         return;
     joule_bso *b = attach(c);
-    if (!b)
-        return;
-    char *state = NULL;
-    int rc = joule_bso_state_json(b, &state);
-    joule_bso_close(b);
-    if (rc < 0) {
-        reply_rc(c, rc);
-        return;
-    }
-    jd_reply_json(c->resp, 200, cJSON_Parse(state));
-    free(state);
+    if (b)
+        reply_state(c, b);
 }
 
 void route_bso_trial(struct jd_call *c)
