@@ -93,8 +93,7 @@ JOULE_EXPORT void joule_close(joule_ctx *ctx)
 {
     if (!ctx)
         return;
-    if (ctx->plan_state && ctx->plan_state_free)
-        ctx->plan_state_free(ctx->plan_state);
+    jctx_detach_all(ctx);
     joule_sampler_destroy(ctx->sampler);
     keeper_stop(ctx);
     control_destroy(ctx);

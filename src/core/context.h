@@ -43,6 +43,16 @@ struct edge_value;
 struct keeper;       /* core/keeper.c */
 struct cuda_sync;    /* core/cuda_sync.c */
 struct control_state; /* core/control.h */
+
+/* An object a higher layer parks on the context, so that joule_close
+ * ends it (the planner's runtime thread) without the core knowing what it
+ * is: attach, find and detach by a key the owner chooses. */
+#define JCTX_MAX_ATTACHED 4
+struct jctx_attachment {
+    const void *key;
+    void *obj;
+    void (*free_fn)(void *obj);
+};
 struct device_counter; /* core/counter.h */
 
 struct joule_ctx {
@@ -84,10 +94,19 @@ struct joule_ctx {
     /* GPU settings changed through this context, for joule_restore(). */
     struct control_state *control;
 
-    /* Pipeline plan runtime (optimize/planner/runtime.c). */
-    void *plan_state;
-    void (*plan_state_free)(void *);
+    /* Objects higher layers park here (core/attach.c). */
+    struct jctx_attachment attached[JCTX_MAX_ATTACHED];
 };
+
+/* JOULE_EEXIST when key is attached already, JOULE_ENOMEM when the slots
+ * are full. */
+int jctx_attach(struct joule_ctx *ctx, const void *key, void *obj, void (*free_fn)(void *));
+/* The object attached under key, or NULL. */
+void *jctx_attached(struct joule_ctx *ctx, const void *key);
+/* Removes it without freeing it; returns it (NULL when none). */
+void *jctx_detach(struct joule_ctx *ctx, const void *key);
+/* Frees every attachment, the last attached first (joule_close). */
+void jctx_detach_all(struct joule_ctx *ctx);
 
 /* Device i's cumulative energy in µJ since the context opened (wrap
  * corrected; integrated from power for devices without a counter), and the

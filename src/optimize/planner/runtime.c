@@ -261,15 +261,18 @@ JOULE_EXPORT int joule_plan_runtime_stats(const joule_plan_runtime *crt, unsigne
 
 /* ---- joule.h's context-keyed functions ----------------------------------- */
 
+/* The key of the handle a context holds (core/attach.c). */
+static const char attach_key;
+
 /* The handle a context holds, NULL when none. */
 static plan_rt *loaded(joule_ctx *ctx)
 {
-    return ctx && ctx->plan_state && ctx->plan_state_free == rt_free ? ctx->plan_state : NULL;
+    return jctx_attached(ctx, &attach_key);
 }
 
 JOULE_EXPORT int joule_plan_load(joule_ctx *ctx, const char *plan_file, int stage, int gpu)
 {
-    if (ctx && ctx->plan_state)
+    if (loaded(ctx))
         return joule_set_error(JOULE_EEXIST,
                                "joule_plan_load: a plan is already loaded "
                                "on this context; call joule_plan_unload() "
@@ -278,9 +281,9 @@ JOULE_EXPORT int joule_plan_load(joule_ctx *ctx, const char *plan_file, int stag
     int rc = joule_plan_runtime_create(ctx, plan_file, stage, gpu, &rt);
     if (rc)
         return rc;
-    ctx->plan_state = rt;
-    ctx->plan_state_free = rt_free;
-    return 0;
+    if ((rc = jctx_attach(ctx, &attach_key, rt, rt_free)) < 0)
+        rt_free(rt);
+    return rc;
 }
 
 JOULE_EXPORT int joule_plan_instruction_begin(joule_ctx *ctx, const char *instruction)
@@ -294,8 +297,7 @@ JOULE_EXPORT int joule_plan_unload(joule_ctx *ctx)
     if (!rt)
         return joule_set_error(JOULE_EINVAL,
                                "joule_plan_unload: no plan is loaded");
-    ctx->plan_state = NULL;
-    ctx->plan_state_free = NULL;
+    jctx_detach(ctx, &attach_key);
     return joule_plan_runtime_destroy(rt);
 }
 
