@@ -27,10 +27,14 @@ from .errors import (AlreadyExistsError, DeviceNotFoundError, GPULostError,
                      NotSupportedError, OutOfMemoryError, OutOfRangeError,
                      PermissionDeniedError)
 from .monitor import Device, Measurement, Monitor, Window
-from .optimizer import (Energy, MaxSlowdownConstraint, OptimumSelector,
-                        PowerLimitOptimizer, Time, ZeusCost)
-from .power import PowerMonitor, now
+from .optimizer import (Energy, GlobalPowerLimitOptimizer,
+                        MaxSlowdownConstraint, OptimumSelector,
+                        PowerLimitMeasurement, PowerLimitOptimizer, Time,
+                        ZeusCost)
+from .power import PowerDomain, PowerMonitor, TemperatureMonitor, now
 from . import sim
+from . import device
+from . import framework
 
 __version__ = "0.1.0"
 #: Version of the loaded libjoule.so, e.g. "0.1.0".
@@ -41,6 +45,8 @@ library_path = _lib.path
 __all__ = [
     "Monitor", "Measurement", "Window", "Device",
     "PowerMonitor", "PowerLimitOptimizer", "now", "sim",
+    "GlobalPowerLimitOptimizer", "PowerLimitMeasurement", "PowerDomain",
+    "TemperatureMonitor", "device", "framework",
     "OptimumSelector", "Energy", "Time", "ZeusCost", "MaxSlowdownConstraint",
     "JouleError", "InvalidArgumentError", "NotFoundError",
     "AlreadyExistsError", "OutOfRangeError", "DeviceNotFoundError",
