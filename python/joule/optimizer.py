@@ -657,6 +657,8 @@ class PowerLimitOptimizer:
         ms = self._zeus_measurements()
         if self._custom is not None:
             opt = self._choose(ms)
+            if self._restore_w is None:
+                self._restore_w = self._max_limit_w()
             self._apply(opt)
             self._custom_opt = opt
         if self.profile_path is not None and ms:

@@ -8,10 +8,10 @@ import threading
 import warnings
 from ctypes import byref, c_double, c_int, c_void_p
 
-from . import _lib
-from . import sync as _sync
-from ._lib import check, decode, lib
-from .errors import DeviceNotFoundError, InvalidArgumentError, error_for
+from .. import _lib
+from .. import sync as _sync
+from .._lib import check, decode, lib
+from ..errors import DeviceNotFoundError, InvalidArgumentError, error_for
 
 __all__ = ["Monitor", "Measurement", "Device", "Window"]
 
@@ -892,3 +892,7 @@ def _sim_call(monitor, fn, *args):
     finally:
         monitor._release()
 
+
+
+#: Zeus's name (zeus.monitor.ZeusMonitor).
+ZeusMonitor = Monitor
