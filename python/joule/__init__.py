@@ -35,6 +35,7 @@ from .power import PowerDomain, PowerMonitor, TemperatureMonitor, now
 from . import sim
 from . import device
 from . import framework
+from . import hourly
 
 __version__ = "0.1.0"
 #: Version of the loaded libjoule.so, e.g. "0.1.0".
