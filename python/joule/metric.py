@@ -114,6 +114,17 @@ def push_to_gateway(url, job, families, timeout=10.0):
         r.read()
 
 
+def _url(pushgateway_url, prometheus_url, job):
+    """Zeus's code says pushgateway_url, its docs prometheus_url."""
+    if pushgateway_url is not None and prometheus_url is not None:
+        raise TypeError("joule: pass pushgateway_url or prometheus_url, "
+                        "not both")
+    url = pushgateway_url if pushgateway_url is not None else prometheus_url
+    if url is None or job is None:
+        raise TypeError("joule: a Pushgateway URL and a job are needed")
+    return url
+
+
 def _monitor(cpu_indices, gpu_indices, devices, monitor):
     if monitor is not None:
         return monitor, False
@@ -139,11 +150,13 @@ class EnergyHistogram(_Metric):
     job, gpu_bucket_range=..., cpu_bucket_range=..., dram_bucket_range=...)``:
     ``end_window`` observes each device's energy and pushes."""
 
-    def __init__(self, cpu_indices, gpu_indices, pushgateway_url, job,
+    def __init__(self, cpu_indices, gpu_indices, pushgateway_url=None,
+                 job=None,
                  gpu_bucket_range=(50.0, 100.0, 200.0, 500.0, 1000.0),
                  cpu_bucket_range=(10.0, 50.0, 100.0, 500.0, 1000.0),
                  dram_bucket_range=(5.0, 10.0, 20.0, 50.0, 150.0), *,
-                 devices=None, monitor=None):
+                 devices=None, monitor=None, prometheus_url=None):
+        pushgateway_url = _url(pushgateway_url, prometheus_url, job)
         for what, r in (("GPU", gpu_bucket_range), ("CPU", cpu_bucket_range),
                         ("DRAM", dram_bucket_range)):
             if not r:
@@ -239,7 +252,9 @@ class EnergyCumulativeCounter(_Periodic):
     update_period, pushgateway_url, job)``."""
 
     def __init__(self, cpu_indices, gpu_indices, update_period,
-                 pushgateway_url, job, *, devices=None, monitor=None):
+                 pushgateway_url=None, job=None, *, devices=None, monitor=None,
+                 prometheus_url=None):
+        pushgateway_url = _url(pushgateway_url, prometheus_url, job)
         self.update_period = float(update_period)
         self.pushgateway_url, self.job = pushgateway_url, job
         self.energy_monitor, self._owns = _monitor(cpu_indices, gpu_indices,
@@ -287,8 +302,9 @@ class PowerGauge(_Periodic):
     """Zeus's ``PowerGauge(gpu_indices, update_period, pushgateway_url,
     job)``."""
 
-    def __init__(self, gpu_indices, update_period, pushgateway_url, job, *,
-                 devices=None, monitor=None):
+    def __init__(self, gpu_indices, update_period, pushgateway_url=None,
+                 job=None, *, devices=None, monitor=None, prometheus_url=None):
+        pushgateway_url = _url(pushgateway_url, prometheus_url, job)
         self.update_period = float(update_period)
         self.pushgateway_url, self.job = pushgateway_url, job
         self.energy_monitor, self._owns = _monitor([], gpu_indices, devices,

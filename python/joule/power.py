@@ -118,7 +118,7 @@ class PowerMonitor:
     ``start=None`` means "from the oldest sample kept", ``end=None`` "now".
     """
 
-    def __init__(self, devices=None, interval_ms=100, history_s=3600.0, *,
+    def __init__(self, devices=None, interval_ms=None, history_s=None, *,
                  gpus=None, cpus=None, gpu_indices=None, cpu_indices=None,
                  sysfs_root=None, start=True, update_period=None,
                  max_samples_per_gpu=None, power_domains=None):
@@ -126,10 +126,23 @@ class PowerMonitor:
         self._owns_monitor = False
         _require()
         if isinstance(devices, (list, tuple, range)):
-            # Zeus's first positional argument is gpu_indices.
+            # Zeus's signature: PowerMonitor(gpu_indices, update_period,
+            # max_samples_per_gpu, power_domains), positionally too.
             if gpu_indices is not None:
                 raise TypeError("joule: gpu_indices given twice")
             gpu_indices, devices = list(devices), None
+            if interval_ms is not None:
+                if update_period is not None:
+                    raise TypeError("joule: update_period given twice")
+                update_period, interval_ms = interval_ms, None
+            if history_s is not None:
+                if max_samples_per_gpu is not None:
+                    raise TypeError("joule: max_samples_per_gpu given twice")
+                max_samples_per_gpu, history_s = history_s, None
+        if interval_ms is None:
+            interval_ms = 100
+        if history_s is None:
+            history_s = 3600.0
         if gpu_indices is not None and len(list(gpu_indices)) == 0:
             raise ValueError("`gpu_indices` must be either `None` or non-empty")
         if power_domains is not None and not power_domains:
