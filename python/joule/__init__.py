@@ -60,7 +60,7 @@ def __getattr__(name):
     # PEP 562: joule.HFPowerLimitCallback exists only where transformers
     # can be imported (see joule.optimizer); it is not in __all__, so that
     # `from joule import *` never imports transformers.
-    if name == "HFPowerLimitCallback":
+    if name in ("HFPowerLimitCallback", "HFGlobalPowerLimitOptimizer"):
         from . import optimizer
         return getattr(optimizer, name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

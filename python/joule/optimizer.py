@@ -952,7 +952,7 @@ def __getattr__(name):
     # PEP 562: HFPowerLimitCallback exists only where transformers imports,
     # and importing transformers (seconds, and torch with it) waits for its
     # first use instead of slowing down every `import joule`.
-    if name == "HFPowerLimitCallback":
+    if name in ("HFPowerLimitCallback", "HFGlobalPowerLimitOptimizer"):
         try:
             return hf_callback_class()
         except Exception as e:  # ImportError, or a broken optional package
