@@ -33,12 +33,10 @@ def sync_execution(gpu_devices, sync_with="torch"):
 
 
 def _dist():
+    # No process group can exist before torch is imported: never import it.
     torch = sys.modules.get("torch")
     if torch is None:
-        try:
-            torch = importlib.import_module("torch")
-        except ImportError:
-            return None
+        return None
     dist = getattr(torch, "distributed", None)
     try:
         if dist is not None and dist.is_available() and dist.is_initialized():

@@ -201,6 +201,40 @@ class DeviceAndFramework(unittest.TestCase):
                 sync_execution([0], sync_with="torch")
 
 
+class Profile(unittest.TestCase):
+    """joule.profile (zeus.profile) on a simulated H100 at full load."""
+
+    def setUp(self):
+        self.m = joule.Monitor(devices="sim:1:h100", sync=None)
+        self.addCleanup(self.m.close)
+        joule.sim.set_load(self.m, 0, 1.0)
+
+    def test_measure(self):
+        from joule.profile import measure
+        r = measure(lambda: time.sleep(0.01), self.m,
+                    measurement_duration=0.6, cooldown_duration=0.05,
+                    num_warmup_iterations=2, num_calibration_iterations=5)
+        self.assertGreaterEqual(r.iterations, 1)
+        # 700 W for the time measured, per iteration
+        self.assertAlmostEqual(r.total_energy, 700.0 * r.total_time,
+                               delta=support.counter_slack(700.0) + 0.05 * 700 * r.total_time)
+        self.assertAlmostEqual(r.energy_per_iter * r.iterations,
+                               r.total_energy, places=9)
+        self.assertTrue(10 <= r.temperature_before <= 110)
+
+    def test_sweep(self):
+        from joule.profile import profile_measurement_duration
+        rep = profile_measurement_duration(
+            lambda: time.sleep(0.01), self.m, [0.2, 0.4], cooldown_duration=0,
+            num_trials=2, num_warmup_trials=0, num_warmup_iterations=1,
+            iteration_duration=0.01, trial_stddev_threshold=1e9)
+        self.assertEqual(rep.sweep_param, ("measurement_duration", [0.2, 0.4]))
+        self.assertEqual(rep.fixed_param, ("cooldown_duration", 0))
+        self.assertEqual(len(rep.entries), 2)
+        self.assertTrue(all(len(e.trials) == 2 and e.is_valid
+                            for e in rep.entries))
+
+
 class EntryPoints(unittest.TestCase):
     def run_module(self, args, sig_after=None, timeout=60):
         p = subprocess.Popen([sys.executable, "-m"] + args, env=child_env(),
