@@ -320,6 +320,7 @@ class PrometheusPush(unittest.TestCase):
         while time.monotonic() < deadline:
             if cls.proc.poll() is not None:
                 err = cls.proc.stderr.read().decode(errors="replace")[-500:]
+                cls.proc.stderr.close()
                 raise unittest.SkipTest("prometheus-pushgateway could not "
                                         "start: %s" % err)
             try:
@@ -329,6 +330,8 @@ class PrometheusPush(unittest.TestCase):
             except OSError:
                 time.sleep(0.1)
         cls.proc.kill()
+        cls.proc.wait()
+        cls.proc.stderr.close()
         raise unittest.SkipTest("prometheus-pushgateway did not become ready "
                                 "on %s within 20 s" % cls.url)
 
@@ -339,6 +342,8 @@ class PrometheusPush(unittest.TestCase):
             cls.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             cls.proc.kill()
+            cls.proc.wait()
+        cls.proc.stderr.close()
 
     def scrape(self):
         with urllib.request.urlopen("http://%s/metrics" % self.url,

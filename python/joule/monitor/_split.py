@@ -4,6 +4,7 @@ carbon and price monitors)."""
 import math
 import threading
 import time
+import weakref
 
 from .. import hourly
 from . import Monitor
@@ -51,33 +52,48 @@ class SplitMonitor:
         self._open = {}        # key -> (t, cumulative) at begin
         self._readings = []    # (t, cumulative) at boundaries
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="joule-hour-split")
+        # The thread holds only a weak reference, so an unclosed monitor
+        # is still collected (and its thread then ends).
+        self._thread = threading.Thread(
+            target=SplitMonitor._run_weak,
+            args=(weakref.ref(self), self._stop, self.period_s),
+            daemon=True, name="joule-hour-split")
         self._thread.start()
 
     def _cumulative(self):
         return time.time(), self.monitor.energy()
 
-    def _run(self):
-        while not self._stop.is_set():
+    @staticmethod
+    def _run_weak(ref, stop, period_s):
+        while not stop.is_set():
             now = time.time()
-            nxt = (math.floor(now / self.period_s) + 1) * self.period_s
-            if self._stop.wait(max(nxt - now, 0.0)):
+            nxt = (math.floor(now / period_s) + 1) * period_s
+            if stop.wait(max(nxt - now, 0.0)):
                 return
-            with self._lock:
-                if not self._open:
-                    self._readings.clear()
-                    continue
-            try:
-                reading = self._cumulative()
-            except Exception:  # noqa: BLE001 - closed under us
+            self = ref()
+            if self is None:
                 return
-            with self._lock:
-                self._readings.append(reading)
-                oldest = min(t for t, _ in self._open.values()) \
-                    if self._open else reading[0]
-                self._readings = [r for r in self._readings
-                                  if r[0] >= oldest]
+            if not self._boundary():
+                return
+            del self
+
+    def _boundary(self):
+        """At an hour boundary: one cumulative reading for the open
+        windows. False when the monitor is gone."""
+        with self._lock:
+            if not self._open:
+                self._readings.clear()
+                return True
+        try:
+            reading = self._cumulative()
+        except Exception:  # noqa: BLE001 - closed under us
+            return False
+        with self._lock:
+            self._readings.append(reading)
+            oldest = min(t for t, _ in self._open.values()) \
+                if self._open else reading[0]
+            self._readings = [r for r in self._readings if r[0] >= oldest]
+        return True
 
     def begin_window(self, key, sync_execution=True):
         self.monitor.begin_window(key, sync=sync_execution)
