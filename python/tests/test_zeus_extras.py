@@ -99,6 +99,22 @@ class CarbonAndPriceFiles(unittest.TestCase):
         s = joule.hourly.read_price_csv(path)
         self.assertAlmostEqual(s.get(hour(2024, 1, 1, 0)), 0.1)
 
+    def test_python_m_joule_hourly_prints_the_series(self):
+        path = self.write("wt.json", json.dumps(
+            {"data": [{"point_time": "2024-01-01T05:00:00Z", "value": 1000}],
+             "meta": {"units": "lbs_co2_per_mwh"}}))
+        r = subprocess.run([sys.executable, "-m", "joule.hourly", "watttime",
+                            path], env=child_env(), capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(),
+                         ["hour_utc,value", "2024-01-01T05:00:00Z,453.59237"])
+        r = subprocess.run([sys.executable, "-m", "joule.hourly", "price",
+                            path], env=child_env(), capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(path, r.stderr)
+
     def test_split_at_hour_boundaries_with_pue_and_missing_hours(self):
         h0 = hour(2024, 1, 1, 0).timestamp()
         # 1800 s before the 01:00 boundary, 900 s after; 100 W steady
