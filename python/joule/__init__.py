@@ -47,7 +47,7 @@ __all__ = [
     "Monitor", "Measurement", "Window", "Device",
     "PowerMonitor", "PowerLimitOptimizer", "now", "sim",
     "GlobalPowerLimitOptimizer", "PowerLimitMeasurement", "PowerDomain",
-    "TemperatureMonitor", "device", "framework",
+    "TemperatureMonitor", "device", "framework", "hourly",
     "OptimumSelector", "Energy", "Time", "ZeusCost", "MaxSlowdownConstraint",
     "JouleError", "InvalidArgumentError", "NotFoundError",
     "AlreadyExistsError", "OutOfRangeError", "DeviceNotFoundError",
