@@ -234,6 +234,22 @@ class PowerMonitorLikeZeus(unittest.TestCase):
             self.assertTrue(tl[0])
 
 
+ZEUS_WRITTEN = """{
+    "measurements": [
+        {
+            "power_limit": 700,
+            "energy": 7000.0,
+            "time": 10.0
+        },
+        {
+            "power_limit": 450,
+            "energy": 5000.5,
+            "time": 12.5
+        }
+    ]
+}"""
+
+
 def _measurements():
     return [joule.optimizer.PowerLimitMeasurement(700, 10.0, 7000.0),
             joule.optimizer.PowerLimitMeasurement(600, 10.5, 6000.0),
@@ -266,6 +282,39 @@ class OptimizerLikeZeus(unittest.TestCase):
         self.assertEqual(doc["measurements"][0],
                          {"power_limit": 700, "energy": 7000.0, "time": 10.0})
         self.assertEqual(joule.optimizer.read_profile(path), _measurements())
+
+    def test_reads_a_file_zeus_wrote(self):
+        # written by Zeus 0.16's _PowerLimitMeasurementList(...).json(indent=4)
+        path = os.path.join(self.dir, "zeus.json")
+        with open(path, "w") as f:
+            f.write(ZEUS_WRITTEN)
+        ms = joule.optimizer.read_profile(path)
+        self.assertEqual([tuple(m) for m in ms],
+                         [(700, 10.0, 7000.0), (450, 12.5, 5000.5)])
+        self.assertEqual(joule.ZeusCost(0.5).select(ms), 450)
+
+    def test_zeus_reads_our_file(self):
+        exe = os.environ.get("JOULE_ZEUS_PYTHON")
+        if not exe:
+            try:
+                import zeus  # noqa: F401
+                exe = sys.executable
+            except ImportError:
+                self.skipTest("Zeus is not installed here; set "
+                              "JOULE_ZEUS_PYTHON to a python with zeus to "
+                              "check that Zeus reads joule's profile files")
+        path = os.path.join(self.dir, "ours.json")
+        joule.optimizer.write_profile(path, _measurements())
+        r = subprocess.run([exe, "-c", textwrap.dedent("""\
+            import sys
+            from zeus.optimizer.power_limit import (
+                _PowerLimitMeasurementList as L)
+            ms = L.parse_file(sys.argv[1]).measurements
+            print([(m.power_limit, m.time, m.energy) for m in ms])
+            """), path], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertEqual(r.stdout.strip().splitlines()[-1],
+                         str([tuple(m) for m in _measurements()]))
 
     def test_existing_profile_is_applied_without_profiling(self):
         path = os.path.join(self.dir, "profile.json")
