@@ -793,7 +793,7 @@ class PowerLimitOptimizer:
 
     @property
     def done(self):
-        return self.state == "done"
+        return self._call(lib.joule_plo_state) == 3
 
     @property
     def power_limit(self):
