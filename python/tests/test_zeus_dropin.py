@@ -92,6 +92,36 @@ class SimulatedGpuIndices(unittest.TestCase):
         self.assertAlmostEqual(r.total_energy, sum(r.gpu_energy.values()),
                                places=9)
 
+    def test_window_log_has_only_the_selected_devices(self):
+        d = tempfile.mkdtemp(prefix="joule-py-narrow-log-")
+        for idx, name in (([0], "prefix.csv"), ([3, 1], "subset.csv"),
+                          ([3, 1], "subset.jsonl")):
+            path = os.path.join(d, name)
+            with joule.Monitor(devices="sim:4:h100", gpu_indices=idx,
+                               sync=None, log_file=path) as m:
+                m.begin_window("w")
+                time.sleep(0.15)
+                r = m.end_window("w")
+            if name.endswith(".csv"):
+                rows = support.read_csv_log(path)
+                self.assertEqual(len(rows), 1)
+                want = ["start_time", "window_name", "elapsed_time"] + \
+                    ["gpu%d_energy" % g for g in sorted(idx)] + \
+                    ["gpu%d_energy_uncertainty_j" % g for g in sorted(idx)]
+                self.assertEqual(list(rows[0]), want)
+                for g in idx:
+                    self.assertAlmostEqual(float(rows[0]["gpu%d_energy" % g]),
+                                           r.gpu_energy[g], places=5)
+            else:
+                rows = support.read_jsonl_log(path)
+                self.assertEqual(sorted(rows[0]["devices"]), ["gpu1", "gpu3"])
+                self.assertAlmostEqual(rows[0]["total_energy_j"],
+                                       r.total_energy, places=9)
+        # appending keeps the header rule: other devices are refused
+        with self.assertRaises(ValueError):
+            joule.Monitor(devices="sim:4:h100", gpu_indices=[2, 1],
+                          log_file=os.path.join(d, "subset.csv"))
+
     def test_env_spec_with_gpu_indices(self):
         # the issue: JOULE_DEVICES=sim:1:h100 + gpu_indices=[0] failed
         old = os.environ.get("JOULE_DEVICES")

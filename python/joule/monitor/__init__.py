@@ -272,6 +272,97 @@ def device_specs(gpus=None, cpus=None, devices=None):
     return specs
 
 
+_COLUMN_PREFIX = {_lib.KIND_GPU: "gpu", _lib.KIND_CPU: "cpu",
+                  _lib.KIND_DRAM: "dram", _lib.KIND_PSYS: "psys",
+                  _lib.KIND_CORE: "core", _lib.KIND_UNCORE: "uncore"}
+
+
+class _WindowLog:
+    """libjoule's window log (docs/measurement.md, "The window log"),
+    written in Python for a monitor narrowed to some of its context's
+    devices: the same CSV (Zeus's columns, then the uncertainties) or JSON
+    lines, the same rule for appending to an existing file."""
+
+    def __init__(self, path, fmt, devices):
+        self.path, self.fmt = path, fmt
+        self.devices = list(devices)
+        # columns: by kind, then context order (as libjoule)
+        self.cols = sorted(self.devices, key=lambda d: (d.kind, d.position))
+        self.uncertainty = True
+        self._lock = threading.Lock()
+        f = open(path, "a+", encoding="utf-8", newline="")
+        try:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            if fmt == "csv":
+                header, zeus = self._header(True), self._header(False)
+                if size > 0:
+                    f.seek(0)
+                    first = f.readline().rstrip("\r\n")
+                    if first == zeus:
+                        self.uncertainty = False
+                    elif first != header:
+                        raise InvalidArgumentError(
+                            "window log '%s' already holds rows for other "
+                            "devices (its header is '%s', this run's is "
+                            "'%s'); use another file" % (path, first, header))
+                else:
+                    f.write(header + "\n")
+            if size > 0:
+                f.seek(size - 1)
+                if f.read(1) != "\n":
+                    f.seek(0, os.SEEK_END)
+                    f.write("\n")
+            f.flush()
+        except BaseException:
+            f.close()
+            raise
+        self._f = f
+
+    def _header(self, uncertainty):
+        cols = ["start_time", "window_name", "elapsed_time"]
+        for suffix in ("",) + (("_uncertainty_j",) if uncertainty else ()):
+            cols += ["%s%d_energy%s" % (_COLUMN_PREFIX[d.kind], d.index, suffix)
+                     for d in self.cols]
+        return ",".join(cols)
+
+    def write(self, m):
+        if self.fmt == "csv":
+            name = m.name
+            if any(c in name for c in ',"\r\n'):
+                name = '"%s"' % name.replace('"', '""')
+            parts = ["%.6f" % m.start_time, name, "%.9g" % m.time]
+            for table in (m.energy,) + ((m.energy_uncertainty,)
+                                        if self.uncertainty else ()):
+                for d in self.cols:
+                    parts.append("nan" if m.status[d.label] else
+                                 "%.6f" % table[d.label])
+            line = ",".join(parts)
+        else:
+            import json
+            devs = {}
+            for d in self.devices:
+                bad = m.status[d.label] is not None
+                entry = {"energy_j": None if bad else m.energy[d.label],
+                         "energy_uncertainty_j": None if bad else
+                         m.energy_uncertainty[d.label],
+                         "quality": m.quality[d.label]}
+                if bad:
+                    entry["error"] = m.status[d.label]
+                devs[d.label] = entry
+            line = json.dumps({"start_time_unix_s": m.start_time,
+                               "window_name": m.name,
+                               "elapsed_time_s": m.time, "devices": devs,
+                               "total_energy_j": m.total_energy},
+                              separators=(",", ":"))
+        with self._lock:
+            self._f.write(line + "\n")
+            self._f.flush()
+
+    def close(self):
+        self._f.close()
+
+
 class Window:
     """``monitor.window(name)``: a context manager and a decorator.
 
@@ -465,6 +556,7 @@ class Monitor:
         specs = device_specs(gpus, cpus, devices)
         self._sync_choice = sync
         self._visible = None  # None: every device of the context
+        self._pylog = None    # a window log written here (narrowed)
         self._windows = set()  # names this object began and has not ended
         self._windows_lock = threading.Lock()
         base = devices
@@ -501,6 +593,8 @@ class Monitor:
         from the list, as without a spec (``cpus=[0]`` next to
         ``sim:2:h100``). Returns the spec opened."""
         kinds = ((_lib.KIND_GPU, gpus, "gpu"), (_lib.KIND_CPU, cpus, "cpu"))
+        log_file, log_format = args[0], args[1]
+        args = (None, None) + tuple(args[2:])  # the log: once it is known
         self._ctx = self._open(base, *args)
         keep, extra = {}, []
         for kind, wanted, word in kinds:
@@ -544,16 +638,26 @@ class Monitor:
             raise InvalidArgumentError(
                 "joule: gpus=%r and cpus=%r select none of the devices %r "
                 "opens" % (gpus, cpus, base))
-        if len(visible) != len(self._devices):
-            self._visible = tuple(visible)
-            try:
-                real = [d.index for d in visible
-                        if d.kind == _lib.KIND_GPU and not d.simulated]
-                self._sync_fn, _ = _sync.resolve(self._sync_choice, real)
-            except BaseException:
+        if len(visible) == len(self._devices):
+            if log_file is not None:  # libjoule writes it, as usual
                 lib.joule_close(self._ctx)
                 self._ctx = None
-                raise
+                self._ctx = self._open(spec, log_file, log_format, *args[2:])
+            return spec
+        self._visible = tuple(visible)
+        try:
+            real = [d.index for d in visible
+                    if d.kind == _lib.KIND_GPU and not d.simulated]
+            self._sync_fn, _ = _sync.resolve(self._sync_choice, real)
+            if log_file is not None:
+                # The context holds devices not asked for: the log is
+                # written here, with the selected devices' columns only.
+                self._pylog = _WindowLog(log_file, log_format or "csv",
+                                         self._visible)
+        except BaseException:
+            lib.joule_close(self._ctx)
+            self._ctx = None
+            raise
         return spec
 
     def _shrunk_sim(self, base, gpus):
@@ -676,6 +780,8 @@ class Monitor:
             for hook in hooks:
                 hook(ctx)
             lib.joule_close(ctx)
+            if self._pylog is not None:
+                self._pylog.close()
 
     def _add_close_hook(self, hook):
         with self._lock:
@@ -797,6 +903,14 @@ class Monitor:
                 e = error_for(rc, err)
                 e.measurement = m  # e.g. the log write failed: still measured
                 raise e
+            if self._pylog is not None and m is not None:
+                try:
+                    self._pylog.write(m)
+                except OSError as ex:
+                    e = error_for(-6, "cannot write window log '%s': %s"
+                                  % (self._pylog.path, ex))
+                    e.measurement = m
+                    raise e from ex
         finally:
             self._release()
         if self.approx_instant_energy is False and m is not None:
