@@ -253,19 +253,28 @@ class Profile(unittest.TestCase):
 
 class EntryPoints(unittest.TestCase):
     def run_module(self, args, sig_after=None, timeout=60):
+        """Runs python -m ARGS; with sig_after, sends SIGINT that long after
+        the program said (on stderr) that it is measuring, so a slow start
+        on a busy machine never meets the signal before its handler."""
         p = subprocess.Popen([sys.executable, "-m"] + args, env=child_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
+        first = ""
         if sig_after is not None:
+            first = p.stderr.readline()  # "Measuring ..." / "Sampling ..."
+            if "Ctrl-C" not in first:
+                p.kill()
+                out, err = p.communicate(timeout=timeout)
+                self.fail("no ready line: %r\n%s%s" % (first, out, err))
             time.sleep(sig_after)
             p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=timeout)
-        return p.returncode, out, err
+        return p.returncode, out, first + err
 
     def test_monitor_energy_prints_totals_on_ctrl_c(self):
         rc, out, err = self.run_module(
             ["joule.monitor", "energy", "--devices", "sim:2:h100",
-             "--gpu-indices", "1", "--json"], sig_after=2.0)
+             "--gpu-indices", "1", "--json"], sig_after=1.0)
         self.assertEqual(rc, 0, err)
         res = json.loads(out.strip().splitlines()[-1])
         self.assertEqual(list(res["gpu_energy_j"]), ["1"])
@@ -276,7 +285,7 @@ class EntryPoints(unittest.TestCase):
     def test_monitor_power_prints_energy_on_ctrl_c(self):
         rc, out, err = self.run_module(
             ["joule.monitor", "power", "--devices", "sim:1:h100",
-             "--update-period", "0.1"], sig_after=2.0)
+             "--update-period", "0.1"], sig_after=1.0)
         self.assertEqual(rc, 0, err)
         self.assertIn("Total time (s):", out)
         self.assertIn("Total energy (J): {'GPU0':", out)

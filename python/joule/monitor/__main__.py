@@ -68,6 +68,9 @@ def power(gpu_indices=None, update_period=1.0, power_domain="device_instant",
     pm = PowerMonitor(devices, gpu_indices=gpu_indices,
                       update_period=update_period, cpus=[])
     try:
+        print("Sampling %s every %g s; Ctrl-C prints the totals."
+              % (", ".join("gpu%d" % g for g in pm.gpu_indices),
+                 pm.update_period), file=sys.stderr, flush=True)
         start = time.time()
         t_end = None if duration is None else time.monotonic() + duration
         while not stop.wait(update_period):
