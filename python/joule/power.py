@@ -155,7 +155,9 @@ class PowerMonitor:
             if update_period <= 0:
                 raise ValueError("joule: update_period must be > 0 s, not %r"
                                  % (update_period,))
-            interval_ms = update_period * 1000.0
+            # The sampler runs at 1 Hz at the slowest: a longer period
+            # samples at 1 s (denser than asked, never sparser).
+            interval_ms = min(update_period * 1000.0, 1000.0)
         if max_samples_per_gpu is not None:
             if isinstance(max_samples_per_gpu, bool) or \
                     not isinstance(max_samples_per_gpu, int) or \
@@ -196,7 +198,8 @@ class PowerMonitor:
             raise
         self._monitor._release()
         #: Zeus's attributes: seconds between samples, GPUs sampled.
-        self.update_period = float(interval_ms) / 1000.0
+        self.update_period = float(update_period) if update_period \
+            is not None else float(interval_ms) / 1000.0
         self.gpu_indices = self._monitor.gpu_indices
         self.measurement_domains = self._zeus_domains(power_domains)
         if start:

@@ -251,6 +251,10 @@ class PowerMonitorLikeZeus(unittest.TestCase):
                 pm.get_power(power_domain="device_average")
         with self.assertRaises(ValueError):
             joule.power.PowerMonitor(gpu_indices=[], devices="sim:1:h100")
+        # Zeus allows periods over 1 s; the sampler then runs at 1 Hz
+        with joule.power.TemperatureMonitor(update_period=2.0,
+                                            devices="sim:1:h100") as tm:
+            self.assertEqual(tm.update_period, 2.0)
 
     def test_temperature_monitor(self):
         with joule.power.TemperatureMonitor(gpu_indices=[0], update_period=0.05,
