@@ -27,11 +27,16 @@ from .errors import (AlreadyExistsError, DeviceNotFoundError, GPULostError,
                      NotSupportedError, OutOfMemoryError, OutOfRangeError,
                      PermissionDeniedError)
 from .monitor import Device, Measurement, Monitor, Window
-from .optimizer import (Energy, MaxSlowdownConstraint, OptimumSelector,
-                        PowerLimitOptimizer, Time, ZeusCost)
+from .optimizer import (Energy, GlobalPowerLimitOptimizer,
+                        MaxSlowdownConstraint, OptimumSelector,
+                        PowerLimitMeasurement, PowerLimitOptimizer, Time,
+                        ZeusCost)
+from .power import PowerDomain, PowerMonitor, TemperatureMonitor, now
 from .bso import BatchSizeOptimizer, BatchSizeTrainFailError, JobSpec
-from .power import PowerMonitor, now
 from . import sim
+from . import device
+from . import framework
+from . import hourly
 
 __version__ = "0.1.0"
 #: Version of the loaded libjoule.so, e.g. "0.1.0".
@@ -42,6 +47,8 @@ library_path = _lib.path
 __all__ = [
     "Monitor", "Measurement", "Window", "Device",
     "PowerMonitor", "PowerLimitOptimizer", "now", "sim",
+    "GlobalPowerLimitOptimizer", "PowerLimitMeasurement", "PowerDomain",
+    "TemperatureMonitor", "device", "framework", "hourly",
     "OptimumSelector", "Energy", "Time", "ZeusCost", "MaxSlowdownConstraint",
     "BatchSizeOptimizer", "JobSpec", "BatchSizeTrainFailError",
     "JouleError", "InvalidArgumentError", "NotFoundError",
@@ -55,7 +62,7 @@ def __getattr__(name):
     # PEP 562: joule.HFPowerLimitCallback exists only where transformers
     # can be imported (see joule.optimizer); it is not in __all__, so that
     # `from joule import *` never imports transformers.
-    if name == "HFPowerLimitCallback":
+    if name in ("HFPowerLimitCallback", "HFGlobalPowerLimitOptimizer"):
         from . import optimizer
         return getattr(optimizer, name)
     if name == "HFBatchSizeCallback":

@@ -22,18 +22,26 @@ when ``transformers`` can be imported; it is built on first use, so
 ``import joule`` never imports transformers.
 """
 
+import atexit
+import collections
+import json
 import math
+import os
 import sys
 import threading
 import warnings
-from ctypes import POINTER, byref, c_char_p, c_double, c_int, c_void_p
+import weakref
+from ctypes import (CFUNCTYPE, POINTER, byref, c_char_p, c_double, c_int,
+                    c_void_p)
 
 from . import _lib
 from ._lib import check, lib
 from .errors import InvalidArgumentError
 
-__all__ = ["PowerLimitOptimizer", "OptimumSelector", "Energy", "Time",
-           "ZeusCost", "MaxSlowdownConstraint"]
+__all__ = ["PowerLimitOptimizer", "GlobalPowerLimitOptimizer",
+           "OptimumSelector", "Energy", "Time", "ZeusCost",
+           "MaxSlowdownConstraint", "PowerLimitMeasurement", "Ready",
+           "Warmup", "Profiling", "Done", "read_profile", "write_profile"]
 
 STATES = {0: "ready", 1: "warmup", 2: "profile", 3: "done"}
 
@@ -68,6 +76,12 @@ if _lib.has("joule_plo_create"):
         _fn.restype = _res
         _fn.argtypes = _args
 
+reduce_fn_t = CFUNCTYPE(c_int, POINTER(c_double), POINTER(c_double), c_void_p)
+if _lib.has("joule_plo_options_set_reduce"):
+    lib.joule_plo_options_set_reduce.restype = c_int
+    lib.joule_plo_options_set_reduce.argtypes = [c_void_p, reduce_fn_t,
+                                                 c_void_p]
+
 if _lib.has("joule_select"):
     lib.joule_select.restype = c_int
     lib.joule_select.argtypes = [c_char_p, POINTER(c_double), POINTER(c_double),
@@ -91,6 +105,143 @@ def _number(value, what):
     if not math.isfinite(value):
         raise ValueError("joule: %s must be finite, not %r" % (what, value))
     return value
+
+
+# -- Zeus's state objects, measurements and profile files -------------------
+
+#: Zeus's ``PowerLimitMeasurement``: ``power_limit`` (W, int), ``time``
+#: (s) and ``energy`` (J) of one profiled limit. A tuple, so code that
+#: unpacks ``(power_limit, time, energy)`` keeps working.
+PowerLimitMeasurement = collections.namedtuple(
+    "PowerLimitMeasurement", ["power_limit", "time", "energy"])
+
+
+class _State(str):
+    """Base of Zeus's state objects. Each is also joule's state name, a
+    ``str`` (``plo.state == "done"``, ``json.dumps(plo.state)``), as
+    before."""
+
+    name = ""
+    _fields = ()
+
+    def __new__(cls, **kw):
+        self = super().__new__(cls, cls.name)
+        for f in cls._fields:
+            setattr(self, f, kw.get(f))
+        return self
+
+    def __eq__(self, other):
+        if isinstance(other, _State):
+            return type(other) is type(self) and all(
+                getattr(self, f) == getattr(other, f) for f in self._fields)
+        return str.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = str.__hash__
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (f, getattr(self, f)) for f in self._fields))
+
+
+class Ready(_State):
+    """Waiting to warm up ``next_power_limit`` (mW, as Zeus) after
+    ``steps`` more ``on_step_begin`` calls."""
+    name = "ready"
+    _fields = ("next_power_limit", "steps")
+
+
+class Warmup(_State):
+    """Warming up ``current_power_limit`` (mW); ``steps`` left."""
+    name = "warmup"
+    _fields = ("current_power_limit", "steps")
+
+
+class Profiling(_State):
+    """Profiling ``current_power_limit`` (mW); ``steps`` left (at least:
+    joule may lengthen the window for precision)."""
+    name = "profile"
+    _fields = ("current_power_limit", "steps")
+
+
+class Done(_State):
+    """Finished: ``optimal_power_limit`` (mW) is applied."""
+    name = "done"
+    _fields = ("optimal_power_limit",)
+
+
+def _bad_profile(path, msg, line=None, column=None):
+    where = path if line is None else "%s:%d:%d" % (path, line, column)
+    return ValueError("joule: bad power-limit profile %s: %s" % (where, msg))
+
+
+def read_profile(path):
+    """Reads a profile in Zeus's JSON format (``{"measurements":
+    [{"power_limit": W, "energy": J, "time": s}, ...]}``, what
+    ``GlobalPowerLimitOptimizer(profile_path=...)`` writes) into a list of
+    :class:`PowerLimitMeasurement`. A bad file raises ValueError naming the
+    file, and the line and column (or the entry) at fault."""
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _bad_profile(path, e.msg, e.lineno, e.colno) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("measurements"),
+                                                   list):
+        raise _bad_profile(path, 'expected an object with a "measurements" '
+                           "list")
+    out = []
+    for i, m in enumerate(doc["measurements"]):
+        if not isinstance(m, dict):
+            raise _bad_profile(path, "measurements[%d] is not an object" % i)
+        vals = []
+        for key in ("power_limit", "time", "energy"):
+            v = m.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                    not math.isfinite(v) or v <= 0:
+                raise _bad_profile(path, "measurements[%d].%s is %r; a "
+                                   "positive number is needed" % (i, key, v))
+            vals.append(v)
+        if vals[0] != int(vals[0]):
+            raise _bad_profile(path, "measurements[%d].power_limit is %r; "
+                               "whole watts are needed" % (i, vals[0]))
+        out.append(PowerLimitMeasurement(int(vals[0]), float(vals[1]),
+                                         float(vals[2])))
+    if not out:
+        raise _bad_profile(path, "no measurements")
+    return out
+
+
+def write_profile(path, measurements):
+    """Writes measurements in Zeus's JSON format (atomically)."""
+    path = os.fspath(path)
+    doc = {"measurements": [
+        {"power_limit": int(round(m[0])), "energy": float(m[2]),
+         "time": float(m[1])} for m in measurements]}
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=4)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _torch_distributed():
+    """torch.distributed when torch is imported and a process group is
+    initialised, else None (never imports torch)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    dist = getattr(torch, "distributed", None)
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            return dist
+    except Exception:
+        return None
+    return None
 
 
 # -- selectors with Zeus's names ------------------------------------------
@@ -248,6 +399,15 @@ def as_selector(selector):
     return selector
 
 
+def _is_custom(selector):
+    """A selector libjoule cannot run: an OptimumSelector subclass that
+    only defines ``select()``, or any other object with ``select``."""
+    if isinstance(selector, OptimumSelector):
+        return type(selector).spec is OptimumSelector.spec
+    return not isinstance(selector, (str, tuple, type(None))) and \
+        callable(getattr(selector, "select", None))
+
+
 def _selector_text(selector, n_gpus=1):
     """'energy', 'time', 'cost' / ('cost', eta), 'slowdown' / ('slowdown', F),
     the library's own 'cost:0.5' form, or a selector object."""
@@ -300,9 +460,16 @@ class PowerLimitOptimizer:
     def __init__(self, monitor, selector=None, warmup_steps=10,
                  profile_steps=40, pl_step=25, *, optimum_selector=None,
                  wait_steps=0, gpus=None, job=None, db=None,
-                 target_uncertainty=0.01, max_profile_s=10.0):
+                 target_uncertainty=None, max_profile_s=10.0,
+                 profile_path=None, reduce="auto"):
         self._plo = None
         self._noted = False
+        self._loaded = None       # measurements read from profile_path
+        self._custom_opt = None   # W chosen by a custom selector
+        self._finished = False
+        self._reduce_cb = None
+        self._reduce_error = None
+        self._restore_w = None
         if not _lib.has("joule_plo_create"):
             raise NotImplementedError(
                 "joule.PowerLimitOptimizer needs libjoule's joule_plo_*, "
@@ -323,9 +490,14 @@ class PowerLimitOptimizer:
         idx = None
         if gpus is not None:
             idx = [_int(g, "gpus[]", 0) for g in gpus]
+        if idx is None and monitor._visible is not None:
+            idx = monitor.gpu_indices  # a narrowed selection: only those
         n_gpus = len(idx) if idx is not None else len(monitor.gpu_indices)
+        self._gpus = list(idx) if idx is not None else monitor.gpu_indices
         selector = as_selector(selector)
-        sel = _selector_text(selector, n_gpus)
+        self._custom = selector if _is_custom(selector) else None
+        sel = _selector_text(selector, n_gpus) if self._custom is None \
+            else "energy"  # profiling only; the custom selector chooses
         if sel is None:
             sel = "cost:0.5"  # the library's default, Zeus's ZeusCost(0.5)
         #: The selector as given (Zeus's attribute name), or the text.
@@ -339,6 +511,19 @@ class PowerLimitOptimizer:
         self._wait_left = wait_steps
         self._wait_lock = threading.Lock()
         self._monitor = monitor
+        self._steps_in_state = 0
+        self._last_state = None
+        self.profile_path = (os.fspath(profile_path)
+                             if profile_path is not None else None)
+        if self.profile_path is not None and \
+                os.path.exists(self.profile_path):
+            self._load_profile()
+            return
+        reduce_fn = self._reduce_fn(reduce)
+        if target_uncertainty is None:
+            # Ranks must end their windows at the same step to reduce
+            # them together: exactly profile_steps when reducing.
+            target_uncertainty = 0.0 if reduce_fn is not None else 0.01
         opts = c_void_p()
         check(lib.joule_plo_options_create(byref(opts)))
         try:
@@ -357,6 +542,14 @@ class PowerLimitOptimizer:
                 opts, _number(target_uncertainty, "target_uncertainty")))
             check(lib.joule_plo_options_set_max_profile_s(
                 opts, _number(max_profile_s, "max_profile_s")))
+            if reduce_fn is not None:
+                if not _lib.has("joule_plo_options_set_reduce"):
+                    raise NotImplementedError(
+                        "joule: cross-rank decisions need libjoule's "
+                        "joule_plo_options_set_reduce")
+                self._reduce_cb = reduce_fn_t(self._make_reduce(reduce_fn))
+                check(lib.joule_plo_options_set_reduce(opts, self._reduce_cb,
+                                                       None))
             ctx = monitor._acquire()
             try:
                 plo = c_void_p()
@@ -367,16 +560,133 @@ class PowerLimitOptimizer:
                 monitor._release()
         finally:
             lib.joule_plo_options_destroy(opts)
+        self._after_step()  # a stored profile may already be done
+
+    # -- Zeus's extras: profile files, custom selectors, ranks ---------------
+
+    @staticmethod
+    def _reduce_fn(reduce):
+        """The (time, energy) -> (time, energy) function to combine ranks:
+        "auto" is torch.distributed when a process group is initialised
+        (time maxed, energy summed, as Zeus does), None is none, a
+        callable is used as is (e.g. for MPI)."""
+        if reduce is None or reduce is False:
+            return None
+        if callable(reduce):
+            return reduce
+        if reduce != "auto":
+            raise TypeError("joule: reduce must be 'auto', None or a "
+                            "callable (time, energy) -> (time, energy)")
+        if _torch_distributed() is None:
+            return None
+        from .framework import all_reduce
+
+        def torch_reduce(t, e):
+            return (all_reduce([t], "max")[0], all_reduce([e], "sum")[0])
+        return torch_reduce
+
+    def _make_reduce(self, fn):
+        def cb(time_p, energy_p, _user):
+            try:
+                t, e = fn(time_p[0], energy_p[0])
+                time_p[0], energy_p[0] = float(t), float(e)
+                return 0
+            except BaseException as ex:  # noqa: BLE001 - reported later
+                self._reduce_error = ex
+                return -6  # JOULE_EIO
+        return cb
+
+    def _choose(self, measurements):
+        """The limit (W) the selector picks among PowerLimitMeasurements."""
+        if len(measurements) == 1:
+            return measurements[0].power_limit
+        sel = self._custom if self._custom is not None else \
+            self.optimum_selector
+        if self._custom is not None:
+            return sel.select(list(measurements))
+        if isinstance(sel, OptimumSelector):
+            return sel.select(measurements)
+
+        class _Text(OptimumSelector):
+            def spec(inner, n_gpus=1):
+                return self.selector
+        return _Text().select(measurements)
+
+    def _apply(self, watts):
+        from .device import set_power_limit
+        for g in self._gpus:
+            set_power_limit(self._monitor, g, watts)
+
+    def _max_limit_w(self):
+        from .device import power_limits_w
+        return min(power_limits_w(self._monitor, g)[2] for g in self._gpus)
+
+    def _load_profile(self):
+        """profile_path exists: no profiling; its measurements choose the
+        limit, which is applied at once (Zeus's Done state)."""
+        self._loaded = read_profile(self.profile_path)
+        opt = self._choose(self._loaded)
+        self._restore_w = self._max_limit_w()
+        self._apply(opt)
+        self._custom_opt = opt
+        self._finished = True
+        self._monitor._add_close_hook(self._destroy)
+        ref = weakref.ref(self)
+        self._atexit = lambda: ref() is not None and ref().close()
+        atexit.register(self._atexit)
+
+    def _zeus_measurements(self):
+        """Measurements as Zeus keeps them: per profiling window of
+        profile_steps steps."""
+        if self._loaded is not None:
+            return list(self._loaded)
+        k = self.profile_steps
+        return [PowerLimitMeasurement(int(round(pl)), t * k, e * k)
+                for pl, t, e in self.measurements]
+
+    def _after_step(self):
+        if self._finished or self._plo is None:
+            return
+        if self._reduce_error is not None:
+            e, self._reduce_error = self._reduce_error, None
+            raise RuntimeError("joule: combining the ranks' measurements "
+                               "failed: %s: %s" % (type(e).__name__, e)) from e
+        if lib.joule_plo_state(self._plo) != 3:
+            return
+        self._finished = True
+        ms = self._zeus_measurements()
+        if self._custom is not None:
+            opt = self._choose(ms)
+            if self._restore_w is None:
+                self._restore_w = self._max_limit_w()
+            self._apply(opt)
+            self._custom_opt = opt
+        if self.profile_path is not None and ms:
+            from .framework import get_rank
+            if _torch_distributed() is None or get_rank() == 0:
+                write_profile(self.profile_path, ms)
 
     def _destroy(self, _ctx=None):
         plo, self._plo = self._plo, None
         if plo is not None:
             lib.joule_plo_destroy(plo)
+        w, self._restore_w = self._restore_w, None
+        if w is not None and _ctx is not None:
+            from .device import _need
+            for g in self._gpus:
+                _need("joule_gpu_set_power_limit_w")(_ctx, g, w)
+        if self._loaded is not None:
+            self._loaded_closed = True
+            atexit.unregister(self._atexit)
 
     def _call(self, fn, *args):
         self._monitor._acquire()
         try:
             if self._plo is None:
+                if self._loaded is not None and \
+                        not getattr(self, "_loaded_closed", False):
+                    return _LOADED.get(getattr(fn, "__name__", None),
+                                       lambda *a: 0)(self, *args)
                 raise InvalidArgumentError("joule: the optimizer is closed")
             return fn(self._plo, *args)
         finally:
@@ -395,8 +705,11 @@ class PowerLimitOptimizer:
             if waiting:
                 self._call(_closed_check)
                 return
-        check(self._call(lib.joule_plo_step_begin))
-        if not self._noted:
+        rc = self._call(lib.joule_plo_step_begin)
+        self._count_step()
+        self._after_step()
+        check(rc)
+        if not self._noted and self._plo is not None:
             note = self._call(lib.joule_plo_note)
             if note:  # steps too short for ±1 %: said once
                 self._noted = True
@@ -404,7 +717,17 @@ class PowerLimitOptimizer:
 
     def on_epoch_end(self):
         """Call at the end of every epoch."""
-        check(self._call(lib.joule_plo_epoch_end))
+        rc = self._call(lib.joule_plo_epoch_end)
+        self._count_step(steps=0)
+        self._after_step()
+        check(rc)
+
+    def _count_step(self, steps=1):
+        st = self._call(lib.joule_plo_state)
+        if st != self._last_state:
+            self._last_state, self._steps_in_state = st, 0
+        else:
+            self._steps_in_state += steps
 
     def on_step_end(self):
         """Zeus's end-of-step mark: nothing to do (the profile windows run
@@ -435,47 +758,91 @@ class PowerLimitOptimizer:
 
     @property
     def state(self):
-        """'ready', 'warmup', 'profile' or 'done'."""
-        return STATES.get(self._call(lib.joule_plo_state), "unknown")
+        """Zeus's state object: :class:`Ready`, :class:`Warmup`,
+        :class:`Profiling` or :class:`Done` (power limits in mW, as Zeus).
+        Each equals joule's name: ``plo.state == "done"``."""
+        code = self._call(lib.joule_plo_state)
+        mw = int(round(self.power_limit * 1000))
+        if code == 3:
+            opt = self.optimal_power_limit
+            return Done(optimal_power_limit=int(round(opt * 1000))
+                        if opt is not None else mw)
+        if code == 1:
+            return Warmup(current_power_limit=mw, steps=max(
+                self.warmup_steps - self._steps_in_state, 1))
+        if code == 2:
+            return Profiling(current_power_limit=mw, steps=max(
+                self.profile_steps - self._steps_in_state, 1))
+        nxt = self._next_limit_mw()
+        return Ready(next_power_limit=nxt, steps=max(self._wait_left, 0) + 1)
+
+    def _next_limit_mw(self):
+        done = {round(m[0]) for m in self.measurements}
+        try:
+            hi = self._max_limit_w()
+        except Exception:  # noqa: BLE001 - a state is still shown
+            return None
+        from .device import power_limits_w
+        lo = max(power_limits_w(self._monitor, g)[1] for g in self._gpus)
+        w = hi
+        while w >= lo - 1e-9:
+            if round(w) not in done:
+                return int(round(w * 1000))
+            w -= float(self.pl_step)
+        return int(round(hi * 1000))
 
     @property
     def done(self):
-        return self.state == "done"
+        return self._call(lib.joule_plo_state) == 3
 
     @property
     def power_limit(self):
         """The power limit now applied, W."""
+        if self._custom_opt is not None:
+            return float(self._custom_opt)
         return self._call(lib.joule_plo_power_limit_w)
 
     @property
     def optimal_power_limit(self):
         """The chosen limit in W once done, else None."""
+        if self._custom_opt is not None:
+            return float(self._custom_opt)
         w = c_double()
         rc = self._call(lib.joule_plo_result, byref(w))
         return w.value if rc == 0 else None
 
     @property
     def measurements(self):
-        """[(power_limit_w, time_per_step_s, energy_per_step_j)], highest
-        limit first."""
+        """[PowerLimitMeasurement(power_limit_w, time_per_step_s,
+        energy_per_step_j)], highest limit first; tuples, so
+        ``(pl, t, e)`` unpacking works. Read from ``profile_path``: the
+        file's values (Zeus's: per profiling window)."""
+        if self._loaded is not None:
+            return list(self._loaded)
+
         def read(plo):
             out = []
             for i in range(lib.joule_plo_measurement_count(plo)):
                 pl, t, e = c_double(), c_double(), c_double()
                 check(lib.joule_plo_measurement(plo, i, byref(pl), byref(t),
                                                 byref(e)))
-                out.append((pl.value, t.value, e.value))
+                out.append(PowerLimitMeasurement(pl.value, t.value, e.value))
             return out
         return self._call(read)
 
     @property
     def closed(self):
+        if self._loaded is not None:
+            return getattr(self, "_loaded_closed", False)
         return self._plo is None
 
     def close(self):
         """Puts the maximum power limit back (also done when the monitor
         closes)."""
-        if self._plo is not None:
+        if self._plo is not None or (self._loaded is not None and
+                                     not self.closed):
+            if self._monitor.closed:
+                return
             self._monitor._run_close_hook_now(self._destroy)
 
     def __enter__(self):
@@ -484,6 +851,40 @@ class PowerLimitOptimizer:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+#: What the C calls answer for an optimizer that read its profile_path.
+_LOADED = {
+    "joule_plo_state": lambda self: 3,
+    "joule_plo_power_limit_w": lambda self: float(self._custom_opt),
+    "joule_plo_step_begin": lambda self: 0,
+    "joule_plo_epoch_end": lambda self: 0,
+    "joule_plo_note": lambda self: b"",
+}
+
+
+class GlobalPowerLimitOptimizer(PowerLimitOptimizer):
+    """Zeus's ``GlobalPowerLimitOptimizer(monitor, optimum_selector=None,
+    wait_steps=1, warmup_steps=10, profile_steps=40, pl_step=25,
+    profile_path=None)``, with Zeus's positional order and defaults; the
+    keywords of :class:`PowerLimitOptimizer` are accepted too."""
+
+    def __init__(self, monitor, optimum_selector=None, wait_steps=1,
+                 warmup_steps=10, profile_steps=40, pl_step=25,
+                 profile_path=None, **kwargs):
+        if wait_steps < 0:
+            raise ValueError("wait_steps must be non-negative.")
+        if warmup_steps < 0:
+            raise ValueError("warmup_steps must be non-negative.")
+        if profile_steps <= 0:
+            raise ValueError("profile_steps must be positive.")
+        if pl_step <= 0:
+            raise ValueError("pl_step must be positive.")
+        super().__init__(monitor, warmup_steps=warmup_steps,
+                         profile_steps=profile_steps, pl_step=pl_step,
+                         optimum_selector=optimum_selector,
+                         wait_steps=wait_steps, profile_path=profile_path,
+                         **kwargs)
 
 
 # -- Hugging Face ---------------------------------------------------------
@@ -551,7 +952,7 @@ def __getattr__(name):
     # PEP 562: HFPowerLimitCallback exists only where transformers imports,
     # and importing transformers (seconds, and torch with it) waits for its
     # first use instead of slowing down every `import joule`.
-    if name == "HFPowerLimitCallback":
+    if name in ("HFPowerLimitCallback", "HFGlobalPowerLimitOptimizer"):
         try:
             return hf_callback_class()
         except Exception as e:  # ImportError, or a broken optional package

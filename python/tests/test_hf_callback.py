@@ -137,6 +137,9 @@ class HFPowerLimitCallbackTest(StubTransformers):
         from joule import HFPowerLimitCallback
         self.assertIs(HFPowerLimitCallback, joule.HFPowerLimitCallback)
         self.assertIs(HFPowerLimitCallback, joule.optimizer.HFPowerLimitCallback)
+        # Zeus's name for it
+        self.assertIs(joule.optimizer.HFGlobalPowerLimitOptimizer,
+                      HFPowerLimitCallback)
         self.assertTrue(issubclass(HFPowerLimitCallback,
                                    self.stub.TrainerCallback))
         self.assertEqual(HFPowerLimitCallback.__module__, "joule.optimizer")

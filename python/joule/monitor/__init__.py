@@ -8,10 +8,10 @@ import threading
 import warnings
 from ctypes import byref, c_double, c_int, c_void_p
 
-from . import _lib
-from . import sync as _sync
-from ._lib import check, decode, lib
-from .errors import DeviceNotFoundError, InvalidArgumentError, error_for
+from .. import _lib
+from .. import sync as _sync
+from .._lib import check, decode, lib
+from ..errors import DeviceNotFoundError, InvalidArgumentError, error_for
 
 __all__ = ["Monitor", "Measurement", "Device", "Window"]
 
@@ -79,7 +79,7 @@ class Measurement:
     __slots__ = ("name", "time", "start_time", "gpu_energy", "cpu_energy",
                  "dram_energy", "total_energy", "energy", "quality", "status",
                  "energy_uncertainty", "uncertainty", "cpu_uncertainty",
-                 "dram_uncertainty")
+                 "dram_uncertainty", "soc_energy")
 
     def __init__(self, name, time, start_time, energy, quality, status,
                  gpu_energy, cpu_energy, dram_energy, total_energy,
@@ -99,6 +99,9 @@ class Measurement:
         self.uncertainty = uncertainty or {}
         self.cpu_uncertainty = cpu_uncertainty or {}
         self.dram_uncertainty = dram_uncertainty or {}
+        #: Zeus's SoC (Apple silicon, Jetson) energy: None, as joule has
+        #: no SoC backend.
+        self.soc_energy = None
 
     @property
     def exact(self):
@@ -114,9 +117,11 @@ class Measurement:
             self.name, self.time, self.total_energy, parts)
 
 
-def _from_result(r, devices, name):
+def _from_result(r, devices, name, visible=None):
     """Builds a Measurement from a joule_result* (does not free it): one
-    call reads every device, since each ctypes call costs about a µs."""
+    call reads every device, since each ctypes call costs about a µs.
+    ``visible``: the devices to report when the context holds more (a
+    narrowed selection of simulated GPUs); the total is then theirs."""
     n = len(devices)
     energies, qualities, statuses = (c_double * n)(), (c_int * n)(), (c_int * n)()
     bounds = (c_double * n)()
@@ -125,7 +130,10 @@ def _from_result(r, devices, name):
     energy, quality, status, bound = {}, {}, {}, {}
     by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
     bound_by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
+    shown = None if visible is None else {d.position for d in visible}
     for i, d in enumerate(devices):
+        if shown is not None and d.position not in shown:
+            continue
         e = energies[i]
         energy[d.label] = e
         bound[d.label] = bounds[i]
@@ -144,9 +152,51 @@ def _from_result(r, devices, name):
         energy=energy, quality=quality, status=status,
         gpu_energy=by_kind["gpu"], cpu_energy=by_kind["cpu"],
         dram_energy=by_kind["dram"],
-        total_energy=lib.joule_result_total_all_j(r),
+        total_energy=(lib.joule_result_total_all_j(r) if visible is None else
+                      _visible_total(energy, status, devices, shown)),
         energy_uncertainty=bound, uncertainty=bound_by_kind["gpu"],
         cpu_uncertainty=bound_by_kind["cpu"], dram_uncertainty=bound_by_kind["dram"])
+
+
+def _visible_total(energy, status, devices, shown):
+    total = 0.0
+    for d in devices:
+        if d.position in shown and _KIND_ATTR.get(d.kind) in (
+                "gpu", "cpu", "dram") and status.get(d.label) is None:
+            e = energy[d.label]
+            if e == e:  # not NaN
+                total += e
+    return total
+
+
+def _empty_measurement(name, devices):
+    """Zeus's answer to ``end_window(cancel=True)``: time 0 and 0 J for
+    every monitored device."""
+    energy = {d.label: 0.0 for d in devices}
+    by_kind = {"gpu": {}, "cpu": {}, "dram": {}}
+    for d in devices:
+        attr = _KIND_ATTR.get(d.kind)
+        if attr in by_kind:
+            by_kind[attr][d.index] = 0.0
+    return Measurement(
+        name=name, time=0.0, start_time=0.0, energy=energy,
+        quality={label: "exact" for label in energy},
+        status={label: None for label in energy},
+        gpu_energy=by_kind["gpu"], cpu_energy=by_kind["cpu"],
+        dram_energy=by_kind["dram"], total_energy=0.0,
+        energy_uncertainty=dict(energy),
+        uncertainty=dict(by_kind["gpu"]),
+        cpu_uncertainty=dict(by_kind["cpu"]),
+        dram_uncertainty=dict(by_kind["dram"]))
+
+
+def _spec_items(spec):
+    return [item.strip() for item in spec.split("+") if item.strip()]
+
+
+def _has_sim(spec):
+    return spec is not None and any(
+        item.lower().startswith("sim:") for item in _spec_items(spec))
 
 
 def _name_bytes(name):
@@ -224,6 +274,97 @@ def device_specs(gpus=None, cpus=None, devices=None):
         raise InvalidArgumentError("joule: gpus=[] and cpus=[] select no "
                                    "devices to measure")
     return specs
+
+
+_COLUMN_PREFIX = {_lib.KIND_GPU: "gpu", _lib.KIND_CPU: "cpu",
+                  _lib.KIND_DRAM: "dram", _lib.KIND_PSYS: "psys",
+                  _lib.KIND_CORE: "core", _lib.KIND_UNCORE: "uncore"}
+
+
+class _WindowLog:
+    """libjoule's window log (docs/measurement.md, "The window log"),
+    written in Python for a monitor narrowed to some of its context's
+    devices: the same CSV (Zeus's columns, then the uncertainties) or JSON
+    lines, the same rule for appending to an existing file."""
+
+    def __init__(self, path, fmt, devices):
+        self.path, self.fmt = path, fmt
+        self.devices = list(devices)
+        # columns: by kind, then context order (as libjoule)
+        self.cols = sorted(self.devices, key=lambda d: (d.kind, d.position))
+        self.uncertainty = True
+        self._lock = threading.Lock()
+        f = open(path, "a+", encoding="utf-8", newline="")
+        try:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            if fmt == "csv":
+                header, zeus = self._header(True), self._header(False)
+                if size > 0:
+                    f.seek(0)
+                    first = f.readline().rstrip("\r\n")
+                    if first == zeus:
+                        self.uncertainty = False
+                    elif first != header:
+                        raise InvalidArgumentError(
+                            "window log '%s' already holds rows for other "
+                            "devices (its header is '%s', this run's is "
+                            "'%s'); use another file" % (path, first, header))
+                else:
+                    f.write(header + "\n")
+            if size > 0:
+                f.seek(size - 1)
+                if f.read(1) != "\n":
+                    f.seek(0, os.SEEK_END)
+                    f.write("\n")
+            f.flush()
+        except BaseException:
+            f.close()
+            raise
+        self._f = f
+
+    def _header(self, uncertainty):
+        cols = ["start_time", "window_name", "elapsed_time"]
+        for suffix in ("",) + (("_uncertainty_j",) if uncertainty else ()):
+            cols += ["%s%d_energy%s" % (_COLUMN_PREFIX[d.kind], d.index, suffix)
+                     for d in self.cols]
+        return ",".join(cols)
+
+    def write(self, m):
+        if self.fmt == "csv":
+            name = m.name
+            if any(c in name for c in ',"\r\n'):
+                name = '"%s"' % name.replace('"', '""')
+            parts = ["%.6f" % m.start_time, name, "%.9g" % m.time]
+            for table in (m.energy,) + ((m.energy_uncertainty,)
+                                        if self.uncertainty else ()):
+                for d in self.cols:
+                    parts.append("nan" if m.status[d.label] else
+                                 "%.6f" % table[d.label])
+            line = ",".join(parts)
+        else:
+            import json
+            devs = {}
+            for d in self.devices:
+                bad = m.status[d.label] is not None
+                entry = {"energy_j": None if bad else m.energy[d.label],
+                         "energy_uncertainty_j": None if bad else
+                         m.energy_uncertainty[d.label],
+                         "quality": m.quality[d.label]}
+                if bad:
+                    entry["error"] = m.status[d.label]
+                devs[d.label] = entry
+            line = json.dumps({"start_time_unix_s": m.start_time,
+                               "window_name": m.name,
+                               "elapsed_time_s": m.time, "devices": devs,
+                               "total_energy_j": m.total_energy},
+                              separators=(",", ":"))
+        with self._lock:
+            self._f.write(line + "\n")
+            self._f.flush()
+
+    def close(self):
+        self._f.close()
 
 
 class Window:
@@ -418,6 +559,20 @@ class Monitor:
 
         specs = device_specs(gpus, cpus, devices)
         self._sync_choice = sync
+        self._visible = None  # None: every device of the context
+        self._pylog = None    # a window log written here (narrowed)
+        self._windows = set()  # names this object began and has not ended
+        self._windows_lock = threading.Lock()
+        base = devices
+        if base is None and (gpus is not None or cpus is not None):
+            env = os.environ.get("JOULE_DEVICES")
+            if _has_sim(env):
+                base = env.strip()
+        if base is not None and (gpus is not None or cpus is not None):
+            self.spec = self._open_narrowed(
+                base, _index_list(gpus, "gpus"), _index_list(cpus, "cpus"),
+                (log_file, log_format, sysfs_root, keeper_interval_ms))
+            return
         for n, spec in enumerate(specs):
             try:
                 self._ctx = self._open(spec, log_file, log_format,
@@ -433,6 +588,106 @@ class Monitor:
             os.environ.get("JOULE_DEVICES") or "all")
 
     # -- opening ---------------------------------------------------------
+
+    def _open_narrowed(self, base, gpus, cpus, args):
+        """``devices=`` (or a simulated ``$JOULE_DEVICES``) with index lists:
+        each list picks among the devices of its kind that the spec opens
+        (it never adds any), and an index the spec does not have is an
+        error naming the ones it has. A kind the spec has none of is added
+        from the list, as without a spec (``cpus=[0]`` next to
+        ``sim:2:h100``). Returns the spec opened."""
+        kinds = ((_lib.KIND_GPU, gpus, "gpu"), (_lib.KIND_CPU, cpus, "cpu"))
+        log_file, log_format = args[0], args[1]
+        args = (None, None) + tuple(args[2:])  # the log: once it is known
+        self._ctx = self._open(base, *args)
+        keep, extra = {}, []
+        for kind, wanted, word in kinds:
+            if wanted is None:
+                continue
+            have = sorted({d.index for d in self._devices if d.kind == kind})
+            if not have:
+                if wanted:
+                    extra.append("%s:%s" % (word, ",".join(map(str, wanted))))
+                continue
+            missing = [i for i in wanted if i not in have]
+            if missing:
+                lib.joule_close(self._ctx)
+                self._ctx = None
+                raise DeviceNotFoundError(
+                    "joule: %s%d not found: the devices %r select %s "
+                    "(%s_indices index into those)"
+                    % (word, missing[0], base, ", ".join(
+                        "%s%d" % (word, i) for i in have), word))
+            keep[kind] = wanted
+        spec = "+".join([self._shrunk_sim(base, keep.get(_lib.KIND_GPU))]
+                        + extra)
+        if spec != base:
+            lib.joule_close(self._ctx)
+            self._ctx = None
+            self._ctx = self._open(spec, *args)
+        visible = []
+        for d in self._devices:
+            if d.kind == _lib.KIND_GPU:
+                ok = _lib.KIND_GPU not in keep or d.index in keep[_lib.KIND_GPU]
+            elif d.kind in (_lib.KIND_CPU, _lib.KIND_DRAM, _lib.KIND_CORE,
+                            _lib.KIND_UNCORE):
+                ok = _lib.KIND_CPU not in keep or d.index in keep[_lib.KIND_CPU]
+            else:
+                ok = _lib.KIND_CPU not in keep
+            if ok:
+                visible.append(d)
+        if not visible:
+            lib.joule_close(self._ctx)
+            self._ctx = None
+            raise InvalidArgumentError(
+                "joule: gpus=%r and cpus=%r select none of the devices %r "
+                "opens" % (gpus, cpus, base))
+        if len(visible) == len(self._devices):
+            if log_file is not None:  # libjoule writes it, as usual
+                lib.joule_close(self._ctx)
+                self._ctx = None
+                self._ctx = self._open(spec, log_file, log_format, *args[2:])
+            return spec
+        self._visible = tuple(visible)
+        try:
+            real = [d.index for d in visible
+                    if d.kind == _lib.KIND_GPU and not d.simulated]
+            self._sync_fn, _ = _sync.resolve(self._sync_choice, real)
+            if log_file is not None:
+                # The context holds devices not asked for: the log is
+                # written here, with the selected devices' columns only.
+                self._pylog = _WindowLog(log_file, log_format or "csv",
+                                         self._visible)
+        except BaseException:
+            lib.joule_close(self._ctx)
+            self._ctx = None
+            raise
+        return spec
+
+    def _shrunk_sim(self, base, gpus):
+        """``base`` with its one ``sim:N:...`` item cut to the GPUs up to the
+        highest index wanted, when every GPU opened is simulated: then the
+        context holds no GPU that is not asked for (``sim:4:h100`` with
+        ``gpu_indices=[0]`` opens ``sim:1:h100``)."""
+        if not gpus:
+            return base
+        items = _spec_items(base)
+        sims = [i for i, item in enumerate(items)
+                if item.lower().startswith("sim:")]
+        gpu_devs = [d for d in self._devices if d.kind == _lib.KIND_GPU]
+        if len(sims) != 1 or any(not d.simulated for d in gpu_devs):
+            return base
+        parts = items[sims[0]].split(":", 2)
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            return base
+        count = int(parts[1])
+        if sorted(d.index for d in gpu_devs) != list(range(count)):
+            return base
+        need = max(gpus) + 1
+        if need >= count:
+            return base
+        items[sims[0]] = "%s:%d:%s" % (parts[0], need, parts[2])
+        return "+".join(items)
 
     def _open(self, spec, log_file, log_format, sysfs_root, keeper_ms):
         opts = c_void_p()
@@ -529,6 +784,8 @@ class Monitor:
             for hook in hooks:
                 hook(ctx)
             lib.joule_close(ctx)
+            if self._pylog is not None:
+                self._pylog.close()
 
     def _add_close_hook(self, hook):
         with self._lock:
@@ -568,15 +825,15 @@ class Monitor:
     @property
     def devices(self):
         """The monitored devices, in the library's order (tuple of Device)."""
-        return self._devices
+        return self._devices if self._visible is None else self._visible
 
     @property
     def gpu_indices(self):
-        return [d.index for d in self._devices if d.kind == _lib.KIND_GPU]
+        return [d.index for d in self.devices if d.kind == _lib.KIND_GPU]
 
     @property
     def cpu_indices(self):
-        return [d.index for d in self._devices if d.kind == _lib.KIND_CPU]
+        return [d.index for d in self.devices if d.kind == _lib.KIND_CPU]
 
     def learn_timing(self, max_seconds=1.0):
         """Reads every device densely until each energy counter's update
@@ -607,22 +864,29 @@ class Monitor:
             rc = lib.joule_window_begin(ctx, b, flags)
             if rc < 0:
                 raise error_for(rc, _lib.last_error())
+            with self._windows_lock:
+                self._windows.add(name)
         finally:
             self._release()
 
     def end_window(self, name, sync=True, cancel=False, *,
                    sync_execution=None):
         """Closes window ``name`` and returns its Measurement, or with
-        ``cancel=True`` discards it and returns None. Raises NotFoundError
-        (a ValueError) if no window of that name is open."""
+        ``cancel=True`` discards it and returns an empty Measurement (time
+        0, 0 J for every monitored device), as Zeus does. Raises
+        NotFoundError (a ValueError) if no window of that name is open."""
         if sync_execution is not None:
             sync = sync_execution
         b = _name_bytes(name)
         ctx = self._acquire()
         try:
             if cancel:
-                check(lib.joule_window_cancel(ctx, b))
-                return None
+                try:
+                    check(lib.joule_window_cancel(ctx, b))
+                finally:
+                    self._forget(name)
+                return _empty_measurement(name, self.devices)
+            self._forget(name)
             if sync and self._sync_fn is not None:
                 try:
                     self._sync_fn()
@@ -636,18 +900,43 @@ class Monitor:
             m = None
             if r.value:
                 try:
-                    m = _from_result(r, self._devices, name)
+                    m = _from_result(r, self._devices, name, self._visible)
                 finally:
                     lib.joule_result_free(r)
             if rc < 0:
                 e = error_for(rc, err)
                 e.measurement = m  # e.g. the log write failed: still measured
                 raise e
+            if self._pylog is not None and m is not None:
+                try:
+                    self._pylog.write(m)
+                except OSError as ex:
+                    e = error_for(-6, "cannot write window log '%s': %s"
+                                  % (self._pylog.path, ex))
+                    e.measurement = m
+                    raise e from ex
         finally:
             self._release()
         if self.approx_instant_energy is False and m is not None:
             _warn_estimated(m)
         return m
+
+    def _forget(self, name):
+        with self._windows_lock:
+            self._windows.discard(name)
+
+    def reset_windows(self):
+        """Cancels every window this monitor began and has not ended
+        (Zeus's ``reset_windows``); their measurements are lost. Windows
+        other objects opened on the same devices (an optimizer's) stay."""
+        with self._windows_lock:
+            names, self._windows = sorted(self._windows), set()
+        ctx = self._acquire()
+        try:
+            for name in names:
+                lib.joule_window_cancel(ctx, name.encode("utf-8"))
+        finally:
+            self._release()
 
     def window(self, name, sync=True, restart=False, on_end=None):
         """A Window for ``with monitor.window(name):`` or
@@ -670,7 +959,7 @@ class Monitor:
         try:
             out = {}
             j, q = c_double(), c_int()
-            for d in self._devices:
+            for d in self.devices:
                 check(lib.joule_device_energy_j(ctx, d.position, byref(j),
                                                 byref(q)))
                 out[d.label] = j.value
@@ -686,7 +975,7 @@ class Monitor:
         try:
             out = {}
             w = c_double()
-            for d in self._devices:
+            for d in self.devices:
                 if lib.joule_device_power_w(ctx, d.position, byref(w)) == 0:
                     out[d.label] = w.value
             return out
@@ -696,7 +985,7 @@ class Monitor:
     def __repr__(self):
         if self._ctx is None:
             return "Monitor(closed)"
-        return "Monitor(%s)" % ", ".join(d.label for d in self._devices)
+        return "Monitor(%s)" % ", ".join(d.label for d in self.devices)
 
 
 def _warn_estimated(m):
@@ -721,3 +1010,7 @@ def _sim_call(monitor, fn, *args):
     finally:
         monitor._release()
 
+
+
+#: Zeus's name (zeus.monitor.ZeusMonitor).
+ZeusMonitor = Monitor

@@ -1,0 +1,3 @@
+"""Zeus's ``zeus.monitor.power`` names (joule.power)."""
+from ..power import (PowerDomain, PowerMonitor, PowerSample,  # noqa: F401
+                     TemperatureMonitor)
