@@ -8,6 +8,7 @@ import threading
 import warnings
 from ctypes import byref, c_double, c_int, c_void_p
 
+from . import _fastpath
 from . import _lib
 from . import sync as _sync
 from ._lib import check, decode, lib
@@ -356,6 +357,7 @@ class Monitor:
                  keeper_interval_ms=None, approx_instant_energy=None,
                  edge_correction=None):
         self._ctx = None
+        self._fastw = None
         self._lock = threading.Condition(threading.Lock())
         self._inflight = 0
         self._waiters = 0  # threads in _wait_idle, to notify
@@ -427,6 +429,14 @@ class Monitor:
                     raise
         self.spec = spec if spec is not None else (
             os.environ.get("JOULE_DEVICES") or "all")
+        # Windows through joule._fast when it loaded (see _fastpath).
+        self._fastw = None
+        if _fast is not None:
+            self._fastw = _fast.Windows(
+                self._ctx.value, tuple(d.label for d in self._devices),
+                tuple(d.kind if d.kind in _FAST_KINDS else -1
+                      for d in self._devices),
+                tuple(d.index for d in self._devices))
 
     # -- opening ---------------------------------------------------------
 
@@ -519,8 +529,11 @@ class Monitor:
             return
         with lock:
             ctx, self._ctx = self._ctx, None
+            fastw, self._fastw = self._fastw, None
             self._wait_idle()
             hooks, self._on_close = self._on_close, []
+        if fastw is not None:
+            fastw.close()  # waits for its windows in flight
         if ctx is not None:
             for hook in hooks:
                 hook(ctx)
@@ -593,6 +606,20 @@ class Monitor:
         Raises AlreadyExistsError (a ValueError) if it is already open."""
         if sync_execution is not None:
             sync = sync_execution
+        fastw = self._fastw
+        if fastw is not None:
+            flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
+                (_lib.WINDOW_RESTART if restart else 0)
+            if not sync or self._sync_fn is None:
+                fastw.begin(name, flags)
+                return
+            self._acquire()  # close() waits for the sync hook too
+            try:
+                self._sync_fn()  # raises before the window exists
+                fastw.begin(name, flags)
+            finally:
+                self._release()
+            return
         b = _name_bytes(name)
         flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
             (_lib.WINDOW_RESTART if restart else 0)
@@ -613,6 +640,27 @@ class Monitor:
         (a ValueError) if no window of that name is open."""
         if sync_execution is not None:
             sync = sync_execution
+        fastw = self._fastw
+        if fastw is not None and not cancel:
+            if not sync or self._sync_fn is None:
+                m = fastw.end(name, _lib.WINDOW_NO_SYNC if not sync else 0)
+            else:
+                ctx = self._acquire()  # close() waits for the sync hook too
+                try:
+                    try:
+                        self._sync_fn()
+                    except BaseException:
+                        try:  # unmeasurable now
+                            lib.joule_window_cancel(ctx, _name_bytes(name))
+                        except Exception:  # a bad name: keep the sync error
+                            pass
+                        raise
+                    m = fastw.end(name, 0)
+                finally:
+                    self._release()
+            if self.approx_instant_energy is False:
+                _warn_estimated(m)
+            return m
         b = _name_bytes(name)
         ctx = self._acquire()
         try:
@@ -644,6 +692,11 @@ class Monitor:
         if self.approx_instant_energy is False and m is not None:
             _warn_estimated(m)
         return m
+
+    @property
+    def fast(self):
+        """Whether windows go through joule._fast (C) rather than ctypes."""
+        return self._fastw is not None
 
     def window(self, name, sync=True, restart=False, on_end=None):
         """A Window for ``with monitor.window(name):`` or
@@ -717,3 +770,9 @@ def _sim_call(monitor, fn, *args):
     finally:
         monitor._release()
 
+
+
+# joule.h's kinds that Measurement splits out: GPU, CPU package, DRAM.
+_FAST_KINDS = (_lib.KIND_GPU, _lib.KIND_CPU, _lib.KIND_DRAM)
+#: joule._fast bound to the loaded library, or None (ctypes path).
+_fast = _fastpath.load(Measurement)

@@ -40,6 +40,7 @@ json.dump({"library_path": joule.library_path,
            "library_version": joule.library_version,
            "dist_version": md.version("joule-energy"),
            "labels": [d.label for d in m.devices],
+           "fast": m.fast,
            "time": r.time, "gpu_energy": r.gpu_energy[0]}, sys.stdout)
 """
 
@@ -127,6 +128,10 @@ class WheelInstall(unittest.TestCase):
         self.assertEqual(got["version"], got["dist_version"])
         self.assertEqual(got["library_version"], got["dist_version"])
         self.assertEqual(got["labels"], ["gpu0"])
+        # joule._fast is in the wheel where the build found Python's headers,
+        # and then windows go through it.
+        fast = [n for n in names if n.startswith("joule/_fast")]
+        self.assertEqual(got["fast"], bool(fast), names)
         # docs/sim.md: an idle H100 draws 70 W, at most 700 W.
         self.assertGreaterEqual(got["time"], 0.3)
         self.assertLess(got["time"], 30)
