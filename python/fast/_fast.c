@@ -333,8 +333,15 @@ static PyObject *measurement(Windows *w, PyObject *name, joule_result *r)
     Py_ssize_t nq = PyTuple_GET_SIZE(F.quality_names);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *label = PyTuple_GET_ITEM(w->labels, i);
-        if (set_item(d[0], label, PyFloat_FromDouble(e[i])) ||
-            set_item(d[3], label, PyFloat_FromDouble(b[i])))
+        /* One float per value, shared by the by-label and by-kind dicts. */
+        PyObject *ef = PyFloat_FromDouble(e[i]), *bf = ef ? PyFloat_FromDouble(b[i]) : NULL;
+        int k = w->kinds[i];
+        int bad = !bf || PyDict_SetItem(d[0], label, ef) || PyDict_SetItem(d[3], label, bf) ||
+                  (k >= 0 && k <= 2 && (PyDict_SetItem(d[4 + k], w->indices[i], ef) ||
+                                        PyDict_SetItem(d[7 + k], w->indices[i], bf)));
+        Py_XDECREF(ef);
+        Py_XDECREF(bf);
+        if (bad)
             goto out;
         PyObject *qn = q[i] >= 0 && q[i] < nq ? PyTuple_GET_ITEM(F.quality_names, q[i]) : NULL;
         if (qn ? PyDict_SetItem(d[1], label, qn) : set_item(d[1], label, PyUnicode_FromFormat("%d", q[i])))
@@ -343,11 +350,6 @@ static PyObject *measurement(Windows *w, PyObject *name, joule_result *r)
                        : set_item(d[2], label, PyUnicode_DecodeUTF8(F.strerror_(st[i]),
                                                                     (Py_ssize_t)strlen(F.strerror_(st[i])),
                                                                     "replace")))
-            goto out;
-        int k = w->kinds[i];
-        if (k >= 0 && k <= 2 &&
-            (set_item(d[4 + k], w->indices[i], PyFloat_FromDouble(e[i])) ||
-             set_item(d[7 + k], w->indices[i], PyFloat_FromDouble(b[i]))))
             goto out;
     }
     PyTypeObject *cls = (PyTypeObject *)F.measurement;
