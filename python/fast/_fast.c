@@ -22,6 +22,7 @@
  * each library call, as ctypes does. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -50,6 +51,24 @@ static const char *const attr_names[NATTR] = {
     "dram_energy", "total_energy", "energy_uncertainty", "uncertainty", "cpu_uncertainty",
     "dram_uncertainty", "measurement"};
 static PyObject *attr[NATTR];
+/* Where Measurement keeps each attribute (its __slots__), found at bind();
+ * -1: set through setattr. */
+static Py_ssize_t slot_offset[NATTR];
+
+/* The offset of cls's __slots__ member `name`, or -1. */
+static Py_ssize_t member_offset(PyObject *cls, PyObject *name)
+{
+    PyObject *d = PyObject_GetAttr(cls, name);
+    Py_ssize_t off = -1;
+    if (d && Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        PyMemberDef *md = ((PyMemberDescrObject *)d)->d_member;
+        if (md->type == T_OBJECT_EX && !(md->flags & READONLY))
+            off = md->offset;
+    }
+    Py_XDECREF(d);
+    PyErr_Clear();
+    return off;
+}
 
 #define MAX_DEVICES 4096
 
@@ -111,6 +130,8 @@ static PyObject *fast_bind(PyObject *self, PyObject *args)
     Py_XSETREF(F.measurement, measurement);
     Py_XSETREF(F.quality_names, qnames);
     Py_XSETREF(F.closed_error, closed_error);
+    for (int i = 0; i < A_MEASUREMENT; i++)
+        slot_offset[i] = member_offset(measurement, attr[i]);
     F.bound = 1;
     Py_RETURN_NONE;
 }
@@ -363,8 +384,17 @@ static PyObject *measurement(Windows *w, PyObject *name, joule_result *r)
         d[0], d[1], d[2], d[4], d[5], d[6], PyFloat_FromDouble(F.total_all_j(r)),
         d[3], d[7], d[8], d[9]};
     int bad = 0;
-    for (int i = 0; i < A_MEASUREMENT; i++)
-        bad = bad || !vals[i] || PyObject_SetAttr(m, attr[i], vals[i]) < 0;
+    for (int i = 0; i < A_MEASUREMENT && !bad; i++) {
+        if (!vals[i]) {
+            bad = 1;
+        } else if (slot_offset[i] >= 0) { /* what the slot's setter does */
+            PyObject **slot = (PyObject **)((char *)m + slot_offset[i]);
+            Py_INCREF(vals[i]);
+            Py_XSETREF(*slot, vals[i]);
+        } else {
+            bad = PyObject_SetAttr(m, attr[i], vals[i]) < 0;
+        }
+    }
     Py_XDECREF(vals[A_TIME]);
     Py_XDECREF(vals[A_START]);
     Py_XDECREF(vals[A_TOTAL]);
