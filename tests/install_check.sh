@@ -33,6 +33,9 @@ cc "$PREFIX/use.c" $(pkg-config --cflags --libs joule) -o "$PREFIX/use"
 out=$(LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/use")
 [ "$out" = "$(pkg-config --modversion joule) 1" ] || { echo "installed library: got '$out'"; exit 1; }
 LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/bin/joule" --version | grep -q '^joule '
+grep -q '"joule_gpu_power_watts' "$PREFIX/share/joule/grafana/joule.json" ||
+    { echo "no Grafana dashboard at $PREFIX/share/joule/grafana/joule.json"; exit 1; }
+[ -f "$PREFIX/share/doc/joule/LICENSE" ] || { echo "LICENSE not installed"; exit 1; }
 if command -v python3 >/dev/null; then
     env -u JOULE_LIBRARY PYTHONPATH="$PREFIX/lib/python3/dist-packages" \
         python3 -c 'import joule; assert joule.library_version' 

@@ -3,7 +3,8 @@
 side by side in one run:
 
   (a) Zeus:        ZeusMonitor(gpu_indices=[0..3], cpu_indices=[]), sync off
-  (b) joule (Py):  joule.Monitor(devices="gpu"), sync off
+  (b) joule (Py):  joule.Monitor(devices="gpu"), sync off, through the C
+                   fast path (joule._fast) when it loads, and through ctypes
   (c) joule (C):   joule_window_begin/end through the C API (window_c)
 
 with the floors beneath them: the raw nvmlDeviceGetTotalEnergyConsumption
@@ -60,6 +61,14 @@ def main():
                   % (type(e).__name__, e))
     jm = joule.Monitor(devices="gpu")
     assert len(jm.devices) == ngpu, jm.devices
+    # The same monitor forced onto the ctypes path (joule._fast off).
+    jm_ctypes = joule.Monitor(devices="gpu")
+    if jm_ctypes._fastw is not None:
+        jm_ctypes._fastw.close()
+        jm_ctypes._fastw = None
+    if not jm.fast:
+        print("note: joule._fast not loaded (JOULE_FAST=%s); the fast-path row is left out"
+              % os.environ.get("JOULE_FAST", ""))
     for n in pc.NOTES:
         print("note: " + n)
     handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in gpus]
@@ -77,11 +86,11 @@ def main():
             zm.end_window("step", sync_execution=False)
         return (time.perf_counter() - t0) / n * 1e6
 
-    def joule_pairs(n):
+    def joule_pairs(n, m=jm):
         t0 = time.perf_counter()
         for _ in range(n):
-            jm.begin_window("step", sync=False)
-            jm.end_window("step", sync=False)
+            m.begin_window("step", sync=False)
+            m.end_window("step", sync=False)
         return (time.perf_counter() - t0) / n * 1e6
 
     def pynvml_reads(n):
@@ -100,16 +109,20 @@ def main():
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out)
 
-    res = {"zeus": [], "joule_py": [], "pynvml_reads": [], "joule_c": [], "c_reads": []}
+    res = {"zeus": [], "joule_py": [], "joule_ctypes": [], "pynvml_reads": [],
+           "joule_c": [], "c_reads": []}
     # warm-up
     if zm:
         zeus_pairs(200)
     joule_pairs(200)
+    joule_pairs(200, jm_ctypes)
     pynvml_reads(200)
     for _ in range(args.rounds):
         if zm:
             res["zeus"].append(zeus_pairs(args.pairs))
-        res["joule_py"].append(joule_pairs(args.pairs))
+        if jm.fast:
+            res["joule_py"].append(joule_pairs(args.pairs))
+        res["joule_ctypes"].append(joule_pairs(args.pairs, jm_ctypes))
         res["pynvml_reads"].append(pynvml_reads(args.pairs))
         c = c_pairs()
         if c:
@@ -123,7 +136,8 @@ def main():
     print("  %-44s %12s %14s" % ("", "us/window", "vs Zeus"))
     rows = [
         ("zeus", "Zeus %s ZeusMonitor (Python)" % (zeus_version if zm else "")),
-        ("joule_py", "joule Monitor (Python binding)"),
+        ("joule_py", "joule Monitor (Python, joule._fast)"),
+        ("joule_ctypes", "joule Monitor (Python, ctypes path)"),
         ("joule_c", "joule C API (joule_window_begin/end)"),
         ("pynvml_reads", "floor: 8 raw energy reads via pynvml"),
         ("c_reads", "floor: 8 raw energy reads from C"),
@@ -133,13 +147,19 @@ def main():
             continue
         ratio = ("%13.2fx" % (med[key] / med["zeus"])) if "zeus" in med else "%14s" % "n/a"
         print("  %-44s %12.2f %s" % (label, med[key], ratio))
+    py = med.get("joule_py", med["joule_ctypes"])
     if "zeus" in med:
-        print("  speed-up of joule over Zeus: Python %.1fx, C %.1fx"
-              % (med["zeus"] / med["joule_py"],
+        print("  speed-up of joule over Zeus: Python %.1fx (ctypes path %.1fx), C %.1fx"
+              % (med["zeus"] / py, med["zeus"] / med["joule_ctypes"],
                  med["zeus"] / med["joule_c"] if "joule_c" in med else float("nan")))
+    if "joule_py" in med:
+        print("  joule._fast vs ctypes: %.1fx faster; %.2f us per window over %d GPUs "
+              "(target <= 3 us: %s)"
+              % (med["joule_ctypes"] / med["joule_py"], med["joule_py"], ngpu,
+                 "met" if med["joule_py"] <= 3.0 else "not met"))
     print("  beyond the floor: Zeus %s us, joule Python %.2f us, joule C %s us"
           % ("%.2f" % (med["zeus"] - med["pynvml_reads"]) if "zeus" in med else "n/a",
-             med["joule_py"] - med["pynvml_reads"],
+             py - med["pynvml_reads"],
              "%.2f" % (med["joule_c"] - med["c_reads"]) if "joule_c" in med else "n/a"))
     print("  (a sub-100 ms window: Zeus returns 0 J and warns; joule flags it "
           "below_resolution and estimates power x time)")
@@ -150,6 +170,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"us_per_window": med, "rounds": res, "agreement": agree}, f, indent=1)
     jm.close()
+    jm_ctypes.close()
     return 0
 
 

@@ -8,6 +8,7 @@ import threading
 import warnings
 from ctypes import byref, c_double, c_int, c_void_p
 
+from .. import _fastpath
 from .. import _lib
 from .. import sync as _sync
 from .._lib import check, decode, lib
@@ -79,7 +80,7 @@ class Measurement:
     __slots__ = ("name", "time", "start_time", "gpu_energy", "cpu_energy",
                  "dram_energy", "total_energy", "energy", "quality", "status",
                  "energy_uncertainty", "uncertainty", "cpu_uncertainty",
-                 "dram_uncertainty", "soc_energy")
+                 "dram_uncertainty")
 
     def __init__(self, name, time, start_time, energy, quality, status,
                  gpu_energy, cpu_energy, dram_energy, total_energy,
@@ -99,9 +100,13 @@ class Measurement:
         self.uncertainty = uncertainty or {}
         self.cpu_uncertainty = cpu_uncertainty or {}
         self.dram_uncertainty = dram_uncertainty or {}
-        #: Zeus's SoC (Apple silicon, Jetson) energy: None, as joule has
-        #: no SoC backend.
-        self.soc_energy = None
+
+    @property
+    def soc_energy(self):
+        """Zeus's SoC (Apple silicon, Jetson) energy: None, as joule has no
+        SoC backend (a property, so Measurements the C path builds have it
+        too)."""
+        return None
 
     @property
     def exact(self):
@@ -501,6 +506,7 @@ class Monitor:
                  keeper_interval_ms=None, approx_instant_energy=None,
                  edge_correction=None):
         self._ctx = None
+        self._fastw = None
         self._lock = threading.Condition(threading.Lock())
         self._inflight = 0
         self._waiters = 0  # threads in _wait_idle, to notify
@@ -586,6 +592,14 @@ class Monitor:
                     raise
         self.spec = spec if spec is not None else (
             os.environ.get("JOULE_DEVICES") or "all")
+        # Windows through joule._fast when it loaded (see _fastpath).
+        self._fastw = None
+        if _fast is not None:
+            self._fastw = _fast.Windows(
+                self._ctx.value, tuple(d.label for d in self._devices),
+                tuple(d.kind if d.kind in _FAST_KINDS else -1
+                      for d in self._devices),
+                tuple(d.index for d in self._devices))
 
     # -- opening ---------------------------------------------------------
 
@@ -778,8 +792,11 @@ class Monitor:
             return
         with lock:
             ctx, self._ctx = self._ctx, None
+            fastw, self._fastw = self._fastw, None
             self._wait_idle()
             hooks, self._on_close = self._on_close, []
+        if fastw is not None:
+            fastw.close()  # waits for its windows in flight
         if ctx is not None:
             for hook in hooks:
                 hook(ctx)
@@ -854,6 +871,22 @@ class Monitor:
         Raises AlreadyExistsError (a ValueError) if it is already open."""
         if sync_execution is not None:
             sync = sync_execution
+        fastw = self._fastw
+        if fastw is not None:
+            flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
+                (_lib.WINDOW_RESTART if restart else 0)
+            if not sync or self._sync_fn is None:
+                fastw.begin(name, flags)
+            else:
+                self._acquire()  # close() waits for the sync hook too
+                try:
+                    self._sync_fn()  # raises before the window exists
+                    fastw.begin(name, flags)
+                finally:
+                    self._release()
+            with self._windows_lock:  # for reset_windows
+                self._windows.add(name)
+            return
         b = _name_bytes(name)
         flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
             (_lib.WINDOW_RESTART if restart else 0)
@@ -877,6 +910,28 @@ class Monitor:
         NotFoundError (a ValueError) if no window of that name is open."""
         if sync_execution is not None:
             sync = sync_execution
+        fastw = self._fastw
+        if fastw is not None and not cancel:
+            self._forget(name)
+            if not sync or self._sync_fn is None:
+                m = fastw.end(name, _lib.WINDOW_NO_SYNC if not sync else 0)
+            else:
+                ctx = self._acquire()  # close() waits for the sync hook too
+                try:
+                    try:
+                        self._sync_fn()
+                    except BaseException:
+                        try:  # unmeasurable now
+                            lib.joule_window_cancel(ctx, _name_bytes(name))
+                        except Exception:  # a bad name: keep the sync error
+                            pass
+                        raise
+                    m = fastw.end(name, 0)
+                finally:
+                    self._release()
+            if self.approx_instant_energy is False:
+                _warn_estimated(m)
+            return m
         b = _name_bytes(name)
         ctx = self._acquire()
         try:
@@ -937,6 +992,11 @@ class Monitor:
                 lib.joule_window_cancel(ctx, name.encode("utf-8"))
         finally:
             self._release()
+
+    @property
+    def fast(self):
+        """Whether windows go through joule._fast (C) rather than ctypes."""
+        return self._fastw is not None
 
     def window(self, name, sync=True, restart=False, on_end=None):
         """A Window for ``with monitor.window(name):`` or
@@ -1012,5 +1072,9 @@ def _sim_call(monitor, fn, *args):
 
 
 
+# joule.h's kinds that Measurement splits out: GPU, CPU package, DRAM.
+_FAST_KINDS = (_lib.KIND_GPU, _lib.KIND_CPU, _lib.KIND_DRAM)
+#: joule._fast bound to the loaded library, or None (ctypes path).
+_fast = _fastpath.load(Measurement)
 #: Zeus's name (zeus.monitor.ZeusMonitor).
 ZeusMonitor = Monitor

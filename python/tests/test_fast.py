@@ -1,0 +1,242 @@
+"""joule._fast, the window hot path in C, against the ctypes path.
+
+Each test opens two monitors on the same kind of simulated devices, one
+whose windows go through joule._fast and one forced onto ctypes, and
+checks they give Measurements of the same shape and values that follow
+the power model, the same exceptions, sync calls and flags. CTest runs the
+whole suite with JOULE_FAST pointing at the built module (python_unittest)
+and the monitor tests again with JOULE_FAST=0 (python_unittest_ctypes).
+"""
+
+import os
+import resource
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import unittest
+
+import joule
+from joule import _fastpath
+from joule import monitor as _monitor
+
+from .support import h100_power
+
+FAST_ENV = os.environ.get("JOULE_FAST")
+FAST_OFF = FAST_ENV is not None and FAST_ENV.strip().lower() in (
+    "0", "off", "no", "false", "")
+
+
+def open_pair(spec, **kw):
+    """(fast monitor, ctypes monitor) on the same device spec."""
+    fast = joule.Monitor(devices=spec, **kw)
+    slow = joule.Monitor(devices=spec, **kw)
+    slow._fastw, w = None, slow._fastw
+    if w is not None:
+        w.close()
+    return fast, slow
+
+
+class Loading(unittest.TestCase):
+    def test_environment_decides(self):
+        if FAST_OFF:
+            self.assertIsNone(_monitor._fast)
+            self.assertFalse(joule.Monitor(devices="sim:1:h100").fast)
+        elif FAST_ENV:
+            # An explicit path must load, not fall back silently.
+            self.assertIsNotNone(_monitor._fast, "JOULE_FAST=%s" % FAST_ENV)
+            self.assertTrue(joule.Monitor(devices="sim:1:h100").fast)
+
+    def test_a_bad_path_is_an_import_error(self):
+        old = os.environ.get("JOULE_FAST")
+        os.environ["JOULE_FAST"] = "/nonexistent/_fast.so"
+        try:
+            with self.assertRaises(ImportError) as cm:
+                _fastpath.load(joule.Measurement)
+            self.assertIn("/nonexistent/_fast.so", str(cm.exception))
+        finally:
+            if old is None:
+                del os.environ["JOULE_FAST"]
+            else:
+                os.environ["JOULE_FAST"] = old
+
+
+@unittest.skipIf(_monitor._fast is None,
+                 "joule._fast is not loaded (not built: no Python development "
+                 "headers, or JOULE_FAST=0); the ctypes path is tested alone")
+class FastAgainstCtypes(unittest.TestCase):
+    def setUp(self):
+        self.fast, self.slow = open_pair("sim:4:h100")
+        self.addCleanup(self.fast.close)
+        self.addCleanup(self.slow.close)
+        self.assertTrue(self.fast.fast)
+        self.assertFalse(self.slow.fast)
+
+    def test_same_measurement(self):
+        for m in (self.fast, self.slow):
+            joule.sim.set_load(m, 1, 1.0)
+            m.learn_timing()
+        time.sleep(0.11)
+        self.fast.begin_window("w")
+        self.slow.begin_window("w")
+        time.sleep(0.5)
+        a = self.slow.end_window("w")
+        b = self.fast.end_window("w")
+        self.assertIs(type(b), joule.Measurement)
+        for attr in joule.Measurement.__slots__:
+            va, vb = getattr(a, attr), getattr(b, attr)
+            self.assertIs(type(va), type(vb), attr)
+            if isinstance(va, dict):
+                self.assertEqual(list(va), list(vb), attr)
+        self.assertEqual(b.name, "w")
+        self.assertEqual(b.quality, a.quality)
+        self.assertEqual(b.status, a.status)
+        self.assertEqual(b.cpu_energy, {})
+        self.assertEqual(b.dram_energy, {})
+        self.assertAlmostEqual(b.time, a.time, delta=0.01)
+        self.assertAlmostEqual(b.start_time, a.start_time, delta=0.01)
+        for gpu in range(4):
+            p = h100_power(1.0 if gpu == 1 else 0.0)
+            for r in (a, b):
+                # the model within the bound and the sim's noise
+                self.assertAlmostEqual(r.gpu_energy[gpu], p * r.time,
+                                       delta=r.uncertainty[gpu] + 0.01 * p * r.time)
+                self.assertEqual(r.energy["gpu%d" % gpu], r.gpu_energy[gpu])
+                self.assertEqual(r.energy_uncertainty["gpu%d" % gpu],
+                                 r.uncertainty[gpu])
+        self.assertAlmostEqual(b.total_energy, sum(b.gpu_energy.values()),
+                               places=9)
+
+    def test_same_errors(self):
+        for m in (self.fast, self.slow):
+            m.begin_window("open")
+            with self.assertRaises(joule.AlreadyExistsError):
+                m.begin_window("open")
+            m.begin_window("open", restart=True)
+            self.assertIsNotNone(m.end_window("open"))
+            with self.assertRaises(joule.NotFoundError) as cm:
+                m.end_window("open")
+            self.assertIn("open", str(cm.exception))
+            self.assertIsInstance(cm.exception, ValueError)
+            with self.assertRaises(TypeError):
+                m.begin_window(3)
+            with self.assertRaises(TypeError):
+                m.end_window(b"bytes")
+            with self.assertRaises(joule.InvalidArgumentError) as cm:
+                m.begin_window("a\0b")
+            self.assertIn("NUL", str(cm.exception))
+            m.begin_window("x")
+            self.assertIsNone(m.end_window("x", cancel=True))
+            self.assertEqual(m.open_window_count(), 0)
+            m.begin_window("left open")
+            m.close()
+            with self.assertRaises(joule.InvalidArgumentError) as cm:
+                m.begin_window("y")
+            self.assertIn("closed", str(cm.exception))
+            with self.assertRaises(joule.InvalidArgumentError):
+                m.end_window("left open")
+
+    def test_unicode_names(self):
+        name = "étape-\u2603"
+        for m in (self.fast, self.slow):
+            m.begin_window(name)
+            self.assertEqual(m.end_window(name).name, name)
+
+    def test_sync_runs_at_each_edge_unless_off(self):
+        calls = []
+        fast, slow = open_pair("sim:1:h100", sync=lambda: calls.append(1))
+        for m in (fast, slow):
+            del calls[:]
+            m.begin_window("s")
+            m.end_window("s")
+            self.assertEqual(len(calls), 2)
+            m.begin_window("s", sync=False)
+            m.end_window("s", sync_execution=False)
+            self.assertEqual(len(calls), 2)
+            m.close()
+
+    def test_failed_sync_cancels_the_window(self):
+        def boom():
+            raise RuntimeError("sync failed")
+        fast, slow = open_pair("sim:1:h100", sync=boom)
+        for m in (fast, slow):
+            m.begin_window("s", sync=False)
+            with self.assertRaises(RuntimeError):
+                m.end_window("s")
+            self.assertEqual(m.open_window_count(), 0)
+            m.close()
+
+    def test_measured_but_failed_end_carries_the_measurement(self):
+        # The window log cannot grow (RLIMIT_FSIZE at its size, SIGXFSZ
+        # ignored): the window is measured, writing its row fails.
+        d = tempfile.mkdtemp(prefix="joule-fast-")
+        self.addCleanup(shutil.rmtree, d, True)
+        for k, forced_ctypes in enumerate((False, True)):
+            log = os.path.join(d, "log%d.csv" % k)
+            m = joule.Monitor(devices="sim:1:h100", log_file=log)
+            if forced_ctypes:
+                m._fastw.close()
+                m._fastw = None
+            m.begin_window("w")
+            old = resource.getrlimit(resource.RLIMIT_FSIZE)
+            handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(log), old[1]))
+            try:
+                m.end_window("w")
+                err = None
+            except joule.JouleError as e:
+                err = e
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, old)
+                signal.signal(signal.SIGXFSZ, handler)
+            m.close()
+            self.assertIsNotNone(err, "the log row was written")
+            self.assertIn("window log", str(err))
+            got = err.measurement
+            self.assertIs(type(got), joule.Measurement)
+            self.assertEqual(got.name, "w")
+            self.assertEqual(list(got.gpu_energy), [0])
+
+    def test_threads_and_close_while_windows_run(self):
+        errors, done = [], []
+
+        def worker(k):
+            n = 0
+            try:
+                while True:
+                    self.fast.begin_window("t%d" % k, sync=False)
+                    r = self.fast.end_window("t%d" % k, sync=False)
+                    self.assertEqual(len(r.gpu_energy), 4)
+                    n += 1
+            except joule.InvalidArgumentError as e:  # closed under us
+                if "closed" not in str(e):
+                    errors.append(e)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+            done.append(n)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        self.fast.close()
+        for t in threads:
+            t.join(10)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(done), 4)
+        self.assertGreater(sum(done), 0)
+
+    def test_many_devices(self):
+        # Past the 16 devices a result is read into without allocating.
+        m = joule.Monitor(devices="sim:20:h100")
+        self.addCleanup(m.close)
+        self.assertTrue(m.fast)
+        m.begin_window("w")
+        r = m.end_window("w")
+        self.assertEqual(sorted(r.gpu_energy), list(range(20)))
+        self.assertEqual(len(r.quality), 20)
+
+
+if __name__ == "__main__":
+    unittest.main()
