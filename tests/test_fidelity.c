@@ -150,7 +150,7 @@ static void slow_counter_reads_stay_in_budget(void **state)
     snprintf(record, sizeof record, "%s/calls", dir);
     snprintf(cfg, sizeof cfg,
              "{\"record\": \"%s\", \"gpus\": [{\"model\": \"h100\", \"schedule\": \"" SQUARE
-             "\", \"power_period_ms\": 20, \"energy_read_ms\": 3}]}",
+             "\", \"power_period_ms\": 102, \"energy_read_ms\": 3, \"counter_jitter_ms\": 3.3}]}",
              record);
     struct fh h;
     fh_start(&h, FH_NVML, cfg);

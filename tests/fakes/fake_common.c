@@ -233,6 +233,7 @@ int fake_load(void)
         sim_gpu_set_timing(&f->m, (int64_t)(phase_ms * 1e6), pp,
                            (int64_t)(num(g, "power_phase_ms", 0) * 1e6));
         f->energy_read_ns = (int64_t)(num(g, "energy_read_ms", 0) * 1e6);
+        sim_gpu_set_counter_jitter(&f->m, (int64_t)(num(g, "counter_jitter_ms", 0) * 1e6));
         double load = num(g, "load", 0);
         if (load > 0)
             sim_gpu_set_load(&f->m, now, load);

@@ -190,6 +190,12 @@ void sim_gpu_init(struct sim_gpu *g, const struct sim_preset *p,
     g->mean_before_w = current(g)->mean_w;
 }
 
+void sim_gpu_set_counter_jitter(struct sim_gpu *g, int64_t jitter_ns)
+{
+    int64_t most = g->counter_period_ns / 2 - 1;
+    g->counter_jitter_ns = jitter_ns < 0 ? 0 : jitter_ns > most ? most : jitter_ns;
+}
+
 void sim_gpu_set_timing(struct sim_gpu *g, int64_t counter_phase_ns, int64_t power_period_ns,
                         int64_t power_phase_ns)
 {
@@ -327,10 +333,28 @@ double sim_gpu_energy_j(struct sim_gpu *g, int64_t now_ns)
     return energy_at(g, advance(g, now_ns));
 }
 
+/* The last counter update at or before t: update k comes at
+ * phase + k * period, moved by its own seeded jitter. */
+static int64_t last_counter_update(const struct sim_gpu *g, int64_t t)
+{
+    int64_t base = last_update(t, g->counter_phase_ns, g->counter_period_ns);
+    if (!g->counter_jitter_ns)
+        return base;
+    for (int back = -1; back <= 1; back++) { /* the latest of k+1, k, k-1 at or before t */
+        int64_t b = base - (int64_t)back * g->counter_period_ns;
+        uint64_t k = (uint64_t)((b - g->counter_phase_ns) / g->counter_period_ns);
+        double u = (double)(splitmix64(g->seed * 131 + k + 0x7177) >> 11) / (double)(1ull << 53);
+        int64_t at = b + (int64_t)((2 * u - 1) * (double)g->counter_jitter_ns);
+        if (at <= t)
+            return at;
+    }
+    return base - g->counter_period_ns;
+}
+
 uint64_t sim_gpu_counter_mj(struct sim_gpu *g, int64_t now_ns)
 {
     int64_t rel = advance(g, now_ns);
-    int64_t upd = last_update(rel, g->counter_phase_ns, g->counter_period_ns);
+    int64_t upd = last_counter_update(g, rel);
     return (uint64_t)floor((SIM_COUNTER_BASE_J + energy_at(g, upd)) * 1000.0);
 }
 

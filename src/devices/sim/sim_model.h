@@ -94,6 +94,9 @@ struct sim_gpu {
      * power_phase_ns + k * power_period_ns (sample-and-hold; 0 = every
      * 1 ms tick). */
     int64_t counter_period_ns, counter_phase_ns;
+    /* Each counter update comes up to this much early or late (seeded,
+     * uniform), as an H200's does (±3 ms); 0: exactly periodic. */
+    int64_t counter_jitter_ns;
     int64_t power_period_ns, power_phase_ns;
 
     /* Derived from the settings for the current segment. */
@@ -119,6 +122,8 @@ int sim_gpu_set_schedule(struct sim_gpu *g, const char *text, int *err_pos);
 
 /* Counter update phase and instant-power refresh (period 0 = every
  * tick), both relative to t0. */
+/* Counter updates jittered by up to ±jitter_ns (< period / 2). */
+void sim_gpu_set_counter_jitter(struct sim_gpu *g, int64_t jitter_ns);
 void sim_gpu_set_timing(struct sim_gpu *g, int64_t counter_phase_ns,
                         int64_t power_period_ns, int64_t power_phase_ns);
 /* A seeded phase in [0, period) for device number i. */
