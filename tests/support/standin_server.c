@@ -84,6 +84,8 @@ static void hist_add(struct standin *s, struct hist *h, double v)
 
 static double slow_now(struct standin *s)
 {
+    if (s->o.clock_mhz)
+        return standin_slow(s->o.alpha, s->o.clock_mhz(s->o.clock_user), s->f_max);
     if (!s->o.ctx)
         return 1;
     int sm = 0;
@@ -323,7 +325,7 @@ struct standin *standin_start(const struct standin_options *o)
         s->o.alpha = 0.8;
     snprintf(s->model, sizeof s->model, "%s", o->model ? o->model : "standin");
     pthread_mutex_init(&s->mu, NULL);
-    s->f_max = 1;
+    s->f_max = o->f_max_mhz > 0 ? o->f_max_mhz : 1;
     if (o->ctx) {
         int mhz[512];
         int n = joule_gpu_supported_clocks_mhz(o->ctx, o->gpu, mhz, 512);

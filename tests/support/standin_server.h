@@ -25,6 +25,11 @@ enum standin_fault {
 struct standin_options {
     joule_ctx *ctx;          /* the simulated GPU's context; NULL: f = f_max always */
     int gpu;
+    /* Instead of ctx: the SM clock now and the top clock, in MHz (e.g. read
+     * from the NVML test double's state file, which another process sets). */
+    double (*clock_mhz)(void *user);
+    double f_max_mhz;
+    void *clock_user;
     double ttft_s, itl_s, itl_per_request_s;
     double alpha;            /* 0: 0.8 */
     const char *model;       /* requests naming another model get 404 */
