@@ -22,12 +22,17 @@ struct bench_args {
     double itl_slo_s, ttft_slo_s; /* 0: none */
     double min_steady_s, timeout_s, min_power_w, max_power_w;
     int ignore_eos;
+    const char *metrics_url; /* NULL: URL/metrics */
+    int no_metrics;
 };
 
 struct bench_point {
     double knob;            /* NAN when no setting is applied */
     joule_serve_stats st;
     int on_frontier;
+    joule_serve_metrics *ms; /* the server's metrics during the run */
+    int nms;
+    char merr[512];         /* why scraping stopped; "" when it did not */
 };
 
 struct bench_summary {

@@ -42,6 +42,9 @@ static void usage(FILE *out)
         "      --power-bounds LO:HI validity: plausible average W per GPU (default:\n"
         "                           above 0 and at most 1.1 x its maximum power limit)\n"
         "      --timeout S          one request's limit (default 600 s)\n"
+        "      --metrics-url URL    the server's Prometheus metrics, scraped every second\n"
+        "                           and kept in the JSON (default: URL/metrics)\n"
+        "      --no-metrics         do not scrape them\n"
         "      --no-ignore-eos      do not send \"ignore_eos\": true (vLLM's flag that\n"
         "                           makes every request stream exactly max_tokens)\n"
         "      --json FILE          JSON report ('-': stdout)\n"
@@ -144,7 +147,8 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
     a->ignore_eos = 1;
     a->conc[0] = 8;
     a->nconc = 1;
-    enum { O_ITL = 256, O_TTFT, O_STEADY, O_BOUNDS, O_TIMEOUT, O_NOEOS, O_JSON, O_CSV, O_SVG };
+    enum { O_ITL = 256, O_TTFT, O_STEADY, O_BOUNDS, O_TIMEOUT, O_NOEOS, O_JSON, O_CSV, O_SVG,
+           O_MURL, O_NOMETRICS };
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},
         {"model", required_argument, NULL, 'm'},
@@ -161,6 +165,8 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
         {"power-bounds", required_argument, NULL, O_BOUNDS},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"no-ignore-eos", no_argument, NULL, O_NOEOS},
+        {"metrics-url", required_argument, NULL, O_MURL},
+        {"no-metrics", no_argument, NULL, O_NOMETRICS},
         {"json", required_argument, NULL, O_JSON},
         {"csv", required_argument, NULL, O_CSV},
         {"svg", required_argument, NULL, O_SVG},
@@ -233,6 +239,8 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
             break;
         }
         case O_NOEOS: a->ignore_eos = 0; break;
+        case O_MURL: a->metrics_url = optarg; break;
+        case O_NOMETRICS: a->no_metrics = 1; break;
         case O_JSON: a->json = optarg; break;
         case O_CSV: a->csv = optarg; break;
         case O_SVG: a->svg = optarg; break;

@@ -179,6 +179,25 @@ int bench_serve_json(FILE *f, const struct bench_args *a, const struct bench_sum
                 cJSON_AddItemToArray(inv, cJSON_CreateString(joule_serve_invalid_name(k)));
         cJSON_AddStringToObject(c, "invalid_reasons", st->invalid_text);
         cJSON_AddBoolToObject(c, "on_frontier", p->on_frontier);
+        cJSON *sm = cJSON_AddObjectToObject(c, "server_metrics");
+        cJSON *smp = cJSON_AddArrayToObject(sm, "samples");
+        for (int k = 0; k < p->nms; k++) {
+            const joule_serve_metrics *m = &p->ms[k];
+            cJSON *x = cJSON_CreateObject();
+            add_num(x, "t_s", m->t_s);
+            add_num(x, "num_requests_running", m->running);
+            add_num(x, "num_requests_waiting", m->waiting);
+            add_num(x, "generation_tokens", m->generation_tokens);
+            add_num(x, "ttft_sum_s", m->ttft_sum_s);
+            add_num(x, "ttft_count", m->ttft_count);
+            add_num(x, "itl_sum_s", m->itl_sum_s);
+            add_num(x, "itl_count", m->itl_count);
+            cJSON_AddItemToArray(smp, x);
+        }
+        if (p->merr[0])
+            cJSON_AddStringToObject(sm, "error", p->merr);
+        else
+            cJSON_AddNullToObject(sm, "error");
         cJSON_AddItemToArray(cs, c);
     }
     cJSON *fr = cJSON_AddArrayToObject(root, "frontier");

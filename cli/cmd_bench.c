@@ -117,6 +117,8 @@ static int run_all(joule_ctx *ctx, joule_sweep *sw, const struct bench_args *a,
     o.max_power_w = a->max_power_w;
     o.request_timeout_s = a->timeout_s;
     o.ignore_eos = a->ignore_eos;
+    o.metrics_url = a->metrics_url;
+    o.metrics_interval_s = a->no_metrics ? 0 : 1;
     o.stop = &cli_interrupted;
     o.progress = on_progress;
     o.progress_user = &pr;
@@ -142,6 +144,14 @@ static int run_all(joule_ctx *ctx, joule_sweep *sw, const struct bench_args *a,
             struct bench_point *p = &s->pt[s->np++];
             p->knob = knob;
             p->st = *joule_serve_result_stats(r);
+            p->nms = joule_serve_result_metrics_count(r);
+            p->ms = p->nms ? calloc((size_t)p->nms, sizeof *p->ms) : NULL;
+            if (!p->ms)
+                p->nms = 0;
+            for (int i = 0; i < p->nms; i++)
+                joule_serve_result_metrics(r, i, &p->ms[i]);
+            const char *me = joule_serve_result_metrics_error(r);
+            snprintf(p->merr, sizeof p->merr, "%s", me ? me : "");
             joule_serve_result_free(r);
             if (!pr.tty)
                 continue;
@@ -222,6 +232,8 @@ static int cmd_bench_serve(int argc, char **argv)
         if (a.svg && write_file(a.svg, 2, &a, &s) && !exit_code)
             exit_code = 1;
     }
+    for (int i = 0; i < s.np; i++)
+        free(s.pt[i].ms);
     free(s.pt);
     joule_sweep_destroy(sw);
     joule_close(ctx);

@@ -202,6 +202,7 @@ static void run_once(struct fixture *f, double min_steady_s, joule_serve_result 
     o.concurrency = CONC;
     o.requests = N_REQ;
     o.min_steady_s = min_steady_s;
+    o.metrics_interval_s = 0.2;
     int rc = joule_serve_run(f->ctx, f->prompts, &o, out);
     if (rc)
         fail_msg("joule_serve_run: %s", joule_last_error());
@@ -276,6 +277,25 @@ static void test_run_at_max_clock(void **state)
     if (st->invalid)
         fail_msg("invalid: %s", st->invalid_text);
     assert_int_equal(standin_tokens(f->srv), N_REQ * MAX_TOK);
+    /* The stand-in's vLLM metrics, scraped every 0.2 s. */
+    assert_null(joule_serve_result_metrics_error(r));
+    int nm = joule_serve_result_metrics_count(r), busy = 0;
+    assert_true(nm >= 3);
+    double last_t = -1, last_tok = -1;
+    for (int i = 0; i < nm; i++) {
+        joule_serve_metrics m;
+        assert_int_equal(joule_serve_result_metrics(r, i, &m), 0);
+        assert_true(m.t_s > last_t);
+        assert_true(m.running >= 0 && m.running <= CONC);
+        busy += m.running >= 1;
+        assert_float_equal(m.waiting, 0, 0);
+        assert_true(m.generation_tokens >= last_tok && m.generation_tokens <= N_REQ * MAX_TOK);
+        assert_true(m.ttft_count <= N_REQ && m.itl_count <= N_REQ * (MAX_TOK - 1));
+        last_t = m.t_s;
+        last_tok = m.generation_tokens;
+    }
+    assert_true(busy >= 1);
+    assert_int_equal(joule_serve_result_metrics(r, nm, &(joule_serve_metrics){0}), JOULE_EINVAL);
     joule_serve_result_free(r);
 
     /* A window shorter than required is named, not hidden. */
@@ -305,6 +325,73 @@ static void test_run_at_locked_clock(void **state)
     check_run(r, slow, half, fmax);
     joule_serve_result_free(r);
     assert_int_equal(joule_restore(f->ctx), 0);
+}
+
+static void test_parse_metrics(void **state)
+{
+    (void)state;
+    const char *text =
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        "vllm:num_requests_running{engine=\"0\",model_name=\"m\"} 7.0\n"
+        "vllm:num_requests_running{engine=\"1\",model_name=\"a}b \\\"q\\\"\"} 2\n"
+        "vllm:num_requests_waiting{model_name=\"m\"} 3 1712345678000\n"
+        "vllm:generation_tokens_total{model_name=\"m\"} 1.5e3\n"
+        "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 10\n"
+        "vllm:time_to_first_token_seconds_sum{model_name=\"m\"} 1.25\n"
+        "vllm:time_to_first_token_seconds_count{model_name=\"m\"} 10\n"
+        "vllm:inter_token_latency_seconds_sum{model_name=\"m\"} 99\n"
+        "vllm:time_per_output_token_seconds_sum{model_name=\"m\"} 4.5\n"
+        "vllm:time_per_output_token_seconds_count{model_name=\"m\"} 300\n"
+        "vllm:num_requests_running{broken 5\n"
+        "vllm:num_requests_waiting{model_name=\"m\"} notanumber\n"
+        "other_metric 5\n";
+    joule_serve_metrics m;
+    assert_int_equal(joule_serve_parse_metrics(text, &m), 7);
+    assert_float_equal(m.running, 9, 0);
+    assert_float_equal(m.waiting, 3, 0);
+    assert_float_equal(m.generation_tokens, 1500, 0);
+    assert_float_equal(m.ttft_sum_s, 1.25, 0);
+    assert_float_equal(m.ttft_count, 10, 0);
+    assert_float_equal(m.itl_sum_s, 4.5, 0); /* the older name wins when both are there */
+    assert_float_equal(m.itl_count, 300, 0);
+    /* the newer name alone */
+    assert_int_equal(joule_serve_parse_metrics("vllm:inter_token_latency_seconds_sum 2\n"
+                                               "vllm:inter_token_latency_seconds_count 8", &m), 2);
+    assert_float_equal(m.itl_sum_s, 2, 0);
+    assert_float_equal(m.itl_count, 8, 0);
+    assert_true(isnan(m.running));
+    assert_int_equal(joule_serve_parse_metrics("", &m), 0);
+    assert_int_equal(joule_serve_parse_metrics(NULL, &m), 0);
+}
+
+static void test_metrics_not_found(void **state)
+{
+    struct fixture *f = *state;
+    joule_serve_options o;
+    joule_serve_options_default(&o);
+    char murl[128];
+    snprintf(murl, sizeof murl, "%s/nometrics", standin_url(f->srv));
+    o.url = standin_url(f->srv);
+    o.model = "m";
+    o.concurrency = 2;
+    o.requests = 6;
+    o.min_steady_s = 0;
+    o.metrics_url = murl;
+    joule_serve_result *r = NULL;
+    assert_int_equal(joule_serve_run(f->ctx, f->prompts, &o, &r), 0);
+    const char *e = joule_serve_result_metrics_error(r);
+    assert_non_null(e);
+    if (!strstr(e, "HTTP 404") || !strstr(e, "/nometrics"))
+        fail_msg("'%s'", e);
+    assert_int_equal(joule_serve_result_metrics_count(r), 0);
+    joule_serve_result_free(r);
+    /* off */
+    o.metrics_interval_s = 0;
+    assert_int_equal(joule_serve_run(f->ctx, f->prompts, &o, &r), 0);
+    assert_null(joule_serve_result_metrics_error(r));
+    assert_int_equal(joule_serve_result_metrics_count(r), 0);
+    joule_serve_result_free(r);
 }
 
 static void test_bad_arguments(void **state)
@@ -341,6 +428,8 @@ int main(void)
         cmocka_unit_test(test_prompts),
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_frontier_and_recommendation),
+        cmocka_unit_test(test_parse_metrics),
+        cmocka_unit_test_setup_teardown(test_metrics_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_at_max_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_at_locked_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),

@@ -171,6 +171,15 @@ static void test_clock_sweep(void **state)
         assert_true(ept[i] > 0);
         assert_float_equal(ept[i], num(c, "energy_j") / num(c, "steady_tokens"), 1e-9 * ept[i]);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "valid")));
+        /* the stand-in's vLLM metrics, scraped once a second from the start */
+        const cJSON *sm = cJSON_GetObjectItemCaseSensitive(c, "server_metrics");
+        assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(sm, "error")));
+        const cJSON *smp = cJSON_GetObjectItemCaseSensitive(sm, "samples");
+        assert_true(cJSON_GetArraySize(smp) >= 1);
+        const cJSON *m0 = cJSON_GetArrayItem(smp, 0);
+        assert_true(num(m0, "num_requests_running") >= 0 &&
+                    num(m0, "num_requests_running") <= want_conc[i]);
+        assert_float_equal(num(m0, "num_requests_waiting"), 0, 0);
     }
     /* 990 MHz: the stand-in's tokens come 1.8x slower; the double draws
      * far less power there, so each token costs less. Generous bounds. */

@@ -60,6 +60,12 @@ typedef struct joule_serve_options {
     int ignore_eos;           /* send "ignore_eos": true (vLLM) so each request
                                  streams exactly max_tokens (1) */
     volatile const int *stop; /* non-zero: stop now (JOULE_EBUSY "interrupted") */
+    /* Server metrics (Prometheus text, vLLM's names) scraped every
+     * metrics_interval_s during the run; 0: not scraped (default 1). A
+     * scrape that fails stops the scraping, not the run
+     * (joule_serve_result_metrics_error says why). */
+    double metrics_interval_s;
+    const char *metrics_url;  /* NULL: the server's base URL + "/metrics" */
     joule_serve_progress_fn progress;
     void *progress_user;
 } joule_serve_options;
@@ -122,6 +128,28 @@ int joule_serve_result_request_count(const joule_serve_result *r);
  * and inter-token latencies (*itl points into r, *nitl = tokens - 1). */
 int joule_serve_result_request(const joule_serve_result *r, int i, int *tokens, double *ttft_s,
                                double *e2e_s, const double **itl, int *nitl);
+
+/* One scrape of the server's Prometheus metrics: vLLM's gauges summed over
+ * their label sets, and its latency histograms' running sums and counts
+ * (NAN where the server does not expose the metric). Layout fixed for
+ * JOULE_INFERENCE_API_VERSION 1. */
+typedef struct joule_serve_metrics {
+    double t_s;                  /* seconds from the run's first request */
+    double running, waiting;     /* vllm:num_requests_running, _waiting */
+    double generation_tokens;    /* vllm:generation_tokens_total */
+    double ttft_sum_s, ttft_count; /* vllm:time_to_first_token_seconds_sum/_count */
+    double itl_sum_s, itl_count; /* vllm:time_per_output_token_seconds_sum/_count
+                                    (or vllm:inter_token_latency_seconds) */
+} joule_serve_metrics;
+
+/* Parses Prometheus exposition text into *out (t_s untouched). Returns how
+ * many of the metrics above were found; comments, other metrics and lines
+ * that do not parse are skipped. */
+int joule_serve_parse_metrics(const char *text, joule_serve_metrics *out);
+int joule_serve_result_metrics_count(const joule_serve_result *r);
+int joule_serve_result_metrics(const joule_serve_result *r, int i, joule_serve_metrics *out);
+/* Why scraping stopped, or NULL when it did not (or was off). */
+const char *joule_serve_result_metrics_error(const joule_serve_result *r);
 
 /* Percentiles of v[0..n-1] (v is not changed). */
 void joule_serve_percentiles_of(const double *v, int n, joule_serve_percentiles *out);

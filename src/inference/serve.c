@@ -55,12 +55,25 @@ struct run {
     double ws, we;
     joule_result *res;
     char werr[256];
+    /* server metrics */
+    char murl[1024];
+    CURL *scrape;
+    int scraping, scrape_off;
+    double next_scrape;
+    char *mbuf;
+    size_t mlen, mcap;
+    joule_serve_metrics *ms;
+    int nms, capms;
+    char merr[512];
 };
 
 struct joule_serve_result {
     joule_serve_stats st;
     struct req *reqs;
     int n;
+    joule_serve_metrics *ms;
+    int nms;
+    char merr[512];
 };
 
 JOULE_EXPORT void joule_serve_options_default(joule_serve_options *o)
@@ -72,6 +85,7 @@ JOULE_EXPORT void joule_serve_options_default(joule_serve_options *o)
     o->min_steady_s = 30;
     o->request_timeout_s = 600;
     o->ignore_eos = 1;
+    o->metrics_interval_s = 1;
 }
 
 static const char *const invalid_names[JOULE_SERVE_INVALID_COUNT] = {
@@ -346,6 +360,108 @@ static int slot_done(struct slot *s, CURLcode cc)
     return 0;
 }
 
+/* ---- server metrics -------------------------------------------------------- */
+
+#define METRICS_MAX_BYTES (8u << 20)
+
+static size_t on_metrics(char *data, size_t size, size_t nmemb, void *user)
+{
+    struct run *r = user;
+    size_t len = size * nmemb;
+    if (r->mlen + len + 1 > METRICS_MAX_BYTES)
+        return 0;
+    if (r->mlen + len + 1 > r->mcap) {
+        size_t cap = r->mcap ? r->mcap : 65536;
+        while (cap < r->mlen + len + 1)
+            cap *= 2;
+        char *b = realloc(r->mbuf, cap);
+        if (!b)
+            return 0;
+        r->mbuf = b;
+        r->mcap = cap;
+    }
+    memcpy(r->mbuf + r->mlen, data, len);
+    r->mlen += len;
+    r->mbuf[r->mlen] = 0;
+    return len;
+}
+
+static void scrape_start(struct run *r, CURLM *multi, double now)
+{
+    if (!r->scrape && !(r->scrape = curl_easy_init())) {
+        snprintf(r->merr, sizeof r->merr, "libcurl could not create a handle for the metrics");
+        r->scrape_off = 1;
+        return;
+    }
+    r->mlen = 0;
+    CURL *e = r->scrape;
+    curl_easy_setopt(e, CURLOPT_URL, r->murl);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_metrics);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+        snprintf(r->merr, sizeof r->merr, "libcurl refused the metrics request");
+        r->scrape_off = 1;
+        return;
+    }
+    r->scraping = 1;
+    r->next_scrape = now + r->o->metrics_interval_s;
+}
+
+static void scrape_done(struct run *r, CURLcode cc, double now)
+{
+    r->scraping = 0;
+    long http = 0;
+    curl_easy_getinfo(r->scrape, CURLINFO_RESPONSE_CODE, &http);
+    if (cc != CURLE_OK || http != 200) {
+        if (cc != CURLE_OK)
+            snprintf(r->merr, sizeof r->merr, "scraping %s failed: %s; metrics not kept after "
+                     "%d scrapes", r->murl, curl_easy_strerror(cc), r->nms);
+        else
+            snprintf(r->merr, sizeof r->merr, "scraping %s: HTTP %ld; metrics not kept after "
+                     "%d scrapes", r->murl, http, r->nms);
+        r->scrape_off = 1;
+        return;
+    }
+    joule_serve_metrics m;
+    if (joule_serve_parse_metrics(r->mbuf ? r->mbuf : "", &m) == 0) {
+        snprintf(r->merr, sizeof r->merr, "%s holds none of vLLM's metrics "
+                 "(vllm:num_requests_running, ...); scraping stopped", r->murl);
+        r->scrape_off = 1;
+        return;
+    }
+    m.t_s = now - r->t0;
+    if (r->nms == r->capms) {
+        int cap = r->capms ? 2 * r->capms : 64;
+        joule_serve_metrics *v = realloc(r->ms, (size_t)cap * sizeof *v);
+        if (!v) {
+            r->scrape_off = 1;
+            return;
+        }
+        r->ms = v;
+        r->capms = cap;
+    }
+    r->ms[r->nms++] = m;
+}
+
+static void build_metrics_url(struct run *r, const joule_serve_options *o)
+{
+    if (o->metrics_url) {
+        snprintf(r->murl, sizeof r->murl, "%s", o->metrics_url);
+        return;
+    }
+    size_t n = strlen(o->url);
+    while (n && o->url[n - 1] == '/')
+        n--;
+    if (n >= 15 && !strncmp(o->url + n - 15, "/v1/completions", 15))
+        n -= 15;
+    else if (n >= 12 && !strncmp(o->url + n - 12, "/completions", 12))
+        n -= 12;
+    snprintf(r->murl, sizeof r->murl, "%.*s/metrics", (int)n, o->url);
+}
+
 static void build_url(struct run *r, const char *url)
 {
     size_t n = strlen(url);
@@ -557,6 +673,8 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
     r.n = n;
     r.c = c;
     build_url(&r, o->url);
+    build_metrics_url(&r, o);
+    r.scrape_off = !(o->metrics_interval_s > 0);
     snprintf(r.wname, sizeof r.wname, "joule-serve-steady-%p", (void *)&r);
     r.hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     r.hdrs = curl_slist_append(r.hdrs, "Accept: text/event-stream");
@@ -575,6 +693,7 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
         curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)c + 1);
 
     r.t0 = joule_now_s();
+    r.next_scrape = r.t0;
     double last_progress = r.t0;
     for (int i = 0; !rc && i < c; i++)
         rc = slot_start(&slots[i], multi);
@@ -592,8 +711,12 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
             struct slot *s = NULL;
             CURL *e = m->easy_handle;
             CURLcode cc = m->data.result;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
             curl_multi_remove_handle(multi, e);
+            if (e == r.scrape) {
+                scrape_done(&r, cc, joule_now_s());
+                continue;
+            }
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
             rc = slot_done(s, cc);
             if (!rc && r.sent < n)
                 rc = slot_start(s, multi);
@@ -610,6 +733,8 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
             break;
         }
         double now = joule_now_s();
+        if (!r.scrape_off && !r.scraping && now >= r.next_scrape)
+            scrape_start(&r, multi, now);
         if (o->progress && now - last_progress >= 0.25) {
             last_progress = now;
             o->progress(o->progress_user, r.finished, n,
@@ -634,6 +759,10 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
             res->reqs = r.reqs;
             res->n = n;
             r.reqs = NULL;
+            res->ms = r.ms;
+            res->nms = r.nms;
+            r.ms = NULL;
+            snprintf(res->merr, sizeof res->merr, "%s", r.merr);
         }
     }
     if (r.wopen)
@@ -648,6 +777,13 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
         free(slots[i].body);
     }
     free(slots);
+    if (r.scrape) {
+        if (r.scraping)
+            curl_multi_remove_handle(multi, r.scrape);
+        curl_easy_cleanup(r.scrape);
+    }
+    free(r.mbuf);
+    free(r.ms);
     if (multi)
         curl_multi_cleanup(multi);
     curl_slist_free_all(r.hdrs);
@@ -679,7 +815,27 @@ JOULE_EXPORT void joule_serve_result_free(joule_serve_result *r)
         free(r->reqs[i].itl);
     }
     free(r->reqs);
+    free(r->ms);
     free(r);
+}
+
+JOULE_EXPORT int joule_serve_result_metrics_count(const joule_serve_result *r)
+{
+    return r ? r->nms : 0;
+}
+
+JOULE_EXPORT int joule_serve_result_metrics(const joule_serve_result *r, int i,
+                                            joule_serve_metrics *out)
+{
+    if (!r || !out || i < 0 || i >= r->nms)
+        return joule_set_error(JOULE_EINVAL, "no metrics sample %d", i);
+    *out = r->ms[i];
+    return 0;
+}
+
+JOULE_EXPORT const char *joule_serve_result_metrics_error(const joule_serve_result *r)
+{
+    return r && r->merr[0] ? r->merr : NULL;
 }
 
 JOULE_EXPORT const joule_serve_stats *joule_serve_result_stats(const joule_serve_result *r)
