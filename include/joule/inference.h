@@ -176,6 +176,90 @@ int joule_serve_frontier(const joule_serve_point *p, int n, int *front);
 int joule_serve_recommend(const joule_serve_point *p, int n, double itl_slo_s,
                           double ttft_slo_s);
 
+/* A histogram's buckets from Prometheus text: name_bucket{le="..."} lines
+ * summed over their other labels, le ascending (+Inf last as INFINITY),
+ * cumulative counts. Fills up to cap; returns how many buckets. */
+int joule_serve_parse_histogram(const char *text, const char *name, double *le, double *count,
+                                int cap);
+/* The q-quantile of the observations between two scrapes of a histogram
+ * with the same buckets (counts before and after), interpolated linearly
+ * inside the bucket as Prometheus' histogram_quantile does; NAN when
+ * nothing was observed. */
+double joule_serve_histogram_quantile(const double *le, const double *before,
+                                      const double *after, int n, double q);
+
+/* ---- joule govern: an SLO-aware SM clock governor (DynamoLLM style) ------- */
+
+/* A profile: for each load level (requests running) and SM clock, the
+ * profiled p90 ITL and TTFT and the energy per token. */
+typedef struct joule_govern_profile joule_govern_profile;
+
+int joule_govern_profile_create(joule_govern_profile **out);
+int joule_govern_profile_add(joule_govern_profile *p, double load, int sm_clock_mhz,
+                             double itl_p90_s, double ttft_p90_s, double energy_per_token_j);
+/* Reads `joule bench serve --sm-clocks ... --json` output: each valid
+ * configuration is one entry, its concurrency the load level. Errors name
+ * the file and the configuration. */
+int joule_govern_profile_load(const char *path, joule_govern_profile **out);
+void joule_govern_profile_free(joule_govern_profile *p);
+int joule_govern_profile_count(const joule_govern_profile *p);
+
+/* Layout fixed for JOULE_INFERENCE_API_VERSION 1; start from
+ * joule_govern_options_default(). */
+typedef struct joule_govern_options {
+    double itl_slo_s, ttft_slo_s; /* p90 targets; <= 0: none (one is needed) */
+    double margin;      /* a clock qualifies when its profiled p90s are within
+                           (1 - margin) x the SLOs (0.1) */
+    int down_after;     /* intervals a lower clock must stay the choice before
+                           the governor steps down (2): hysteresis */
+    int hold_after_up;  /* intervals without stepping down after a feedback
+                           step up (3) */
+} joule_govern_options;
+void joule_govern_options_default(joule_govern_options *o);
+
+typedef struct joule_governor joule_governor;
+int joule_governor_create(const joule_govern_profile *p, const joule_govern_options *o,
+                          joule_governor **out);
+void joule_governor_destroy(joule_governor *g);
+
+/* Why the governor chose its clock. */
+enum joule_govern_reason {
+    JOULE_GOVERN_START = 0,     /* the first choice */
+    JOULE_GOVERN_KEEP = 1,      /* no change */
+    JOULE_GOVERN_DOWN = 2,      /* the load allows a lower clock (after down_after) */
+    JOULE_GOVERN_UP = 3,        /* the load needs a higher clock: at once */
+    JOULE_GOVERN_FEEDBACK = 4,  /* the observed p90 broke an SLO: one step up at once */
+    JOULE_GOVERN_HOLD = 5,      /* a lower clock would do, but held (hysteresis) */
+};
+/* "start", "keep", "down", "up", "feedback", "hold". */
+const char *joule_govern_reason_name(int reason);
+
+/* One interval: the load (requests running, and waiting) and the p90s
+ * observed over the interval (NAN: unknown). Returns the SM clock to
+ * lock (MHz) and sets *reason. The profile's lowest load level at or
+ * above the load is used (its highest when the load is above them all). */
+int joule_governor_step(joule_governor *g, double load, double itl_p90_s, double ttft_p90_s,
+                        int *reason);
+
+/* One decision of joule_govern_run, for its log. */
+typedef struct joule_govern_decision {
+    double t_s;          /* seconds since the start */
+    double load;         /* running + waiting */
+    double itl_p90_s, ttft_p90_s; /* observed over the interval, NAN when unknown */
+    int sm_clock_mhz;    /* locked */
+    int reason;          /* enum joule_govern_reason */
+} joule_govern_decision;
+typedef void (*joule_govern_log_fn)(void *user, const joule_govern_decision *d);
+
+/* The loop: every interval_s, scrape metrics_url (vLLM's Prometheus
+ * metrics), step the governor and lock the chosen clock on the GPUs (all
+ * of ctx's when gpus is NULL) through joule's control API, until *stop.
+ * The clocks are unlocked at the end (joule_restore). A scrape that fails
+ * keeps the last clock and is logged as unknown load. */
+int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char *metrics_url,
+                     const int *gpus, int ngpus, double interval_s, volatile const int *stop,
+                     joule_govern_log_fn log, void *user);
+
 #ifdef __cplusplus
 }
 #endif

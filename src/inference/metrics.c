@@ -98,3 +98,123 @@ JOULE_EXPORT int joule_serve_parse_metrics(const char *text, joule_serve_metrics
     }
     return __builtin_popcount(seen);
 }
+
+/* The value of label `key` in a "{...}" label set, into buf; 0 when found. */
+static int label_value(const char *lb, const char *end, const char *key, char *buf, size_t len)
+{
+    size_t klen = strlen(key);
+    const char *p = lb;
+    while (p < end) {
+        p += strspn(p, " ,{");
+        if (p >= end || *p == '}')
+            return -1;
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq || eq + 1 >= end || eq[1] != '"')
+            return -1;
+        int match = (size_t)(eq - p) == klen && !memcmp(p, key, klen);
+        const char *v = eq + 2;
+        size_t o = 0;
+        while (v < end && *v != '"') {
+            if (*v == '\\' && v + 1 < end)
+                v++;
+            if (match && o + 1 < len)
+                buf[o++] = *v;
+            v++;
+        }
+        if (match) {
+            buf[o] = 0;
+            return 0;
+        }
+        p = v + 1;
+    }
+    return -1;
+}
+
+JOULE_EXPORT int joule_serve_parse_histogram(const char *text, const char *name, double *le,
+                                             double *count, int cap)
+{
+    if (!text || !name || !le || !count || cap <= 0)
+        return 0;
+    char want[256];
+    snprintf(want, sizeof want, "%s_bucket", name);
+    size_t wl = strlen(want);
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        if (!eol)
+            eol = p + strlen(p);
+        if (!strncmp(p, want, wl) && p[wl] == '{') {
+            const char *lb = p + wl;
+            const char *close = memchr(lb, '}', (size_t)(eol - lb));
+            /* a '}' inside a quoted label value: find the real close */
+            int inq = 0;
+            for (const char *c = lb; c < eol; c++) {
+                if (inq && *c == '\\') {
+                    c++;
+                    continue;
+                }
+                if (*c == '"')
+                    inq = !inq;
+                else if (!inq && *c == '}') {
+                    close = c;
+                    break;
+                }
+            }
+            char lev[64], *end;
+            if (close && label_value(lb, close, "le", lev, sizeof lev) == 0) {
+                double l = strtod(lev, &end);
+                double v = strtod(close + 1, &end);
+                if (end != close + 1 && !isnan(l) && isfinite(v)) {
+                    int k = 0;
+                    while (k < n && le[k] != l)
+                        k++;
+                    if (k == n && n < cap) {
+                        le[n] = l;
+                        count[n++] = 0;
+                    }
+                    if (k < n)
+                        count[k] += v;
+                }
+            }
+        }
+        p = *eol ? eol + 1 : eol;
+    }
+    /* sort by le (few buckets: insertion sort) */
+    for (int i = 1; i < n; i++) {
+        double l = le[i], c = count[i];
+        int j = i - 1;
+        while (j >= 0 && le[j] > l) {
+            le[j + 1] = le[j];
+            count[j + 1] = count[j];
+            j--;
+        }
+        le[j + 1] = l;
+        count[j + 1] = c;
+    }
+    return n;
+}
+
+JOULE_EXPORT double joule_serve_histogram_quantile(const double *le, const double *before,
+                                                   const double *after, int n, double q)
+{
+    if (!le || !after || n <= 0 || !(q >= 0 && q <= 1))
+        return NAN;
+    double total = after[n - 1] - (before ? before[n - 1] : 0);
+    if (!(total > 0))
+        return NAN;
+    double target = q * total, prev_le = 0, prev_c = 0;
+    for (int i = 0; i < n; i++) {
+        double c = after[i] - (before ? before[i] : 0);
+        if (c >= target) {
+            if (isinf(le[i]))
+                return prev_le; /* above the highest finite bucket */
+            if (c == prev_c)
+                return le[i];
+            return prev_le + (le[i] - prev_le) * (target - prev_c) / (c - prev_c);
+        }
+        prev_le = isinf(le[i]) ? prev_le : le[i];
+        prev_c = c;
+    }
+    return prev_le;
+}
