@@ -132,6 +132,15 @@ static int bench(struct env *e, const char *url, char **args, char **out, char *
     return ts_run(argv, env_of(e), out, err);
 }
 
+static cJSON *read_json(const char *path)
+{
+    char *text = ts_read(path);
+    assert_non_null(text);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    return j;
+}
+
 static double num(const cJSON *o, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -155,7 +164,7 @@ static void test_clock_sweep(void **state)
     assert_non_null(strstr(out, "SM MHz"));
     assert_non_null(strstr(out, "recommendation: 990 MHz"));
     assert_int_equal(standin_requests(e->srv), 4 * 12);
-    cJSON *j = cJSON_Parse(ts_read(e->json));
+    cJSON *j = read_json(e->json);
     assert_non_null(j);
     const cJSON *cs = cJSON_GetObjectItemCaseSensitive(j, "configurations");
     assert_int_equal(cJSON_GetArraySize(cs), 4);
@@ -322,7 +331,7 @@ static void test_wrong_model_keeps_earlier_results(void **state)
     int rc = bench(e, standin_url(e->srv), args, &out, &err);
     if (rc != 1 || !strstr(err, "990 MHz, concurrency 2: request 1 (prompt on line 1): HTTP 400"))
         fail_msg("exit %d: %s", rc, err);
-    cJSON *j = cJSON_Parse(ts_read(e->json));
+    cJSON *j = read_json(e->json);
     assert_non_null(j);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "configurations")), 1);
     assert_non_null(strstr(cJSON_GetObjectItemCaseSensitive(j, "error")->valuestring, "HTTP 400"));
