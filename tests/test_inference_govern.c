@@ -201,7 +201,7 @@ static void record(void *user, const joule_govern_decision *d)
         l->clocks[l->n] = d->sm_clock_mhz;
         l->reasons[l->n] = d->reason;
         l->loads[l->n] = d->load;
-        l->n++;
+        __atomic_store_n(&l->n, l->n + 1, __ATOMIC_RELEASE);
     }
 }
 
@@ -250,12 +250,12 @@ static void test_loop_on_sim(void **state)
     l.murl = murl;
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, loop_thread, &l), 0);
-    for (int i = 0; i < 100 && l.n < 4; i++)
+    for (int i = 0; i < 100 && __atomic_load_n(&l.n, __ATOMIC_ACQUIRE) < 4; i++)
         ts_sleep_ms(20);
     int sm = 0;
     assert_int_equal(joule_gpu_clocks_mhz(ctx, 0, &sm, NULL), 0);
     assert_int_equal(sm, low); /* locked: no requests running */
-    l.stop = 1;
+    __atomic_store_n(&l.stop, 1, __ATOMIC_RELAXED);
     pthread_join(th, NULL);
     assert_int_equal(l.rc, 0);
     assert_true(l.n >= 4);

@@ -59,7 +59,8 @@ typedef struct joule_serve_options {
     double request_timeout_s; /* one request, start to [DONE] (600) */
     int ignore_eos;           /* send "ignore_eos": true (vLLM) so each request
                                  streams exactly max_tokens (1) */
-    volatile const int *stop; /* non-zero: stop now (JOULE_EBUSY "interrupted") */
+    volatile const int *stop; /* non-zero: stop now (JOULE_EBUSY "interrupted"); set
+                                 from a signal handler, or atomically from a thread */
     /* Server metrics (Prometheus text, vLLM's names) scraped every
      * metrics_interval_s during the run; 0: not scraped (default 1). A
      * scrape that fails stops the scraping, not the run

@@ -371,9 +371,15 @@ static double interval_p90(const char *text, const char *const *names, struct hi
     return q;
 }
 
+/* *stop is set by a signal handler or another thread (atomically). */
+static int stopped(volatile const int *stop)
+{
+    return stop && __atomic_load_n(stop, __ATOMIC_RELAXED);
+}
+
 static void sleep_until_or_stop(double t, volatile const int *stop)
 {
-    while (!(stop && *stop)) {
+    while (!stopped(stop)) {
         double left = t - joule_now_s();
         if (left <= 0)
             return;
@@ -415,7 +421,7 @@ JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char 
     struct buf b = {0};
     int rc = 0, locked = 0;
     double t0 = joule_now_s(), next = t0;
-    while (!(stop && *stop)) {
+    while (!stopped(stop)) {
         b.len = 0;
         if (b.p)
             b.p[0] = 0;

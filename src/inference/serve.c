@@ -727,7 +727,7 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
             rc = joule_set_error(JOULE_EIO, "%s", r.werr);
             break;
         }
-        if (o->stop && *o->stop) {
+        if (o->stop && __atomic_load_n(o->stop, __ATOMIC_RELAXED)) {
             rc = joule_set_error(JOULE_EBUSY, "interrupted after %d of %d requests", r.finished,
                                  n);
             break;
