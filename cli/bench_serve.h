@@ -24,6 +24,7 @@ struct bench_args {
     int ignore_eos;
     const char *metrics_url; /* NULL: URL/metrics */
     int no_metrics;
+    int chat;               /* --api chat */
 };
 
 struct bench_point {

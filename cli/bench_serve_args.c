@@ -29,6 +29,8 @@ static void usage(FILE *out)
         "  -u, --url URL            server, e.g. http://localhost:8000\n"
         "  -m, --model NAME         the model the server serves\n"
         "  -P, --prompts FILE       JSONL: {\"prompt\": \"...\", \"max_tokens\": N} per line\n"
+        "      --api API            completions (default: /v1/completions) or chat\n"
+        "                           (/v1/chat/completions, the prompt as a user message)\n"
         "  -c, --concurrency LIST   requests in flight, e.g. 8,16,32 (default 8)\n"
         "  -n, --requests N         requests per configuration (default: one per prompt,\n"
         "                           prompts reused in order when N is larger)\n"
@@ -148,7 +150,7 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
     a->conc[0] = 8;
     a->nconc = 1;
     enum { O_ITL = 256, O_TTFT, O_STEADY, O_BOUNDS, O_TIMEOUT, O_NOEOS, O_JSON, O_CSV, O_SVG,
-           O_MURL, O_NOMETRICS };
+           O_MURL, O_NOMETRICS, O_API };
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},
         {"model", required_argument, NULL, 'm'},
@@ -167,6 +169,7 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
         {"no-ignore-eos", no_argument, NULL, O_NOEOS},
         {"metrics-url", required_argument, NULL, O_MURL},
         {"no-metrics", no_argument, NULL, O_NOMETRICS},
+        {"api", required_argument, NULL, O_API},
         {"json", required_argument, NULL, O_JSON},
         {"csv", required_argument, NULL, O_CSV},
         {"svg", required_argument, NULL, O_SVG},
@@ -241,6 +244,14 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
         case O_NOEOS: a->ignore_eos = 0; break;
         case O_MURL: a->metrics_url = optarg; break;
         case O_NOMETRICS: a->no_metrics = 1; break;
+        case O_API:
+            if (strcmp(optarg, "completions") && strcmp(optarg, "chat")) {
+                fprintf(stderr, "joule bench serve: --api '%s': give completions or chat\n",
+                        optarg);
+                return 2;
+            }
+            a->chat = !strcmp(optarg, "chat");
+            break;
         case O_JSON: a->json = optarg; break;
         case O_CSV: a->csv = optarg; break;
         case O_SVG: a->svg = optarg; break;

@@ -118,6 +118,7 @@ static int run_all(joule_ctx *ctx, joule_sweep *sw, const struct bench_args *a,
     o.request_timeout_s = a->timeout_s;
     o.ignore_eos = a->ignore_eos;
     o.metrics_url = a->metrics_url;
+    o.chat = a->chat;
     o.metrics_interval_s = a->no_metrics ? 0 : 1;
     o.stop = &cli_interrupted;
     o.progress = on_progress;

@@ -327,6 +327,34 @@ static void test_run_at_locked_clock(void **state)
     assert_int_equal(joule_restore(f->ctx), 0);
 }
 
+/* The chat endpoint: the prompt as a user message, tokens in
+ * delta.content, the opening role event not counted. */
+static void test_chat(void **state)
+{
+    struct fixture *f = *state;
+    joule_serve_options o;
+    joule_serve_options_default(&o);
+    o.url = standin_url(f->srv);
+    o.model = "m";
+    o.concurrency = 2;
+    o.requests = 6;
+    o.min_steady_s = 0;
+    o.chat = 1;
+    joule_serve_result *r = NULL;
+    if (joule_serve_run(f->ctx, f->prompts, &o, &r))
+        fail_msg("%s", joule_last_error());
+    const joule_serve_stats *st = joule_serve_result_stats(r);
+    assert_int_equal(st->output_tokens, 6 * MAX_TOK);
+    for (int i = 0; i < 6; i++) {
+        int tok = 0;
+        double ttft = 0;
+        assert_int_equal(joule_serve_result_request(r, i, &tok, &ttft, NULL, NULL, NULL), 0);
+        assert_int_equal(tok, MAX_TOK);
+        assert_true(ttft > 0.9 * TTFT_S); /* the first token, not the role event */
+    }
+    joule_serve_result_free(r);
+}
+
 static void test_parse_metrics(void **state)
 {
     (void)state;
@@ -429,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_frontier_and_recommendation),
         cmocka_unit_test(test_parse_metrics),
+        cmocka_unit_test_setup_teardown(test_chat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_at_max_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_at_locked_clock, setup, teardown),

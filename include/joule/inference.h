@@ -46,7 +46,7 @@ typedef void (*joule_serve_progress_fn)(void *user, int finished, int total, dou
  * joule_serve_options_default(). */
 typedef struct joule_serve_options {
     const char *url;          /* server base URL, "http://host:8000" (no path)
-                                 or a full ".../v1/completions" URL */
+                                 or a full ".../completions" URL */
     const char *model;        /* the "model" of each request */
     int concurrency;          /* requests in flight (1) */
     int requests;             /* requests in all; 0: one per prompt */
@@ -67,6 +67,8 @@ typedef struct joule_serve_options {
      * (joule_serve_result_metrics_error says why). */
     double metrics_interval_s;
     const char *metrics_url;  /* NULL: the server's base URL + "/metrics" */
+    int chat;                 /* 1: POST /v1/chat/completions with the prompt as one user
+                                 message; 0: /v1/completions (default) */
     joule_serve_progress_fn progress;
     void *progress_user;
 } joule_serve_options;

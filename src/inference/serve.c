@@ -207,9 +207,13 @@ static void sse_data(struct slot *s, const char *p, double t)
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(c0, "text");
         const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c0, "delta");
         const cJSON *content = delta ? cJSON_GetObjectItemCaseSensitive(delta, "content") : NULL;
-        if (cJSON_IsString(text) || cJSON_IsString(content))
-            add_token(s, t);
-        else if (!cJSON_IsNull(content) && !cJSON_GetObjectItemCaseSensitive(c0, "finish_reason"))
+        /* A token is an event with text; an empty one (a chat stream's
+         * opening role event, a held-back partial character) is not. */
+        if (cJSON_IsString(text) || cJSON_IsString(content)) {
+            const char *v = cJSON_IsString(text) ? text->valuestring : content->valuestring;
+            if (v[0])
+                add_token(s, t);
+        } else if (!cJSON_IsNull(content) && !cJSON_GetObjectItemCaseSensitive(c0, "finish_reason"))
             slot_fail(s, "malformed SSE: a choice has neither \"text\" nor \"delta\".\"content\": "
                       "'%.80s'", p);
     }
@@ -278,7 +282,15 @@ static int slot_start(struct slot *s, CURLM *multi)
     if (!b)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     cJSON_AddStringToObject(b, "model", r->o->model ? r->o->model : "");
-    cJSON_AddStringToObject(b, "prompt", prompt);
+    if (r->o->chat) {
+        cJSON *msgs = cJSON_AddArrayToObject(b, "messages");
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", prompt);
+        cJSON_AddItemToArray(msgs, m);
+    } else {
+        cJSON_AddStringToObject(b, "prompt", prompt);
+    }
     cJSON_AddNumberToObject(b, "max_tokens", max_tokens);
     cJSON_AddBoolToObject(b, "stream", 1);
     if (r->o->ignore_eos)
@@ -455,14 +467,16 @@ static void build_metrics_url(struct run *r, const joule_serve_options *o)
     size_t n = strlen(o->url);
     while (n && o->url[n - 1] == '/')
         n--;
-    if (n >= 15 && !strncmp(o->url + n - 15, "/v1/completions", 15))
+    if (n >= 20 && !strncmp(o->url + n - 20, "/v1/chat/completions", 20))
+        n -= 20;
+    else if (n >= 15 && !strncmp(o->url + n - 15, "/v1/completions", 15))
         n -= 15;
     else if (n >= 12 && !strncmp(o->url + n - 12, "/completions", 12))
         n -= 12;
     snprintf(r->murl, sizeof r->murl, "%.*s/metrics", (int)n, o->url);
 }
 
-static void build_url(struct run *r, const char *url)
+static void build_url(struct run *r, const char *url, int chat)
 {
     size_t n = strlen(url);
     while (n && url[n - 1] == '/')
@@ -470,7 +484,8 @@ static void build_url(struct run *r, const char *url)
     if (n >= 12 && !strncmp(url + n - 12, "/completions", 12))
         snprintf(r->url, sizeof r->url, "%.*s", (int)n, url);
     else
-        snprintf(r->url, sizeof r->url, "%.*s/v1/completions", (int)n, url);
+        snprintf(r->url, sizeof r->url, "%.*s/v1/%scompletions", (int)n, url,
+                 chat ? "chat/" : "");
 }
 
 /* ---- statistics ------------------------------------------------------------ */
@@ -672,7 +687,7 @@ JOULE_EXPORT int joule_serve_run(joule_ctx *ctx, const joule_prompts *p,
     r.o = o;
     r.n = n;
     r.c = c;
-    build_url(&r, o->url);
+    build_url(&r, o->url, o->chat);
     build_metrics_url(&r, o);
     r.scrape_off = !(o->metrics_interval_s > 0);
     snprintf(r.wname, sizeof r.wname, "joule-serve-steady-%p", (void *)&r);

@@ -46,6 +46,7 @@ struct upload {
 struct stream {
     struct standin *s;
     int id, max_tokens, k, done, counted;
+    int chat, role_sent;
     double t_arrival, t_last;
 };
 
@@ -123,6 +124,14 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
         st->done = 1;
         return snprintf(buf, max, "data: [DONE]\n\n");
     }
+    if (st->chat && !st->role_sent) { /* vLLM opens a chat stream with the role */
+        st->role_sent = 1;
+        return snprintf(buf, max,
+                        "data: {\"id\":\"chatcmpl-%d\",\"object\":\"chat.completion.chunk\","
+                        "\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                        "\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+                        st->id, s->model);
+    }
     if (faulty(st) && st->k == s->o.fault_after) {
         if (s->o.fault == STANDIN_DROP)
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -148,6 +157,12 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
     st->t_last = t; /* the schedule, so a late wake-up does not drift */
     st->k++;
     atomic_fetch_add(&s->tokens, 1);
+    if (st->chat)
+        return snprintf(buf, max,
+                        "data: {\"id\":\"chatcmpl-%d\",\"object\":\"chat.completion.chunk\","
+                        "\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                        "\" tok%d\"},\"finish_reason\":%s}]}\n\n",
+                        st->id, s->model, st->k, st->k == st->max_tokens ? "\"length\"" : "null");
     return snprintf(buf, max,
                     "data: {\"id\":\"cmpl-%d\",\"object\":\"text_completion\",\"created\":0,"
                     "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\" tok%d\","
@@ -226,7 +241,8 @@ static enum MHD_Result metrics(struct standin *s, struct MHD_Connection *c)
     return rc;
 }
 
-static enum MHD_Result completion(struct standin *s, struct MHD_Connection *c, const char *body)
+static enum MHD_Result completion(struct standin *s, struct MHD_Connection *c, const char *body,
+                                  int chat)
 {
     int id = atomic_fetch_add(&s->requests, 1) + 1;
     double t_arrival = now_s();
@@ -235,6 +251,13 @@ static enum MHD_Result completion(struct standin *s, struct MHD_Connection *c, c
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "max_tokens");
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(j, "stream");
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
+    if (chat) { /* the last message's content */
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
+        int n = cJSON_GetArraySize(msgs);
+        prompt = n > 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, n - 1),
+                                                          "content")
+                       : NULL;
+    }
     enum MHD_Result rc;
     if (!cJSON_IsObject(j) || !cJSON_IsNumber(mt) || mt->valueint < 1 || !cJSON_IsString(prompt))
         rc = error_reply(c, 400, "the body must hold a prompt and max_tokens >= 1");
@@ -254,6 +277,7 @@ static enum MHD_Result completion(struct standin *s, struct MHD_Connection *c, c
         st->s = s;
         st->id = id;
         st->max_tokens = mt->valueint;
+        st->chat = chat;
         st->t_arrival = t_arrival;
         struct MHD_Response *r =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_cb, st, stream_free);
@@ -296,9 +320,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *size = 0;
         return MHD_YES;
     }
-    if (strcmp(url, "/v1/completions"))
+    int chat = !strcmp(url, "/v1/chat/completions");
+    if (!chat && strcmp(url, "/v1/completions"))
         return error_reply(c, 404, "no such path");
-    return completion(s, c, u->buf ? u->buf : "");
+    return completion(s, c, u->buf ? u->buf : "", chat);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -1,5 +1,5 @@
 /* A stand-in for an OpenAI-compatible LLM server (vLLM), test code only:
- * POST /v1/completions streams SSE tokens whose timing follows a
+ * POST /v1/completions (and /v1/chat/completions) streams SSE tokens whose timing follows a
  * simulated GPU's SM clock, GET /metrics shows vLLM-named metrics.
  *
  * Performance model (docs/inference.md, "The stand-in"): with f the GPU's
