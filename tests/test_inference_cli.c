@@ -180,14 +180,15 @@ static void test_clock_sweep(void **state)
         assert_true(ept[i] > 0);
         assert_float_equal(ept[i], num(c, "energy_j") / num(c, "steady_tokens"), 1e-9 * ept[i]);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "valid")));
-        /* the stand-in's vLLM metrics, scraped once a second from the start */
+        /* the stand-in's vLLM metrics, scraped once a second from the start
+         * (the previous configuration's last streams may still count) */
         const cJSON *sm = cJSON_GetObjectItemCaseSensitive(c, "server_metrics");
         assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(sm, "error")));
         const cJSON *smp = cJSON_GetObjectItemCaseSensitive(sm, "samples");
         assert_true(cJSON_GetArraySize(smp) >= 1);
         const cJSON *m0 = cJSON_GetArrayItem(smp, 0);
         assert_true(num(m0, "num_requests_running") >= 0 &&
-                    num(m0, "num_requests_running") <= want_conc[i]);
+                    num(m0, "num_requests_running") <= 4);
         assert_float_equal(num(m0, "num_requests_waiting"), 0, 0);
     }
     /* 990 MHz: the stand-in's tokens come 1.8x slower; the double draws
@@ -228,12 +229,11 @@ static void test_clock_sweep(void **state)
     free(out);
     free(err);
 
-    /* An ITL SLO only 1980 MHz meets: the recommendation moves there. */
-    double slo_ms = 1e3 * 0.5 * (fmax(itl[0], itl[1]) * 1.0 + fmin(itl[2], itl[3]));
-    char slo[32];
-    snprintf(slo, sizeof slo, "%.3fms", slo_ms);
-    slo_ms = atof(slo);
-    char *args2[] = {"--sm-clocks", "1980,990", "--concurrency", "2", "--requests", "12",
+    /* An ITL SLO only 1980 MHz meets (the model's ITL: 10 ms there, 26 ms
+     * at 660 MHz): the recommendation moves there. */
+    double slo_ms = 18;
+    char slo[] = "18ms";
+    char *args2[] = {"--sm-clocks", "1980,660", "--concurrency", "2", "--requests", "12",
                      "--min-steady", "0.1", "--itl-slo", slo, "--json", "-", NULL};
     rc = bench(e, standin_url(e->srv), args2, &out, &err);
     if (rc != 0)
@@ -250,6 +250,7 @@ static void test_clock_sweep(void **state)
                                         (int)num(rec, "index"));
     assert_true(num(cJSON_GetObjectItemCaseSensitive(c, "itl_s"), "p90") <= slo_ms / 1e3);
     assert_float_equal(num(j, "itl_slo_s"), slo_ms / 1e3, 1e-9);
+    assert_float_equal(num(rec, "sm_clock_mhz"), 1980, 0);
     cJSON_Delete(j);
     free(out);
     free(err);
@@ -267,9 +268,21 @@ static int closed_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Whether err names request k with its prompt's line k, k within one of
+ * want: with two requests in flight, the server may see the client's
+ * requests k and k + 1 in either order. */
+static int names_request(const char *err, int want)
+{
+    const char *p = strstr(err, "request ");
+    int k = 0, line = 0;
+    return p && sscanf(p, "request %d (prompt on line %d)", &k, &line) == 2 && k == line &&
+           abs(k - want) <= 1;
+}
+
 /* Runs a failing benchmark at two clocks; checks the exit, the message and
  * that the clocks were restored. */
-static void expect_failure(struct env *e, const char *url, const char *want1, const char *want2)
+static void expect_failure_at(struct env *e, const char *url, const char *want1,
+                              const char *want2, int request)
 {
     char *args[] = {"--sm-clocks", "990", "--concurrency", "2", "--requests", "12",
                     "--min-steady", "0.1", "--json", e->json, NULL};
@@ -280,9 +293,16 @@ static void expect_failure(struct env *e, const char *url, const char *want1, co
         fail_msg("exit %d, stderr '%s' (want 1, '%s', '%s')", rc, err, want1,
                  want2 ? want2 : "");
     assert_non_null(strstr(err, "settings are restored"));
+    if (request && !names_request(err, request))
+        fail_msg("'%s' does not name request %d (or a neighbour) and its line", err, request);
     assert_true(fh_state(&e->h, 0, "lock_max_mhz") <= 0);
     free(out);
     free(err);
+}
+
+static void expect_failure(struct env *e, const char *url, const char *want1, const char *want2)
+{
+    expect_failure_at(e, url, want1, want2, 0);
 }
 
 static void test_refused(void **state)
@@ -297,7 +317,7 @@ static void test_dropped_mid_stream(void **state)
 {
     struct env *e = *state;
     e->srv = start_server(e, STANDIN_DROP, 3, 4, 0);
-    expect_failure(e, standin_url(e->srv), "request 3 (prompt on line 3)", "after 4 tokens");
+    expect_failure_at(e, standin_url(e->srv), "the connection failed after 4 tokens", NULL, 3);
 }
 
 static void test_malformed_sse(void **state)
@@ -311,7 +331,7 @@ static void test_http_errors(void **state)
 {
     struct env *e = *state;
     e->srv = start_server(e, STANDIN_HTTP_STATUS, 5, 0, 503);
-    expect_failure(e, standin_url(e->srv), "request 5 (prompt on line 5): HTTP 503", "stand-in fault");
+    expect_failure_at(e, standin_url(e->srv), "HTTP 503", "stand-in fault", 5);
     standin_stop(e->srv);
     e->srv = start_server(e, STANDIN_OK, 0, 0, 0);
     /* wrong path: 404 */
@@ -329,7 +349,8 @@ static void test_wrong_model_keeps_earlier_results(void **state)
                     "--min-steady", "0.1", "--json", e->json, NULL};
     char *out = NULL, *err = NULL;
     int rc = bench(e, standin_url(e->srv), args, &out, &err);
-    if (rc != 1 || !strstr(err, "990 MHz, concurrency 2: request 1 (prompt on line 1): HTTP 400"))
+    if (rc != 1 || !strstr(err, "990 MHz, concurrency 2: request ") || !strstr(err, "HTTP 400") ||
+        !names_request(err, 1))
         fail_msg("exit %d: %s", rc, err);
     cJSON *j = read_json(e->json);
     assert_non_null(j);

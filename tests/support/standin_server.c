@@ -122,6 +122,9 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (st->k == st->max_tokens) {
         st->done = 1;
+        /* finished: it no longer runs (as vLLM counts), whenever MHD frees it */
+        st->counted = 0;
+        set_load(s, atomic_fetch_sub(&s->running, 1) - 1);
         return snprintf(buf, max, "data: [DONE]\n\n");
     }
     if (st->chat && !st->role_sent) { /* vLLM opens a chat stream with the role */
