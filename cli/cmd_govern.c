@@ -89,6 +89,10 @@ static void on_decision(void *user, const joule_govern_decision *d)
         cJSON_AddNumberToObject(o, "ttft_p90_s", d->ttft_p90_s);
     cJSON_AddNumberToObject(o, "sm_clock_mhz", d->sm_clock_mhz);
     cJSON_AddStringToObject(o, "reason", joule_govern_reason_name(d->reason));
+    if (isnan(d->tokens))
+        cJSON_AddNullToObject(o, "tokens");
+    else
+        cJSON_AddNumberToObject(o, "tokens", d->tokens);
     char *t = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (t) {
@@ -222,9 +226,38 @@ int cmd_govern(int argc, char **argv)
         return 2;
     }
     cli_signals_forward();
+    joule_govern_summary sum;
     int rc = joule_govern_run(ctx, g, metrics, ngpus ? gpus : NULL, ngpus, interval,
-                              &cli_interrupted, on_decision, &l);
+                              &cli_interrupted, on_decision, &l, &sum);
     cli_signals_restore();
+    if (!rc) {
+        fprintf(stderr, "joule govern: %.1f s, %.4g J on the governed GPUs, %.0f tokens "
+                "(%.4g J/token); the profile estimates %.1f %% less energy than the top clock "
+                "for these tokens\n", sum.time_s, sum.energy_j, sum.tokens,
+                sum.energy_per_token_j, 100 * sum.est_saving);
+        if (l.json) {
+            cJSON *o = cJSON_CreateObject(), *x = cJSON_AddObjectToObject(o, "summary");
+            const struct {
+                const char *k;
+                double v;
+            } f[] = {{"time_s", sum.time_s}, {"energy_j", sum.energy_j}, {"tokens", sum.tokens},
+                     {"energy_per_token_j", sum.energy_per_token_j},
+                     {"est_governed_j", sum.est_governed_j},
+                     {"est_max_clock_j", sum.est_max_clock_j}, {"est_saving", sum.est_saving}};
+            for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+                if (isfinite(f[i].v))
+                    cJSON_AddNumberToObject(x, f[i].k, f[i].v);
+                else
+                    cJSON_AddNullToObject(x, f[i].k);
+            }
+            char *t = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (t) {
+                fprintf(l.json, "%s\n", t);
+                free(t);
+            }
+        }
+    }
     int exit_code = 0;
     if (rc) {
         fprintf(stderr, "joule govern: %s; the clocks are restored\n", joule_last_error());

@@ -190,6 +190,7 @@ struct loop {
     const char *murl;
     volatile int stop;
     int rc;
+    joule_govern_summary sum;
     int n, clocks[256], reasons[256];
     double loads[256];
 };
@@ -208,7 +209,7 @@ static void record(void *user, const joule_govern_decision *d)
 static void *loop_thread(void *arg)
 {
     struct loop *l = arg;
-    l->rc = joule_govern_run(l->ctx, l->g, l->murl, NULL, 0, 0.1, &l->stop, record, l);
+    l->rc = joule_govern_run(l->ctx, l->g, l->murl, NULL, 0, 0.1, &l->stop, record, l, &l->sum);
     return NULL;
 }
 
@@ -262,6 +263,15 @@ static void test_loop_on_sim(void **state)
     assert_int_equal(l.reasons[0], JOULE_GOVERN_START);
     assert_float_equal(l.loads[0], 0, 0);
     assert_int_equal(l.clocks[l.n - 1], low);
+    /* the period measured: the sim GPU at load 0.5, at the top clock until
+     * the first lock, then at the low one */
+    assert_true(l.sum.time_s > 0.3);
+    double p_low = 70 + 0.5 * 630 * pow((double)low / top, 3), p_top = 70 + 0.5 * 630;
+    double pw = l.sum.energy_j / l.sum.time_s;
+    if (!(pw > 0.95 * p_low && pw < 1.05 * p_top))
+        fail_msg("%g J over %g s: not between the sim's %g W at %d MHz and %g W at %d MHz",
+                 l.sum.energy_j, l.sum.time_s, p_low, low, p_top, top);
+    assert_float_equal(l.sum.tokens, 0, 0); /* nothing was served */
     /* restored at the end */
     assert_int_equal(joule_gpu_clocks_mhz(ctx, 0, &sm, NULL), 0);
     assert_int_equal(sm, top);
@@ -323,6 +333,7 @@ static void test_cli_sigterm_restores(void **state)
     char *text = ts_read(log);
     assert_non_null(strstr(text, "\"sm_clock_mhz\":990,\"reason\":\"start\""));
     assert_non_null(strstr(text, "\"load\":0"));
+    assert_non_null(strstr(text, "{\"summary\":{\"time_s\":"));
     free(text);
     standin_stop(srv);
     fh_finish(&h);

@@ -251,17 +251,32 @@ typedef struct joule_govern_decision {
     double itl_p90_s, ttft_p90_s; /* observed over the interval, NAN when unknown */
     int sm_clock_mhz;    /* locked */
     int reason;          /* enum joule_govern_reason */
+    double tokens;       /* generated since the previous scrape
+                            (vllm:generation_tokens_total), NAN when unknown */
 } joule_govern_decision;
+
+/* What a governed period cost. Layout fixed for JOULE_INFERENCE_API_VERSION 1. */
+typedef struct joule_govern_summary {
+    double time_s;
+    double energy_j;          /* the governed GPUs, measured (a joule window) */
+    double tokens;            /* generated meanwhile, from the server's metrics */
+    double energy_per_token_j;
+    /* The profile's estimate over the same tokens: at the clocks chosen,
+     * and at the top clock throughout; saving = 1 - governed / top. */
+    double est_governed_j, est_max_clock_j, est_saving;
+} joule_govern_summary;
 typedef void (*joule_govern_log_fn)(void *user, const joule_govern_decision *d);
 
 /* The loop: every interval_s, scrape metrics_url (vLLM's Prometheus
  * metrics), step the governor and lock the chosen clock on the GPUs (all
  * of ctx's when gpus is NULL) through joule's control API, until *stop.
  * The clocks are unlocked at the end (joule_restore). A scrape that fails
- * keeps the last clock and is logged as unknown load. */
+ * keeps the last clock and is logged as unknown load. *summary (may be
+ * NULL) gets the period's measured energy and tokens and the profile's
+ * estimate of the saving against the top clock. */
 int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char *metrics_url,
                      const int *gpus, int ngpus, double interval_s, volatile const int *stop,
-                     joule_govern_log_fn log, void *user);
+                     joule_govern_log_fn log, void *user, joule_govern_summary *summary);
 
 #ifdef __cplusplus
 }

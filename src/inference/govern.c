@@ -241,6 +241,29 @@ static int max_clock(const joule_governor *g)
     return g->clocks[g->nclocks - 1];
 }
 
+/* The profile's load level for a load. */
+static double level_of(const joule_governor *g, double load)
+{
+    double level = -1, top = -1;
+    for (int i = 0; i < g->n; i++) {
+        if (g->v[i].load >= load && (level < 0 || g->v[i].load < level))
+            level = g->v[i].load;
+        if (g->v[i].load > top)
+            top = g->v[i].load;
+    }
+    return level < 0 ? top : level;
+}
+
+/* The profiled energy per token at a load and clock, NAN when not profiled. */
+static double profile_ept(const joule_governor *g, double load, int clock)
+{
+    double level = level_of(g, load);
+    for (int i = 0; i < g->n; i++)
+        if (g->v[i].load == level && g->v[i].clock == clock)
+            return g->v[i].ept;
+    return NAN;
+}
+
 /* The least-energy clock that meets the SLOs with margin at this load. */
 static int choose(const joule_governor *g, double load)
 {
@@ -391,7 +414,8 @@ static void sleep_until_or_stop(double t, volatile const int *stop)
 
 JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char *metrics_url,
                                   const int *gpus, int ngpus, double interval_s,
-                                  volatile const int *stop, joule_govern_log_fn log, void *user)
+                                  volatile const int *stop, joule_govern_log_fn log, void *user,
+                                  joule_govern_summary *summary)
 {
     if (!ctx || !g || !metrics_url)
         return joule_set_error(JOULE_EINVAL, "joule_govern_run: NULL argument");
@@ -420,6 +444,10 @@ JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char 
     struct hist ttft_prev = {0}, itl_prev = {0};
     struct buf b = {0};
     int rc = 0, locked = 0;
+    char wname[64];
+    snprintf(wname, sizeof wname, "joule-govern-%p", (void *)g);
+    int wopen = joule_window_begin(ctx, wname, 0) == 0;
+    double prev_tokens = NAN, tokens = 0, est_gov = 0, est_max = 0;
     double t0 = joule_now_s(), next = t0;
     while (!stopped(stop)) {
         b.len = 0;
@@ -434,13 +462,28 @@ JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char 
         CURLcode cc = curl_easy_perform(e);
         long http = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &http);
-        joule_govern_decision d = {joule_now_s() - t0, NAN, NAN, NAN, 0, 0};
+        joule_govern_decision d = {joule_now_s() - t0, NAN, NAN, NAN, 0, 0, NAN};
         if (cc == CURLE_OK && http == 200 && b.p) {
             joule_serve_metrics m;
             if (joule_serve_parse_metrics(b.p, &m) > 0 && !isnan(m.running))
                 d.load = m.running + (isnan(m.waiting) ? 0 : m.waiting);
+            if (!isnan(m.generation_tokens)) {
+                if (!isnan(prev_tokens) && m.generation_tokens >= prev_tokens)
+                    d.tokens = m.generation_tokens - prev_tokens;
+                prev_tokens = m.generation_tokens;
+            }
             d.ttft_p90_s = interval_p90(b.p, ttft_names, &ttft_prev);
             d.itl_p90_s = interval_p90(b.p, itl_names, &itl_prev);
+        }
+        /* the tokens of the interval that just ended ran at the locked clock */
+        if (!isnan(d.tokens) && locked) {
+            double lo = isnan(d.load) ? 0 : d.load;
+            double eg = profile_ept(g, lo, locked), em = profile_ept(g, lo, max_clock(g));
+            tokens += d.tokens;
+            if (!isnan(eg) && !isnan(em)) {
+                est_gov += d.tokens * eg;
+                est_max += d.tokens * em;
+            }
         }
         int clock = joule_governor_step(g, d.load, d.itl_p90_s, d.ttft_p90_s, &d.reason);
         d.sm_clock_mhz = clock;
@@ -460,6 +503,30 @@ JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char 
     }
     curl_easy_cleanup(e);
     free(b.p);
+    if (summary) {
+        memset(summary, 0, sizeof *summary);
+        summary->time_s = joule_now_s() - t0;
+        summary->energy_j = NAN;
+        summary->tokens = tokens;
+        summary->est_governed_j = est_gov;
+        summary->est_max_clock_j = est_max;
+        summary->est_saving = est_max > 0 ? 1 - est_gov / est_max : NAN;
+    }
+    joule_result *res = NULL;
+    if (wopen && joule_window_end(ctx, wname, 0, &res) == 0 && summary) {
+        double en = 0;
+        summary->time_s = joule_result_time_s(res);
+        for (int i = 0; i < joule_device_count(ctx); i++) {
+            const joule_device *dv = joule_device_at(ctx, i);
+            for (int k = 0; k < ngpus; k++)
+                if (joule_device_kind(dv) == JOULE_KIND_GPU && joule_device_index(dv) == gpus[k])
+                    en += joule_result_energy_j(res, i, NULL, NULL);
+        }
+        summary->energy_j = en;
+    }
+    joule_result_free(res);
+    if (summary)
+        summary->energy_per_token_j = tokens > 0 ? summary->energy_j / tokens : NAN;
     char saved[512] = "";
     if (rc)
         snprintf(saved, sizeof saved, "%s", joule_last_error());
