@@ -236,7 +236,7 @@ int cmd_govern(int argc, char **argv)
                 "for these tokens\n", sum.time_s, sum.energy_j, sum.tokens,
                 sum.energy_per_token_j, 100 * sum.est_saving);
         if (l.json) {
-            cJSON *o = cJSON_CreateObject(), *x = cJSON_AddObjectToObject(o, "summary");
+            cJSON *root = cJSON_CreateObject(), *x = cJSON_AddObjectToObject(root, "summary");
             const struct {
                 const char *k;
                 double v;
@@ -250,8 +250,8 @@ int cmd_govern(int argc, char **argv)
                 else
                     cJSON_AddNullToObject(x, f[i].k);
             }
-            char *t = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
+            char *t = cJSON_PrintUnformatted(root);
+            cJSON_Delete(root);
             if (t) {
                 fprintf(l.json, "%s\n", t);
                 free(t);
