@@ -12,6 +12,8 @@ int cmd_plot(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_optimize(int, char**);
 int cmd_sweep(int, char**);
+int cmd_bench(int argc, char **argv);
+int cmd_govern(int argc, char **argv);
 int cmd_bso_simulate(int argc, char **argv);
 
 #endif

@@ -20,6 +20,8 @@ static const struct {
     {"gpu", cmd_gpu, "set or reset GPU power limits, locked clocks and persistence"},
     {"plan", cmd_plan, "plan per-stage GPU frequencies for pipeline-parallel training"},
     {"sweep", cmd_sweep, "run a command at several power limits or clocks; frontier and choices"},
+    {"bench", cmd_bench, "benchmark an LLM server's energy per token (ML.ENERGY style): bench serve"},
+    {"govern", cmd_govern, "lock an LLM server's GPU clock to the lowest that meets its latency SLOs"},
     {"optimize", cmd_optimize, "frontier and chosen power limit of a profiling log"},
 };
 
