@@ -388,6 +388,35 @@ static void maybe_refine(struct edge_track *e, int64_t now)
 
 /* ---- reads ------------------------------------------------------------- */
 
+/* The counter's last update in [l, h], as the timing model places it,
+ * checked against the energy the counter gained since the step before.
+ * A read's bracket can span more than one period (the keeper reads a slow
+ * counter every few updates), and a driver samples the counter somewhere
+ * inside its call: an update the model puts just before h may not be in
+ * the value at all. The candidate whose ∫p̂ since the step before matches
+ * the counted energy wins (they differ by a whole period's energy). */
+static void place_update(const struct edge_track *e, const struct counter_step *prev,
+                         uint64_t total_uj, int64_t l, int64_t h, int64_t *est, int64_t *lo,
+                         int64_t *hi)
+{
+    timing_change_in(&e->counter, l, h, est, lo, hi);
+    if (e->counter.state != JOULE_TIMING_PERIODIC || !prev || !e->pw_n ||
+        total_uj <= prev->total_uj)
+        return;
+    int64_t period = (int64_t)e->counter.period_ns;
+    int64_t alt = *est - period;
+    if (alt < l || alt <= prev->est + period / 2)
+        return;
+    double from = cumulative(e, prev->est), counted = (double)(total_uj - prev->total_uj);
+    double at_est = (cumulative(e, *est) - from) * scale(e);
+    double at_alt = (cumulative(e, alt) - from) * scale(e);
+    if (fabs(counted - at_alt) < fabs(counted - at_est)) {
+        *est = alt;
+        *lo = *lo - period < l ? l : *lo - period;
+        *hi = *hi - period;
+    }
+}
+
 void edge_counter_read(struct edge_track *e, int64_t start, int64_t end, uint64_t raw,
                        uint64_t total_uj)
 {
@@ -395,7 +424,10 @@ void edge_counter_read(struct edge_track *e, int64_t start, int64_t end, uint64_
     if (!changed && e->cs_n)
         return;
     struct counter_step s;
-    timing_last_change(&e->counter, &s.est, &s.lo, &s.hi);
+    int64_t l, h;
+    timing_last_bracket(&e->counter, &l, &h);
+    place_update(e, e->cs_n ? cs_at(e, e->cs_n - 1) : NULL, total_uj, l, h, &s.est, &s.lo,
+                 &s.hi);
     s.total_uj = total_uj;
     if (e->cs_n == EDGE_COUNTER_KEEP)
         e->cs_head = (e->cs_head + 1) % EDGE_COUNTER_KEEP;
@@ -568,8 +600,8 @@ static int place_edge(const struct edge_track *e, int64_t t_e, struct edge_value
         return 0;
     out->total_uj = cs_at(e, e->cs_n - 1)->total_uj;
     timing_last_bracket(&e->counter, &out->seen_lo, &out->seen_hi);
-    timing_change_in(&e->counter, out->seen_lo, out->seen_hi, &out->u_est, &out->u_lo,
-                     &out->u_hi);
+    place_update(e, e->cs_n >= 2 ? cs_at(e, e->cs_n - 2) : NULL, out->total_uj, out->seen_lo,
+                 out->seen_hi, &out->u_est, &out->u_lo, &out->u_hi);
     return 1;
 }
 
@@ -634,7 +666,9 @@ void edge_reestimate(const struct edge_track *e, struct edge_value *v)
      * (an edge right after open is made before the phase is learned). */
     int64_t est, lo, hi;
     timing_change_in(&e->counter, v->seen_lo, v->seen_hi, &est, &lo, &hi);
-    if (hi - lo < v->u_hi - v->u_lo) {
+    /* Only a sharper placement of the same update: never another one
+     * (the first placement was checked against the counted energy). */
+    if (hi - lo < v->u_hi - v->u_lo && llabs(est - v->u_est) < (int64_t)(e->counter.period_ns / 2)) {
         v->u_est = est;
         v->u_lo = lo;
         v->u_hi = hi;
