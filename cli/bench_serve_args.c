@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bench_serve.h"
+#include "common.h"
 
 static void usage(FILE *out)
 {
@@ -71,58 +72,6 @@ static double parse_seconds(const char *s)
     else if (*end && strcmp(end, "s"))
         return -1;
     return v;
-}
-
-static int cmp_desc(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? 1 : a > b ? -1 : 0;
-}
-
-/* A list "a,b,c" or "HIGH:LOW:STEP" of numbers > 0, sorted descending. */
-static int parse_knobs(const char *spec, double *out, int cap, char *err, size_t errlen)
-{
-    int n = 0;
-    double a, b, step;
-    char tail;
-    if (strchr(spec, ':')) {
-        if (sscanf(spec, "%lf:%lf:%lf%c", &a, &b, &step, &tail) != 3 || !isfinite(a) ||
-            !isfinite(b) || !(step > 0) || !isfinite(step) || a <= 0 || b <= 0) {
-            snprintf(err, errlen, "'%s' is not HIGH:LOW:STEP with numbers > 0", spec);
-            return -1;
-        }
-        double hi = fmax(a, b), lo = fmin(a, b);
-        if ((hi - lo) / step + 1 > cap) {
-            snprintf(err, errlen, "'%s' gives more than %d settings", spec, cap);
-            return -1;
-        }
-        for (double v = hi; v >= lo - 1e-9 * hi; v = hi - (++n) * step)
-            out[n] = v;
-    } else {
-        const char *p = spec;
-        while (*p) {
-            char *end;
-            errno = 0;
-            double v = strtod(p, &end);
-            if (end == p || errno || !isfinite(v) || v <= 0 || v > 1e6 ||
-                (*end && *end != ',')) {
-                snprintf(err, errlen, "'%s' is not a list of numbers > 0 like 300,250", spec);
-                return -1;
-            }
-            if (n == cap) {
-                snprintf(err, errlen, "'%s' has more than %d settings", spec, cap);
-                return -1;
-            }
-            out[n++] = v;
-            p = *end ? end + 1 : end;
-        }
-        if (!n) {
-            snprintf(err, errlen, "no settings given");
-            return -1;
-        }
-    }
-    qsort(out, (size_t)n, sizeof *out, cmp_desc);
-    return n;
 }
 
 static int parse_conc(const char *spec, int *out, int cap)
@@ -277,7 +226,7 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
     if (pl || clk) {
         char err[256];
         a->clocks = clk != NULL;
-        a->nknob = parse_knobs(pl ? pl : clk, a->knobs, BENCH_MAX_LIST, err, sizeof err);
+        a->nknob = cli_parse_settings(pl ? pl : clk, a->knobs, BENCH_MAX_LIST, err, sizeof err);
         if (a->nknob < 0) {
             fprintf(stderr, "joule bench serve: %s %s\n", pl ? "--power-limits" : "--sm-clocks",
                     err);

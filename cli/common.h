@@ -41,4 +41,9 @@ double cli_stddev(const double *v, int n, int stride);
 /* Formats seconds as "1.234 s" or "12 ms". */
 void cli_duration(double s, char *buf, size_t len);
 
+/* Power limits or clocks: "300:100:25" (either order) or "300,250,200",
+ * sorted descending, every number finite, every setting in (0, 1e6] and
+ * none twice. Returns how many, or -1 with the reason in err. */
+int cli_parse_settings(const char *spec, double *out, int cap, char *err, size_t errlen);
+
 #endif
