@@ -26,6 +26,28 @@ def as_series(source, reader, unit):
                     "or a provider object, not %s" % type(source).__name__)
 
 
+class SplitMeasurement:
+    """What the carbon and price measurements share: energy in J per kind
+    (Zeus's fields), ``missing_hours`` (UTC hours the series lacks; their
+    energy is not in the result), ``energy_by_hour`` ({hour: {label: J}}),
+    ``pue`` and ``measurement`` (the window's Measurement)."""
+
+    def __init__(self, time, gpu_energy, cpu_energy, dram_energy,
+                 missing_hours, energy_by_hour, pue, measurement):
+        self.time = time
+        self.gpu_energy = gpu_energy
+        self.cpu_energy = cpu_energy
+        self.dram_energy = dram_energy
+        self.missing_hours = list(missing_hours)
+        self.energy_by_hour = energy_by_hour or {}
+        self.pue = pue
+        self.measurement = measurement
+
+    @property
+    def complete(self):
+        return not self.missing_hours
+
+
 class SplitMonitor:
     """Measures windows like Monitor, and also the energy of each window in
     every UTC hour it spans: a background thread reads the cumulative

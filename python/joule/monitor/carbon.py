@@ -14,7 +14,7 @@ UTC hour from a file (Electricity Maps CSV, WattTime JSON) or a constant.
 """
 
 from .. import hourly
-from ._split import SplitMonitor, as_series
+from ._split import SplitMeasurement, SplitMonitor, as_series
 
 __all__ = ["CarbonEmissionMonitor", "CarbonEmissionMeasurement",
            "read_carbon_intensity"]
@@ -27,7 +27,7 @@ def read_carbon_intensity(path):
     return hourly.read_electricity_maps_csv(path)
 
 
-class CarbonEmissionMeasurement:
+class CarbonEmissionMeasurement(SplitMeasurement):
     """Zeus's fields (energy in J, emissions in gCO2eq) plus joule's:
     ``missing_hours`` (UTC hours the intensity series lacks; their energy
     is not in the emissions), ``energy_by_hour`` ({hour: {label: J}}),
@@ -37,21 +37,11 @@ class CarbonEmissionMeasurement:
                  cpu_carbon_emission=None, dram_energy=None,
                  dram_carbon_emission=None, missing_hours=(),
                  energy_by_hour=None, pue=1.0, measurement=None):
-        self.time = time
-        self.gpu_energy = gpu_energy
+        super().__init__(time, gpu_energy, cpu_energy, dram_energy,
+                         missing_hours, energy_by_hour, pue, measurement)
         self.gpu_carbon_emission = gpu_carbon_emission
-        self.cpu_energy = cpu_energy
         self.cpu_carbon_emission = cpu_carbon_emission
-        self.dram_energy = dram_energy
         self.dram_carbon_emission = dram_carbon_emission
-        self.missing_hours = list(missing_hours)
-        self.energy_by_hour = energy_by_hour or {}
-        self.pue = pue
-        self.measurement = measurement
-
-    @property
-    def complete(self):
-        return not self.missing_hours
 
     def __repr__(self):
         return ("CarbonEmissionMeasurement(time=%.3f s, gpu_carbon_emission="

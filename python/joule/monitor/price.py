@@ -10,12 +10,12 @@ UTC hour from a CSV file (``joule.hourly.read_price_csv``) or a constant.
 """
 
 from .. import hourly
-from ._split import SplitMonitor, as_series
+from ._split import SplitMeasurement, SplitMonitor, as_series
 
 __all__ = ["EnergyCostMonitor", "EnergyCostMeasurement"]
 
 
-class EnergyCostMeasurement:
+class EnergyCostMeasurement(SplitMeasurement):
     """Zeus's fields (energy in J, cost in the file's currency) plus
     ``missing_hours``, ``energy_by_hour``, ``pue`` and ``measurement``."""
 
@@ -23,21 +23,11 @@ class EnergyCostMeasurement:
                  cpu_energy_cost=None, dram_energy=None, dram_energy_cost=None,
                  missing_hours=(), energy_by_hour=None, pue=1.0,
                  measurement=None):
-        self.time = time
-        self.gpu_energy = gpu_energy
+        super().__init__(time, gpu_energy, cpu_energy, dram_energy,
+                         missing_hours, energy_by_hour, pue, measurement)
         self.gpu_energy_cost = gpu_energy_cost
-        self.cpu_energy = cpu_energy
         self.cpu_energy_cost = cpu_energy_cost
-        self.dram_energy = dram_energy
         self.dram_energy_cost = dram_energy_cost
-        self.missing_hours = list(missing_hours)
-        self.energy_by_hour = energy_by_hour or {}
-        self.pue = pue
-        self.measurement = measurement
-
-    @property
-    def complete(self):
-        return not self.missing_hours
 
     def __repr__(self):
         return ("EnergyCostMeasurement(time=%.3f s, gpu_energy_cost=%r, "
