@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "optimize/frontier.h"
 
 static const char *const status_names[] = {"running", "reached", "stopped", "abandoned"};
 static const char *const verdict_names[] = {"continue", "converged", "stop_cost", "stop_epochs"};
@@ -29,7 +30,7 @@ const char *bso_verdict_name(enum bso_verdict v)
 
 double bso_cost(const struct bso_spec *s, double energy_j, double time_s)
 {
-    return s->eta * energy_j + (1.0 - s->eta) * s->max_power_w * time_s;
+    return jopt_cost(s->eta, s->max_power_w, 1, time_s, energy_j);
 }
 
 struct event {

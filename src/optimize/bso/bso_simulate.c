@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "optimize/frontier.h"
 #include "optimize/bso/bso_rng.h"
 
 void bso_sim_defaults(struct bso_sim_params *p)
@@ -16,11 +17,6 @@ void bso_sim_defaults(struct bso_sim_params *p)
     p->seed = 1;
     p->max_tries = 20;
     bso_policy_defaults(&p->policy);
-}
-
-static double cost_of(double eta, double max_power_w, double energy_j, double time_s)
-{
-    return eta * energy_j + (1.0 - eta) * max_power_w * time_s;
 }
 
 /* The limit of least epoch cost (Zeus's JIT profiling, Equation 7), with
@@ -85,7 +81,7 @@ static void baselines(const struct bso_trace *t, const struct bso_workload *w, d
     out->def =
         (struct bso_sim_point){d->bs, d->pl[0].pl_w, epochs * d->pl[0].epoch_s * d->pl[0].power_w,
                                epochs * d->pl[0].epoch_s, 0};
-    out->def.cost = cost_of(eta, t->max_power_w, out->def.eta_j, out->def.tta_s);
+    out->def.cost = jopt_cost(eta, t->max_power_w, 1, out->def.tta_s, out->def.eta_j);
     out->oracle = out->def;
     out->oracle.cost = INFINITY;
     for (size_t i = 0; i < t->n; i++)
@@ -93,7 +89,7 @@ static void baselines(const struct bso_trace *t, const struct bso_workload *w, d
             double e, s;
             if (!expected(&t->b[i], &t->b[i].pl[j], w->max_epochs, &e, &s))
                 continue;
-            double c = cost_of(eta, t->max_power_w, e, s);
+            double c = jopt_cost(eta, t->max_power_w, 1, s, e);
             if (c < out->oracle.cost)
                 out->oracle = (struct bso_sim_point){t->b[i].bs, t->b[i].pl[j].pl_w, e, s, c};
         }
@@ -148,7 +144,7 @@ static int one_run(struct replay *r, unsigned rec, double *cost_acc, double *ene
     /* Stop before the first epoch that would pass the threshold. */
     long max_epochs = r->w->max_epochs;
     if (isfinite(r->min_cost)) {
-        double per_epoch = cost_of(p->eta, b->pl[0].pl_w, l->epoch_s * l->power_w, l->epoch_s);
+        double per_epoch = jopt_cost(p->eta, b->pl[0].pl_w, 1, l->epoch_s, l->epoch_s * l->power_w);
         double fit = floor(p->beta * r->min_cost / per_epoch);
         if (fit < (double)max_epochs)
             max_epochs = (long)fit;
@@ -168,7 +164,7 @@ static int one_run(struct replay *r, unsigned rec, double *cost_acc, double *ene
         e += pe - l->epoch_s * l->power_w;
         s += ps - l->epoch_s;
     }
-    double cost = cost_of(p->eta, r->t->max_power_w, e, s);
+    double cost = jopt_cost(p->eta, r->t->max_power_w, 1, s, e);
     *cost_acc += cost;
     *energy_j += e;
     *time_s += s;
