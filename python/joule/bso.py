@@ -27,10 +27,10 @@ when ``transformers`` can be imported; it is built on first use.
 """
 
 import math
-import sys
 import threading
 from ctypes import POINTER, byref, c_char_p, c_double, c_int, c_uint64, c_void_p
 
+from . import _hf
 from . import _lib
 from ._lib import check, lib
 from .errors import JouleError
@@ -299,10 +299,6 @@ class BatchSizeOptimizer:
 
 # -- Hugging Face ---------------------------------------------------------
 
-_hf_classes = {}
-_hf_lock = threading.Lock()
-
-
 def _make_hf_class(trainer_callback):
     class HFBatchSizeCallback(trainer_callback):
         """Drives a :class:`BatchSizeOptimizer` from a Hugging Face
@@ -341,16 +337,9 @@ def _make_hf_class(trainer_callback):
 
 
 def hf_callback_class():
-    """joule.HFBatchSizeCallback for the ``transformers`` now importable."""
-    mod = sys.modules.get("transformers")
-    base = getattr(mod, "TrainerCallback", None) if mod is not None else None
-    if base is None:
-        from transformers import TrainerCallback as base  # may raise
-    with _hf_lock:
-        cls = _hf_classes.get(base)
-        if cls is None:
-            cls = _hf_classes[base] = _make_hf_class(base)
-        return cls
+    """joule.HFBatchSizeCallback for the ``transformers`` now importable
+    (joule/_hf.py). Raises ImportError without transformers."""
+    return _hf.callback_class(_make_hf_class)
 
 
 def __getattr__(name):

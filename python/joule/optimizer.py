@@ -34,6 +34,7 @@ import weakref
 from ctypes import (CFUNCTYPE, POINTER, byref, c_char_p, c_double, c_int,
                     c_void_p)
 
+from . import _hf
 from . import _lib
 from ._lib import check, lib
 from .errors import InvalidArgumentError
@@ -889,10 +890,6 @@ class GlobalPowerLimitOptimizer(PowerLimitOptimizer):
 
 # -- Hugging Face ---------------------------------------------------------
 
-_hf_classes = {}
-_hf_lock = threading.Lock()
-
-
 def _make_hf_class(trainer_callback):
     class HFPowerLimitCallback(trainer_callback):
         """Drives a :class:`PowerLimitOptimizer` from a Hugging Face
@@ -935,17 +932,8 @@ def _make_hf_class(trainer_callback):
 
 def hf_callback_class():
     """joule.HFPowerLimitCallback for the ``transformers`` now importable
-    (built once per TrainerCallback class). Raises ImportError without
-    transformers."""
-    mod = sys.modules.get("transformers")
-    base = getattr(mod, "TrainerCallback", None) if mod is not None else None
-    if base is None:
-        from transformers import TrainerCallback as base  # may raise
-    with _hf_lock:
-        cls = _hf_classes.get(base)
-        if cls is None:
-            cls = _hf_classes[base] = _make_hf_class(base)
-        return cls
+    (joule/_hf.py). Raises ImportError without transformers."""
+    return _hf.callback_class(_make_hf_class)
 
 
 def __getattr__(name):
