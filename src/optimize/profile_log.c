@@ -13,48 +13,10 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "core/csv.h"
 #include "optimize/frontier.h"
 
 #define MAX_COLS 1024
-
-/* Splits one CSV line (RFC 4180 quotes) in place; returns the field count,
- * cap + 1 when there are more, or -1 on an unterminated quote. */
-static int split_csv(char *line, char **fields, int cap)
-{
-    int n = 0;
-    char *r = line, *w = line;
-    for (;;) {
-        if (n == cap)
-            return n + 1;
-        fields[n++] = w;
-        if (*r == '"') {
-            r++;
-            for (;;) {
-                if (!*r)
-                    return -1;
-                if (*r == '"') {
-                    if (r[1] == '"') {
-                        *w++ = '"';
-                        r += 2;
-                        continue;
-                    }
-                    r++;
-                    break;
-                }
-                *w++ = *r++;
-            }
-        }
-        while (*r && *r != ',')
-            *w++ = *r++;
-        if (*r == ',') {
-            r++;
-            *w++ = '\0';
-            continue;
-        }
-        *w = '\0';
-        return n;
-    }
-}
 
 static int parse_double(const char *s, double *out)
 {
@@ -294,7 +256,7 @@ int jopt_profile_read(const char *path, struct jopt_profile *out)
                                  "CSV file?)", path, r.lineno);
             break;
         }
-        int nf = split_csv(line, fields, MAX_COLS);
+        int nf = csv_split_line(line, fields, MAX_COLS);
         if (nf < 0)
             rc = joule_set_error(JOULE_EINVAL, "%s line %d: unterminated quoted field", path,
                                  r.lineno);

@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "core/csv.h"
 
 #define MAX_FIELDS 16
 
-/* One CSV file read row by row; these traces hold no quoted fields, so a
- * row is its comma-separated fields, and anything else is malformed. */
+/* One CSV file read row by row (core/csv.h splits the lines); a row with
+ * another number of fields than the header is malformed. */
 struct csv_in {
     FILE *f;
     const char *path;
@@ -29,19 +30,9 @@ static int split(struct csv_in *c)
     size_t len = strlen(c->line);
     while (len && (c->line[len - 1] == '\n' || c->line[len - 1] == '\r'))
         c->line[--len] = 0;
-    c->nfields = 0;
-    char *s = c->line;
-    for (;;) {
-        if (c->nfields == MAX_FIELDS)
-            return -1;
-        c->field[c->nfields++] = s;
-        char *comma = strchr(s, ',');
-        if (!comma)
-            break;
-        *comma = 0;
-        s = comma + 1;
-    }
-    return 0;
+    int n = csv_split_line(c->line, c->field, MAX_FIELDS);
+    c->nfields = n > MAX_FIELDS ? MAX_FIELDS : n;
+    return n < 0 ? -1 : n > MAX_FIELDS; /* 1: more fields than kept */
 }
 
 /* 1 with a row, 0 at the end, negative on error. Blank lines are skipped. */
@@ -57,10 +48,14 @@ static int csv_next(struct csv_in *c)
         c->lineno++;
         if (strspn(c->line, " \t\r\n") == strlen(c->line))
             continue;
-        if (split(c) < 0 || (c->ncols && c->nfields != c->ncols))
+        int more = split(c);
+        if (more < 0)
+            return joule_set_error(JOULE_EINVAL, "%s:%ld: malformed row: unterminated quoted field",
+                                   c->path, c->lineno);
+        if (more || (c->ncols && c->nfields != c->ncols))
             return joule_set_error(
                 JOULE_EINVAL, "%s:%ld: malformed row: expected %d fields, found %s%d", c->path,
-                c->lineno, c->ncols, c->nfields == MAX_FIELDS ? "at least " : "", c->nfields);
+                c->lineno, c->ncols, more ? "more than " : "", c->nfields);
         return 1;
     }
 }
