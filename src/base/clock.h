@@ -6,5 +6,8 @@
 #include <stdint.h>
 
 int64_t joule_now_ns(void);
+/* The wall clock in seconds since the epoch, for stamps kept in files
+ * (databases, state): never for durations. */
+double joule_unix_s(void);
 
 #endif

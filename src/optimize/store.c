@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 
 /* The file's own layout (PRAGMA user_version): 1 since the first
@@ -191,13 +192,6 @@ static void identify(struct jstore *s)
     if (getrandom(&token, sizeof token, 0) != (ssize_t)sizeof token)
         token = (unsigned long long)time(NULL) ^ (unsigned long long)(uintptr_t)s;
     snprintf(s->owner, sizeof s->owner, "%ld-%016llx", (long)getpid(), token);
-}
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int jstore_exec(struct jstore *s, const char *sql, const char *what)
@@ -410,7 +404,7 @@ int jstore_claim(struct jstore *s, const struct jstore_claims *c, sqlite3_int64 
     char sql[512];
     sqlite3_stmt *st = NULL;
     int result = JSTORE_CLAIM_OURS;
-    double now = wall_s();
+    double now = joule_unix_s();
     snprintf(sql, sizeof sql, "SELECT owner, host, pid, pid_start, heartbeat_unix_s FROM %s "
              "WHERE %s = ?1", c->table, c->key_column);
     int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);

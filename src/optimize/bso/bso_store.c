@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "optimize/store.h"
 
@@ -54,13 +54,6 @@ struct bso_store {
 static int db_error(struct bso_store *s, int rc, const char *what)
 {
     return jstore_error(s->js, rc, what);
-}
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int bso_store_open(const char *path, int busy_timeout_ms, struct bso_store **out)
@@ -142,7 +135,7 @@ int bso_store_join(struct bso_store *s, const struct bso_spec *spec)
         if (src == SQLITE_OK) {
             sqlite3_bind_text(st, 1, spec->job, -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(st, 2, json, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_double(st, 3, wall_s());
+            sqlite3_bind_double(st, 3, joule_unix_s());
             src = sqlite3_step(st);
         }
         sqlite3_finalize(st);
@@ -268,7 +261,7 @@ static int write_trial(struct bso_store *s, sqlite3_int64 id, const struct bso_t
         sqlite3_bind_double(st, 13, t->metric);
     else
         sqlite3_bind_null(st, 13);
-    sqlite3_bind_double(st, 17, wall_s());
+    sqlite3_bind_double(st, 17, joule_unix_s());
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : db_error(s, rc, "write the trial");
