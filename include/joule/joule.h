@@ -60,6 +60,9 @@ const char *joule_error_name(int code);
 /* What the code means ("permission denied"); NULL if unknown. The message
  * of a failure is joule_last_error(): this is only the code's gist. */
 const char *joule_error_text(int code);
+/* For libraries layered on libjoule (libjoule_mpi): records message as
+ * this thread's joule_last_error() and returns code. */
+int joule_error_set(int code, const char *message);
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -264,6 +267,21 @@ double joule_result_uncertainty_j(const joule_result *r, int i);
 int joule_result_read_uncertainty(const joule_result *r, double *uncertainty_j, int cap);
 /* The bounds of one kind's devices added up (devices in error skipped). */
 double joule_result_total_uncertainty_j(const joule_result *r, enum joule_device_kind k);
+/* Device i's label ("gpu0") and kind (a joule_device_kind), as the
+ * result has them: a combined result (libjoule_mpi) labels its devices
+ * with their node ("n1.gpu0"). NULL / -1 for an index out of range. */
+const char *joule_result_device_label(const joule_result *r, int i);
+int joule_result_device_kind(const joule_result *r, int i);
+/* A result put together from others (libjoule_mpi's job totals): ndev
+ * devices, each in error JOULE_ENOENT until set. Free with
+ * joule_result_free. */
+int joule_result_create(const char *name, int ndev, double time_s, double start_unix_s,
+                        joule_result **out);
+/* Sets device i of a created result; status 0 or a JOULE_E* code (then
+ * energy and uncertainty read NAN and error says why, or NULL). */
+int joule_result_set_device(joule_result *r, int i, enum joule_device_kind kind,
+                            const char *label, double energy_j, double uncertainty_j,
+                            int quality, int status, const char *error);
 
 /* ---- power over time: the sampler --------------------------------------- */
 

@@ -66,3 +66,8 @@ JOULE_EXPORT const char *joule_error_text(int code)
 }
 
 JOULE_EXPORT const char *joule_version(void) { return JOULE_VERSION_STRING; }
+
+JOULE_EXPORT int joule_error_set(int code, const char *message)
+{
+    return joule_set_error(code, "%s", message ? message : "");
+}

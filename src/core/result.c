@@ -1,6 +1,7 @@
 #include "core/result.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,4 +121,73 @@ JOULE_EXPORT const char *joule_quality_name(int quality)
     case JOULE_QUALITY_ERROR: return "error";
     default: return "unknown";
     }
+}
+
+JOULE_EXPORT const char *joule_result_device_label(const joule_result *r, int i)
+{
+    if (!r || i < 0 || i >= r->ndev) {
+        joule_set_error(JOULE_EINVAL, "result device %d out of range", i);
+        return NULL;
+    }
+    return r->dev[i].label;
+}
+
+JOULE_EXPORT int joule_result_device_kind(const joule_result *r, int i)
+{
+    if (!r || i < 0 || i >= r->ndev) {
+        joule_set_error(JOULE_EINVAL, "result device %d out of range", i);
+        return -1;
+    }
+    return (int)r->dev[i].kind;
+}
+
+JOULE_EXPORT int joule_result_create(const char *name, int ndev, double time_s,
+                                     double start_unix_s, joule_result **out)
+{
+    if (!out || ndev < 0 || ndev > 1 << 20)
+        return joule_set_error(JOULE_EINVAL, "joule_result_create: bad device count %d", ndev);
+    joule_result *r = result_new(ndev, name ? name : "");
+    if (!r)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    r->time_s = time_s;
+    r->start_unix_s = start_unix_s;
+    for (int i = 0; i < ndev; i++) {
+        struct result_device *rd = &r->dev[i];
+        memset(rd, 0, sizeof *rd);
+        rd->energy_j = rd->uncertainty_j = rd->plain_j = rd->plain_bound_j = NAN;
+        rd->quality = JOULE_QUALITY_ERROR;
+        rd->status = JOULE_ENOENT;
+        snprintf(rd->error, sizeof rd->error, "device %d of a combined result was not set", i);
+    }
+    *out = r;
+    return 0;
+}
+
+JOULE_EXPORT int joule_result_set_device(joule_result *r, int i, enum joule_device_kind kind,
+                                         const char *label, double energy_j,
+                                         double uncertainty_j, int quality, int status,
+                                         const char *error)
+{
+    if (!r || i < 0 || i >= r->ndev)
+        return joule_set_error(JOULE_EINVAL, "result device %d out of range", i);
+    if ((int)kind < 0 || kind >= JOULE_KIND_COUNT || quality < JOULE_QUALITY_EXACT ||
+        quality > JOULE_QUALITY_ERROR)
+        return joule_set_error(JOULE_EINVAL, "result device %d: bad kind %d or quality %d", i,
+                               (int)kind, quality);
+    struct result_device *rd = &r->dev[i];
+    rd->kind = kind;
+    snprintf(rd->label, sizeof rd->label, "%s", label ? label : "");
+    rd->status = status;
+    rd->error[0] = '\0';
+    if (status) {
+        rd->quality = JOULE_QUALITY_ERROR;
+        rd->energy_j = rd->uncertainty_j = rd->plain_j = rd->plain_bound_j = NAN;
+        const char *why = error ? error : joule_error_text(status);
+        snprintf(rd->error, sizeof rd->error, "%s", why ? why : "failed");
+        return 0;
+    }
+    rd->quality = quality;
+    rd->energy_j = rd->plain_j = energy_j;
+    rd->uncertainty_j = rd->plain_bound_j = uncertainty_j;
+    return 0;
 }
