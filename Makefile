@@ -6,6 +6,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
+# OpenMPI: libjoule_mpi and its mpirun test (docs/cluster.md).
+DEB_PACKAGES += libopenmpi-dev openmpi-bin
 
 .PHONY: all deps py-test-deps prom-test-deps fuzz-deps build test test-plain test-asan test-tsan test-fuzz fuzz-build demo bench bench-peers install clean fuzz
 

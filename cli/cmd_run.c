@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "child.h"
 #include "common.h"
+#include "job_report.h"
 #include "run_report.h"
 #include "run_trace.h"
 
@@ -22,7 +23,7 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE]\n"
-            "                 [--trace FILE [--interval MS]] [--] CMD [ARGS...]\n\n"
+            "                 [--trace FILE [--interval MS]] [--job-report DIR] [--] CMD [ARGS...]\n\n"
             "Run CMD and report elapsed time, energy per device with totals, and average\n"
             "power, like `perf stat`. Device energy is whole-device: it includes every\n"
             "process using the device, not only CMD. SIGINT and SIGTERM sent to joule are\n"
@@ -36,6 +37,11 @@ static void run_usage(FILE *out)
             "  -t, --trace FILE    also save the power timeline of the run (for `joule plot`\n"
             "                      and `joule analyze`), with the windows CMD measured\n"
             "  -i, --interval MS   trace sampling interval, 1 to 1000 ms (default 100)\n"
+            "      --job-report DIR  under mpirun/srun: only the node-local rank 0\n"
+            "                      ($OMPI_COMM_WORLD_LOCAL_RANK, $SLURM_LOCALID) measures and\n"
+            "                      writes DIR/NODE.json (NODE: $JOULE_NODE_NAME or the host\n"
+            "                      name; --trace goes to DIR/NODE-FILE); other ranks only run\n"
+            "                      CMD. Merge with `joule report DIR` (docs/cluster.md)\n"
             "  -h, --help          this help\n");
 }
 
@@ -52,7 +58,7 @@ static int parse_repeat(const char *s, int *out)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CSV = 256 };
+    enum { OPT_CSV = 256, OPT_JOB_REPORT };
     static const struct option opts[] = {
         {"trace", required_argument, NULL, 't'},
         {"interval", required_argument, NULL, 'i'},
@@ -62,9 +68,10 @@ int cmd_run(int argc, char **argv)
         {"csv", no_argument, NULL, OPT_CSV},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
+        {"job-report", required_argument, NULL, OPT_JOB_REPORT},
         {0, 0, 0, 0},
     };
-    const char *spec = NULL, *output = NULL, *trace = NULL;
+    const char *spec = NULL, *output = NULL, *trace = NULL, *job_dir = NULL;
     int repeat = 1, json = 0, csv = 0, c, have_interval = 0;
     double interval_ms = 100;
     optind = 1;
@@ -92,6 +99,7 @@ int cmd_run(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case OPT_CSV: csv = 1; break;
+        case OPT_JOB_REPORT: job_dir = optarg; break;
         case 'o': output = optarg; break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
@@ -110,6 +118,15 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + optind;
+    char job_trace[4096], *job_trace_name = NULL;
+    if (job_dir) {
+        int rc = job_setup(job_dir, repeat, &trace, job_trace, sizeof job_trace, &job_trace_name);
+        if (rc == JOB_EXEC_ONLY)
+            return job_exec_only(cmd);
+        if (rc != JOB_MEASURE)
+            return rc;
+    }
+    double job_begin = NAN, job_end = NAN;
 
     FILE *out = cli_open_report("run", output);
     if (!out)
@@ -162,6 +179,8 @@ int cmd_run(int argc, char **argv)
             break;
         }
         st.time_s[r] = joule_result_time_s(res);
+        job_begin = joule_result_start_unix_s(res);
+        job_end = job_begin + st.time_s[r];
         for (int i = 0; i < st.ndev; i++) {
             int q, s;
             double e = joule_result_energy_j(res, i, &q, &s);
@@ -195,6 +214,9 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "joule run: stopped after %d of %d runs (exit status %d)\n",
                     st.runs, repeat, exit_status);
     }
+    if (job_dir && st.runs > 0 && job_report_write(job_dir, ctx, &st, job_begin, job_end, cmd,
+                                                   exit_status, job_trace_name))
+        failed = 1;
     if (cli_close_output("run", out, output))
         failed = 1;
     free(st.time_s);
