@@ -15,5 +15,6 @@ int cmd_sweep(int, char**);
 int cmd_bench(int argc, char **argv);
 int cmd_govern(int argc, char **argv);
 int cmd_bso_simulate(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct {
     {"bench", cmd_bench, "benchmark an LLM server's energy per token (ML.ENERGY style): bench serve"},
     {"govern", cmd_govern, "lock an LLM server's GPU clock to the lowest that meets its latency SLOs"},
     {"optimize", cmd_optimize, "frontier and chosen power limit of a profiling log"},
+    {"report", cmd_report, "merge the node files of `joule run --job-report DIR` into the job's energy"},
 };
 
 static void usage(FILE *out)

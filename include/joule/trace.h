@@ -124,6 +124,16 @@ void joule_trace_format_row(FILE *f, double time_s, const char *device_label, in
 void joule_trace_format_log_windows(FILE *f, const char *window_log, long *offset,
                                     double start_unix_s);
 
+/* A job-level trace from the traces of n nodes (`joule report --trace`):
+ * every node's devices, labelled "<prefix>.<label>" and named
+ * "<node>: <name>" (prefixes[i] up to 15 characters, nodes[i] its name),
+ * and its windows ("<node>: <name>"), on one time axis from the earliest
+ * start (the wall clock aligns the nodes), plus a device "job" of kind
+ * "job" whose power_w is the sum of every node's GPU power while all of
+ * them have samples. Errors name the input file. */
+int joule_trace_merge(const char *const *paths, const char *const *prefixes,
+                      const char *const *nodes, int n, const char *out_path);
+
 /* Writes s as one CSV field, quoted per RFC 4180 when it holds a comma, a
  * double quote or a line break (the one quoting routine of libjoule's CSV
  * window log, for callers' CSV reports to match it). */
