@@ -80,7 +80,7 @@ class Measurement:
     __slots__ = ("name", "time", "start_time", "gpu_energy", "cpu_energy",
                  "dram_energy", "total_energy", "energy", "quality", "status",
                  "energy_uncertainty", "uncertainty", "cpu_uncertainty",
-                 "dram_uncertainty")
+                 "dram_uncertainty", "_nodes")
 
     def __init__(self, name, time, start_time, energy, quality, status,
                  gpu_energy, cpu_energy, dram_energy, total_energy,
@@ -100,6 +100,13 @@ class Measurement:
         self.uncertainty = uncertainty or {}
         self.cpu_uncertainty = cpu_uncertainty or {}
         self.dram_uncertainty = dram_uncertainty or {}
+
+    @property
+    def nodes(self):
+        """For a job measurement (``Monitor(..., reduce="job")``): one
+        ``Node`` per host (``host``, ``ranks``, ``measurement``), in rank
+        order; None for a window of this process alone."""
+        return getattr(self, "_nodes", None)
 
     @property
     def soc_energy(self):
@@ -494,6 +501,11 @@ class Monitor:
     ``edge_correction=False`` reports plain counter differences, as Zeus
     does (default: each window edge at its true instant; see
     docs/measurement.md).
+    ``reduce="job"``: under ``torch.distributed``, every rank must end each
+    window (a collective), and ``end_window`` returns the job's totals on
+    every rank: each host's devices counted once (by UUID), time from the
+    earliest begin to the latest end, energies labelled ``"n<node>.gpu0"``
+    and the per-host figures in ``Measurement.nodes`` (docs/cluster.md).
 
     Thread-safe: any thread may begin or end any window. ``close()`` (or
     leaving ``with Monitor(...) as m:``) releases the devices; it waits for
@@ -504,7 +516,7 @@ class Monitor:
                  log_file=None, *, gpu_indices=None, cpu_indices=None,
                  sync_execution_with=None, log_format=None, sysfs_root=None,
                  keeper_interval_ms=None, approx_instant_energy=None,
-                 edge_correction=None):
+                 edge_correction=None, reduce=None):
         self._ctx = None
         self._fastw = None
         self._lock = threading.Condition(threading.Lock())
@@ -558,6 +570,10 @@ class Monitor:
             raise TypeError("joule: edge_correction must be True, False or "
                             "None, not %s" % type(edge_correction).__name__)
         self._edge_correction = edge_correction
+        if reduce not in (None, "job"):
+            raise ValueError("joule: reduce must be None or 'job', not %r"
+                             % (reduce,))
+        self._reduce = reduce
         if keeper_interval_ms is not None and (
                 isinstance(keeper_interval_ms, bool) or
                 not isinstance(keeper_interval_ms, int)):
@@ -907,7 +923,20 @@ class Monitor:
         """Closes window ``name`` and returns its Measurement, or with
         ``cancel=True`` discards it and returns an empty Measurement (time
         0, 0 J for every monitored device), as Zeus does. Raises
-        NotFoundError (a ValueError) if no window of that name is open."""
+        NotFoundError (a ValueError) if no window of that name is open.
+        With ``reduce="job"`` every rank must call it, and it returns the
+        job's totals (see the class docstring)."""
+        if getattr(self, "_reduce", None) != "job" or cancel:
+            return self._end_window(name, sync, cancel, sync_execution)
+        from . import _job
+        try:
+            m, error = self._end_window(name, sync, False, sync_execution), None
+        except Exception as ex:  # the other ranks must still hear of it
+            m, error = None, ex
+        shown = self._devices if self._visible is None else self._visible
+        return _job.reduce_job(name, m, shown, error)
+
+    def _end_window(self, name, sync, cancel, sync_execution):
         if sync_execution is not None:
             sync = sync_execution
         fastw = self._fastw
