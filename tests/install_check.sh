@@ -32,6 +32,37 @@ C
 cc "$PREFIX/use.c" $(pkg-config --cflags --libs joule) -o "$PREFIX/use"
 out=$(LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/use")
 [ "$out" = "$(pkg-config --modversion joule) 1" ] || { echo "installed library: got '$out'"; exit 1; }
+# libjoule_mpi, where MPI was found: joule-mpi.pc builds a program that
+# runs as a one-rank job (singleton MPI_Init).
+if [ -f "$PREFIX/lib/pkgconfig/joule-mpi.pc" ]; then
+    cat > "$PREFIX/use_mpi.c" <<'C'
+#include <joule/joule_mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    joule_options *o;
+    joule_ctx *c;
+    joule_result *r = NULL;
+    MPI_Init(&argc, &argv);
+    joule_options_create(&o);
+    joule_options_set_devices(o, "sim:2:a100");
+    if (joule_open(o, &c))
+        return 1;
+    joule_mpi_window_begin(c, "x", 0, MPI_COMM_WORLD);
+    int rc = joule_mpi_window_end(c, "x", 0, MPI_COMM_WORLD, &r);
+    printf("%d %d\n", rc, joule_result_device_count(r));
+    joule_result_free(r);
+    joule_close(c);
+    joule_options_destroy(o);
+    MPI_Finalize();
+    return 0;
+}
+C
+    cc "$PREFIX/use_mpi.c" $(pkg-config --cflags --libs joule-mpi) -o "$PREFIX/use_mpi"
+    out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
+          LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/use_mpi")
+    [ "$out" = "0 2" ] || { echo "installed libjoule_mpi: got '$out'"; exit 1; }
+fi
 LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/bin/joule" --version | grep -q '^joule '
 grep -q '"joule_gpu_power_watts' "$PREFIX/share/joule/grafana/joule.json" ||
     { echo "no Grafana dashboard at $PREFIX/share/joule/grafana/joule.json"; exit 1; }
