@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "hourly_report.h"
 
 static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s",
                                                                 "60s"};
@@ -19,12 +20,18 @@ static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms",
 static void analyze_usage(FILE *out)
 {
     fprintf(out,
-            "usage: joule analyze TRACE [--json]\n\n"
+            "usage: joule analyze TRACE [--json] [--carbon FILE|G_PER_KWH] [--price FILE|PRICE_PER_KWH]\n"
+            "                     [--pue X]\n\n"
             "Per device and for the sum of all GPUs (what a shared power feed carries\n"
             "when GPUs move in lockstep): energy; mean, p50, p95 and p99 power (time\n"
             "weighted); peak instant power; and the peak moving-average power over\n"
             "10 ms, 100 ms, 1 s, 10 s and 60 s where the trace resolves that timescale.\n\n"
             "  -j, --json  machine-readable output\n"
+            "      --carbon FILE|G_PER_KWH      emissions (gCO2e) per UTC hour: an Electricity\n"
+            "                                   Maps hourly CSV, a WattTime JSON (.json) or a constant\n"
+            "      --price FILE|PRICE_PER_KWH   cost per UTC hour: a CSV with time and price\n"
+            "                                   columns, or a constant\n"
+            "      --pue X     power usage effectiveness the energy is multiplied by (default 1)\n"
             "  -h, --help  this help\n");
 }
 
@@ -76,7 +83,7 @@ static void add_stats(cJSON *o, const joule_trace_stats *s)
 }
 
 static void print_json(const char *path, const joule_trace *t, const struct entry *e, int n,
-                       int have_sum)
+                       int have_sum, const struct hourly_table *ht, const struct hourly_args *ha)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "trace", path);
@@ -97,6 +104,8 @@ static void print_json(const char *path, const joule_trace *t, const struct entr
         add_stats(cJSON_AddObjectToObject(root, "gpu_sum"), &e[n - 1].st);
     else
         cJSON_AddNullToObject(root, "gpu_sum");
+    if (ht)
+        hourly_report_json(root, ht, ha);
     char *text = cJSON_Print(root);
     printf("%s\n", text);
     cJSON_free(text);
@@ -107,14 +116,24 @@ int cmd_analyze(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"carbon", required_argument, NULL, 'C'},
+        {"price", required_argument, NULL, 'P'},
+        {"pue", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     int json = 0, c;
+    struct hourly_args ha = {.pue = 1.0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 'C': ha.carbon = optarg; break;
+        case 'P': ha.price = optarg; break;
+        case 'U':
+            if (hourly_parse_pue("analyze", optarg, &ha.pue))
+                return 2;
+            break;
         case 'h': analyze_usage(stdout); return 0;
         default: analyze_usage(stderr); return 2;
         }
@@ -125,9 +144,12 @@ int cmd_analyze(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
+    if (hourly_args_load("analyze", &ha))
+        return 1;
     joule_trace *t;
     if (joule_trace_read(path, &t)) {
         fprintf(stderr, "joule analyze: %s\n", joule_last_error());
+        hourly_args_free(&ha);
         return 1;
     }
     cli_warn_torn_trace("analyze", path, t);
@@ -152,6 +174,10 @@ int cmd_analyze(int argc, char **argv)
     } else if (sum_rc != JOULE_ENOENT) {
         rc = sum_rc; /* no GPU is no sum; anything else is an error */
     }
+    struct hourly_table ht = {0};
+    const char **labels = hourly_wanted(&ha) ? calloc((size_t)ndev + 1, sizeof *labels) : NULL;
+    if (!rc && hourly_wanted(&ha) && (!labels || hourly_table_from_trace(&ht, t, labels)))
+        rc = labels ? -1 : JOULE_ENOMEM;
     if (!rc && n == 0) {
         fprintf(stderr, "joule analyze: %s has no power samples\n", path);
         rc = -1;
@@ -159,10 +185,15 @@ int cmd_analyze(int argc, char **argv)
         fprintf(stderr, "joule analyze: %s: %s\n", path,
                 e ? joule_last_error() : "out of memory");
     } else if (json) {
-        print_json(path, t, e, n, have_sum);
+        print_json(path, t, e, n, have_sum, hourly_wanted(&ha) ? &ht : NULL, &ha);
     } else {
         print_text(path, t, e, n);
+        if (hourly_wanted(&ha))
+            hourly_report_text(stdout, &ht, &ha);
     }
+    hourly_table_free(&ht);
+    free(labels);
+    hourly_args_free(&ha);
     free(e);
     joule_trace_free(t);
     return rc ? 1 : 0;
