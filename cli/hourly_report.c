@@ -267,6 +267,17 @@ static void csv_num(FILE *out, int have, double v)
         fputc(',', out);
 }
 
+void hourly_csv_columns(FILE *out, const struct hourly_table *t, const struct hourly_args *a,
+                        int dev)
+{
+    int mc = 0, mp = 0;
+    double c = hourly_device_amount(t, a->cs, a->pue, dev, &mc);
+    double p = hourly_device_amount(t, a->ps, a->pue, dev, &mp);
+    csv_num(out, a->cs != NULL, c);
+    csv_num(out, a->ps != NULL, p);
+    fprintf(out, ",%d", mc > mp ? mc : mp);
+}
+
 void hourly_report_csv(FILE *out, const struct hourly_table *t, const struct hourly_args *a)
 {
     fprintf(out, "hour_utc,label,energy_j,carbon_g_per_kwh,emissions_g,price_per_kwh,cost,"

@@ -45,6 +45,9 @@ void hourly_report_text(FILE *out, const struct hourly_table *t, const struct ho
 /* Adds "carbon_price": {...} to root. */
 void hourly_report_json(struct cJSON *root, const struct hourly_table *t,
                         const struct hourly_args *a);
+/* ",EMISSIONS_G,COST,MISSING_HOURS" of device dev (empty where not asked). */
+void hourly_csv_columns(FILE *out, const struct hourly_table *t, const struct hourly_args *a,
+                        int dev);
 /* One row per hour and device. */
 void hourly_report_csv(FILE *out, const struct hourly_table *t, const struct hourly_args *a);
 
