@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "govern_log.h"
 #include "hourly_report.h"
 
 static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s",
@@ -21,7 +22,8 @@ static void analyze_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule analyze TRACE [--json] [--carbon FILE|G_PER_KWH] [--price FILE|PRICE_PER_KWH]\n"
-            "                     [--pue X]\n\n"
+            "                     [--pue X]\n"
+            "       joule analyze --govern-log LOG [--json]\n\n"
             "Per device and for the sum of all GPUs (what a shared power feed carries\n"
             "when GPUs move in lockstep): energy; mean, p50, p95 and p99 power (time\n"
             "weighted); peak instant power; and the peak moving-average power over\n"
@@ -32,6 +34,10 @@ static void analyze_usage(FILE *out)
             "      --price FILE|PRICE_PER_KWH   cost per UTC hour: a CSV with time and price\n"
             "                                   columns, or a constant\n"
             "      --pue X     power usage effectiveness the energy is multiplied by (default 1)\n"
+            "      --govern-log LOG  summarise a `joule govern --json` log instead: period,\n"
+            "                  decisions, time at each clock, SLO violations and the energy\n"
+            "                  saved against a fixed top clock (a LOG given as TRACE is\n"
+            "                  recognised too)\n"
             "  -h, --help  this help\n");
 }
 
@@ -119,16 +125,19 @@ int cmd_analyze(int argc, char **argv)
         {"carbon", required_argument, NULL, 'C'},
         {"price", required_argument, NULL, 'P'},
         {"pue", required_argument, NULL, 'U'},
+        {"govern-log", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     int json = 0, c;
     struct hourly_args ha = {.pue = 1.0};
+    const char *govern_log = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'C': ha.carbon = optarg; break;
+        case 'G': govern_log = optarg; break;
         case 'P': ha.price = optarg; break;
         case 'U':
             if (hourly_parse_pue("analyze", optarg, &ha.pue))
@@ -138,6 +147,14 @@ int cmd_analyze(int argc, char **argv)
         default: analyze_usage(stderr); return 2;
         }
     }
+    if (!govern_log && optind == argc - 1 && govern_log_detect(argv[optind]))
+        govern_log = argv[optind];
+    if (govern_log && (hourly_wanted(&ha) || optind < argc - (govern_log == argv[argc - 1]))) {
+        fprintf(stderr, "joule analyze: --govern-log takes no TRACE, --carbon or --price\n");
+        return 2;
+    }
+    if (govern_log)
+        return govern_log_analyze(govern_log, json);
     if (optind != argc - 1) {
         fprintf(stderr, "joule analyze: expected one TRACE file\n");
         analyze_usage(stderr);
