@@ -57,7 +57,8 @@ static int by_hour(const void *a, const void *b)
 /* Sorts the points and averages each hour's (summed in file order). */
 static void finish(joule_hourly *s)
 {
-    qsort(s->p, (size_t)s->n, sizeof *s->p, by_hour);
+    if (s->n > 1)
+        qsort(s->p, (size_t)s->n, sizeof *s->p, by_hour);
     int m = 0;
     for (int i = 0; i < s->n;) {
         double sum = 0;
@@ -420,8 +421,8 @@ static int watttime_points(const char *path, const cJSON *doc, joule_hourly *s)
         double when;
         if (!t || cJSON_IsNull(t))
             return joule_set_error(JOULE_EINVAL, "%s: data[%d] has no point_time", path, i);
-        if (cJSON_IsNumber(t)) {
-            when = t->valuedouble;
+        if (cJSON_IsNumber(t) && fabs(t->valuedouble) <= 1e13) {
+            when = t->valuedouble; /* Unix seconds, bounded as the text form is */
         } else if (!cJSON_IsString(t) || joule_parse_utc_time(t->valuestring, &when)) {
             char *shown = cJSON_PrintUnformatted(t);
             joule_set_error(JOULE_EINVAL, "%s: data[%d].point_time: not a time: %s", path, i,

@@ -144,6 +144,10 @@ JOULE_EXPORT double joule_hour_of(double unix_s)
 
 JOULE_EXPORT void joule_hour_format(double unix_s, char *buf, size_t len)
 {
+    if (!(fabs(unix_s) <= 1e13)) { /* beyond any file's time: no date to print */
+        snprintf(buf, len, "(no such time)");
+        return;
+    }
     double t = floor(unix_s);
     long days = (long)floor(t / 86400);
     long rem = (long)(t - (double)days * 86400);
