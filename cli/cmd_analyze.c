@@ -142,6 +142,7 @@ int cmd_analyze(int argc, char **argv)
         case 'U':
             if (hourly_parse_pue("analyze", optarg, &ha.pue))
                 return 2;
+            ha.pue_given = 1;
             break;
         case 'h': analyze_usage(stdout); return 0;
         default: analyze_usage(stderr); return 2;
@@ -161,8 +162,9 @@ int cmd_analyze(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
-    if (hourly_args_load("analyze", &ha))
-        return 1;
+    int load_rc = hourly_args_load("analyze", &ha);
+    if (load_rc)
+        return load_rc;
     joule_trace *t;
     if (joule_trace_read(path, &t)) {
         fprintf(stderr, "joule analyze: %s\n", joule_last_error());

@@ -106,6 +106,7 @@ int cmd_run(int argc, char **argv)
         case OPT_PUE:
             if (hourly_parse_pue("run", optarg, &ha.pue))
                 return 2;
+            ha.pue_given = 1;
             break;
         case 'o': output = optarg; break;
         case 'h': run_usage(stdout); return 0;
@@ -125,8 +126,9 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + optind;
-    if (hourly_args_load("run", &ha))
-        return 1; /* before the command runs: a bad file costs nothing */
+    int load_rc = hourly_args_load("run", &ha);
+    if (load_rc)
+        return load_rc; /* before the command runs: a bad file costs nothing */
 
     FILE *out = cli_open_report("run", output);
     if (!out) {

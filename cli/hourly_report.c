@@ -33,6 +33,10 @@ int hourly_wanted(const struct hourly_args *a)
 
 int hourly_args_load(const char *command, struct hourly_args *a)
 {
+    if (a->pue_given && !hourly_wanted(a)) {
+        fprintf(stderr, "joule %s: --pue only applies with --carbon or --price\n", command);
+        return 2;
+    }
     if (a->carbon && joule_hourly_open_carbon(a->carbon, &a->cs)) {
         fprintf(stderr, "joule %s: --carbon: %s\n", command, joule_last_error());
         return 1;

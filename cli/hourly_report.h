@@ -12,6 +12,7 @@ struct cJSON;
 struct hourly_args {
     const char *carbon, *price; /* FILE or a number, NULL: not asked */
     double pue;                 /* 1 unless --pue */
+    int pue_given;
     joule_hourly *cs, *ps;      /* loaded by hourly_args_load */
 };
 
@@ -27,7 +28,8 @@ struct hourly_table {
 int hourly_parse_pue(const char *command, const char *arg, double *pue);
 /* Whether --carbon or --price was given. */
 int hourly_wanted(const struct hourly_args *a);
-/* Loads the series; 1 after printing why (file, line, column). */
+/* Loads the series; 1 after printing why (file, line, column), 2 for
+ * --pue without --carbon or --price. */
 int hourly_args_load(const char *command, struct hourly_args *a);
 void hourly_args_free(struct hourly_args *a);
 

@@ -270,6 +270,10 @@ static void cli_errors(void **state)
     assert_int_equal(ts_run(a2, NULL, NULL, &err), 2);
     assert_non_null(strstr(err, "--pue '0.5'"));
     free(err);
+    char *a4[] = {JOULE_TEST_CLI, "analyze", FIXTURE("trace.csv"), "--pue", "1.2", NULL};
+    assert_int_equal(ts_run(a4, NULL, NULL, &err), 2);
+    assert_non_null(strstr(err, "--pue only applies with --carbon or --price"));
+    free(err);
     /* run: a bad file is refused before the command runs. */
     char marker[512], script[700];
     snprintf(marker, sizeof marker, "%s/ran", dir);
