@@ -166,14 +166,14 @@ void hourly_report_text(FILE *out, const struct hourly_table *t, const struct ho
         joule_hour_format(t->hours[k], h, sizeof h);
         if (value_at(a->cs, t->hours[k], &v)) {
             snprintf(c1, sizeof c1, "%.2f", v);
-            snprintf(c2, sizeof c2, "%.4f", joule_hourly_amount(j, a->pue, v));
+            snprintf(c2, sizeof c2, "%.6g", joule_hourly_amount(j, a->pue, v));
         } else if (a->cs) {
             snprintf(c1, sizeof c1, "MISSING");
             flagged = 1;
         }
         if (value_at(a->ps, t->hours[k], &v)) {
             snprintf(p1, sizeof p1, "%.5f", v);
-            snprintf(p2, sizeof p2, "%.6f", joule_hourly_amount(j, a->pue, v));
+            snprintf(p2, sizeof p2, "%.6g", joule_hourly_amount(j, a->pue, v));
         } else if (a->ps) {
             snprintf(p1, sizeof p1, "MISSING");
             flagged = 1;
@@ -186,10 +186,10 @@ void hourly_report_text(FILE *out, const struct hourly_table *t, const struct ho
     double pc = hourly_device_amount(t, a->ps, a->pue, -1, &mp);
     fprintf(out, "\n");
     if (a->cs)
-        fprintf(out, "   emissions: %.4f gCO2e%s\n", ce,
+        fprintf(out, "   emissions: %.6g gCO2e%s\n", ce,
                 mc ? " (without the MISSING hours)" : "");
     if (a->ps)
-        fprintf(out, "   cost:      %.6f%s\n", pc, mp ? " (without the MISSING hours)" : "");
+        fprintf(out, "   cost:      %.6g%s\n", pc, mp ? " (without the MISSING hours)" : "");
     if (missing)
         fprintf(out, "   %d hour%s MISSING from the series: their energy is left out of the "
                      "totals above.\n", missing, missing == 1 ? " is" : "s are");

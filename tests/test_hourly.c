@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <joule/joule.h>
 #include <joule/hourly.h>
@@ -319,6 +320,44 @@ static void cli_run_constant(void **state)
     free(out);
 }
 
+/* A run across an hour boundary (the wall clock shifted so the boundary
+ * falls 0.4 s into a 1 s run): two hours, their parts summing to the run's
+ * energy, each about its share of the time (the sim GPU idles at a steady
+ * power). */
+static void cli_run_across_an_hour(void **state)
+{
+    (void)state;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double t = (double)now.tv_sec + now.tv_nsec / 1e9;
+    double offset = (floor(t / 3600) + 1) * 3600 - 0.4 - t;
+    char env_offset[64];
+    snprintf(env_offset, sizeof env_offset, "JOULE_HOURLY_CLOCK_OFFSET_S=%.6f", offset);
+    char *env[] = {"JOULE_DEVICES=sim:1:h100", env_offset, NULL};
+    char *argv[] = {JOULE_TEST_CLI, "run", "--json", "-o", "-", "--carbon", "100", "--",
+                    "sleep", "1", NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(ts_run(argv, env, &out, &err), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    double e = num(j, "total_energy_j", "all");
+    const cJSON *hours = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "carbon_price"), "hours");
+    if (cJSON_GetArraySize(hours) != 2)
+        fail_msg("%d hours: %s", cJSON_GetArraySize(hours), out);
+    double e0 = num(cJSON_GetArrayItem(hours, 0), "energy_j", NULL);
+    double e1 = num(cJSON_GetArrayItem(hours, 1), "energy_j", NULL);
+    CLOSE(e0 + e1, e);
+    /* 0.4 s of ~1 s before the boundary; the run's start and the reading at
+     * the boundary each land within a few 10 ms of where they are meant. */
+    if (!(e0 > 0.25 * e && e0 < 0.55 * e))
+        fail_msg("%g J of %g J before the boundary", e0, e);
+    CLOSE(num(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "carbon_price"), "carbon"),
+              "emissions_g", NULL), e * 100 / 3.6e6);
+    cJSON_Delete(j);
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +370,7 @@ int main(void)
         cmocka_unit_test(cli_analyze_by_hour),
         cmocka_unit_test(cli_errors),
         cmocka_unit_test(cli_run_constant),
+        cmocka_unit_test(cli_run_across_an_hour),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
