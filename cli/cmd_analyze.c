@@ -34,6 +34,8 @@ static void analyze_usage(FILE *out)
             "      --price FILE|PRICE_PER_KWH   cost per UTC hour: a CSV with time and price\n"
             "                                   columns, or a constant\n"
             "      --pue X     power usage effectiveness the energy is multiplied by (default 1)\n"
+            "      --csv       with --carbon/--price: the hourly table as CSV, one row per\n"
+            "                  UTC hour and device\n"
             "      --govern-log LOG  summarise a `joule govern --json` log instead: period,\n"
             "                  decisions, time at each clock, SLO violations and the energy\n"
             "                  saved against a fixed top clock (a LOG given as TRACE is\n"
@@ -126,18 +128,21 @@ int cmd_analyze(int argc, char **argv)
         {"price", required_argument, NULL, 'P'},
         {"pue", required_argument, NULL, 'U'},
         {"govern-log", required_argument, NULL, 'G'},
+        {"csv", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     int json = 0, c;
     struct hourly_args ha = {.pue = 1.0};
     const char *govern_log = NULL;
+    int csv = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'C': ha.carbon = optarg; break;
         case 'G': govern_log = optarg; break;
+        case 'V': csv = 1; break;
         case 'P': ha.price = optarg; break;
         case 'U':
             if (hourly_parse_pue("analyze", optarg, &ha.pue))
@@ -156,6 +161,11 @@ int cmd_analyze(int argc, char **argv)
     }
     if (govern_log)
         return govern_log_analyze(govern_log, json);
+    if (csv && (json || !hourly_wanted(&ha))) {
+        fprintf(stderr, "joule analyze: --csv is the hourly table of --carbon/--price (not "
+                "with --json)\n");
+        return 2;
+    }
     if (optind != argc - 1) {
         fprintf(stderr, "joule analyze: expected one TRACE file\n");
         analyze_usage(stderr);
@@ -203,6 +213,8 @@ int cmd_analyze(int argc, char **argv)
     } else if (rc) {
         fprintf(stderr, "joule analyze: %s: %s\n", path,
                 e ? joule_last_error() : "out of memory");
+    } else if (csv) {
+        hourly_report_csv(stdout, &ht, &ha);
     } else if (json) {
         print_json(path, t, e, n, have_sum, hourly_wanted(&ha) ? &ht : NULL, &ha);
     } else {

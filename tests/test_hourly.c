@@ -252,6 +252,15 @@ static void cli_analyze_by_hour(void **state)
     assert_non_null(strstr(out, "2025-12-04T17:00:00Z"));
     assert_non_null(strstr(out, "MISSING"));
     free(out);
+    /* CSV: one row per hour and device; the missing hour flagged. */
+    char *csv[] = {JOULE_TEST_CLI, "analyze", FIXTURE("trace.csv"), "--csv", "--carbon",
+                   FIXTURE("electricity_maps.csv"), "--price", "0.5", NULL};
+    assert_int_equal(ts_run(csv, NULL, &out, NULL), 0);
+    assert_non_null(strstr(out, "hour_utc,label,energy_j,carbon_g_per_kwh,emissions_g,"
+                                "price_per_kwh,cost,missing\n"
+                                "2025-12-04T16:00:00Z,gpu0,150000,300,12.5,0.5,0.0208333333,0\n"));
+    assert_non_null(strstr(out, "2025-12-04T17:00:00Z,cpu0,180000,,,0.5,0.025,1\n"));
+    free(out);
 }
 
 static void cli_errors(void **state)
