@@ -89,12 +89,13 @@ bench-peers: build
 	  echo "== bench/peers/$$s.sh"; BUILD=$(BUILD) sh bench/peers/$$s.sh || exit 1; echo; done
 
 # libFuzzer targets (fuzz/): every file parser (daemon config, planner
-# profile, optimize-select log, trace, plan JSON) and jouled's request
+# profile, optimize-select log, trace, plan JSON, the inference benchmark's
+# SSE stream, prompts JSONL and Prometheus metrics text) and jouled's request
 # router, built with clang into build-fuzz. `make fuzz` fuzzes each of
 # FUZZ_TARGETS for FUZZ_SECONDS, keeping new inputs in build-fuzz/corpus/NAME
 # and crashes in build-fuzz/; `make test-fuzz` (part of `make test`) runs
 # each for FUZZ_SMOKE_SECONDS on its seeds in fuzz/corpus/NAME only.
-FUZZ_TARGETS ?= router config planner_profile select_profile trace plan_json
+FUZZ_TARGETS ?= router config planner_profile select_profile trace plan_json sse prompts metrics hourly
 FUZZ_SECONDS ?= 120
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_FLAGS = -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/

@@ -12,6 +12,8 @@
 
 #include "commands.h"
 #include "common.h"
+#include "govern_log.h"
+#include "hourly_report.h"
 
 static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms", "1s", "10s",
                                                                 "60s"};
@@ -19,12 +21,25 @@ static const char *const scale_names[JOULE_TRACE_TIMESCALES] = {"10ms", "100ms",
 static void analyze_usage(FILE *out)
 {
     fprintf(out,
-            "usage: joule analyze TRACE [--json]\n\n"
+            "usage: joule analyze TRACE [--json] [--carbon FILE|G_PER_KWH] [--price FILE|PRICE_PER_KWH]\n"
+            "                     [--pue X]\n"
+            "       joule analyze --govern-log LOG [--json]\n\n"
             "Per device and for the sum of all GPUs (what a shared power feed carries\n"
             "when GPUs move in lockstep): energy; mean, p50, p95 and p99 power (time\n"
             "weighted); peak instant power; and the peak moving-average power over\n"
             "10 ms, 100 ms, 1 s, 10 s and 60 s where the trace resolves that timescale.\n\n"
             "  -j, --json  machine-readable output\n"
+            "      --carbon FILE|G_PER_KWH      emissions (gCO2e) per UTC hour: an Electricity\n"
+            "                                   Maps hourly CSV, a WattTime JSON (.json) or a constant\n"
+            "      --price FILE|PRICE_PER_KWH   cost per UTC hour: a CSV with time and price\n"
+            "                                   columns, or a constant\n"
+            "      --pue X     power usage effectiveness the energy is multiplied by (default 1)\n"
+            "      --csv       with --carbon/--price: the hourly table as CSV, one row per\n"
+            "                  UTC hour and device\n"
+            "      --govern-log LOG  summarise a `joule govern --json` log instead: period,\n"
+            "                  decisions, time at each clock, SLO violations and the energy\n"
+            "                  saved against a fixed top clock (a LOG given as TRACE is\n"
+            "                  recognised too)\n"
             "  -h, --help  this help\n");
 }
 
@@ -76,7 +91,7 @@ static void add_stats(cJSON *o, const joule_trace_stats *s)
 }
 
 static void print_json(const char *path, const joule_trace *t, const struct entry *e, int n,
-                       int have_sum)
+                       int have_sum, const struct hourly_table *ht, const struct hourly_args *ha)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "trace", path);
@@ -97,6 +112,8 @@ static void print_json(const char *path, const joule_trace *t, const struct entr
         add_stats(cJSON_AddObjectToObject(root, "gpu_sum"), &e[n - 1].st);
     else
         cJSON_AddNullToObject(root, "gpu_sum");
+    if (ht)
+        hourly_report_json(root, ht, ha);
     char *text = cJSON_Print(root);
     printf("%s\n", text);
     cJSON_free(text);
@@ -107,17 +124,47 @@ int cmd_analyze(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"carbon", required_argument, NULL, 'C'},
+        {"price", required_argument, NULL, 'P'},
+        {"pue", required_argument, NULL, 'U'},
+        {"govern-log", required_argument, NULL, 'G'},
+        {"csv", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     int json = 0, c;
+    struct hourly_args ha = {.pue = 1.0};
+    const char *govern_log = NULL;
+    int csv = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 'C': ha.carbon = optarg; break;
+        case 'G': govern_log = optarg; break;
+        case 'V': csv = 1; break;
+        case 'P': ha.price = optarg; break;
+        case 'U':
+            if (hourly_parse_pue("analyze", optarg, &ha.pue))
+                return 2;
+            ha.pue_given = 1;
+            break;
         case 'h': analyze_usage(stdout); return 0;
         default: analyze_usage(stderr); return 2;
         }
+    }
+    if (!govern_log && optind == argc - 1 && govern_log_detect(argv[optind]))
+        govern_log = argv[optind];
+    if (govern_log && (hourly_wanted(&ha) || optind < argc - (govern_log == argv[argc - 1]))) {
+        fprintf(stderr, "joule analyze: --govern-log takes no TRACE, --carbon or --price\n");
+        return 2;
+    }
+    if (govern_log)
+        return govern_log_analyze(govern_log, json);
+    if (csv && (json || !hourly_wanted(&ha))) {
+        fprintf(stderr, "joule analyze: --csv is the hourly table of --carbon/--price (not "
+                "with --json)\n");
+        return 2;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "joule analyze: expected one TRACE file\n");
@@ -125,9 +172,13 @@ int cmd_analyze(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
+    int load_rc = hourly_args_load("analyze", &ha);
+    if (load_rc)
+        return load_rc;
     joule_trace *t;
     if (joule_trace_read(path, &t)) {
         fprintf(stderr, "joule analyze: %s\n", joule_last_error());
+        hourly_args_free(&ha);
         return 1;
     }
     cli_warn_torn_trace("analyze", path, t);
@@ -152,17 +203,28 @@ int cmd_analyze(int argc, char **argv)
     } else if (sum_rc != JOULE_ENOENT) {
         rc = sum_rc; /* no GPU is no sum; anything else is an error */
     }
+    struct hourly_table ht = {0};
+    const char **labels = hourly_wanted(&ha) ? calloc((size_t)ndev + 1, sizeof *labels) : NULL;
+    if (!rc && hourly_wanted(&ha) && (!labels || hourly_table_from_trace(&ht, t, labels)))
+        rc = labels ? -1 : JOULE_ENOMEM;
     if (!rc && n == 0) {
         fprintf(stderr, "joule analyze: %s has no power samples\n", path);
         rc = -1;
     } else if (rc) {
         fprintf(stderr, "joule analyze: %s: %s\n", path,
                 e ? joule_last_error() : "out of memory");
+    } else if (csv) {
+        hourly_report_csv(stdout, &ht, &ha);
     } else if (json) {
-        print_json(path, t, e, n, have_sum);
+        print_json(path, t, e, n, have_sum, hourly_wanted(&ha) ? &ht : NULL, &ha);
     } else {
         print_text(path, t, e, n);
+        if (hourly_wanted(&ha))
+            hourly_report_text(stdout, &ht, &ha);
     }
+    hourly_table_free(&ht);
+    free(labels);
+    hourly_args_free(&ha);
     free(e);
     joule_trace_free(t);
     return rc ? 1 : 0;

@@ -19,6 +19,7 @@
 #include "child.h"
 #include "commands.h"
 #include "common.h"
+#include "govern_log.h"
 
 static void usage(FILE *out)
 {
@@ -42,7 +43,9 @@ static void usage(FILE *out)
         "  -d, --devices SPEC     devices (default: $JOULE_DEVICES or all)\n"
         "  -g, --gpus LIST        the server's GPUs (default: all)\n"
         "      --metrics-url URL  default URL/metrics\n"
-        "      --json FILE        one JSON object per decision ('-': stdout)\n"
+        "      --json FILE        one JSON object per decision ('-': stdout), after a\n"
+        "                         header with the SLOs; joule analyze --govern-log FILE\n"
+        "                         summarises it\n"
         "  -h, --help             this help\n");
 }
 
@@ -93,6 +96,7 @@ static void on_decision(void *user, const joule_govern_decision *d)
         cJSON_AddNullToObject(o, "tokens");
     else
         cJSON_AddNumberToObject(o, "tokens", d->tokens);
+    govern_log_add_estimate(o, d);
     char *t = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (t) {
@@ -225,6 +229,8 @@ int cmd_govern(int argc, char **argv)
         joule_governor_destroy(g);
         return 2;
     }
+    if (l.json)
+        govern_log_header(l.json, &go, interval, profile, metrics);
     cli_signals_forward();
     joule_govern_summary sum;
     int rc = joule_govern_run(ctx, g, metrics, ngpus ? gpus : NULL, ngpus, interval,

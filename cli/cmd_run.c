@@ -16,6 +16,7 @@
 #include "child.h"
 #include "common.h"
 #include "job_report.h"
+#include "run_hourly.h"
 #include "run_report.h"
 #include "run_trace.h"
 
@@ -42,6 +43,10 @@ static void run_usage(FILE *out)
             "                      writes DIR/NODE.json (NODE: $JOULE_NODE_NAME or the host\n"
             "                      name; --trace goes to DIR/NODE-FILE); other ranks only run\n"
             "                      CMD. Merge with `joule report DIR` (docs/cluster.md)\n"
+            "      --carbon FILE|G_PER_KWH     emissions (gCO2e) per UTC hour: Electricity Maps\n"
+            "                      hourly CSV, WattTime JSON (.json) or a constant\n"
+            "      --price FILE|PRICE_PER_KWH  cost per UTC hour: a time,price CSV or a constant\n"
+            "      --pue X         power usage effectiveness (default 1)\n"
             "  -h, --help          this help\n");
 }
 
@@ -58,7 +63,7 @@ static int parse_repeat(const char *s, int *out)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CSV = 256, OPT_JOB_REPORT };
+    enum { OPT_CSV = 256, OPT_JOB_REPORT, OPT_CARBON, OPT_PRICE, OPT_PUE };
     static const struct option opts[] = {
         {"trace", required_argument, NULL, 't'},
         {"interval", required_argument, NULL, 'i'},
@@ -66,6 +71,9 @@ int cmd_run(int argc, char **argv)
         {"repeat", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'},
         {"csv", no_argument, NULL, OPT_CSV},
+        {"carbon", required_argument, NULL, OPT_CARBON},
+        {"price", required_argument, NULL, OPT_PRICE},
+        {"pue", required_argument, NULL, OPT_PUE},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"job-report", required_argument, NULL, OPT_JOB_REPORT},
@@ -74,6 +82,7 @@ int cmd_run(int argc, char **argv)
     const char *spec = NULL, *output = NULL, *trace = NULL, *job_dir = NULL;
     int repeat = 1, json = 0, csv = 0, c, have_interval = 0;
     double interval_ms = 100;
+    struct hourly_args ha = {.pue = 1.0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "+d:r:jo:t:i:h", opts, NULL)) != -1) {
         switch (c) {
@@ -100,6 +109,13 @@ int cmd_run(int argc, char **argv)
         case 'j': json = 1; break;
         case OPT_CSV: csv = 1; break;
         case OPT_JOB_REPORT: job_dir = optarg; break;
+        case OPT_CARBON: ha.carbon = optarg; break;
+        case OPT_PRICE: ha.price = optarg; break;
+        case OPT_PUE:
+            if (hourly_parse_pue("run", optarg, &ha.pue))
+                return 2;
+            ha.pue_given = 1;
+            break;
         case 'o': output = optarg; break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
@@ -127,13 +143,27 @@ int cmd_run(int argc, char **argv)
             return rc;
     }
     double job_begin = NAN, job_end = NAN;
+    int load_rc = hourly_args_load("run", &ha);
+    if (load_rc)
+        return load_rc; /* before the command runs: a bad file costs nothing */
 
     FILE *out = cli_open_report("run", output);
-    if (!out)
+    if (!out) {
+        hourly_args_free(&ha);
         return 2;
+    }
     joule_ctx *ctx = cli_open("run", spec, 0);
     if (!ctx) {
         cli_close_output("run", out, output);
+        hourly_args_free(&ha);
+        return 1;
+    }
+    struct run_hourly rh = {0};
+    if (hourly_wanted(&ha) && run_hourly_start(&rh, ctx, repeat)) {
+        run_hourly_free(&rh);
+        hourly_args_free(&ha);
+        cli_close_output("run", out, output);
+        joule_close(ctx);
         return 1;
     }
 
@@ -141,6 +171,8 @@ int cmd_run(int argc, char **argv)
     if (trace && run_trace_start(&rt, ctx, trace, interval_ms)) {
         if (rt.sampler)
             joule_sampler_destroy(rt.sampler);
+        run_hourly_free(&rh);
+        hourly_args_free(&ha);
         cli_close_output("run", out, output);
         joule_close(ctx);
         return 1;
@@ -164,6 +196,8 @@ int cmd_run(int argc, char **argv)
             failed = 1;
             break;
         }
+        if (hourly_wanted(&ha))
+            run_hourly_begin(&rh);
         int exec_errno;
         int status = cli_run_child(cmd, NULL, NULL, &exec_errno);
         if (joule_window_end(ctx, "joule run", 0, &res) && !res) {
@@ -194,6 +228,8 @@ int cmd_run(int argc, char **argv)
             }
         }
         joule_result_free(res);
+        if (hourly_wanted(&ha))
+            run_hourly_end(&rh, r, st.energy + r * st.ndev);
         st.runs = r + 1;
         exit_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
         if (exit_status != 0)
@@ -203,6 +239,12 @@ int cmd_run(int argc, char **argv)
     if (trace && run_trace_finish(&rt, ctx) && exit_status == 0)
         failed = 1;
 
+    if (hourly_wanted(&ha)) {
+        run_hourly_finish(&rh);
+        st.hourly_runs = rh.per_run;
+        st.hourly_total = &rh.total;
+        st.hourly = &ha;
+    }
     if (st.runs > 0) {
         if (json)
             run_report_json(out, ctx, &st, cmd, exit_status);
@@ -225,6 +267,8 @@ int cmd_run(int argc, char **argv)
     free(st.quality);
     free(st.status);
     free(st.error);
+    run_hourly_free(&rh);
+    hourly_args_free(&ha);
     joule_close(ctx);
     if (failed && exit_status == 0)
         exit_status = 1;

@@ -117,6 +117,11 @@ void run_report_text(FILE *out, joule_ctx *ctx, const struct run_stats *st, char
                  "during the command, not only the command.\n");
     if (cli_has_simulated(ctx))
         fprintf(out, " Simulated GPUs (sim backend) follow joule's power model, not real hardware.\n");
+    if (st->hourly_total) {
+        if (n > 1)
+            fprintf(out, "\n The emissions and cost below are of all %d runs together.\n", n);
+        hourly_report_text(out, st->hourly_total, st->hourly);
+    }
 }
 
 void run_report_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, char **argv,
@@ -185,6 +190,8 @@ void run_report_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, char
     }
     cJSON_AddBoolToObject(root, "whole_device", 1);
     cJSON_AddBoolToObject(root, "simulated", cli_has_simulated(ctx));
+    if (st->hourly_total)
+        hourly_report_json(root, st->hourly_total, st->hourly); /* all runs together */
     char *text = cJSON_Print(root);
     fprintf(out, "%s\n", text);
     cJSON_free(text);
@@ -194,7 +201,7 @@ void run_report_json(FILE *out, joule_ctx *ctx, const struct run_stats *st, char
 void run_report_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
 {
     fprintf(out, "run,label,kind,name,time_s,energy_j,energy_uncertainty_j,avg_power_w,quality,"
-                 "error\n");
+                 "error%s\n", st->hourly_runs ? ",emissions_g,cost,missing_hours" : "");
     for (int r = 0; r < st->runs; r++)
         for (int i = 0; i < st->ndev; i++) {
             const joule_device *d = joule_device_at(ctx, i);
@@ -206,10 +213,13 @@ void run_report_csv(FILE *out, joule_ctx *ctx, const struct run_stats *st)
             if (isnan(e)) {
                 fprintf(out, ",%.6f,,,,error,", t);
                 joule_csv_write_field(out, st->error[i]);
-                fputc('\n', out);
+                fputs(st->hourly_runs ? ",,,\n" : "\n", out);
             } else {
-                fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%s,\n", t, e, b, t > 0 ? e / t : 0.0,
+                fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%s,", t, e, b, t > 0 ? e / t : 0.0,
                         joule_quality_name(st->quality[i]));
+                if (st->hourly_runs)
+                    hourly_csv_columns(out, &st->hourly_runs[r], st->hourly, i);
+                fputc('\n', out);
             }
         }
 }

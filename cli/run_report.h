@@ -6,6 +6,8 @@
 
 #include <joule/joule.h>
 
+#include "hourly_report.h"
+
 /* What the runs measured, per run and device. */
 struct run_stats {
     int runs, ndev;
@@ -15,6 +17,10 @@ struct run_stats {
     int *quality;     /* worst per device */
     int *status;      /* first error per device */
     char (*error)[256];
+    /* --carbon/--price: energy per UTC hour of each run and of all; NULL
+     * when not asked. */
+    const struct hourly_table *hourly_runs, *hourly_total;
+    const struct hourly_args *hourly;
 };
 
 /* argv is CMD's; exit_status is CMD's (JSON names it). */

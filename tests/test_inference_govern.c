@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <joule/inference.h>
 
 #include "fakes/fake_harness.h"
@@ -194,6 +195,8 @@ struct loop {
     joule_govern_summary sum;
     int n, clocks[256], reasons[256];
     double loads[256];
+    double est_gov, est_max; /* added up from the decisions, as a log reader does */
+    int max_clock;
 };
 
 static void record(void *user, const joule_govern_decision *d)
@@ -203,6 +206,12 @@ static void record(void *user, const joule_govern_decision *d)
         l->clocks[l->n] = d->sm_clock_mhz;
         l->reasons[l->n] = d->reason;
         l->loads[l->n] = d->load;
+        l->max_clock = d->max_sm_clock_mhz;
+        if (!isnan(d->tokens) && d->tokens_clock_mhz && !isnan(d->energy_per_token_j) &&
+            !isnan(d->max_clock_energy_per_token_j)) {
+            l->est_gov += d->tokens * d->energy_per_token_j;
+            l->est_max += d->tokens * d->max_clock_energy_per_token_j;
+        }
         __atomic_store_n(&l->n, l->n + 1, __ATOMIC_RELEASE);
     }
 }
@@ -311,6 +320,10 @@ static void test_loop_on_sim(void **state)
     assert_float_equal(l.sum.energy_per_token_j, l.sum.energy_j / l.sum.tokens, 1e-12);
     assert_true(l.sum.est_max_clock_j > 0);
     assert_true(l.sum.est_saving >= 0 && l.sum.est_saving < 1);
+    /* the decisions carry the whole estimate (joule analyze --govern-log) */
+    assert_float_equal(l.est_gov, l.sum.est_governed_j, 1e-9);
+    assert_float_equal(l.est_max, l.sum.est_max_clock_j, 1e-9);
+    assert_int_equal(l.max_clock, top);
     /* restored at the end */
     assert_int_equal(joule_gpu_clocks_mhz(ctx, 0, &sm, NULL), 0);
     assert_int_equal(sm, top);
@@ -373,7 +386,33 @@ static void test_cli_sigterm_restores(void **state)
     assert_non_null(strstr(text, "\"sm_clock_mhz\":990,\"reason\":\"start\""));
     assert_non_null(strstr(text, "\"load\":0"));
     assert_non_null(strstr(text, "{\"summary\":{\"time_s\":"));
+    assert_non_null(strstr(text, "{\"joule_govern_log\":2,\"itl_slo_s\":0.04,"));
+    /* joule analyze summarises the log: every decision, the period split
+     * over the clocks, and the summary's own estimate. */
+    int ndec = 0;
+    for (const char *q = text; (q = strstr(q, "\"reason\":")); q++)
+        ndec++;
     free(text);
+    char *an[] = {(char *)JOULE_TEST_CLI, "analyze", "--govern-log", log, "--json", NULL};
+    char *out = NULL;
+    assert_int_equal(ts_run(an, NULL, &out, NULL), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "format")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(j, "decisions")->valueint, ndec);
+    assert_true(ndec >= 2);
+    double at = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "time_at_clock"))
+        at += cJSON_GetObjectItem(c, "time_s")->valuedouble;
+    assert_true(fabs(at - cJSON_GetObjectItem(j, "period_s")->valuedouble) < 1e-9);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j,
+                     "time_at_clock"), 0), "sm_clock_mhz")->valueint, 990);
+    assert_int_equal(cJSON_GetObjectItem(j, "max_sm_clock_mhz")->valueint, 1980);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "slo_violations"),
+                                         "intervals")->valueint, 0);
+    cJSON_Delete(j);
+    free(out);
     standin_stop(srv);
     fh_finish(&h);
 }

@@ -253,6 +253,14 @@ typedef struct joule_govern_decision {
     int reason;          /* enum joule_govern_reason */
     double tokens;       /* generated since the previous scrape
                             (vllm:generation_tokens_total), NAN when unknown */
+    /* What the summary's estimate adds up, so a log alone can be
+     * summarised (`joule analyze --govern-log`): the clock those tokens ran
+     * at (the one locked before this decision; 0: none yet), the top clock,
+     * and the profile's energy per token at the load level of this load at
+     * each (NAN: not profiled, or no clock yet). Appended fields: the
+     * struct is only ever passed to the log callback by pointer. */
+    int tokens_clock_mhz, max_sm_clock_mhz;
+    double energy_per_token_j, max_clock_energy_per_token_j;
 } joule_govern_decision;
 
 /* What a governed period cost. Layout fixed for JOULE_INFERENCE_API_VERSION 1. */

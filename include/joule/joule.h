@@ -547,3 +547,4 @@ int joule_plan_unload(joule_ctx *ctx);
 #include <joule/planner.h>
 #include <joule/sweep.h>
 #include <joule/bso.h>
+#include <joule/hourly.h>

@@ -78,6 +78,10 @@ typedef struct joule_trace_stats {
 /* Of device i's power (instant, else counter-derived, else average);
  * JOULE_ENOENT when it has none. */
 int joule_trace_device_stats(const joule_trace *t, int i, joule_trace_stats *out);
+/* Energy of device i's power (as joule_trace_device_stats integrates it)
+ * between t0_s and t1_s, seconds since the trace started. */
+int joule_trace_device_energy_j(const joule_trace *t, int i, double t0_s, double t1_s,
+                                double *joules);
 /* Of the sum of every GPU's power (what a shared feed carries when GPUs
  * move in lockstep); *ngpus is how many were summed. JOULE_ENOENT when no
  * GPU has power samples. */

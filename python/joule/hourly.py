@@ -20,8 +20,10 @@ the line and the column. :func:`split_by_hour` cuts a window's energy at
 UTC hour boundaries; :func:`apply_hourly` multiplies it by a PUE and an
 hourly series and reports the hours the series does not have.
 
-The CLI (``joule analyze --carbon FILE --price FILE``) can use these
-readers as they are: ``python -m joule.hourly carbon FILE`` prints the
+The CLI (``joule analyze --carbon FILE --price FILE``, ``joule run
+--carbon ...``) reads the same files with libjoule's C port of these rules
+(include/joule/hourly.h); python/tests/test_hourly_cli.py checks that both
+give the same numbers. ``python -m joule.hourly carbon FILE`` prints the
 parsed series as CSV (``hour_utc,value``) for checking a file.
 """
 

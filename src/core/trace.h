@@ -80,6 +80,9 @@ struct trace_stats {
  * resolution_s is the sampling interval (0: the finest step). */
 int trace_stats_of(const double *t, const double *v, int n, double end_s,
                    double resolution_s, struct trace_stats *out);
+/* Energy of a power series (a step function ending at end_s) between
+ * times a and b. */
+double trace_energy_between(const struct trace_series *s, double end_s, double a, double b);
 /* Sums step functions into one (union of breakpoints); *t and *v are
  * malloc'd. Each series is taken as 0 before its first sample. */
 int trace_sum(const struct trace_series *const *s, int count, double **t, double **v,

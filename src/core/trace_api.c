@@ -129,6 +129,17 @@ JOULE_EXPORT int joule_trace_device_stats(const joule_trace *t, int i, joule_tra
     return rc;
 }
 
+JOULE_EXPORT int joule_trace_device_energy_j(const joule_trace *t, int i, double t0_s,
+                                            double t1_s, double *joules)
+{
+    const struct trace_device *d = device(t, i);
+    const struct trace_series *s = d ? trace_power(d) : NULL;
+    if (!s || !joules)
+        return joule_set_error(JOULE_ENOENT, "device %d of the trace has no power samples", i);
+    *joules = trace_energy_between(s, t->t.duration_s, t0_s, t1_s);
+    return 0;
+}
+
 JOULE_EXPORT int joule_trace_gpu_sum_stats(const joule_trace *t, joule_trace_stats *out,
                                            int *ngpus)
 {

@@ -39,6 +39,23 @@ static double energy_to(const double *t, const double *v, const double *cum, int
     return cum[lo] + v[lo] * (x - t[lo]);
 }
 
+double trace_energy_between(const struct trace_series *s, double end_s, double a, double b)
+{
+    double e = 0;
+    for (int i = 0; i < s->n; i++) {
+        double lo = s->t[i], hi = i + 1 < s->n ? s->t[i + 1] : end_s;
+        if (hi > end_s)
+            hi = end_s;
+        if (lo < a)
+            lo = a;
+        if (hi > b)
+            hi = b;
+        if (hi > lo)
+            e += s->v[i] * (hi - lo);
+    }
+    return e;
+}
+
 static double percentile(const struct step *sorted, int n, double total, double q)
 {
     double acc = 0;

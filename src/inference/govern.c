@@ -462,7 +462,7 @@ JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char 
         CURLcode cc = curl_easy_perform(e);
         long http = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &http);
-        joule_govern_decision d = {joule_now_s() - t0, NAN, NAN, NAN, 0, 0, NAN};
+        joule_govern_decision d = {joule_now_s() - t0, NAN, NAN, NAN, 0, 0, NAN, 0, 0, NAN, NAN};
         if (cc == CURLE_OK && http == 200 && b.p) {
             joule_serve_metrics m;
             if (joule_serve_parse_metrics(b.p, &m) > 0 && !isnan(m.running))
@@ -476,9 +476,13 @@ JOULE_EXPORT int joule_govern_run(joule_ctx *ctx, joule_governor *g, const char 
             d.itl_p90_s = interval_p90(b.p, itl_names, &itl_prev);
         }
         /* the tokens of the interval that just ended ran at the locked clock */
+        double lo = isnan(d.load) ? 0 : d.load;
+        d.tokens_clock_mhz = locked;
+        d.max_sm_clock_mhz = max_clock(g);
+        d.energy_per_token_j = locked ? profile_ept(g, lo, locked) : NAN;
+        d.max_clock_energy_per_token_j = profile_ept(g, lo, max_clock(g));
         if (!isnan(d.tokens) && locked) {
-            double lo = isnan(d.load) ? 0 : d.load;
-            double eg = profile_ept(g, lo, locked), em = profile_ept(g, lo, max_clock(g));
+            double eg = d.energy_per_token_j, em = d.max_clock_energy_per_token_j;
             tokens += d.tokens;
             if (!isnan(eg) && !isnan(em)) {
                 est_gov += d.tokens * eg;

@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "base/export.h"
 #include "joule/inference.h"
+#include "inference/sse.h"
 
 struct req {
     int prompt;        /* index into the prompts */
@@ -29,14 +30,11 @@ struct slot {
     CURL *easy;
     int req;           /* -1: idle */
     char *body;
-    char line[8192];   /* the SSE line being assembled */
-    size_t linelen;
-    int line_overflow;
+    struct sse_parser sse; /* the stream, its failure and its reason */
+    double chunk_t;    /* when the chunk being parsed arrived */
     long http;         /* status once known */
     char errbody[320];
     size_t errlen;
-    int saw_done, failed;
-    char err[384];
     char curlerr[CURL_ERROR_SIZE];
 };
 
@@ -140,10 +138,7 @@ static void window_close(struct run *r)
 
 static void slot_fail(struct slot *s, const char *fmt, const char *detail)
 {
-    if (s->failed)
-        return;
-    s->failed = 1;
-    snprintf(s->err, sizeof s->err, fmt, detail);
+    sse_fail(&s->sse, fmt, detail);
 }
 
 static int add_token(struct slot *s, double t)
@@ -169,68 +164,11 @@ static int add_token(struct slot *s, double t)
     return 0;
 }
 
-/* One "data:" payload. */
-static void sse_data(struct slot *s, const char *p, double t)
+/* A token event of the stream: it arrived in the chunk being read. */
+static int on_token(void *user)
 {
-    p += strspn(p, " ");
-    if (!strcmp(p, "[DONE]")) {
-        s->saw_done = 1;
-        return;
-    }
-    if (s->saw_done) {
-        slot_fail(s, "malformed SSE: data after 'data: [DONE]': '%.80s'", p);
-        return;
-    }
-    cJSON *j = cJSON_Parse(p);
-    if (!j || !cJSON_IsObject(j)) {
-        slot_fail(s, "malformed SSE: a 'data:' event is not a JSON object: '%.80s'", p);
-        cJSON_Delete(j);
-        return;
-    }
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (err) {
-        const cJSON *m = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message")
-                                             : err;
-        slot_fail(s, "the server sent an error event: %.200s",
-                  cJSON_IsString(m) ? m->valuestring : "(no message)");
-        cJSON_Delete(j);
-        return;
-    }
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
-    if (!cJSON_IsArray(ch)) {
-        slot_fail(s, "malformed SSE: a 'data:' event has no \"choices\" array: '%.80s'", p);
-        cJSON_Delete(j);
-        return;
-    }
-    const cJSON *c0 = cJSON_GetArrayItem(ch, 0);
-    if (c0) { /* an empty array is a usage-only chunk */
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(c0, "text");
-        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c0, "delta");
-        const cJSON *content = delta ? cJSON_GetObjectItemCaseSensitive(delta, "content") : NULL;
-        /* A token is an event with text; an empty one (a chat stream's
-         * opening role event, a held-back partial character) is not. */
-        if (cJSON_IsString(text) || cJSON_IsString(content)) {
-            const char *v = cJSON_IsString(text) ? text->valuestring : content->valuestring;
-            if (v[0])
-                add_token(s, t);
-        } else if (!cJSON_IsNull(content) && !cJSON_GetObjectItemCaseSensitive(c0, "finish_reason"))
-            slot_fail(s, "malformed SSE: a choice has neither \"text\" nor \"delta\".\"content\": "
-                      "'%.80s'", p);
-    }
-    cJSON_Delete(j);
-}
-
-static void sse_line(struct slot *s, char *line, double t)
-{
-    size_t n = strlen(line);
-    if (n && line[n - 1] == '\r')
-        line[--n] = 0;
-    if (!n || line[0] == ':')
-        return; /* event separator, comment */
-    if (!strncmp(line, "data:", 5))
-        sse_data(s, line + 5, t);
-    else if (strncmp(line, "event:", 6) && strncmp(line, "id:", 3) && strncmp(line, "retry:", 6))
-        slot_fail(s, "malformed SSE: a line is not 'data: ...': '%.80s'", line);
+    struct slot *s = user;
+    return add_token(s, s->chunk_t);
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *user)
@@ -247,25 +185,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *user)
         s->errbody[s->errlen] = 0;
         return len;
     }
-    double t = joule_now_s();
-    for (size_t i = 0; i < len && !s->failed; i++) {
-        char ch = data[i];
-        if (ch == '\n') {
-            s->line[s->linelen] = 0;
-            if (s->line_overflow)
-                slot_fail(s, "%s", "malformed SSE: a line longer than 8 KiB");
-            else
-                sse_line(s, s->line, t);
-            s->linelen = 0;
-            s->line_overflow = 0;
-        } else if (s->linelen < sizeof s->line - 1) {
-            s->line[s->linelen++] = ch;
-        } else {
-            s->line_overflow = 1;
-        }
-    }
+    s->chunk_t = joule_now_s();
     /* A failed stream is abandoned: returning short makes curl stop. */
-    return s->failed ? 0 : len;
+    return sse_feed(&s->sse, data, len) ? 0 : len;
 }
 
 /* ---- requests -------------------------------------------------------------- */
@@ -301,13 +223,11 @@ static int slot_start(struct slot *s, CURLM *multi)
     if (!s->body)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     s->req = i;
-    s->linelen = 0;
-    s->line_overflow = 0;
+    sse_init(&s->sse, on_token, s);
     s->http = 0;
     s->errlen = 0;
     s->errbody[0] = 0;
-    s->saw_done = s->failed = 0;
-    s->err[0] = s->curlerr[0] = 0;
+    s->curlerr[0] = 0;
     CURL *e = s->easy;
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
@@ -343,8 +263,8 @@ static int slot_done(struct slot *s, CURLcode cc)
             if (*c == '\n' || *c == '\r')
                 *c = ' ';
         snprintf(why, sizeof why, "HTTP %ld from %s%s%.300s", http, r->url, b[0] ? ": " : "", b);
-    } else if (s->failed) {
-        snprintf(why, sizeof why, "%s (after %d tokens)", s->err, q->ntok);
+    } else if (s->sse.failed) {
+        snprintf(why, sizeof why, "%s (after %d tokens)", s->sse.err, q->ntok);
     } else if (cc != CURLE_OK) {
         const char *d = s->curlerr[0] ? s->curlerr : curl_easy_strerror(cc);
         if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
@@ -355,7 +275,7 @@ static int slot_done(struct slot *s, CURLcode cc)
                      r->o->request_timeout_s, q->ntok, d);
         else
             snprintf(why, sizeof why, "the connection failed after %d tokens: %s", q->ntok, d);
-    } else if (!s->saw_done) {
+    } else if (!s->sse.saw_done) {
         snprintf(why, sizeof why,
                  "the stream ended after %d tokens without 'data: [DONE]' (the server closed "
                  "the connection mid-stream%s)", q->ntok,
