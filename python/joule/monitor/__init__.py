@@ -927,12 +927,17 @@ class Monitor:
         With ``reduce="job"`` every rank must call it, and it returns the
         job's totals (see the class docstring)."""
         if getattr(self, "_reduce", None) != "job" or cancel:
-            return self._end_window(name, sync, cancel, sync_execution)
+            m = self._end_window(name, sync, cancel, sync_execution)
+            if not cancel and self.approx_instant_energy is False:
+                _warn_estimated(m)  # stacklevel: end_window's caller
+            return m
         from . import _job
         try:
             m, error = self._end_window(name, sync, False, sync_execution), None
         except Exception as ex:  # the other ranks must still hear of it
             m, error = None, ex
+        if m is not None and self.approx_instant_energy is False:
+            _warn_estimated(m)
         shown = self._devices if self._visible is None else self._visible
         return _job.reduce_job(name, m, shown, error)
 
@@ -958,8 +963,6 @@ class Monitor:
                     m = fastw.end(name, 0)
                 finally:
                     self._release()
-            if self.approx_instant_energy is False:
-                _warn_estimated(m)
             return m
         b = _name_bytes(name)
         ctx = self._acquire()
@@ -1001,8 +1004,6 @@ class Monitor:
                     raise e from ex
         finally:
             self._release()
-        if self.approx_instant_energy is False and m is not None:
-            _warn_estimated(m)
         return m
 
     def _forget(self, name):
