@@ -25,6 +25,7 @@
 #define CONTINUOUS_SHARE 0.9   /* of recent reads that changed */
 #define REFIT_EVERY 16         /* brackets a periodic model absorbs between fits */
 #define PERIOD_SLACK 0.02      /* the polygon starts at ±2 % of the rough period */
+#define VERTEX_MERGE_NS 1.0    /* polygon vertices closer than this are one */
 #define MAX_CLIP 192           /* vertices while clipping (2 per constraint) */
 
 /* fmax/fmin without libm's NaN handling: nothing here is NaN. */
@@ -139,9 +140,22 @@ static void clip(double *ph, double *pe, int *n, double k, double c, double s)
             ope[m++] = pe[i] + a * (pe[j] - pe[i]);
         }
     }
-    memcpy(ph, oph, (size_t)m * sizeof *ph);
-    memcpy(pe, ope, (size_t)m * sizeof *pe);
-    *n = m;
+    /* Brackets that sit alike in their periods make constraint lines
+     * that meet in one point: merge the vertices they leave there (within
+     * a nanosecond of phase), or the polygon outgrows TIMING_VERTS. */
+    int kept = 0;
+    for (int i = 0; i < m; i++) {
+        const int last = kept - 1;
+        if (kept && fabs(oph[i] - ph[last]) <= VERTEX_MERGE_NS &&
+            fabs(ope[i] - pe[last]) * (fabs(k) + 1) <= VERTEX_MERGE_NS)
+            continue;
+        ph[kept] = oph[i];
+        pe[kept++] = ope[i];
+    }
+    while (kept > 1 && fabs(ph[kept - 1] - ph[0]) <= VERTEX_MERGE_NS &&
+           fabs(pe[kept - 1] - pe[0]) * (fabs(k) + 1) <= VERTEX_MERGE_NS)
+        kept--;
+    *n = kept;
 }
 
 /* Adopts polygon (ph, pe, n) as the model, or returns 0 when it is empty
@@ -413,7 +427,9 @@ void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est
         double rl, rh, x = (double)(h - t->origin_ns);
         double k = index_near(t, x) + 1;
         update_range(t, k, &rl, &rh);
-        if (rl > x) {
+        /* Nearest + 1 may be two updates after h (h late in a period):
+         * step back until the update can be at or before h. */
+        for (int back = 0; rl > x && back < 2; back++) {
             k -= 1;
             update_range(t, k, &rl, &rh);
         }
