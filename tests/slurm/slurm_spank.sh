@@ -1,0 +1,207 @@
+#!/bin/sh
+# spank_joule.so on a real single-node Slurm on loopback: munged,
+# slurmctld and slurmd from Debian's slurm-wlm, started here with a
+# generated slurm.conf, the GPUs behind the NVML test double. Covers
+#   1. srun --joule-power-limit: the limit holds during the step (the step
+#      prints the double's state) and is restored after it;
+#   2. sbatch of a sleeping job with the option, scancel'd: restored;
+#   3. the energy report (--joule-report with %j/%n) with per-node energy,
+#      which `joule report` merges;
+#   4. bad input (a limit out of range, a bad clock pair): the step fails
+#      with a clear message and the GPUs stay as they were.
+# Usage: slurm_spank.sh PLUGIN_SO FAKE_NVML_LIB JOULE_CLI
+# Exits 77 (skip) with the reason where Slurm cannot start here.
+set -u
+PLUGIN=$1 FAKE_LIB=$2 JOULE=$3
+
+skip() { echo "skipped: $*"; exit 77; }
+fail() { echo "FAILED: $*"; dump_logs; exit 1; }
+
+[ "$(id -u)" = 0 ] || skip "not root (slurmd must run as root to start job steps)"
+for b in munged slurmctld slurmd srun sbatch scancel sinfo squeue; do
+    command -v $b >/dev/null || skip "$b not found (apt-get install slurm-wlm munge)"
+done
+[ -f "$PLUGIN" ] || skip "plugin $PLUGIN not built"
+
+T=$(mktemp -d /tmp/joule-slurm.XXXXXX) || exit 1
+chmod 755 "$T"
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    sleep 0.5
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+    # slurmstepd processes of this cluster (they carry our config's path)
+    for p in $(pgrep -f "slurmstepd.*" 2>/dev/null); do
+        if grep -q "$T" /proc/$p/environ 2>/dev/null; then kill -9 "$p" 2>/dev/null; fi
+    done
+    [ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+dump_logs() {
+    for f in "$T"/munged.log "$T"/slurmctld.log "$T"/slurmd.log; do
+        [ -f "$f" ] && { echo "--- tail of $f"; tail -n 25 "$f"; }
+    done
+}
+
+# A TCP port nobody listens on, from the kernel's socket tables.
+port_in_use() { awk -v p="$(printf '%04X' "$1")" 'NR>1 { split($2, a, ":"); if (a[2] == p) f=1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }
+pick_port() {
+    p=$1
+    while port_in_use "$p"; do p=$((p + 1)); done
+    echo "$p"
+}
+BASE=$((20000 + $$ % 20000))
+CTLD_PORT=$(pick_port $BASE)
+SLURMD_PORT=$(pick_port $((CTLD_PORT + 1)))
+
+# --- munge -------------------------------------------------------------
+dd if=/dev/urandom of="$T/munge.key" bs=1024 count=1 2>/dev/null
+chmod 0400 "$T/munge.key"
+mkdir -m 0755 "$T/munge"
+munged --key-file="$T/munge.key" --socket="$T/munge/munge.socket" \
+    --pid-file="$T/munge/munged.pid" --log-file="$T/munged.log" \
+    --seed-file="$T/munge/munged.seed" --force >"$T/munged.out" 2>&1 \
+    || { cat "$T/munged.out"; dump_logs; skip "munged did not start"; }
+PIDS="$(cat "$T/munge/munged.pid" 2>/dev/null)"
+
+# --- the NVML test double: two H100s, settable as root ---------------------
+cat >"$T/nvml.json" <<EOF
+{"privileged": true, "state": "$T/gpu_state.json",
+ "gpus": [{"model": "h100", "load": 0.5}, {"model": "h100", "load": 0.5}]}
+EOF
+export JOULE_NVML_LIBRARY="$FAKE_LIB" JOULE_FAKE_NVML_CONFIG="$T/nvml.json"
+export JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so JOULE_DEVICES=gpu JOULE_DAEMON=off
+unset CUDA_VISIBLE_DEVICES
+
+# --- slurm.conf ----------------------------------------------------------
+mkdir -p "$T/state" "$T/spool" "$T/reports"
+cat >"$T/plugstack.conf" <<EOF
+required $PLUGIN report_dir=$T/site env=JOULE_NVML_LIBRARY=$FAKE_LIB env=JOULE_FAKE_NVML_CONFIG=$T/nvml.json env=JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so env=JOULE_DAEMON=off
+EOF
+cat >"$T/slurm.conf" <<EOF
+ClusterName=joule
+SlurmctldHost=localhost
+AuthType=auth/munge
+AuthInfo=socket=$T/munge/munge.socket
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool
+SlurmctldPidFile=$T/slurmctld.pid
+SlurmdPidFile=$T/slurmd.pid
+SlurmctldLogFile=$T/slurmctld.log
+SlurmdLogFile=$T/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/pgid
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/linear
+ReturnToService=2
+MpiDefault=none
+PlugStackConfig=$T/plugstack.conf
+KillWait=5
+InactiveLimit=0
+MinJobAge=300
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$T/slurm.conf"
+
+slurmctld -D -f "$T/slurm.conf" -i >"$T/slurmctld.out" 2>&1 &
+PIDS="$PIDS $!"
+slurmd -D -f "$T/slurm.conf" -N localhost >"$T/slurmd.out" 2>&1 &
+PIDS="$PIDS $!"
+
+up=0
+for i in $(seq 1 60); do
+    if sinfo -h -o '%T' 2>/dev/null | grep -q '^idle'; then up=1; break; fi
+    sleep 0.5
+done
+if [ $up = 0 ]; then
+    echo "slurm did not come up in 30 s; sinfo says: $(sinfo -h 2>&1 | head -3)"
+    cat "$T/slurmctld.out" "$T/slurmd.out" 2>/dev/null | tail -n 20
+    dump_logs
+    skip "slurmctld/slurmd did not bring the node up in 30 s"
+fi
+echo "slurm up: ctld port $CTLD_PORT, slurmd port $SLURMD_PORT"
+
+# --- state of the double ---------------------------------------------------
+# gpus[i].pl_w from the state file; the default (700 W) before any change.
+pl() {
+    python3 - "$T/gpu_state.json" "$1" <<'EOF' 2>/dev/null || echo none
+import json, sys
+try:
+    print(int(json.load(open(sys.argv[1]))["gpus"][int(sys.argv[2])]["pl_w"]))
+except FileNotFoundError:
+    print(700)
+EOF
+}
+echo "limits before: gpu0 $(pl 0) W, gpu1 $(pl 1) W"
+
+# --- 1. srun with a limit: set during the step, restored after ----------------
+out=$(srun -N1 -n1 --joule-power-limit=400 --joule-report="$T/reports/%j-%n.json" \
+    python3 -c "import json; print('in step: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])" 2>&1)
+echo "$out"
+echo "$out" | grep -q "in step: pl_w \[400, 400\]" || fail "the limit was not 400 W during the step"
+[ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] || fail "limit not restored after the step: gpu0 $(pl 0) W, gpu1 $(pl 1) W"
+echo "1. srun --joule-power-limit=400: 400 W in the step, $(pl 0) W after: ok"
+
+# --- 3. the energy report ----------------------------------------------------
+HOST=$(hostname -s 2>/dev/null || hostname)
+rep=$(ls "$T"/reports/*-"$HOST".json 2>/dev/null | head -1)
+[ -n "$rep" ] || fail "no report file in $T/reports ($(ls "$T/reports"))"
+python3 - "$rep" "$HOST" <<'EOF' || fail "report $rep is not the expected JSON: $(cat "$rep")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["joule_job_report"] == 1 and r["node"] == sys.argv[2], r
+devs = r["devices"]
+assert len(devs) == 2 and all(d["kind"] == "gpu" for d in devs), devs
+assert all(d["energy_j"] > 0 for d in devs), devs
+assert r["time_s"] > 0 and r["power_limit_w"] == 400, r
+print("report: %s, %.1f J over %.2f s" % (sys.argv[1].split("/")[-1], sum(d["energy_j"] for d in devs), r["time_s"]))
+EOF
+"$JOULE" report "$T/reports" || fail "joule report cannot read the plugin's report"
+echo "3. energy report: ok"
+
+# --- 2. a cancelled batch job is restored -------------------------------------
+cat >"$T/job.sh" <<EOF
+#!/bin/sh
+sleep 300
+EOF
+jid=$(sbatch --parsable --joule-power-limit=350 --joule-gpu-clocks=1000,1500 -o "$T/job.out" "$T/job.sh") \
+    || fail "sbatch refused the job: $jid"
+state=""
+for i in $(seq 1 60); do
+    state=$(squeue -h -j "$jid" -o '%T' 2>/dev/null)
+    [ "$state" = RUNNING ] && [ "$(pl 0)" = 350 ] && break
+    sleep 0.5
+done
+[ "$state" = RUNNING ] || fail "job $jid not running after 30 s (state '$state')"
+[ "$(pl 0)" = 350 ] && [ "$(pl 1)" = 350 ] || fail "job $jid running but limits are $(pl 0)/$(pl 1) W"
+echo "job $jid running at $(pl 0) W"
+scancel "$jid"
+for i in $(seq 1 60); do
+    [ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] && break
+    sleep 0.5
+done
+[ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] || fail "limits not restored after scancel: $(pl 0)/$(pl 1) W"
+echo "2. scancel'd sbatch job: $(pl 0) W after: ok"
+
+# --- 4. bad input: the step does not start, the GPUs stay ---------------------------
+out=$(srun -N1 -n1 --joule-power-limit=5000 true 2>&1) && fail "a 5000 W limit was accepted: $out"
+echo "$out" | grep -q "joule" || fail "no joule message for a 5000 W limit: $out"
+echo "out of range: $out" | head -3
+[ "$(pl 0)" = 700 ] || fail "a refused limit changed gpu0 to $(pl 0) W"
+out=$(srun -N1 -n1 --joule-gpu-clocks=fast true 2>&1) && fail "--joule-gpu-clocks=fast was accepted: $out"
+echo "bad clocks: $out" | head -3
+echo "4. bad input refused: ok"
+echo "slurm spank: passed"
