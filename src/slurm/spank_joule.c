@@ -11,6 +11,8 @@
  *   exit           after every task has exited or was killed (also on
  *                  scancel and on failure): end the window, restore,
  *                  write the report, log one line.
+ * Failures return -1: Slurm stops a step only on a negative code (and
+ * only for a plugin listed as "required" in plugstack.conf).
  * It never uses joule_options_set_restore_on_exit: that installs SIGINT
  * and SIGTERM handlers, and those signals belong to slurmstepd. */
 #include <limits.h>
@@ -78,7 +80,7 @@ static int option_cb(int val, const char *optarg, int remote)
         snprintf(opt_err, sizeof opt_err, "%s", err);
         slurm_error("joule: %s", err);
     }
-    return rc ? ESPANK_BAD_ARG : ESPANK_SUCCESS;
+    return rc ? -1 : ESPANK_SUCCESS;
 }
 
 static struct spank_option options[] = {
@@ -100,13 +102,13 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
     for (int i = 0; i < ac; i++) {
         if (sj_parse_site_arg(&site, av[i], err, sizeof err)) {
             slurm_error("spank_joule: plugstack.conf: %s", err);
-            return ESPANK_ERROR;
+            return -1;
         }
     }
     for (struct spank_option *o = options; o->name; o++)
         if (spank_option_register(sp, o) != ESPANK_SUCCESS) {
             slurm_error("spank_joule: cannot register --%s", o->name);
-            return ESPANK_ERROR;
+            return -1;
         }
     /* env=NAME=VALUE: slurmstepd does not inherit slurmd's environment;
      * this is how libjoule finds e.g. a vendor library elsewhere (and the
@@ -249,10 +251,10 @@ static void close_step(void)
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
     if (spank_context() != S_CTX_REMOTE)
-        return opt_err[0] ? ESPANK_BAD_ARG : ESPANK_SUCCESS;
+        return opt_err[0] ? -1 : ESPANK_SUCCESS;
     if (opt_err[0]) {
         user_error(opt_err);
-        return ESPANK_ERROR;
+        return -1;
     }
     sj_effective(&site, &user, &step.pol);
     step_name(sp);
@@ -277,12 +279,12 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         snprintf(err, sizeof err, "cannot open the GPUs of node %s: %s", step.node, joule_last_error());
         user_error(err);
         step.ctx = NULL;
-        return ESPANK_ERROR;
+        return -1;
     }
     if (select_gpus(sp, err, sizeof err) || apply(err, sizeof err)) {
         user_error(err);
         close_step();
-        return ESPANK_ERROR;
+        return -1;
     }
     step.begin_unix_s = unix_now();
     if (joule_window_begin(step.ctx, "slurm step", 0))
