@@ -123,11 +123,19 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
     return ESPANK_SUCCESS;
 }
 
-/* Says err to the user (srun's stderr) and to the log. */
-static void user_error(const char *err)
+/* A step refused on this node: why, for each of its tasks to say. */
+static char refused[1200];
+
+/* Logs err and refuses the step: every task then fails before it execs,
+ * saying err on its stderr (slurmstepd has no channel to srun before the
+ * tasks start; a task's stderr reaches srun or the batch job's output).
+ * Nothing has been changed on the GPUs. Returns 0 so the step goes on to
+ * the tasks that say why. */
+static int refuse(const char *err)
 {
-    slurm_error("joule: %s", err);
-    slurm_spank_log("joule: %s", err);
+    slurm_error("joule: job %s step %s: %s", step.job, step.step, err);
+    snprintf(refused, sizeof refused, "%s", err);
+    return ESPANK_SUCCESS;
 }
 
 static void step_name(spank_t sp)
@@ -252,12 +260,10 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
     if (spank_context() != S_CTX_REMOTE)
         return opt_err[0] ? -1 : ESPANK_SUCCESS;
-    if (opt_err[0]) {
-        user_error(opt_err);
-        return -1;
-    }
-    sj_effective(&site, &user, &step.pol);
     step_name(sp);
+    if (opt_err[0])
+        return refuse(opt_err);
+    sj_effective(&site, &user, &step.pol);
     step.exit_status = 0;
     /* The extern step holds no work; a step that asks for nothing costs
      * nothing. */
@@ -277,14 +283,12 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
     joule_options_destroy(o);
     if (rc) {
         snprintf(err, sizeof err, "cannot open the GPUs of node %s: %s", step.node, joule_last_error());
-        user_error(err);
         step.ctx = NULL;
-        return -1;
+        return refuse(err);
     }
     if (select_gpus(sp, err, sizeof err) || apply(err, sizeof err)) {
-        user_error(err);
         close_step();
-        return -1;
+        return refuse(err);
     }
     step.begin_unix_s = unix_now();
     if (joule_window_begin(step.ctx, "slurm step", 0))
@@ -299,6 +303,16 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
     slurm_info("joule: job %s step %s on %s: %d GPU(s) set:%s", step.job, step.step, step.node,
                step.ngpu, what[0] ? what : " nothing (measuring only)");
     return ESPANK_SUCCESS;
+}
+
+/* In each task's process, as root, before it execs. */
+int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+{
+    if (!refused[0])
+        return ESPANK_SUCCESS;
+    fprintf(stderr, "joule: %s; the step does not run (GPUs unchanged)\n", refused);
+    fflush(stderr);
+    return -1;
 }
 
 int slurm_spank_task_exit(spank_t sp, int ac, char **av)

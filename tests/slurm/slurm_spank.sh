@@ -196,13 +196,16 @@ done
 [ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] || fail "limits not restored after scancel: $(pl 0)/$(pl 1) W"
 echo "2. scancel'd sbatch job: $(pl 0) W after: ok"
 
-# --- 4. bad input: the step does not start, the GPUs stay ---------------------------
-# slurmstepd has no channel to srun before the tasks start: srun says the
-# launch failed, the reason is in slurmd's log.
+# --- 4. bad input: the step does not run, the GPUs stay ---------------------------
+# A limit out of range is known only on the node: each task says why on
+# its stderr and exits 1 before it execs.
 out=$(srun -N1 -n1 --joule-power-limit=5000 echo started 2>&1); rc=$?
 echo "srun --joule-power-limit=5000: rc $rc: $out"
+[ $rc != 0 ] || fail "srun with a 5000 W limit exited 0"
 echo "$out" | grep -q started && fail "a 5000 W limit was accepted: $out"
-grep -q "joule: power limit 5000 W is out of range for gpu0 (200 to 700 W)" "$T/slurmd.log" \
+echo "$out" | grep -q "joule: power limit 5000 W is out of range for gpu0 (200 to 700 W)" \
+    || fail "no clear message for a 5000 W limit"
+grep -q "joule: .*power limit 5000 W is out of range" "$T/slurmd.log" \
     || fail "no joule message for a 5000 W limit in slurmd's log"
 [ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] || fail "a refused limit changed the GPUs to $(pl 0)/$(pl 1) W"
 out=$(srun -N1 -n1 --joule-gpu-clocks=fast echo started 2>&1); rc=$?
