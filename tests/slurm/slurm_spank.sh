@@ -135,16 +135,18 @@ fi
 echo "slurm up: ctld port $CTLD_PORT, slurmd port $SLURMD_PORT"
 
 # --- state of the double ---------------------------------------------------
-# gpus[i].pl_w from the state file; the default (700 W) before any change.
-pl() {
-    python3 - "$T/gpu_state.json" "$1" <<'EOF' 2>/dev/null || echo none
+# gpus[GPU].KEY from the state file (pl_w: 700 W, lock_min_mhz: 0 before
+# any change).
+state() {
+    python3 - "$T/gpu_state.json" "$1" "$2" <<'EOF' 2>/dev/null || echo none
 import json, sys
 try:
-    print(int(json.load(open(sys.argv[1]))["gpus"][int(sys.argv[2])]["pl_w"]))
+    print(int(json.load(open(sys.argv[1]))["gpus"][int(sys.argv[3])][sys.argv[2]]))
 except FileNotFoundError:
-    print(700)
+    print(700 if sys.argv[2] == "pl_w" else 0)
 EOF
 }
+pl() { state pl_w "$1"; }
 echo "limits before: gpu0 $(pl 0) W, gpu1 $(pl 1) W"
 
 # --- 1. srun with a limit: set during the step, restored after ----------------
@@ -187,14 +189,20 @@ for i in $(seq 1 60); do
 done
 [ "$state" = RUNNING ] || fail "job $jid not running after 30 s (state '$state')"
 [ "$(pl 0)" = 350 ] && [ "$(pl 1)" = 350 ] || fail "job $jid running but limits are $(pl 0)/$(pl 1) W"
-echo "job $jid running at $(pl 0) W"
+[ "$(state lock_min_mhz 0)" = 1000 ] && [ "$(state lock_max_mhz 1)" = 1500 ] \
+    || fail "job $jid running but SM clocks not locked to 1000-1500 MHz"
+echo "job $jid running at $(pl 0) W, SM clocks $(state lock_min_mhz 0)-$(state lock_max_mhz 0) MHz"
 scancel "$jid"
 for i in $(seq 1 60); do
     [ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] && break
     sleep 0.5
 done
 [ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] || fail "limits not restored after scancel: $(pl 0)/$(pl 1) W"
-echo "2. scancel'd sbatch job: $(pl 0) W after: ok"
+[ "$(state lock_min_mhz 0)" = 0 ] && [ "$(state lock_max_mhz 1)" = 0 ] || fail "SM clocks still locked after scancel"
+# The site's report_dir (plugstack.conf) got the batch step's report.
+[ -f "$T/site/$jid/$HOST.stepbatch.json" ] || fail "no site report $T/site/$jid/$HOST.stepbatch.json ($(ls -R "$T/site" 2>&1))"
+grep -q '"exit_status":' "$T/site/$jid/$HOST.stepbatch.json" || fail "site report without exit_status"
+echo "2. scancel'd sbatch job: $(pl 0) W, clocks unlocked after; site report $jid/$HOST.stepbatch.json: ok"
 
 # --- 4. bad input: the step does not run, the GPUs stay ---------------------------
 # A limit out of range is known only on the node: each task says why on
