@@ -221,4 +221,11 @@ echo "srun --joule-gpu-clocks=fast: rc $rc: $out"
 [ $rc != 0 ] || fail "--joule-gpu-clocks=fast was accepted: $out"
 echo "$out" | grep -q "GPU clocks 'fast' are not MIN,MAX in MHz" || fail "no clear message for --joule-gpu-clocks=fast"
 echo "4. bad input refused, GPUs unchanged: ok"
+# --- 5. the step's GPU allocation: only those GPUs are set ------------------------
+out=$(CUDA_VISIBLE_DEVICES=1 srun -N1 -n1 --joule-power-limit=300 \
+    python3 -c "import json; print('in step: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])" 2>&1)
+echo "$out"
+echo "$out" | grep -q "in step: pl_w \[700, 300\]" || fail "CUDA_VISIBLE_DEVICES=1: not only gpu1 at 300 W"
+[ "$(pl 1)" = 700 ] || fail "gpu1 not restored: $(pl 1) W"
+echo "5. CUDA_VISIBLE_DEVICES=1: only gpu1 set, restored: ok"
 echo "slurm spank: passed"
