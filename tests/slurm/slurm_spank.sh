@@ -18,6 +18,7 @@ skip() { echo "skipped: $*"; exit 77; }
 fail() { echo "FAILED: $*"; dump_logs; exit 1; }
 
 [ "$(id -u)" = 0 ] || skip "not root (slurmd must run as root to start job steps)"
+command -v python3 >/dev/null || skip "python3 not found (the test reads JSON with it)"
 for b in munged slurmctld slurmd srun sbatch scancel sinfo squeue; do
     command -v $b >/dev/null || skip "$b not found (apt-get install slurm-wlm munge)"
 done
