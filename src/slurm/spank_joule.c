@@ -101,7 +101,7 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
     memset(&site, 0, sizeof site);
     for (int i = 0; i < ac; i++) {
         if (sj_parse_site_arg(&site, av[i], err, sizeof err)) {
-            slurm_error("spank_joule: plugstack.conf: %s", err);
+            slurm_error("spank_joule: %s", err);
             return -1;
         }
     }

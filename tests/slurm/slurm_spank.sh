@@ -78,9 +78,11 @@ unset CUDA_VISIBLE_DEVICES
 
 # --- slurm.conf ----------------------------------------------------------
 mkdir -p "$T/state" "$T/spool" "$T/reports"
-cat >"$T/plugstack.conf" <<EOF
-required $PLUGIN report_dir=$T/site env=JOULE_NVML_LIBRARY=$FAKE_LIB env=JOULE_FAKE_NVML_CONFIG=$T/nvml.json env=JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so env=JOULE_DAEMON=off
-EOF
+# env=: slurmstepd does not inherit slurmd's environment (test-only use:
+# libjoule finds the NVML double through these).
+PLUGIN_ENV="env=JOULE_NVML_LIBRARY=$FAKE_LIB env=JOULE_FAKE_NVML_CONFIG=$T/nvml.json env=JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so env=JOULE_DAEMON=off"
+plugstack() { echo "required $PLUGIN $* $PLUGIN_ENV" >"$T/plugstack.conf"; }
+plugstack "report_dir=$T/site"
 cat >"$T/slurm.conf" <<EOF
 ClusterName=joule
 SlurmctldHost=localhost
@@ -229,4 +231,25 @@ echo "$out"
 echo "$out" | grep -q "in step: pl_w \[700, 300\]" || fail "CUDA_VISIBLE_DEVICES=1: not only gpu1 at 300 W"
 [ "$(pl 1)" = 700 ] || fail "gpu1 not restored: $(pl 1) W"
 echo "5. CUDA_VISIBLE_DEVICES=1: only gpu1 set, restored: ok"
+# --- 6. a failing step is restored too; its report has the exit status -------------
+out=$(srun -N1 -n1 --joule-power-limit=450 --joule-report="$T/fail-%j.json" sh -c 'exit 3' 2>&1); rc=$?
+[ $rc != 0 ] || fail "a step that exits 3 made srun exit 0"
+[ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] || fail "not restored after a failing step: $(pl 0)/$(pl 1) W"
+grep -q '"exit_status":.*3,' "$T"/fail-*.json || fail "failing step's report lacks exit_status 3: $(cat "$T"/fail-*.json)"
+echo "6. a step that exits 3: restored, report exit_status 3: ok"
+
+# --- 7. the site's default from plugstack.conf (slurmstepd reads it per step) ----------
+plugstack "default_power_limit=250"
+out=$(srun -N1 -n1 python3 -c "import json; print('in step: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])" 2>&1)
+echo "$out"
+echo "$out" | grep -q "in step: pl_w \[250, 250\]" || fail "default_power_limit=250 not applied"
+out=$(srun -N1 -n1 --joule-power-limit=500 python3 -c "import json; print('in step: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])" 2>&1)
+echo "$out" | grep -q "in step: pl_w \[500, 500\]" || fail "--joule-power-limit=500 did not win over the site default: $out"
+[ "$(pl 0)" = 700 ] || fail "not restored after the site default: $(pl 0) W"
+plugstack "bogus=1"
+out=$(srun -N1 -n1 echo started 2>&1); rc=$?
+echo "plugstack bogus=1: rc $rc: $out" | head -3
+[ $rc != 0 ] && echo "$out" | grep -q "unknown plugstack.conf argument 'bogus=1'" \
+    || fail "an unknown plugstack.conf argument was not an error"
+echo "7. site default 250 W, the step's 500 W wins, unknown argument refused: ok"
 echo "slurm spank: passed"
