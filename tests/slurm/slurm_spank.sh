@@ -238,6 +238,21 @@ out=$(srun -N1 -n1 --joule-power-limit=450 --joule-report="$T/fail-%j.json" sh -
 grep -q '"exit_status":.*3,' "$T"/fail-*.json || fail "failing step's report lacks exit_status 3: $(cat "$T"/fail-*.json)"
 echo "6. a step that exits 3: restored, report exit_status 3: ok"
 
+# --- 8. steps nest: an srun inside a batch job puts back the batch step's limit --------
+cat >"$T/nested.sh" <<EOF
+#!/bin/sh
+show() { python3 -c "import json; print('\$1: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])"; }
+show batch
+srun -n1 --joule-power-limit=300 python3 -c "import json; print('inner: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])"
+show after
+EOF
+sbatch --wait --joule-power-limit=350 -o "$T/nested.out" "$T/nested.sh" >/dev/null 2>&1 || fail "nested job failed: $(cat "$T/nested.out")"
+cat "$T/nested.out"
+grep -q "batch: pl_w \[350, 350\]" "$T/nested.out" && grep -q "inner: pl_w \[300, 300\]" "$T/nested.out" \
+    && grep -q "after: pl_w \[350, 350\]" "$T/nested.out" || fail "nested steps: not 350, 300, 350 W"
+[ "$(pl 0)" = 700 ] || fail "not restored after the nested job: $(pl 0) W"
+echo "8. batch 350 W, inner srun 300 W, back to 350 W, 700 W after the job: ok"
+
 # --- 7. the site's default from plugstack.conf (slurmstepd reads it per step) ----------
 plugstack "default_power_limit=250"
 out=$(srun -N1 -n1 python3 -c "import json; print('in step: pl_w', [int(g['pl_w']) for g in json.load(open('$T/gpu_state.json'))['gpus']])" 2>&1)
