@@ -9,7 +9,7 @@ DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-
 # OpenMPI: libjoule_mpi and its mpirun test (docs/cluster.md).
 DEB_PACKAGES += libopenmpi-dev openmpi-bin
 
-.PHONY: all deps py-test-deps prom-test-deps fuzz-deps build test test-plain test-asan test-tsan test-fuzz fuzz-build demo bench bench-peers install clean fuzz
+.PHONY: all deps py-test-deps prom-test-deps slurm-test-deps fuzz-deps build test test-plain test-asan test-tsan test-fuzz fuzz-build demo bench bench-peers install clean fuzz
 
 all: build
 
@@ -44,6 +44,16 @@ prom-test-deps:
 	    || echo "prometheus not installed: the Prometheus scrape test will skip"; \
 	fi
 
+# A real Slurm for the SPANK plugin's test (Debian's libslurm-dev builds
+# spank_joule.so; slurm-wlm and munge run the test's single-node cluster);
+# without them the plugin is not built or its test skips.
+slurm-test-deps:
+	@if [ "$$(id -u)" = 0 ] && ! { [ -f /usr/include/slurm/spank.h ] && command -v slurmd >/dev/null && command -v munged >/dev/null; }; then \
+	  echo "installing libslurm-dev slurm-wlm munge (for the Slurm SPANK plugin and its test)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libslurm-dev slurm-wlm munge) >/dev/null 2>&1 \
+	    || echo "slurm not installed: spank_joule.so is not built or its test skips"; \
+	fi
+
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
@@ -54,7 +64,7 @@ build: deps
 test: deps test-plain test-asan test-tsan test-fuzz
 	@echo "make test: all suites passed"
 
-test-plain: deps py-test-deps prom-test-deps
+test-plain: deps py-test-deps prom-test-deps slurm-test-deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
