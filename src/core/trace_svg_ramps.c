@@ -38,12 +38,12 @@ static void mark(FILE *f, const struct svg_box *b, const struct trace_device *d,
     double x = box_x(b, time_s), y = box_y(b, value_at(s, time_s));
     /* the triangle's tip touches the line */
     if (up)
-        fprintf(f, "<path d=\"M%.1f %.1fl-5 9h10z\" fill=\"%s\" stroke=\"white\">", x, y + 2,
-                MARK_COLOR);
+        fprintf(f, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\" "
+                   "stroke=\"white\">", x, y + 2, x - 5, y + 11, x + 5, y + 11, MARK_COLOR);
     else
-        fprintf(f, "<path d=\"M%.1f %.1fl-5 -9h10z\" fill=\"%s\" stroke=\"white\">", x, y - 2,
-                MARK_COLOR);
-    fprintf(f, "<title>%s largest %s: %s%.0f W/s over %g ms at %.3f s</title></path>\n",
+        fprintf(f, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\" "
+                   "stroke=\"white\">", x, y - 2, x - 5, y - 11, x + 5, y - 11, MARK_COLOR);
+    fprintf(f, "<title>%s largest %s: %s%.0f W/s over %g ms at %.3f s</title></polygon>\n",
             d->label, up ? "rise" : "fall", up ? "+" : "-", rate, window_s * 1e3, time_s);
     /* near the right edge the label goes left of its mark */
     int left = x > b->right - 130;
