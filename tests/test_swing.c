@@ -172,7 +172,8 @@ static char *write_trace(const char *dir, int with_max)
                                 "# device label=gpu%d kind=gpu power_limit_w=500%s name=sim "
                                 "h100\n", g, with_max ? " max_power_limit_w=700" : "");
     len += (size_t)snprintf(text + len, cap - len,
-                            "# device label=cpu0 kind=cpu name=sim cpu\ntime_s,device,domain,value\n");
+                            "# device label=cpu0 kind=cpu name=sim cpu\n"
+                            "time_s,device,domain,value\n");
     for (int i = 0; i < 2000; i++) {
         double x = i * 0.01;
         for (int g = 0; g < 2; g++)
@@ -235,7 +236,8 @@ static void test_analyze_and_plot(void **state)
     /* the text names the window and the TDP that is unknown */
     char *targv[] = {JOULE_TEST_CLI, "analyze", path, NULL};
     assert_int_equal(ts_run(targv, NULL, &out, &err), 0);
-    assert_non_null(strstr(out, "Power swings (sampled every 10 ms; ramps between adjacent 100 ms"));
+    assert_non_null(
+        strstr(out, "Power swings (sampled every 10 ms; ramps between adjacent 100 ms"));
     assert_non_null(strstr(out, "TDP unknown"));
     assert_non_null(strstr(out, "gpu-sum"));
     free(out);

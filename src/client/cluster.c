@@ -86,7 +86,7 @@ static void *node_main(void *arg)
     double backoff = 0.25;
     while (!atomic_load(&c->stop)) {
         struct pstream ps;
-        if (pstream_open(&ps, nd->endpoint, nd->token, c->interval_ms)) {
+        if (pstream_open(&ps, nd->endpoint, nd->token, c->interval_ms, &c->stop)) {
             set_down(nd, joule_last_error());
         } else {
             pthread_mutex_lock(&c->lock);

@@ -161,7 +161,8 @@ static int header_has(const char *head, const char *name, const char *value)
     return 0;
 }
 
-int pstream_open(struct pstream *s, const char *where, const char *token, int interval_ms)
+int pstream_open(struct pstream *s, const char *where, const char *token, int interval_ms,
+                 atomic_int *cancel)
 {
     memset(s, 0, sizeof *s);
     s->fd = -1;
@@ -194,7 +195,12 @@ int pstream_open(struct pstream *s, const char *where, const char *token, int in
     char *end = NULL;
     for (int64_t t0 = joule_now_ns(); !(end = s->raw ? strstr(s->raw, "\r\n\r\n") : NULL);) {
         int left_ms = (int)(10000 - (joule_now_ns() - t0) / 1000000);
-        if (left_ms <= 0 || s->raw_len > HEAD_MAX || fill(s, left_ms) < 0) {
+        if (cancel && atomic_load(cancel)) {
+            pstream_close(s);
+            return joule_set_error(JOULE_EIO, "cancelled");
+        }
+        if (left_ms <= 0 || s->raw_len > HEAD_MAX ||
+            fill(s, left_ms < 200 ? left_ms : 200) < 0) {
             pstream_close(s);
             return joule_set_error(JOULE_EIO, "jouled at %s sent no HTTP answer", where);
         }
@@ -211,7 +217,8 @@ int pstream_open(struct pstream *s, const char *where, const char *token, int in
     }
     if (status != 200 || !header_has(head, "Content-Type", "text/event-stream")) {
         /* The refusal's body: jouled closes the connection after it. */
-        for (int64_t t0 = joule_now_ns(); joule_now_ns() - t0 < 2000000000LL;)
+        for (int64_t t0 = joule_now_ns();
+             joule_now_ns() - t0 < 2000000000LL && !(cancel && atomic_load(cancel));)
             if (fill(s, 200) < 0)
                 break;
         dechunk(s);

@@ -3,6 +3,7 @@
 #ifndef JOULE_CLIENT_POWER_STREAM_H
 #define JOULE_CLIENT_POWER_STREAM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #define PSTREAM_MAX_DEVICES 64
@@ -25,10 +26,12 @@ struct pstream {
 };
 
 /* Connects to where, asks for the stream every interval_ms with token
- * (NULL: none) and reads the answer's head. 0 when the stream is open;
+ * (NULL: none) and reads the answer's head (giving up within 200 ms once
+ * *cancel is set, when cancel is not NULL). 0 when the stream is open;
  * else a negative JOULE_E* code with the error set: the daemon's own
  * message for a refusal ("HTTP 401: token expired"). */
-int pstream_open(struct pstream *s, const char *where, const char *token, int interval_ms);
+int pstream_open(struct pstream *s, const char *where, const char *token, int interval_ms,
+                 atomic_int *cancel);
 /* The next power event within wait_ms: 1 with *ev filled, 0 when none came
  * in that time, a negative JOULE_E* code when the stream ended or broke. */
 int pstream_next(struct pstream *s, struct pstream_event *ev, int wait_ms);
