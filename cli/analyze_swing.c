@@ -87,7 +87,7 @@ int analyze_swing_text(const char *path, const joule_trace *t)
            (double)JOULE_SWING_BAND_HI_HZ);
     printf(" %-8s %9s %9s %9s %7s %12s %8s %12s %8s %10s %7s\n", "device", "peak_w", "trough_w",
            "swing_w", "%tdp", "ramp_up_w/s", "at_s", "ramp_dn_w/s", "at_s", "band_hz", "share%");
-    int unknown_tdp = 0, partial = 0;
+    int unknown_tdp = 0, partial = 0, too_short = 0;
     for (int i = 0; i < n; i++) {
         const joule_swing *s = &r[i].sw;
         char pct[16], up[24], upt[16], dn[24], dnt[16], band[24], share[16];
@@ -102,6 +102,7 @@ int analyze_swing_text(const char *path, const joule_trace *t)
                s->trough_w, s->swing_w, pct, up, upt, dn, dnt, band, share);
         unknown_tdp |= isnan(s->tdp_w);
         partial |= isnan(s->band_hi_hz) || s->band_hi_hz < JOULE_SWING_BAND_HI_HZ;
+        too_short |= !isnan(s->band_hi_hz) && isnan(s->band_share);
     }
     printf("\n %%tdp: swing over the maximum power limit the trace recorded (else its power\n"
            " limit)%s.\n", unknown_tdp ? "; '-': TDP unknown (no limit recorded)" : "");
@@ -110,7 +111,10 @@ int analyze_swing_text(const char *path, const joule_trace *t)
                " shows frequencies up to %g Hz (Nyquist), so faster swings are not seen.\n",
                (double)JOULE_SWING_BAND_LO_HZ, (double)JOULE_SWING_BAND_HI_HZ,
                f->sample_s * 1e3, 0.5 / fmax(f->sample_s, 0.005));
-    if (f->freq_step_hz > JOULE_SWING_BAND_LO_HZ / 2)
+    if (too_short)
+        printf(" share '-': the trace is shorter than %g s, too short to tell %g Hz from a\n"
+               " slower drift.\n", 1 / JOULE_SWING_BAND_LO_HZ, (double)JOULE_SWING_BAND_LO_HZ);
+    else if (f->freq_step_hz > JOULE_SWING_BAND_LO_HZ / 2)
         printf(" The trace is short: the periodogram's bins are %.3g Hz apart, so the %g Hz\n"
                " edge of the band is only roughly placed.\n", f->freq_step_hz,
                (double)JOULE_SWING_BAND_LO_HZ);

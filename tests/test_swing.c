@@ -137,6 +137,10 @@ static void test_band_share(void **state)
     /* Sampled every 10 s: Nyquist 0.05 Hz, nothing of the band resolved */
     share_of(sine_1hz, 10, 600, &s);
     assert_true(isnan(s.band_hi_hz) && isnan(s.band_share));
+    /* 5 s cannot tell 0.1 Hz from drift: resolved band, unknown share */
+    share_of(sine_1hz, 0.01, 5, &s);
+    assert_double_equal(s.band_hi_hz, 20, 1e-12);
+    assert_true(isnan(s.band_share));
     /* A flat trace has no variation: share 0, ramps 0 */
     double t[2] = {0, 5}, v[2] = {300, 300};
     assert_int_equal(joule_swing_of(t, v, 2, 10, 0.1, 700, &s), 0);

@@ -48,7 +48,8 @@ typedef struct joule_swing {
     double variance_w2;        /* of the resampled power */
     double band_lo_hz;         /* 0.1 */
     double band_hi_hz;         /* min(20, Nyquist); NAN: nothing resolvable */
-    double band_share;         /* of variance_w2 in [band_lo_hz, band_hi_hz]; NAN: unresolved */
+    double band_share;         /* of variance_w2 in [band_lo_hz, band_hi_hz]; NAN: unresolved
+                                  (nothing of the band, or a trace < 1 / band_lo_hz = 10 s) */
     double freq_step_hz;       /* the periodogram's bin spacing */
 } joule_swing;
 

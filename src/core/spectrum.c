@@ -135,7 +135,9 @@ int spectrum_band_power(const double *t, const double *v, int n, double end_s, d
         free(im);
         return joule_set_error(JOULE_ENOMEM, "out of memory");
     }
-    if (!isnan(out->band_hi_hz)) {
+    /* A series shorter than 1 / lo_hz cannot tell lo_hz from a slower
+     * drift: its band power stays unknown. */
+    if (!isnan(out->band_hi_hz) && (double)nbins * bin >= 1.0 / lo_hz - 1e-9) {
         double band = 0;
         int count = 0;
         long hop = len / 2 > 0 ? len / 2 : 1;

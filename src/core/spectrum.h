@@ -14,7 +14,8 @@ struct band_power {
     double bin_s;        /* the resampling bin */
     double variance;     /* of the resampled series, W^2 */
     double band_hi_hz;   /* min(hi_hz, Nyquist); NAN when <= lo_hz */
-    double band_power;   /* W^2 in [lo_hz, band_hi_hz] (one-sided), NAN likewise */
+    double band_power;   /* W^2 in [lo_hz, band_hi_hz] (one-sided); NAN likewise, or
+                            when the series is shorter than 1 / lo_hz */
     double freq_step_hz; /* bin spacing of the periodogram */
 };
 
