@@ -118,7 +118,7 @@ static void test_cluster(void **state)
     chmod(tokfile, 0600);
     snprintf(list, sizeof list, "%s,%s", ea, eb);
     char *argv[] = {JOULE_TEST_CLI, "monitor", "--daemon", list, "--token-file", tokfile,
-                    "--interval", "300", "--duration", "1.5", "--format", "jsonl", NULL};
+                    "--interval", "300", "--duration", "2.5", "--format", "jsonl", NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(ts_run(argv, NULL, &out, &err), 0);
     cJSON *tick = last_line(out);
@@ -195,6 +195,11 @@ static void test_cluster(void **state)
     char *x2[] = {JOULE_TEST_CLI, "monitor", "--daemon", "tcp:127.0.0.1", NULL};
     assert_int_equal(ts_run(x2, NULL, &out, &err), 2);
     assert_non_null(strstr(err, "tcp:HOST:PORT"));
+    free(out);
+    free(err);
+    char *x3[] = {JOULE_TEST_CLI, "monitor", "--daemon", "tcp:node1:9464", NULL};
+    assert_int_equal(ts_run(x3, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "numeric IPv4"));
     free(out);
     free(err);
 

@@ -5,6 +5,8 @@
  * intervals: a gap while a node was away adds nothing it did not report. */
 #include <joule/cluster.h>
 
+#include <arpa/inet.h>
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -137,6 +139,13 @@ static int check_endpoint(const char *e)
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     if (!colon || colon == e + 4 || !colon[1] || *end || port <= 0 || port > 65535)
         return joule_set_error(JOULE_EINVAL, "'%s': need tcp:HOST:PORT with a port 1-65535", e);
+    /* like JOULE_DAEMON: no resolver lookups */
+    char host[64];
+    struct in_addr addr;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - e - 4), e + 4);
+    if (strcmp(host, "localhost") && inet_pton(AF_INET, host, &addr) != 1)
+        return joule_set_error(JOULE_EINVAL, "'%s': HOST must be a numeric IPv4 address or "
+                                             "localhost", e);
     return 0;
 }
 
