@@ -11,6 +11,8 @@
 
 #include <joule/swing.h>
 
+#include "common.h"
+
 struct row {
     char label[40];
     const char *tdp_source; /* NULL: unknown */
@@ -122,41 +124,33 @@ int analyze_swing_text(const char *path, const joule_trace *t)
     return 0;
 }
 
-static void add_num(cJSON *o, const char *key, double v)
-{
-    if (isnan(v))
-        cJSON_AddNullToObject(o, key);
-    else
-        cJSON_AddNumberToObject(o, key, v);
-}
-
 static cJSON *swing_json(const struct row *r)
 {
     const joule_swing *s = &r->sw;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "label", r->label);
-    add_num(o, "peak_w", s->peak_w);
-    add_num(o, "peak_time_s", s->peak_time_s);
-    add_num(o, "trough_w", s->trough_w);
-    add_num(o, "trough_time_s", s->trough_time_s);
-    add_num(o, "swing_w", s->swing_w);
-    add_num(o, "tdp_w", s->tdp_w);
+    cli_json_number(o, "peak_w", s->peak_w);
+    cli_json_number(o, "peak_time_s", s->peak_time_s);
+    cli_json_number(o, "trough_w", s->trough_w);
+    cli_json_number(o, "trough_time_s", s->trough_time_s);
+    cli_json_number(o, "swing_w", s->swing_w);
+    cli_json_number(o, "tdp_w", s->tdp_w);
     if (r->tdp_source)
         cJSON_AddStringToObject(o, "tdp_source", r->tdp_source);
     else
         cJSON_AddNullToObject(o, "tdp_source");
-    add_num(o, "swing_pct_tdp", s->swing_pct_tdp);
-    add_num(o, "sample_s", s->sample_s);
-    add_num(o, "ramp_window_s", s->ramp_window_s);
-    add_num(o, "ramp_up_w_per_s", s->ramp_up_w_per_s);
-    add_num(o, "ramp_up_time_s", s->ramp_up_time_s);
-    add_num(o, "ramp_down_w_per_s", s->ramp_down_w_per_s);
-    add_num(o, "ramp_down_time_s", s->ramp_down_time_s);
-    add_num(o, "variance_w2", s->variance_w2);
-    add_num(o, "band_lo_hz", s->band_lo_hz);
-    add_num(o, "band_hi_hz", s->band_hi_hz);
-    add_num(o, "band_share", s->band_share);
-    add_num(o, "freq_step_hz", s->freq_step_hz);
+    cli_json_number(o, "swing_pct_tdp", s->swing_pct_tdp);
+    cli_json_number(o, "sample_s", s->sample_s);
+    cli_json_number(o, "ramp_window_s", s->ramp_window_s);
+    cli_json_number(o, "ramp_up_w_per_s", s->ramp_up_w_per_s);
+    cli_json_number(o, "ramp_up_time_s", s->ramp_up_time_s);
+    cli_json_number(o, "ramp_down_w_per_s", s->ramp_down_w_per_s);
+    cli_json_number(o, "ramp_down_time_s", s->ramp_down_time_s);
+    cli_json_number(o, "variance_w2", s->variance_w2);
+    cli_json_number(o, "band_lo_hz", s->band_lo_hz);
+    cli_json_number(o, "band_hi_hz", s->band_hi_hz);
+    cli_json_number(o, "band_share", s->band_share);
+    cli_json_number(o, "freq_step_hz", s->freq_step_hz);
     return o;
 }
 

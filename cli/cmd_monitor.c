@@ -91,16 +91,6 @@ static double power_now(joule_ctx *ctx, joule_sampler *s, int dev, double now, d
     return latest(s, dev, domain, now);
 }
 
-static void wall_timestamp(char *buf, size_t len)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    localtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ld", (long)(tv.tv_usec / 1000));
-}
-
 static void fmt_num(char *buf, size_t len, double v, int decimals)
 {
     if (isnan(v))
@@ -340,7 +330,7 @@ int cmd_monitor(int argc, char **argv)
             break;
         double now = joule_now_s(), elapsed = now - start;
         char stamp[64];
-        wall_timestamp(stamp, sizeof stamp);
+        cli_wall_timestamp(stamp, sizeof stamp);
         for (int i = 0; i < n; i++)
             print_row(fmt, ctx, s, i, now, sample_ms, elapsed,
                       energy_since(ctx, s, i, start, now, e0[i]), stamp);

@@ -92,31 +92,13 @@ static int read_tokens(const char *path, int nodes, char ***out, int *count)
     return 0;
 }
 
-static void wall_timestamp(char *buf, size_t len)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    localtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ld", (long)(tv.tv_usec / 1000));
-}
-
-static void add_num(cJSON *o, const char *key, double v)
-{
-    if (isnan(v))
-        cJSON_AddNullToObject(o, key);
-    else
-        cJSON_AddNumberToObject(o, key, v);
-}
-
 /* One tick: a row per node and the total. */
 static void print_tick(int fmt, joule_cluster *c, double elapsed)
 {
     int n = joule_cluster_node_count(c), up = 0;
     double total = NAN;
     char stamp[64];
-    wall_timestamp(stamp, sizeof stamp);
+    cli_wall_timestamp(stamp, sizeof stamp);
     cJSON *root = NULL, *arr = NULL;
     if (fmt == MON_JSONL) {
         root = cJSON_CreateObject();
@@ -164,14 +146,14 @@ static void print_tick(int fmt, joule_cluster *c, double elapsed)
             cJSON_AddItemToArray(arr, o);
             cJSON_AddStringToObject(o, "node", ep);
             cJSON_AddStringToObject(o, "state", joule_node_state_name(s.state));
-            add_num(o, "power_w", p);
-            add_num(o, "age_s", s.age_s);
+            cli_json_number(o, "power_w", p);
+            cli_json_number(o, "age_s", s.age_s);
             cJSON *d = cJSON_AddObjectToObject(o, "devices");
             for (int k = 0; is_up && k < s.ndevices; k++) {
                 char label[32];
                 double w;
                 if (joule_cluster_node_device(c, i, k, label, sizeof label, &w) == 0)
-                    add_num(d, label, w);
+                    cli_json_number(d, label, w);
             }
             if (s.error[0])
                 cJSON_AddStringToObject(o, "error", s.error);
@@ -194,7 +176,7 @@ static void print_tick(int fmt, joule_cluster *c, double elapsed)
         joule_csv_write_field(stdout, note);
         putchar('\n');
     } else {
-        add_num(root, "total_power_w", total);
+        cli_json_number(root, "total_power_w", total);
         cJSON_AddNumberToObject(root, "nodes_up", up);
         cJSON_AddNumberToObject(root, "nodes_total", n);
         cJSON_AddBoolToObject(root, "partial", up < n);
