@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bench_serve.h"
+#include "common.h"
 
 void bench_serve_choose(const struct bench_args *a, struct bench_summary *s)
 {
@@ -115,15 +116,6 @@ static cJSON *pct(const joule_serve_percentiles *p)
     return o;
 }
 
-/* NaN and infinity are not JSON: null. */
-static void add_num(cJSON *o, const char *k, double v)
-{
-    if (isfinite(v))
-        cJSON_AddNumberToObject(o, k, v);
-    else
-        cJSON_AddNullToObject(o, k);
-}
-
 int bench_serve_json(FILE *f, const struct bench_args *a, const struct bench_summary *s)
 {
     cJSON *root = cJSON_CreateObject();
@@ -156,22 +148,22 @@ int bench_serve_json(FILE *f, const struct bench_args *a, const struct bench_sum
         cJSON_AddNumberToObject(c, "concurrency", st->concurrency);
         cJSON_AddNumberToObject(c, "requests", st->requests);
         cJSON_AddNumberToObject(c, "output_tokens", (double)st->output_tokens);
-        add_num(c, "mean_output_tokens", st->mean_output_tokens);
-        add_num(c, "duration_s", st->duration_s);
-        add_num(c, "steady_start_s", st->steady_start_s);
-        add_num(c, "steady_end_s", st->steady_end_s);
-        add_num(c, "steady_s", st->steady_s);
+        cli_json_number(c, "mean_output_tokens", st->mean_output_tokens);
+        cli_json_number(c, "duration_s", st->duration_s);
+        cli_json_number(c, "steady_start_s", st->steady_start_s);
+        cli_json_number(c, "steady_end_s", st->steady_end_s);
+        cli_json_number(c, "steady_s", st->steady_s);
         cJSON_AddNumberToObject(c, "steady_tokens", (double)st->steady_tokens);
         cJSON_AddItemToObject(c, "ttft_s", pct(&st->ttft));
         cJSON_AddItemToObject(c, "itl_s", pct(&st->itl));
-        add_num(c, "output_tokens_per_s", st->output_tokens_per_s);
-        add_num(c, "tps_per_user", st->tps_per_user);
-        add_num(c, "energy_j", st->energy_j);
-        add_num(c, "energy_uncertainty_j", st->energy_uncertainty_j);
-        add_num(c, "energy_per_token_j", st->energy_per_token_j);
-        add_num(c, "energy_per_request_j", st->energy_per_request_j);
-        add_num(c, "avg_power_w", st->avg_power_w);
-        add_num(c, "tps_per_w", st->tps_per_w);
+        cli_json_number(c, "output_tokens_per_s", st->output_tokens_per_s);
+        cli_json_number(c, "tps_per_user", st->tps_per_user);
+        cli_json_number(c, "energy_j", st->energy_j);
+        cli_json_number(c, "energy_uncertainty_j", st->energy_uncertainty_j);
+        cli_json_number(c, "energy_per_token_j", st->energy_per_token_j);
+        cli_json_number(c, "energy_per_request_j", st->energy_per_request_j);
+        cli_json_number(c, "avg_power_w", st->avg_power_w);
+        cli_json_number(c, "tps_per_w", st->tps_per_w);
         cJSON_AddBoolToObject(c, "valid", st->invalid == 0);
         cJSON *inv = cJSON_AddArrayToObject(c, "invalid");
         for (int k = 0; k < JOULE_SERVE_INVALID_COUNT; k++)
@@ -184,14 +176,14 @@ int bench_serve_json(FILE *f, const struct bench_args *a, const struct bench_sum
         for (int k = 0; k < p->nms; k++) {
             const joule_serve_metrics *m = &p->ms[k];
             cJSON *x = cJSON_CreateObject();
-            add_num(x, "t_s", m->t_s);
-            add_num(x, "num_requests_running", m->running);
-            add_num(x, "num_requests_waiting", m->waiting);
-            add_num(x, "generation_tokens", m->generation_tokens);
-            add_num(x, "ttft_sum_s", m->ttft_sum_s);
-            add_num(x, "ttft_count", m->ttft_count);
-            add_num(x, "itl_sum_s", m->itl_sum_s);
-            add_num(x, "itl_count", m->itl_count);
+            cli_json_number(x, "t_s", m->t_s);
+            cli_json_number(x, "num_requests_running", m->running);
+            cli_json_number(x, "num_requests_waiting", m->waiting);
+            cli_json_number(x, "generation_tokens", m->generation_tokens);
+            cli_json_number(x, "ttft_sum_s", m->ttft_sum_s);
+            cli_json_number(x, "ttft_count", m->ttft_count);
+            cli_json_number(x, "itl_sum_s", m->itl_sum_s);
+            cli_json_number(x, "itl_count", m->itl_count);
             cJSON_AddItemToArray(smp, x);
         }
         if (p->merr[0])
@@ -209,7 +201,7 @@ int bench_serve_json(FILE *f, const struct bench_args *a, const struct bench_sum
         if (knob_col(a))
             cJSON_AddNumberToObject(r, knob_col(a), s->pt[s->rec].knob);
         cJSON_AddNumberToObject(r, "concurrency", s->pt[s->rec].st.concurrency);
-        add_num(r, "energy_per_token_j", s->pt[s->rec].st.energy_per_token_j);
+        cli_json_number(r, "energy_per_token_j", s->pt[s->rec].st.energy_per_token_j);
         cJSON_AddNullToObject(root, "recommendation_error");
     } else {
         cJSON_AddNullToObject(root, "recommendation");

@@ -10,6 +10,7 @@
 
 #include <joule/trace.h>
 
+#include "analyze_swing.h"
 #include "commands.h"
 #include "common.h"
 #include "govern_log.h"
@@ -27,7 +28,10 @@ static void analyze_usage(FILE *out)
             "Per device and for the sum of all GPUs (what a shared power feed carries\n"
             "when GPUs move in lockstep): energy; mean, p50, p95 and p99 power (time\n"
             "weighted); peak instant power; and the peak moving-average power over\n"
-            "10 ms, 100 ms, 1 s, 10 s and 60 s where the trace resolves that timescale.\n\n"
+            "10 ms, 100 ms, 1 s, 10 s and 60 s where the trace resolves that timescale.\n"
+            "Then its power swings: peak-to-trough swing (W, %% of TDP), the largest ramps\n"
+            "(W/s between adjacent 100 ms windows) and the share of the power's variance\n"
+            "in the 0.1-20 Hz band utilities watch, as far as the sampling resolves it.\n\n"
             "  -j, --json  machine-readable output\n"
             "      --carbon FILE|G_PER_KWH      emissions (gCO2e) per UTC hour: an Electricity\n"
             "                                   Maps hourly CSV, a WattTime JSON (.json) or a constant\n"
@@ -90,8 +94,8 @@ static void add_stats(cJSON *o, const joule_trace_stats *s)
             cJSON_AddNumberToObject(m, scale_names[k], s->peak_avg_power_w[k]);
 }
 
-static void print_json(const char *path, const joule_trace *t, const struct entry *e, int n,
-                       int have_sum, const struct hourly_table *ht, const struct hourly_args *ha)
+static int print_json(const char *path, const joule_trace *t, const struct entry *e, int n,
+                      int have_sum, const struct hourly_table *ht, const struct hourly_args *ha)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "trace", path);
@@ -114,10 +118,13 @@ static void print_json(const char *path, const joule_trace *t, const struct entr
         cJSON_AddNullToObject(root, "gpu_sum");
     if (ht)
         hourly_report_json(root, ht, ha);
-    char *text = cJSON_Print(root);
-    printf("%s\n", text);
+    int rc = analyze_swing_json(path, t, root);
+    char *text = rc ? NULL : cJSON_Print(root);
+    if (text)
+        printf("%s\n", text);
     cJSON_free(text);
     cJSON_Delete(root);
+    return rc;
 }
 
 int cmd_analyze(int argc, char **argv)
@@ -216,9 +223,10 @@ int cmd_analyze(int argc, char **argv)
     } else if (csv) {
         hourly_report_csv(stdout, &ht, &ha);
     } else if (json) {
-        print_json(path, t, e, n, have_sum, hourly_wanted(&ha) ? &ht : NULL, &ha);
+        rc = print_json(path, t, e, n, have_sum, hourly_wanted(&ha) ? &ht : NULL, &ha);
     } else {
         print_text(path, t, e, n);
+        rc = analyze_swing_text(path, t);
         if (hourly_wanted(&ha))
             hourly_report_text(stdout, &ht, &ha);
     }

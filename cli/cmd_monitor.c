@@ -18,6 +18,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "monitor_cluster.h"
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSONL };
 
@@ -25,7 +26,9 @@ static void monitor_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule monitor [--interval MS] [--format table|csv|jsonl] [--duration S]\n"
-            "                     [--devices SPEC]\n\n"
+            "                     [--devices SPEC]\n"
+            "       joule monitor --daemon tcp:HOST:PORT[,tcp:HOST:PORT...] [--token-file FILE]\n"
+            "                     [--interval MS] [--format table|csv|jsonl] [--duration S]\n\n"
             "Print each device's power, energy since start, temperature, SM clock and\n"
             "throttle reasons every interval. Ctrl-C (or --duration) ends it and prints\n"
             "the energy, average and peak power per device (to stderr for csv/jsonl).\n\n"
@@ -33,6 +36,10 @@ static void monitor_usage(FILE *out)
             "  -f, --format FMT    table (default), csv or jsonl\n"
             "  -t, --duration S    stop after S seconds (default: until Ctrl-C)\n"
             "  -d, --devices SPEC  devices (default: $JOULE_DEVICES or all)\n"
+            "  -D, --daemon LIST   follow these jouleds' power streams instead: a row per\n"
+            "                      node (up, stale, down and why) and their total\n"
+            "  -T, --token-file F  bearer tokens for --daemon, one a line: one for every\n"
+            "                      node or one per node (default: $JOULE_DAEMON_TOKEN)\n"
             "  -h, --help          this help\n");
 }
 
@@ -82,16 +89,6 @@ static double power_now(joule_ctx *ctx, joule_sampler *s, int dev, double now, d
     if (domain == JOULE_DOMAIN_POWER_COUNTER)
         return last_value(s, dev, domain, now - counter_lookback_s(ctx, dev, sample_ms), now);
     return latest(s, dev, domain, now);
-}
-
-static void wall_timestamp(char *buf, size_t len)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    localtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ld", (long)(tv.tv_usec / 1000));
 }
 
 static void fmt_num(char *buf, size_t len, double v, int decimals)
@@ -207,15 +204,17 @@ int cmd_monitor(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"duration", required_argument, NULL, 't'},
         {"devices", required_argument, NULL, 'd'},
+        {"daemon", required_argument, NULL, 'D'},
+        {"token-file", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     double interval_ms = 1000, duration = 0;
     enum format fmt = FMT_TABLE;
-    const char *spec = NULL;
+    const char *spec = NULL, *daemons = NULL, *token_file = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:f:t:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:f:t:d:D:T:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (parse_positive(optarg, 0, 60000, &interval_ms) || interval_ms < 1) {
@@ -241,6 +240,8 @@ int cmd_monitor(int argc, char **argv)
             }
             break;
         case 'd': spec = optarg; break;
+        case 'D': daemons = optarg; break;
+        case 'T': token_file = optarg; break;
         case 'h': monitor_usage(stdout); return 0;
         default: monitor_usage(stderr); return 2;
         }
@@ -249,6 +250,18 @@ int cmd_monitor(int argc, char **argv)
         fprintf(stderr, "joule monitor: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (token_file && !daemons) {
+        fprintf(stderr, "joule monitor: --token-file goes with --daemon\n");
+        return 2;
+    }
+    if (daemons && spec) {
+        fprintf(stderr, "joule monitor: --devices picks local devices; --daemon shows every "
+                        "device each jouled serves\n");
+        return 2;
+    }
+    if (daemons)
+        return monitor_cluster(daemons, token_file, interval_ms, duration,
+                               fmt == FMT_CSV ? MON_CSV : fmt == FMT_JSONL ? MON_JSONL : MON_TABLE);
     joule_ctx *ctx = cli_open("monitor", spec, 0);
     if (!ctx)
         return 1;
@@ -317,7 +330,7 @@ int cmd_monitor(int argc, char **argv)
             break;
         double now = joule_now_s(), elapsed = now - start;
         char stamp[64];
-        wall_timestamp(stamp, sizeof stamp);
+        cli_wall_timestamp(stamp, sizeof stamp);
         for (int i = 0; i < n; i++)
             print_row(fmt, ctx, s, i, now, sample_ms, elapsed,
                       energy_since(ctx, s, i, start, now, e0[i]), stamp);

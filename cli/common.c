@@ -2,7 +2,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include <joule/sweep.h>
 #include <joule/trace.h>
@@ -40,6 +43,24 @@ void cli_duration(double s, char *buf, size_t len)
         snprintf(buf, len, "%.3f s", s);
     else
         snprintf(buf, len, "%.3f ms", s * 1e3);
+}
+
+void cli_json_number(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+void cli_wall_timestamp(char *buf, size_t len)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ld", (long)(tv.tv_usec / 1000));
 }
 
 cJSON *cli_device_json(cJSON *array, const joule_device *d)

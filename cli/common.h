@@ -38,6 +38,10 @@ void cli_warn_torn_trace(const char *command, const char *path, const struct jou
  * the mean of nothing is NAN, the spread of fewer than two values 0. */
 double cli_mean(const double *v, int n, int stride);
 double cli_stddev(const double *v, int n, int stride);
+/* key: v, or null where v is NaN or infinite (not JSON numbers). */
+void cli_json_number(struct cJSON *o, const char *key, double v);
+/* The local wall clock as "2026-01-01T12:00:00.123", for streamed rows. */
+void cli_wall_timestamp(char *buf, size_t len);
 /* Formats seconds as "1.234 s" or "12 ms". */
 void cli_duration(double s, char *buf, size_t len);
 

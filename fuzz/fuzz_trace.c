@@ -7,6 +7,8 @@
 #include <stdlib.h>
 
 #include <joule/joule.h>
+#include <joule/swing.h>
+#include <math.h>
 
 #include "core/trace.h"
 #include "core/trace_svg.h"
@@ -25,6 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!s)
             continue;
         if (trace_stats_of(s->t, s->v, s->n, t.duration_s, t.interval_s, &st) == JOULE_ERANGE)
+            abort();
+        /* the swings `joule analyze` adds: numbers or NAN, never inf */
+        joule_swing sw;
+        if (joule_swing_of(s->t, s->v, s->n, t.duration_s, t.interval_s, 700, &sw) == 0 &&
+            (isinf(sw.swing_w) || isinf(sw.ramp_up_w_per_s) || isinf(sw.band_share)))
             abort();
         if (gpus)
             gpus[ngpu++] = s;

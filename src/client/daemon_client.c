@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,35 @@ int daemon_client_configured(char *desc, size_t len)
         return 1;
     }
     return 0;
+}
+
+/* connect() that gives up after timeout_ms (a host that drops packets
+ * would otherwise hold the caller for minutes of SYN retries); 0, or -1
+ * with errno set. */
+static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -1;
+    int rc = connect(fd, sa, len);
+    if (rc != 0 && errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int r;
+        while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+            ;
+        int err = 0;
+        socklen_t elen = sizeof err;
+        if (r == 0)
+            err = ETIMEDOUT;
+        else if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+            err = err ? err : errno;
+        rc = err ? -1 : 0;
+        errno = err;
+    }
+    int e = errno;
+    fcntl(fd, F_SETFL, flags);
+    errno = e;
+    return rc;
 }
 
 static int dial(const char *where)
@@ -70,7 +101,7 @@ static int dial(const char *where)
                                    where);
         sa.sin_port = htons((uint16_t)port);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0 && connect_within(fd, (struct sockaddr *)&sa, sizeof sa, 3000) != 0) {
             int e = errno;
             close(fd);
             return joule_set_error(JOULE_ENODEV, "cannot reach jouled at %s: %s", where,
@@ -87,6 +118,8 @@ static int dial(const char *where)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
+
+int daemon_client_dial(const char *where) { return dial(where); }
 
 int daemon_client_request(const char *method, const char *path, const char *json, char **body)
 {

@@ -17,6 +17,9 @@ struct joule_device;
 /* 1 when a daemon is configured (or the default socket exists); desc gets
  * "unix:/run/joule/jouled.sock". Does not connect. */
 int daemon_client_configured(char *desc, size_t len);
+/* A connected socket to where ("unix:PATH" or "tcp:IPV4:PORT"), with
+ * 10 s send and receive timeouts, or a negative JOULE_E* code. */
+int daemon_client_dial(const char *where);
 /* One request. Returns the HTTP status (>= 100), or a negative JOULE_E*
  * code with the error set when the daemon cannot be reached. *body gets the
  * response body (malloc'd) when out is not NULL. */

@@ -33,6 +33,7 @@ struct trace_series {
 struct trace_device {
     char label[32], kind[32], name[TRACE_NAME_MAX];
     double power_limit_w; /* 0 = unknown */
+    double max_power_limit_w; /* the highest limit it allows (its TDP); 0 = unknown */
     struct trace_series series[8];
     int nseries;
 };
@@ -87,5 +88,9 @@ double trace_energy_between(const struct trace_series *s, double end_s, double a
  * malloc'd. Each series is taken as 0 before its first sample. */
 int trace_sum(const struct trace_series *const *s, int count, double **t, double **v,
               int *n);
+
+/* The parsed trace behind a public handle (trace_api.c). */
+struct joule_trace;
+const struct trace *trace_of(const struct joule_trace *h);
 
 #endif

@@ -19,6 +19,8 @@ struct joule_trace {
     struct trace t;
 };
 
+const struct trace *trace_of(const joule_trace *h) { return h ? &h->t : NULL; }
+
 JOULE_EXPORT int joule_trace_read(const char *path, joule_trace **out)
 {
     if (!path || !out)

@@ -177,6 +177,11 @@ static int parse_meta(struct trace *t, const char *path, int lineno, const char 
             return joule_set_error(JOULE_EINVAL,
                 "%s line %d: power_limit_w '%s' is not a number from 0 to %g W", path, lineno,
                 buf, TRACE_MAX_POWER_W);
+        if (meta_value(line, "max_power_limit_w", buf, sizeof buf) == 0 &&
+            parse_in(buf, 0, TRACE_MAX_POWER_W, &d->max_power_limit_w))
+            return joule_set_error(JOULE_EINVAL,
+                "%s line %d: max_power_limit_w '%s' is not a number from 0 to %g W", path,
+                lineno, buf, TRACE_MAX_POWER_W);
     } else if (strncmp(line, "# window ", 9) == 0) {
         struct trace_window w = {0};
         char a[64], b[64];

@@ -166,6 +166,8 @@ int trace_svg_write(const struct trace *t, FILE *f)
         fprintf(f, "</title></text>\n");
         shown++;
     }
+    trace_svg_ramp_marks(f, t, &(struct svg_box){LEFT, W - RIGHT, TOP, H - BOTTOM, fr.t_max,
+                                                 fr.p_max});
     fprintf(f, "</svg>\n");
     return ferror(f) ? joule_set_error(JOULE_EIO, "writing the SVG failed") : 0;
 }

@@ -78,7 +78,7 @@ JOULE_EXPORT int joule_trace_format_header(FILE *f, joule_ctx *ctx, double start
         if (joule_device_kind(d) == JOULE_KIND_GPU &&
             joule_gpu_get_power_limit_w(ctx, joule_device_index(d), &cur, &mn, &mx, &def,
                                         &enf) == 0)
-            fprintf(f, " power_limit_w=%g", cur);
+            fprintf(f, " power_limit_w=%g max_power_limit_w=%g", cur, mx);
         fprintf(f, " name=");
         write_name(f, joule_device_name(d));
         fputc('\n', f);
