@@ -60,13 +60,28 @@ static int push(struct row **rows, size_t *n, size_t *cap, struct row r)
     return 0;
 }
 
+/* Where node k's part of the job ends before the job does: the instant
+ * its power series drop to 0 W (else NAN). A node's devices draw nothing
+ * for the job before its first sample and after its end, so per-node
+ * energies and the job's sum add up when nodes start and stop apart. */
+static double node_stop(const struct trace *tr, const double *offset, int k, double end,
+                        const struct trace_series *s)
+{
+    double stop = offset[k] + tr[k].duration_s;
+    if (!s->n || s->domain > JOULE_DOMAIN_POWER_COUNTER || stop >= end - 1e-9 ||
+        stop <= s->t[s->n - 1] + offset[k])
+        return NAN;
+    return stop;
+}
+
 /* Rows of the job's GPU power: the sum of every GPU's step function at
- * each instant one of them changes, from when all have a sample on. */
-static int sum_rows(struct trace *tr, const double *offset, int n, struct row **rows, size_t *nrows,
-                    size_t *cap)
+ * each instant one of them changes, each GPU counted from its node's first
+ * sample to its node's end. */
+static int sum_rows(struct trace *tr, const double *offset, int n, double end, struct row **rows,
+                    size_t *nrows, size_t *cap)
 {
     size_t first = *nrows;
-    double from = -INFINITY;
+    double from = INFINITY;
     int ngpu = 0;
     for (int k = 0; k < n; k++)
         for (int i = 0; i < tr[k].ndevices; i++) {
@@ -74,10 +89,13 @@ static int sum_rows(struct trace *tr, const double *offset, int n, struct row **
             if (!is_gpu(&tr[k].devices[i]) || !s || !s->n)
                 continue;
             ngpu++;
-            from = fmax(from, s->t[0] + offset[k]);
+            from = fmin(from, s->t[0] + offset[k]);
             for (int j = 0; j < s->n; j++)
                 if (push(rows, nrows, cap, (struct row){s->t[j] + offset[k], k, i, -2, s->v[j]}))
                     return -1;
+            double stop = node_stop(tr, offset, k, end, s);
+            if (!isnan(stop) && push(rows, nrows, cap, (struct row){stop, k, i, -2, 0}))
+                return -1;
         }
     if (!ngpu)
         return 0;
@@ -135,7 +153,7 @@ JOULE_EXPORT int joule_trace_merge(const char *const *paths, const char *const *
     }
     /* Sum rows first (they sort the GPU samples in place), then every
      * node's own rows. */
-    if (sum_rows(tr, offset, n, &rows, &nrows, &cap))
+    if (sum_rows(tr, offset, n, end, &rows, &nrows, &cap))
         goto oom;
     for (int k = 0; k < n; k++)
         for (int i = 0; i < tr[k].ndevices; i++)
@@ -145,6 +163,10 @@ JOULE_EXPORT int joule_trace_merge(const char *const *paths, const char *const *
                     if (push(&rows, &nrows, &cap,
                              (struct row){se->t[j] + offset[k], k, i, se->domain, se->v[j]}))
                         goto oom;
+                double stop = node_stop(tr, offset, k, end, se);
+                if (!isnan(stop) &&
+                    push(&rows, &nrows, &cap, (struct row){stop, k, i, se->domain, 0}))
+                    goto oom;
             }
     qsort(rows, nrows, sizeof *rows, row_cmp);
 
