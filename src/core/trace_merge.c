@@ -113,8 +113,9 @@ static int sum_rows(struct trace *tr, const double *offset, int n, double end, s
         sum += r.v - *slot;
         *slot = r.v;
         int last_at_t = j + 1 == first + m || (*rows)[j + 1].t != r.t;
+        /* A running sum back at 0 W can be -1e-14 off: never below 0. */
         if (last_at_t && r.t >= from)
-            (*rows)[out++] = (struct row){r.t, -1, -1, JOULE_DOMAIN_POWER, sum};
+            (*rows)[out++] = (struct row){r.t, -1, -1, JOULE_DOMAIN_POWER, sum > 1e-9 ? sum : 0};
     }
     free(cur);
     *nrows = out;
