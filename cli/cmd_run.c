@@ -32,12 +32,14 @@ static void run_usage(FILE *out)
             "  -d, --devices SPEC  devices to measure (default: $JOULE_DEVICES or all),\n"
             "                      e.g. gpu:0,1  cpu  sim:2:h100  gpu+cpu\n"
             "  -r, --repeat N      run CMD N times; print mean and stddev\n"
-            "  -j, --json          print the report as JSON\n"
-            "      --csv           print one CSV row per run and device\n"
-            "  -o, --output FILE   write the report to FILE ('-': stdout; default: stderr)\n"
+            "  -j, --json          print the report as JSON (to stdout)\n"
+            "      --csv           print one CSV row per run and device (to stdout)\n"
+            "  -o, --output FILE   write the report to FILE ('-': stdout; default: stdout\n"
+            "                      for --json/--csv, stderr for the text report)\n"
             "  -t, --trace FILE    also save the power timeline of the run (for `joule plot`\n"
             "                      and `joule analyze`), with the windows CMD measured\n"
-            "  -i, --interval MS   trace sampling interval, 1 to 1000 ms (default 100)\n"
+            "  -i, --interval T    trace sampling interval, 1ms to 1s (a bare number: ms;\n"
+            "                      default 100ms)\n"
             "      --job-report DIR  under mpirun/srun: only the node-local rank 0\n"
             "                      ($OMPI_COMM_WORLD_LOCAL_RANK, $SLURM_LOCALID) measures and\n"
             "                      writes DIR/NODE.json (NODE: $JOULE_NODE_NAME or the host\n"
@@ -47,7 +49,11 @@ static void run_usage(FILE *out)
             "                      hourly CSV, WattTime JSON (.json) or a constant\n"
             "      --price FILE|PRICE_PER_KWH  cost per UTC hour: a time,price CSV or a constant\n"
             "      --pue X         power usage effectiveness (default 1)\n"
-            "  -h, --help          this help\n");
+            "  -h, --help          this help\n\n"
+            "Streams: CMD's stdout and stderr are joule's own. The text report goes to\n"
+            "stderr, like perf stat; --json/--csv go to stdout once CMD has exited, after\n"
+            "anything CMD printed there. When CMD writes to stdout, use -o FILE to keep the\n"
+            "report apart: joule run --json -o run.json -- CMD\n");
 }
 
 static int parse_repeat(const char *s, int *out)
@@ -147,7 +153,7 @@ int cmd_run(int argc, char **argv)
     if (load_rc)
         return load_rc; /* before the command runs: a bad file costs nothing */
 
-    FILE *out = cli_open_report("run", output);
+    FILE *out = cli_open_report("run", output, json || csv);
     if (!out) {
         hourly_args_free(&ha);
         return 2;

@@ -103,9 +103,11 @@ int cli_close_output(const char *command, FILE *f, const char *path)
     return -1;
 }
 
-FILE *cli_open_report(const char *command, const char *path)
+FILE *cli_open_report(const char *command, const char *path, int machine)
 {
-    return path ? cli_open_output(command, path) : stderr;
+    if (path)
+        return cli_open_output(command, path);
+    return machine ? stdout : stderr;
 }
 
 void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,

@@ -21,10 +21,12 @@ FILE *cli_open_output(const char *command, const char *path);
  * 'PATH': <strerror>" and returns -1, so no command reports success for
  * output it lost. NULL f is a no-op. */
 int cli_close_output(const char *command, FILE *f, const char *path);
-/* The report stream of `run`/`sweep -o PATH`: stderr when path is NULL
- * (like perf stat), else as cli_open_output; close it with
- * cli_close_output. */
-FILE *cli_open_report(const char *command, const char *path);
+/* The report stream of `run`/`sweep -o PATH`: as cli_open_output when
+ * path is given; else stdout for a machine-readable report (--json,
+ * --csv: `joule run --json -- cmd | jq` works) and stderr for the human
+ * text (like perf stat, so it stays apart from CMD's own stdout). Close it
+ * with cli_close_output. */
+FILE *cli_open_report(const char *command, const char *path, int machine);
 /* Warns, one line per device, where interval_ms is finer than the source
  * of its sampled power can serve: a counter-only device (RAPL) is limited
  * by how often its energy counter changes, the others by their power

@@ -244,9 +244,13 @@ static void test_run_json(void **state)
 {
     (void)state;
     char *const env[] = {"JOULE_SIM_LOAD=0.5", NULL};
-    char *err = NULL;
-    assert_int_equal(joule_cli(env, NULL, &err, "run", "-d", "sim:2:h100", "--json", "--",
+    char *out = NULL, *err = NULL;
+    assert_int_equal(joule_cli(env, &out, &err, "run", "-d", "sim:2:h100", "--json", "--",
                                "sleep", "0.3", NULL), 0);
+    /* Machine-readable output goes to stdout (`joule run --json -- cmd | jq`). */
+    assert_null(strstr(err, "\"runs\""));
+    free(err);
+    err = out;
     cJSON *o = parse_or_fail(err);
     assert_int_equal((int)number(o, "runs"), 1);
     assert_int_equal((int)number(o, "exit_status"), 0);
