@@ -14,7 +14,8 @@ static void sweep_usage(FILE *out)
     fprintf(out,
         "usage: joule sweep (--power-limits SPEC | --sm-clocks SPEC) [--devices SPEC]\n"
         "                   [--gpus LIST] [-r N] [--cooldown S] [--json|--csv] [-o FILE]\n"
-        "                   [--plot FILE.svg] [--eta ETA] [--max F] [--sim-load L] -- CMD...\n\n"
+        "                   [--plot FILE.svg] [--eta ETA] [--max F] [--sim-load L] [-q]\n"
+        "                   -- CMD...\n\n"
         "Run CMD once per setting, highest first, with the setting applied to the GPUs,\n"
         "and report time, energy, average power, slowdown and saving against the\n"
         "highest setting, the time-energy frontier and the choice of every selector.\n"
@@ -37,6 +38,8 @@ static void sweep_usage(FILE *out)
         "      --eta ETA            cost selector's eta (default 0.5)\n"
         "      --max F              slowdown selector's factor (default 1.1)\n"
         "      --sim-load L         load of simulated GPUs while CMD runs (default 1)\n"
+        "  -q, --quiet              no progress line (shown on stderr only when it is a\n"
+        "                           terminal: setting, run i/n, elapsed time, ETA)\n"
         "  -h, --help               this help\n\n"
         "CMD may append lines 'joule:work N' to the file named in $JOULE_PROGRESS_FD to\n"
         "be measured per unit of work (J/unit, s/unit) instead of per run.\n");
@@ -59,6 +62,7 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
         {"eta", required_argument, NULL, OPT_ETA},
         {"max", required_argument, NULL, OPT_MAX},
         {"sim-load", required_argument, NULL, OPT_SIMLOAD},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -66,7 +70,7 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
     int c;
     *a = (struct sweep_args){.repeat = 1, .eta = 0.5, .fmax = 1.1, .sim_load = 1.0};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:c:d:g:r:jo:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:c:d:g:r:jo:qh", opts, NULL)) != -1) {
         char *end = NULL;
         errno = 0;
         switch (c) {
@@ -117,6 +121,7 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
         case OPT_CSV: a->csv = 1; break;
         case 'o': a->output = optarg; break;
         case OPT_PLOT: a->plot = optarg; break;
+        case 'q': a->quiet = 1; break;
         case 'h': sweep_usage(stdout); return 0;
         default: sweep_usage(stderr); return 2;
         }

@@ -11,6 +11,7 @@
 
 #include "child.h"
 #include "common.h"
+#include "progress.h"
 #include "sweep.h"
 
 static void sleep_s(double s)
@@ -147,15 +148,22 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
 
     cli_signals_forward();
 
-    int done = 0;
+    struct cli_progress pg;
+    cli_progress_start(&pg, a->quiet);
+    int done = 0, total = nset * repeat;
     for (int k = 0; k < nset && !cli_interrupted; k++) {
-        if (k > 0 && a->cooldown > 0)
+        char what[64];
+        snprintf(what, sizeof what, "setting %g %s", a->knobs[k], unit);
+        if (k > 0 && a->cooldown > 0) {
+            cli_progress_update(&pg, what, k * repeat, total);
             sleep_s(a->cooldown);
+        }
         if (cli_interrupted)
             break;
         if (joule_sweep_apply(sw, a->knobs[k])) {
             st[k].failed = 1;
             snprintf(st[k].error, sizeof st[k].error, "%s", joule_last_error());
+            cli_progress_clear(&pg);
             fprintf(stderr, "joule sweep: %s\n", st[k].error);
             done = k + 1;
             continue;
@@ -163,11 +171,13 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
         for (int r = 0; r < repeat && !cli_interrupted; r++) {
             double t = 0, e = 0, u = -1;
             char rerr[256] = "";
+            cli_progress_update(&pg, what, k * repeat + r, total);
             int status = measure(sw, &warned, a->cmd, progress, &t, &e, &u, &st[k].window_runs,
                                  rerr, sizeof rerr);
             if (status < 0) {
                 st[k].failed = 1;
                 snprintf(st[k].error, sizeof st[k].error, "%s", rerr);
+                cli_progress_clear(&pg);
                 fprintf(stderr, "joule sweep: %g %s: %s\n", a->knobs[k], unit, rerr);
                 break;
             }
@@ -181,6 +191,7 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
                              code);
                 else
                     snprintf(st[k].error, sizeof st[k].error, "%s", rerr);
+                cli_progress_clear(&pg);
                 fprintf(stderr, "joule sweep: %g %s: %s; going on with the next setting\n",
                         a->knobs[k], unit, st[k].error);
                 break;
@@ -197,6 +208,7 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
         if (st[k].failed)
             joule_restore(ctx);
     }
+    cli_progress_clear(&pg);
     sum->done = done;
     *restore_rc = joule_restore(ctx);
     cli_signals_restore();
