@@ -205,7 +205,7 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
         case O_CSV: a->csv = optarg; break;
         case O_SVG: a->svg = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

@@ -165,7 +165,7 @@ int cmd_govern(int argc, char **argv)
             break;
         }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (!url && !murl) {

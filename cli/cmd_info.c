@@ -337,7 +337,7 @@ int cmd_info(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'h': info_usage(stdout); return 0;
-        default: info_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

@@ -242,7 +242,7 @@ int cmd_monitor(int argc, char **argv)
             break;
         case 'd': spec = optarg; break;
         case 'h': monitor_usage(stdout); return 0;
-        default: monitor_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

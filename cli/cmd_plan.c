@@ -12,6 +12,7 @@
 #include <joule/planner.h>
 
 #include "commands.h"
+#include "common.h"
 #include "plan_report.h"
 
 static void usage(FILE *out)
@@ -284,15 +285,14 @@ int cmd_plan(int argc, char **argv)
         case ':':
             fprintf(stderr, "joule plan: option '%s' needs a value\n",
                     argv[optind - 1]);
-            return 2;
+            return cli_try_help(argv[0]);
         default:
             if (optopt)
                 fprintf(stderr, "joule plan: unknown option '-%c'\n", optopt);
             else
                 fprintf(stderr, "joule plan: unknown option '%s'\n",
                         argv[optind - 1]);
-            fprintf(stderr, "Run 'joule plan --help' for the options.\n");
-            return 2;
+            return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

@@ -124,7 +124,7 @@ int cmd_run(int argc, char **argv)
             break;
         case 'o': output = optarg; break;
         case 'h': run_usage(stdout); return 0;
-        default: run_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (json && csv) {

@@ -103,6 +103,12 @@ int cli_close_output(const char *command, FILE *f, const char *path)
     return -1;
 }
 
+int cli_try_help(const char *prog)
+{
+    fprintf(stderr, "Try '%s --help'.\n", prog);
+    return 2;
+}
+
 FILE *cli_open_report(const char *command, const char *path, int machine)
 {
     if (path)

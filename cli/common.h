@@ -27,6 +27,11 @@ int cli_close_output(const char *command, FILE *f, const char *path);
  * text (like perf stat, so it stays apart from CMD's own stdout). Close it
  * with cli_close_output. */
 FILE *cli_open_report(const char *command, const char *path, int machine);
+/* After getopt has said what is wrong with an option ("joule run:
+ * unrecognized option '--jsn'"): one line saying where the help is,
+ * instead of the whole usage. prog is the command as typed ("joule run").
+ * Returns 2, the exit code of bad usage. */
+int cli_try_help(const char *prog);
 /* Warns, one line per device, where interval_ms is finer than the source
  * of its sampled power can serve: a counter-only device (RAPL) is limited
  * by how often its energy counter changes, the others by their power

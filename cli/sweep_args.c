@@ -123,7 +123,7 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
         case OPT_PLOT: a->plot = optarg; break;
         case 'q': a->quiet = 1; break;
         case 'h': sweep_usage(stdout); return 0;
-        default: sweep_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (!pl_spec == !clk_spec) {
