@@ -79,27 +79,12 @@ static void usage(FILE *out)
         "Exit status: 0 done, 1 bad input or no plan meets the deadline, 2 bad usage.\n");
 }
 
-/* "1ms", "500us", "0.002s", "0.001" (seconds). */
+/* "1ms", "500us", "0.002s", "0.001" (seconds): libjoule's one duration
+ * parser, as every other time option. */
 static int parse_quantum(const char *s, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v))
-        return -1;
-    double mul = 1;
-    if (!strcmp(end, "") || !strcmp(end, "s"))
-        mul = 1;
-    else if (!strcmp(end, "ms"))
-        mul = 1e-3;
-    else if (!strcmp(end, "us"))
-        mul = 1e-6;
-    else if (!strcmp(end, "ns"))
-        mul = 1e-9;
-    else
-        return -1;
-    v *= mul;
-    if (!(v > 0))
+    double v;
+    if (joule_parse_duration(s, 1, &v) || !(v > 0))
         return -1;
     *out = v;
     return 0;

@@ -24,7 +24,7 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE]\n"
-            "                 [--trace FILE [--interval MS]] [--job-report DIR] [--] CMD [ARGS...]\n\n"
+            "                 [--trace FILE [--interval T]] [--job-report DIR] [--] CMD [ARGS...]\n\n"
             "Run CMD and report elapsed time, energy per device with totals, and average\n"
             "power, like `perf stat`. Device energy is whole-device: it includes every\n"
             "process using the device, not only CMD. SIGINT and SIGTERM sent to joule are\n"
@@ -94,14 +94,11 @@ int cmd_run(int argc, char **argv)
         switch (c) {
         case 't': trace = optarg; break;
         case 'i': {
-            char *end;
-            errno = 0;
-            interval_ms = strtod(optarg, &end);
-            if (end == optarg || *end || errno || !(interval_ms >= 1 && interval_ms <= 1000)) {
-                fprintf(stderr, "joule run: --interval '%s': give 1 to 1000 ms (below 1 ms no "
-                                "device can serve readings)\n", optarg);
+            /* below 1 ms no device can serve readings */
+            double s;
+            if (cli_parse_duration("run", "--interval", optarg, 1e-3, 1e-3, 1, &s))
                 return 2;
-            }
+            interval_ms = s * 1e3;
             have_interval = 1;
             break;
         }

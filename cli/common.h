@@ -27,6 +27,15 @@ int cli_close_output(const char *command, FILE *f, const char *path);
  * text (like perf stat, so it stays apart from CMD's own stdout). Close it
  * with cli_close_output. */
 FILE *cli_open_report(const char *command, const char *path, int machine);
+/* A duration option, through libjoule's one parser (joule_parse_duration):
+ * "100ms", "1.5s", "2h", or a bare number in the option's documented unit
+ * bare_unit_s (1e-3 for an option in ms, 1 for one in s). Out of
+ * [lo_s, hi_s] or unreadable: prints "joule COMMAND: OPTION 'TEXT': give a
+ * duration from LO to HI ..." and returns -1. */
+int cli_parse_duration(const char *command, const char *option, const char *text,
+                       double bare_unit_s, double lo_s, double hi_s, double *out_s);
+/* Seconds with the largest unit that keeps them whole: "1ms", "60s", "7d". */
+void cli_format_duration(double s, char *buf, size_t len);
 /* After getopt has said what is wrong with an option ("joule run:
  * unrecognized option '--jsn'"): one line saying where the help is,
  * instead of the whole usage. prog is the command as typed ("joule run").

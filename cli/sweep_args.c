@@ -13,7 +13,7 @@ static void sweep_usage(FILE *out)
 {
     fprintf(out,
         "usage: joule sweep (--power-limits SPEC | --sm-clocks SPEC) [--devices SPEC]\n"
-        "                   [--gpus LIST] [-r N] [--cooldown S] [--json|--csv] [-o FILE]\n"
+        "                   [--gpus LIST] [-r N] [--cooldown T] [--json|--csv] [-o FILE]\n"
         "                   [--plot FILE.svg] [--eta ETA] [--max F] [--sim-load L] [-q]\n"
         "                   -- CMD...\n\n"
         "Run CMD once per setting, highest first, with the setting applied to the GPUs,\n"
@@ -29,7 +29,8 @@ static void sweep_usage(FILE *out)
         "  -d, --devices SPEC       devices (default: $JOULE_DEVICES or all)\n"
         "  -g, --gpus LIST          GPUs to set and measure, e.g. 0,1 (default: all)\n"
         "  -r, --repeat N           runs per setting; mean and spread are reported\n"
-        "      --cooldown S         seconds to wait between settings (default 0)\n"
+        "      --cooldown T         wait between settings, e.g. 30s, 2m; a bare number\n"
+        "                           is seconds (default 0)\n"
         "  -j, --json               JSON report (to stdout)\n"
         "      --csv                one CSV row per setting (to stdout)\n"
         "  -o, --output FILE        write the report to FILE ('-': stdout; default: stdout\n"
@@ -89,11 +90,8 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
             break;
         }
         case OPT_COOLDOWN:
-            a->cooldown = strtod(optarg, &end);
-            if (end == optarg || *end || errno || !(a->cooldown >= 0 && a->cooldown <= 86400)) {
-                fprintf(stderr, "joule sweep: --cooldown '%s': give 0 to 86400 seconds\n", optarg);
+            if (cli_parse_duration("sweep", "--cooldown", optarg, 1, 0, 86400, &a->cooldown))
                 return 2;
-            }
             break;
         case OPT_ETA:
             a->eta = strtod(optarg, &end);
