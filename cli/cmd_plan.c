@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "common.h"
 #include "plan_report.h"
+#include "progress.h"
 
 static void usage(FILE *out)
 {
@@ -62,7 +63,8 @@ static void usage(FILE *out)
         "                            minimum-time plan): one row per stage, a block per\n"
         "                            computation coloured by its frequency\n"
         "      --frontier-svg FILE   energy against time along the frontier\n"
-        "  -q, --quiet               no summary\n"
+        "  -q, --quiet               no summary, and no progress line (shown on stderr\n"
+        "                            when it is a terminal and solving takes over 2 s)\n"
         "\n"
         "Checking the frequencies against a GPU:\n"
         "      --gpu N               fail when a profile frequency is not a supported SM\n"
@@ -321,8 +323,17 @@ int cmd_plan(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = joule_planner_create(prof, &cfg, &pl);
     joule_planner_profile_free(prof);
-    if (!rc)
+    if (!rc) {
+        /* A large pipeline takes seconds: say it is working, on a terminal */
+        struct cli_progress pg;
+        char what[96];
+        snprintf(what, sizeof what, "planning %d stages x %d microbatches", cfg.stages,
+                 cfg.microbatches);
+        cli_progress_start(&pg, quiet);
+        cli_progress_busy(&pg, what, 2.0);
         rc = joule_planner_solve(pl);
+        cli_progress_clear(&pg);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     joule_planner_report rep;
     if (!rc)

@@ -37,6 +37,11 @@ void cli_progress_format(char *buf, size_t len, const char *what, int done, int 
         cli_progress_hms(elapsed_s / done * (total - done), eta, sizeof eta);
     else
         snprintf(eta, sizeof eta, "?");
+    if (total <= 0) {
+        snprintf(buf, len, "%s%selapsed %s", what && *what ? what : "", what && *what ? "  " : "",
+                 el);
+        return;
+    }
     int cur = done < total ? done + 1 : total;
     snprintf(buf, len, "%s%srun %d/%d  elapsed %s  ETA %s", what && *what ? what : "",
              what && *what ? "  " : "", cur, total, el, eta);
@@ -66,8 +71,58 @@ void cli_progress_update(struct cli_progress *p, const char *what, int done, int
     p->shown = n;
 }
 
+static void *busy_main(void *arg)
+{
+    struct cli_progress *p = arg;
+    pthread_mutex_lock(&p->lock);
+    double next = p->delay_s;
+    while (!p->stop) {
+        double now = mono_s() - p->start_s;
+        if (now >= next) {
+            cli_progress_update(p, p->what, 0, 0);
+            next = floor(now) + 1;
+        }
+        double at = p->start_s + next;
+        struct timespec ts = {(time_t)at, (long)((at - floor(at)) * 1e9)};
+        pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+void cli_progress_busy(struct cli_progress *p, const char *what, double delay_s)
+{
+    if (!p->out || p->ticking)
+        return;
+    snprintf(p->what, sizeof p->what, "%s", what);
+    p->delay_s = delay_s;
+    p->stop = 0;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* mono_s's clock */
+    pthread_cond_init(&p->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&p->lock, NULL);
+    if (pthread_create(&p->thread, NULL, busy_main, p)) {
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        return; /* no progress line: nothing else depends on it */
+    }
+    p->ticking = 1;
+}
+
 void cli_progress_clear(struct cli_progress *p)
 {
+    if (p->ticking) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = 1;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        p->ticking = 0;
+    }
     if (!p->out || !p->shown)
         return;
     fprintf(p->out, "\r%*s\r", (int)p->shown, "");
