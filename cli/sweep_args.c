@@ -43,7 +43,10 @@ static void sweep_usage(FILE *out)
         "                           terminal: setting, run i/n, elapsed time, ETA)\n"
         "  -h, --help               this help\n\n"
         "CMD may append lines 'joule:work N' to the file named in $JOULE_PROGRESS_FD to\n"
-        "be measured per unit of work (J/unit, s/unit) instead of per run.\n");
+        "be measured per unit of work (J/unit, s/unit) instead of per run.\n\n"
+        "Streams: CMD's stdout and stderr are joule's own. The text report goes to\n"
+        "stderr; --json/--csv go to stdout at the end. When CMD writes to stdout, use\n"
+        "-o FILE to keep the report apart.\n");
 }
 
 int sweep_parse_args(int argc, char **argv, struct sweep_args *a)

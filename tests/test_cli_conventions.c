@@ -50,6 +50,40 @@ static void assert_contains(const char *hay, const char *needle)
 
 /* ---- progress line ------------------------------------------------------ */
 
+/* The ticker of a long uncounted call (plan's solve): redraws from its
+ * thread, stops and blanks the line on clear. Runs under TSan. */
+static void test_progress_busy_ticker(void **state)
+{
+    (void)state;
+    struct cli_progress p;
+    setenv("JOULE_PROGRESS", "1", 1);
+    cli_progress_start(&p, 0);
+    unsetenv("JOULE_PROGRESS");
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    p.out = f;
+    cli_progress_busy(&p, "planning", 0);
+    ts_sleep_ms(1600);
+    cli_progress_clear(&p);
+    cli_progress_clear(&p); /* twice is harmless */
+    long n = ftell(f);
+    assert_true(n > 0);
+    char buf[512] = "";
+    rewind(f);
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    assert_contains(buf, "\rplanning  elapsed 0s");
+    assert_contains(buf, "\rplanning  elapsed 1s");
+    assert_true(got > 0 && buf[got - 1] == '\r');
+
+    /* quiet: no thread, nothing written */
+    cli_progress_start(&p, 1);
+    cli_progress_busy(&p, "planning", 0);
+    assert_false(p.ticking);
+    cli_progress_clear(&p);
+}
+
 /* plan's ticker starts only after 2 s and never off a terminal. */
 static void test_plan_progress_quiet_off_tty(void **state)
 {
@@ -339,6 +373,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progress_format),
         cmocka_unit_test(test_sweep_progress_only_on_tty),
+        cmocka_unit_test(test_progress_busy_ticker),
         cmocka_unit_test(test_plan_progress_quiet_off_tty),
         cmocka_unit_test(test_run_report_streams),
         cmocka_unit_test(test_parse_duration),
