@@ -74,8 +74,9 @@ static int run_cmd(void *user)
 /* One setting's window: CMD once, or as many times as it takes to know
  * its energy to ±1 % (per run: *t, *e, *units). Returns the last wait
  * status, or -1 when CMD could not start. */
-static int measure(joule_sweep *sw, int *warned, char **cmd, const char *progress, double *t,
-                   double *e, double *units, int *runs, char *err, size_t errlen)
+static int measure(joule_sweep *sw, int *warned, struct cli_progress *pg, char **cmd,
+                   const char *progress, double *t, double *e, double *units, int *runs,
+                   char *err, size_t errlen)
 {
     FILE *pf = fopen(progress, "w");
     if (pf)
@@ -90,6 +91,7 @@ static int measure(joule_sweep *sw, int *warned, char **cmd, const char *progres
     if (m.runs > 1 && !*warned) {
         joule_sweep_options d; /* the caps the CLI's sweep runs with */
         joule_sweep_options_default(&d);
+        cli_progress_clear(pg);
         fprintf(stderr,
                 "joule sweep: one run of %.3g s measures only to ±%.2g %% of its energy; "
                 "each setting runs CMD again in the same window (up to %d runs or %g s) "
@@ -172,8 +174,8 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
             double t = 0, e = 0, u = -1;
             char rerr[256] = "";
             cli_progress_update(&pg, what, k * repeat + r, total);
-            int status = measure(sw, &warned, a->cmd, progress, &t, &e, &u, &st[k].window_runs,
-                                 rerr, sizeof rerr);
+            int status = measure(sw, &warned, &pg, a->cmd, progress, &t, &e, &u,
+                                 &st[k].window_runs, rerr, sizeof rerr);
             if (status < 0) {
                 st[k].failed = 1;
                 snprintf(st[k].error, sizeof st[k].error, "%s", rerr);

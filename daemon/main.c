@@ -84,6 +84,8 @@ static int cmd_token(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "issue") != 0) {
         if (argc < 2)
             fprintf(stderr, "jouled token: give 'issue' or 'secret FILE'\n");
+        else if (!strcmp(argv[1], "secret"))
+            fprintf(stderr, "jouled token secret: give the FILE to create\n");
         else
             fprintf(stderr, "jouled token: unknown subcommand '%s' (issue or secret FILE)\n",
                     argv[1]);
