@@ -41,10 +41,11 @@ static void usage(FILE *out)
         "  -g, --gpus LIST          the server's GPUs: set and measured (default: all)\n"
         "      --itl-slo S          ITL p90 target for the recommendation (s, or 50ms)\n"
         "      --ttft-slo S         TTFT p90 target for the recommendation (s, or 500ms)\n"
-        "      --min-steady S       validity: shortest steady window (default 30 s)\n"
+        "      --min-steady S       validity: shortest steady window (s, or 2m; default\n"
+        "                           30 s)\n"
         "      --power-bounds LO:HI validity: plausible average W per GPU (default:\n"
         "                           above 0 and at most 1.1 x its maximum power limit)\n"
-        "      --timeout S          one request's limit (default 600 s)\n"
+        "      --timeout S          one request's limit (s, or 10m; default 600 s)\n"
         "      --metrics-url URL    the server's Prometheus metrics, scraped every second\n"
         "                           and kept in the JSON (default: URL/metrics)\n"
         "      --no-metrics         do not scrape them\n"
@@ -62,14 +63,8 @@ static void usage(FILE *out)
 /* "1.5", "1.5s", "50ms" -> seconds; -1 when bad. */
 static double parse_seconds(const char *s)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v) || v < 0)
-        return -1;
-    if (!strcmp(end, "ms"))
-        v /= 1000;
-    else if (*end && strcmp(end, "s"))
+    double v; /* libjoule's one duration parser: 50ms, 1.5s, 2m; bare: s */
+    if (joule_parse_duration(s, 1, &v) || v < 0)
         return -1;
     return v;
 }
@@ -205,7 +200,7 @@ int bench_serve_parse_args(int argc, char **argv, struct bench_args *a)
         case O_CSV: a->csv = optarg; break;
         case O_SVG: a->svg = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

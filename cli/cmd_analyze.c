@@ -157,7 +157,7 @@ int cmd_analyze(int argc, char **argv)
             ha.pue_given = 1;
             break;
         case 'h': analyze_usage(stdout); return 0;
-        default: analyze_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (!govern_log && optind == argc - 1 && govern_log_detect(argv[optind]))
@@ -175,8 +175,7 @@ int cmd_analyze(int argc, char **argv)
     }
     if (optind != argc - 1) {
         fprintf(stderr, "joule analyze: expected one TRACE file\n");
-        analyze_usage(stderr);
-        return 2;
+        return cli_try_help(argv[0]);
     }
     const char *path = argv[optind];
     int load_rc = hourly_args_load("analyze", &ha);

@@ -12,6 +12,7 @@
 #include <joule/bso.h>
 
 #include "commands.h"
+#include "common.h"
 
 static void usage(FILE *out)
 {
@@ -133,7 +134,7 @@ int cmd_bso_simulate(int argc, char **argv)
                     return 2;
                 break;
             case 'h': usage(stdout); return 0;
-            default: usage(stderr); return 2;
+            default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

@@ -25,7 +25,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: joule govern --url URL --profile BENCH.json (--itl-slo S | --ttft-slo S)\n"
-        "                    [--interval S] [--margin F] [--devices SPEC] [--gpus LIST]\n"
+        "                    [--interval T] [--margin F] [--devices SPEC] [--gpus LIST]\n"
         "                    [--metrics-url URL] [--json FILE]\n\n"
         "Lock the GPUs' SM clock, every interval, to the lowest-energy clock whose\n"
         "profiled p90 ITL and TTFT meet the SLOs at the server's current load (requests\n"
@@ -38,7 +38,8 @@ static void usage(FILE *out)
         "  -P, --profile FILE     joule bench serve --json output with --sm-clocks\n"
         "      --itl-slo S        ITL p90 target (s, or 50ms)\n"
         "      --ttft-slo S       TTFT p90 target (s, or 500ms)\n"
-        "  -i, --interval S       seconds between decisions (default 5)\n"
+        "  -i, --interval T       time between decisions, e.g. 5s, 1m; a bare number\n"
+        "                         is seconds (default 5 s)\n"
         "      --margin F         profiled p90 must be within (1 - F) x SLO (default 0.1)\n"
         "  -d, --devices SPEC     devices (default: $JOULE_DEVICES or all)\n"
         "  -g, --gpus LIST        the server's GPUs (default: all)\n"
@@ -51,14 +52,8 @@ static void usage(FILE *out)
 
 static double parse_seconds(const char *s)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v) || v <= 0)
-        return -1;
-    if (!strcmp(end, "ms"))
-        v /= 1000;
-    else if (*end && strcmp(end, "s"))
+    double v; /* libjoule's one duration parser: 50ms, 1.5s, 2m; bare: s */
+    if (joule_parse_duration(s, 1, &v) || v <= 0)
         return -1;
     return v;
 }
@@ -165,7 +160,7 @@ int cmd_govern(int argc, char **argv)
             break;
         }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (!url && !murl) {

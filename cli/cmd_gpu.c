@@ -157,10 +157,9 @@ int cmd_gpu(int argc, char **argv)
     else if (!strcmp(argv[1], "persistence"))
         a.sub = SUB_PERSISTENCE;
     else {
-        fprintf(stderr, "joule gpu: unknown subcommand '%s' (limit, clocks or persistence)\n\n",
+        fprintf(stderr, "joule gpu: unknown subcommand '%s' (limit, clocks or persistence)\n",
                 argv[1]);
-        usage(stderr);
-        return 2;
+        return cli_try_help(argv[0]);
     }
     const char *sub = argv[1];
 
@@ -232,8 +231,7 @@ int cmd_gpu(int argc, char **argv)
             else
                 fprintf(stderr, "joule gpu %s: unknown or incomplete option '%s'\n", sub,
                         sargv[optind - 1]);
-            usage(stderr);
-            return 2;
+            return cli_try_help(argv[0]);
         }
     }
     for (; optind < sargc; optind++) /* after "--" */

@@ -14,15 +14,16 @@
 static void info_usage(FILE *out)
 {
     fprintf(out,
-            "usage: joule info [--devices SPEC] [--learn SECONDS] [--json]\n\n"
+            "usage: joule info [--devices SPEC] [--learn T] [--json]\n\n"
             "List devices: kind, index, name, backend, capabilities, energy-counter\n"
             "resolution and update period, GPU power limits, clocks, temperature and\n"
             "throttle reasons. Backends that found nothing say why. For each energy\n"
             "counter and power reading, what was learned of its timing: how often it\n"
             "updates, and how precisely each update can be placed.\n\n"
             "  -d, --devices SPEC     devices to list (default: $JOULE_DEVICES or all)\n"
-            "  -l, --learn SECONDS    read the devices this long at most to learn their\n"
-            "                         timing (default 1.5; 0: show what is known at once)\n"
+            "  -l, --learn T          read the devices this long at most to learn their\n"
+            "                         timing, e.g. 3s, 500ms; a bare number is seconds\n"
+            "                         (default 1.5 s; 0: show what is known at once)\n"
             "  -j, --json             machine-readable output\n"
             "  -h, --help             this help\n");
 }
@@ -322,22 +323,17 @@ int cmd_info(int argc, char **argv)
     const char *spec = NULL;
     int json = 0, c;
     double learn_s = 1.5;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:l:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': spec = optarg; break;
         case 'l':
-            learn_s = strtod(optarg, &end);
-            if (end == optarg || *end || !(learn_s >= 0 && learn_s <= 60)) {
-                fprintf(stderr, "joule info: --learn '%s': expected seconds in [0, 60]\n",
-                        optarg);
+            if (cli_parse_duration("info", "--learn", optarg, 1, 0, 60, &learn_s))
                 return 2;
-            }
             break;
         case 'j': json = 1; break;
         case 'h': info_usage(stdout); return 0;
-        default: info_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

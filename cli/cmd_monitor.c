@@ -25,16 +25,18 @@ enum format { FMT_TABLE, FMT_CSV, FMT_JSONL };
 static void monitor_usage(FILE *out)
 {
     fprintf(out,
-            "usage: joule monitor [--interval MS] [--format table|csv|jsonl] [--duration S]\n"
+            "usage: joule monitor [--interval T] [--format table|csv|jsonl] [--duration T]\n"
             "                     [--devices SPEC]\n"
             "       joule monitor --daemon tcp:HOST:PORT[,tcp:HOST:PORT...] [--token-file FILE]\n"
-            "                     [--interval MS] [--format table|csv|jsonl] [--duration S]\n\n"
+            "                     [--interval T] [--format table|csv|jsonl] [--duration T]\n\n"
             "Print each device's power, energy since start, temperature, SM clock and\n"
             "throttle reasons every interval. Ctrl-C (or --duration) ends it and prints\n"
             "the energy, average and peak power per device (to stderr for csv/jsonl).\n\n"
-            "  -i, --interval MS   sampling interval, 1 to 60000 ms (default 1000)\n"
+            "  -i, --interval T    sampling interval, 1ms to 1m, e.g. 100ms, 2s; a bare\n"
+            "                      number is ms (default 1000 ms)\n"
             "  -f, --format FMT    table (default), csv or jsonl\n"
-            "  -t, --duration S    stop after S seconds (default: until Ctrl-C)\n"
+            "  -t, --duration T    stop after T, e.g. 90s, 10m, 2h; a bare number is\n"
+            "                      seconds (default: until Ctrl-C)\n"
             "  -d, --devices SPEC  devices (default: $JOULE_DEVICES or all)\n"
             "  -D, --daemon LIST   follow these jouleds' power streams instead: a row per\n"
             "                      node (up, stale, down and why) and their total\n"
@@ -186,17 +188,6 @@ static double peak_power(joule_sampler *s, int i, double start, double now)
     return peak;
 }
 
-static int parse_positive(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_monitor(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -217,11 +208,11 @@ int cmd_monitor(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "i:f:t:d:D:T:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (parse_positive(optarg, 0, 60000, &interval_ms) || interval_ms < 1) {
-                fprintf(stderr, "joule monitor: --interval '%s': give 1 to 60000 ms; below "
-                                "1 ms no device can serve readings\n", optarg);
+            /* below 1 ms no device can serve readings */
+            if (cli_parse_duration("monitor", "--interval", optarg, 1e-3, 1e-3, 60,
+                                   &interval_ms))
                 return 2;
-            }
+            interval_ms *= 1e3;
             break;
         case 'f':
             if (!strcmp(optarg, "table")) fmt = FMT_TABLE;
@@ -233,17 +224,14 @@ int cmd_monitor(int argc, char **argv)
             }
             break;
         case 't':
-            if (parse_positive(optarg, 1e-3, 1e9, &duration)) {
-                fprintf(stderr, "joule monitor: --duration '%s' is not a positive number of "
-                                "seconds\n", optarg);
+            if (cli_parse_duration("monitor", "--duration", optarg, 1, 1e-3, 365 * 86400.0, &duration))
                 return 2;
-            }
             break;
         case 'd': spec = optarg; break;
         case 'D': daemons = optarg; break;
         case 'T': token_file = optarg; break;
         case 'h': monitor_usage(stdout); return 0;
-        default: monitor_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {

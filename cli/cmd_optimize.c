@@ -11,6 +11,7 @@
 #include <joule/optimize.h>
 
 #include "commands.h"
+#include "common.h"
 
 static void optimize_usage(FILE *out)
 {
@@ -82,7 +83,7 @@ static int cmd_select(int argc, char **argv)
         case 'j': json = 1; break;
         case OPT_CSV: csv = 1; break;
         case 'h': optimize_usage(stdout); return 0;
-        default: optimize_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {
@@ -214,10 +215,17 @@ int cmd_optimize(int argc, char **argv)
         optimize_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "select"))
+    /* getopt names the program in its messages: "joule optimize select: ..." */
+    if (!strcmp(argv[1], "select")) {
+        char name[] = "joule optimize select";
+        argv[1] = name;
         return cmd_select(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "bso-simulate"))
+    }
+    if (!strcmp(argv[1], "bso-simulate")) {
+        char name[] = "joule optimize bso-simulate";
+        argv[1] = name;
         return cmd_bso_simulate(argc - 1, argv + 1);
+    }
     fprintf(stderr, "joule optimize: unknown subcommand '%s' (known: select, bso-simulate)\n",
             argv[1]);
     return 2;

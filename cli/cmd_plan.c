@@ -12,7 +12,9 @@
 #include <joule/planner.h>
 
 #include "commands.h"
+#include "common.h"
 #include "plan_report.h"
+#include "progress.h"
 
 static void usage(FILE *out)
 {
@@ -61,7 +63,8 @@ static void usage(FILE *out)
         "                            minimum-time plan): one row per stage, a block per\n"
         "                            computation coloured by its frequency\n"
         "      --frontier-svg FILE   energy against time along the frontier\n"
-        "  -q, --quiet               no summary\n"
+        "  -q, --quiet               no summary, and no progress line (shown on stderr\n"
+        "                            when it is a terminal and solving takes over 2 s)\n"
         "\n"
         "Checking the frequencies against a GPU:\n"
         "      --gpu N               fail when a profile frequency is not a supported SM\n"
@@ -78,27 +81,12 @@ static void usage(FILE *out)
         "Exit status: 0 done, 1 bad input or no plan meets the deadline, 2 bad usage.\n");
 }
 
-/* "1ms", "500us", "0.002s", "0.001" (seconds). */
+/* "1ms", "500us", "0.002s", "0.001" (seconds): libjoule's one duration
+ * parser, as every other time option. */
 static int parse_quantum(const char *s, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v))
-        return -1;
-    double mul = 1;
-    if (!strcmp(end, "") || !strcmp(end, "s"))
-        mul = 1;
-    else if (!strcmp(end, "ms"))
-        mul = 1e-3;
-    else if (!strcmp(end, "us"))
-        mul = 1e-6;
-    else if (!strcmp(end, "ns"))
-        mul = 1e-9;
-    else
-        return -1;
-    v *= mul;
-    if (!(v > 0))
+    double v;
+    if (joule_parse_duration(s, 1, &v) || !(v > 0))
         return -1;
     *out = v;
     return 0;
@@ -284,15 +272,14 @@ int cmd_plan(int argc, char **argv)
         case ':':
             fprintf(stderr, "joule plan: option '%s' needs a value\n",
                     argv[optind - 1]);
-            return 2;
+            return cli_try_help(argv[0]);
         default:
             if (optopt)
                 fprintf(stderr, "joule plan: unknown option '-%c'\n", optopt);
             else
                 fprintf(stderr, "joule plan: unknown option '%s'\n",
                         argv[optind - 1]);
-            fprintf(stderr, "Run 'joule plan --help' for the options.\n");
-            return 2;
+            return cli_try_help(argv[0]);
         }
     }
     if (optind < argc) {
@@ -336,8 +323,17 @@ int cmd_plan(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = joule_planner_create(prof, &cfg, &pl);
     joule_planner_profile_free(prof);
-    if (!rc)
+    if (!rc) {
+        /* A large pipeline takes seconds: say it is working, on a terminal */
+        struct cli_progress pg;
+        char what[96];
+        snprintf(what, sizeof what, "planning %d stages x %d microbatches", cfg.stages,
+                 cfg.microbatches);
+        cli_progress_start(&pg, quiet);
+        cli_progress_busy(&pg, what, 2.0);
         rc = joule_planner_solve(pl);
+        cli_progress_clear(&pg);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     joule_planner_report rep;
     if (!rc)

@@ -37,15 +37,14 @@ int cmd_plot(int argc, char **argv)
         case 'o': output = optarg; break;
         case OPT_HTML: html = 1; break;
         case 'h': plot_usage(stdout); return 0;
-        default: plot_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (optind != argc - 1 || !output) {
         fprintf(stderr, "joule plot: %s\n", optind >= argc ? "missing TRACE file"
                                           : !output ? "missing -o OUT.svg"
                                                     : "expected one TRACE file");
-        plot_usage(stderr);
-        return 2;
+        return cli_try_help(argv[0]);
     }
     joule_trace *t;
     if (joule_trace_read(argv[optind], &t)) {

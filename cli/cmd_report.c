@@ -456,7 +456,7 @@ int cmd_report(int argc, char **argv)
         case 't': trace = optarg; break;
         case OPT_MIXED: allow_mixed = 1; break;
         case 'h': report_usage(stdout); return 0;
-        default: report_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (json && csv) {

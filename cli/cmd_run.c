@@ -24,7 +24,7 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE]\n"
-            "                 [--trace FILE [--interval MS]] [--job-report DIR] [--] CMD [ARGS...]\n\n"
+            "                 [--trace FILE [--interval T]] [--job-report DIR] [--] CMD [ARGS...]\n\n"
             "Run CMD and report elapsed time, energy per device with totals, and average\n"
             "power, like `perf stat`. Device energy is whole-device: it includes every\n"
             "process using the device, not only CMD. SIGINT and SIGTERM sent to joule are\n"
@@ -32,12 +32,14 @@ static void run_usage(FILE *out)
             "  -d, --devices SPEC  devices to measure (default: $JOULE_DEVICES or all),\n"
             "                      e.g. gpu:0,1  cpu  sim:2:h100  gpu+cpu\n"
             "  -r, --repeat N      run CMD N times; print mean and stddev\n"
-            "  -j, --json          print the report as JSON\n"
-            "      --csv           print one CSV row per run and device\n"
-            "  -o, --output FILE   write the report to FILE ('-': stdout; default: stderr)\n"
+            "  -j, --json          print the report as JSON (to stdout)\n"
+            "      --csv           print one CSV row per run and device (to stdout)\n"
+            "  -o, --output FILE   write the report to FILE ('-': stdout; default: stdout\n"
+            "                      for --json/--csv, stderr for the text report)\n"
             "  -t, --trace FILE    also save the power timeline of the run (for `joule plot`\n"
             "                      and `joule analyze`), with the windows CMD measured\n"
-            "  -i, --interval MS   trace sampling interval, 1 to 1000 ms (default 100)\n"
+            "  -i, --interval T    trace sampling interval, 1ms to 1s (a bare number: ms;\n"
+            "                      default 100ms)\n"
             "      --job-report DIR  under mpirun/srun: only the node-local rank 0\n"
             "                      ($OMPI_COMM_WORLD_LOCAL_RANK, $SLURM_LOCALID) measures and\n"
             "                      writes DIR/NODE.json (NODE: $JOULE_NODE_NAME or the host\n"
@@ -47,7 +49,11 @@ static void run_usage(FILE *out)
             "                      hourly CSV, WattTime JSON (.json) or a constant\n"
             "      --price FILE|PRICE_PER_KWH  cost per UTC hour: a time,price CSV or a constant\n"
             "      --pue X         power usage effectiveness (default 1)\n"
-            "  -h, --help          this help\n");
+            "  -h, --help          this help\n\n"
+            "Streams: CMD's stdout and stderr are joule's own. The text report goes to\n"
+            "stderr, like perf stat; --json/--csv go to stdout once CMD has exited, after\n"
+            "anything CMD printed there. When CMD writes to stdout, use -o FILE to keep the\n"
+            "report apart: joule run --json -o run.json -- CMD\n");
 }
 
 static int parse_repeat(const char *s, int *out)
@@ -88,14 +94,11 @@ int cmd_run(int argc, char **argv)
         switch (c) {
         case 't': trace = optarg; break;
         case 'i': {
-            char *end;
-            errno = 0;
-            interval_ms = strtod(optarg, &end);
-            if (end == optarg || *end || errno || !(interval_ms >= 1 && interval_ms <= 1000)) {
-                fprintf(stderr, "joule run: --interval '%s': give 1 to 1000 ms (below 1 ms no "
-                                "device can serve readings)\n", optarg);
+            /* below 1 ms no device can serve readings */
+            double s;
+            if (cli_parse_duration("run", "--interval", optarg, 1e-3, 1e-3, 1, &s))
                 return 2;
-            }
+            interval_ms = s * 1e3;
             have_interval = 1;
             break;
         }
@@ -118,7 +121,7 @@ int cmd_run(int argc, char **argv)
             break;
         case 'o': output = optarg; break;
         case 'h': run_usage(stdout); return 0;
-        default: run_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (json && csv) {
@@ -147,7 +150,7 @@ int cmd_run(int argc, char **argv)
     if (load_rc)
         return load_rc; /* before the command runs: a bad file costs nothing */
 
-    FILE *out = cli_open_report("run", output);
+    FILE *out = cli_open_report("run", output, json || csv);
     if (!out) {
         hourly_args_free(&ha);
         return 2;

@@ -83,7 +83,7 @@ int cmd_sweep(int argc, char **argv)
     int exit_code = sweep_parse_args(argc, argv, &a);
     if (exit_code >= 0)
         return exit_code;
-    FILE *out = cli_open_report("sweep", a.output);
+    FILE *out = cli_open_report("sweep", a.output, a.json || a.csv);
     if (!out)
         return 2;
     joule_ctx *ctx = NULL;

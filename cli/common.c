@@ -124,9 +124,61 @@ int cli_close_output(const char *command, FILE *f, const char *path)
     return -1;
 }
 
-FILE *cli_open_report(const char *command, const char *path)
+void cli_format_duration(double s, char *buf, size_t len)
 {
-    return path ? cli_open_output(command, path) : stderr;
+    static const struct {
+        const char *name;
+        double s;
+    } units[] = {{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1},
+                 {"ms", 1e-3}, {"us", 1e-6}, {"ns", 1e-9}};
+    if (s == 0) {
+        snprintf(buf, len, "0");
+        return;
+    }
+    /* The largest unit that keeps the number whole, else the largest <= s. */
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        double v = s / units[i].s;
+        if (v >= 1 && fabs(v - round(v)) < 1e-9 * v) {
+            snprintf(buf, len, "%.0f%s", round(v), units[i].name);
+            return;
+        }
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (s >= units[i].s || i + 1 == sizeof units / sizeof units[0]) {
+            snprintf(buf, len, "%g%s", s / units[i].s, units[i].name);
+            return;
+        }
+}
+
+int cli_parse_duration(const char *command, const char *option, const char *text,
+                       double bare_unit_s, double lo_s, double hi_s, double *out_s)
+{
+    double v;
+    if (!joule_parse_duration(text, bare_unit_s, &v) && v >= lo_s && v <= hi_s) {
+        *out_s = v;
+        return 0;
+    }
+    char lo[32], hi[32], unit[32];
+    cli_format_duration(lo_s, lo, sizeof lo);
+    cli_format_duration(hi_s, hi, sizeof hi);
+    cli_format_duration(bare_unit_s, unit, sizeof unit);
+    fprintf(stderr, "joule %s: %s '%s': give a duration from %s to %s with a unit (ns, us, ms, "
+                    "s, m, h) or a bare number in %s\n",
+            command, option, text, lo, hi, unit + 1 /* "1ms" -> "ms" */);
+    return -1;
+}
+
+int cli_try_help(const char *prog)
+{
+    fprintf(stderr, "Try '%s --help'.\n", prog);
+    return 2;
+}
+
+FILE *cli_open_report(const char *command, const char *path, int machine)
+{
+    if (path)
+        return cli_open_output(command, path);
+    return machine ? stdout : stderr;
 }
 
 void cli_warn_coarse_sources(const char *command, joule_ctx *ctx, joule_sampler *s,

@@ -21,10 +21,26 @@ FILE *cli_open_output(const char *command, const char *path);
  * 'PATH': <strerror>" and returns -1, so no command reports success for
  * output it lost. NULL f is a no-op. */
 int cli_close_output(const char *command, FILE *f, const char *path);
-/* The report stream of `run`/`sweep -o PATH`: stderr when path is NULL
- * (like perf stat), else as cli_open_output; close it with
- * cli_close_output. */
-FILE *cli_open_report(const char *command, const char *path);
+/* The report stream of `run`/`sweep -o PATH`: as cli_open_output when
+ * path is given; else stdout for a machine-readable report (--json,
+ * --csv: `joule run --json -- cmd | jq` works) and stderr for the human
+ * text (like perf stat, so it stays apart from CMD's own stdout). Close it
+ * with cli_close_output. */
+FILE *cli_open_report(const char *command, const char *path, int machine);
+/* A duration option, through libjoule's one parser (joule_parse_duration):
+ * "100ms", "1.5s", "2h", or a bare number in the option's documented unit
+ * bare_unit_s (1e-3 for an option in ms, 1 for one in s). Out of
+ * [lo_s, hi_s] or unreadable: prints "joule COMMAND: OPTION 'TEXT': give a
+ * duration from LO to HI ..." and returns -1. */
+int cli_parse_duration(const char *command, const char *option, const char *text,
+                       double bare_unit_s, double lo_s, double hi_s, double *out_s);
+/* Seconds with the largest unit that keeps them whole: "1ms", "60s", "7d". */
+void cli_format_duration(double s, char *buf, size_t len);
+/* After getopt has said what is wrong with an option ("joule run:
+ * unrecognized option '--jsn'"): one line saying where the help is,
+ * instead of the whole usage. prog is the command as typed ("joule run").
+ * Returns 2, the exit code of bad usage. */
+int cli_try_help(const char *prog);
 /* Warns, one line per device, where interval_ms is finer than the source
  * of its sampled power can serve: a counter-only device (RAPL) is limited
  * by how often its energy counter changes, the others by their power

@@ -36,7 +36,29 @@ static void usage(FILE *out)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\nEvery command takes --devices SPEC (default: $JOULE_DEVICES or 'all'),\n"
-            "e.g. gpu:0,1  cpu  sim:4:h100  gpu:0+cpu. Run 'joule COMMAND --help' for more.\n");
+            "e.g. gpu:0,1  cpu  sim:4:h100  gpu:0+cpu. Run 'joule help COMMAND' (or\n"
+            "'joule COMMAND --help') for more.\n");
+}
+
+/* `joule help CMD [SUB]`: CMD's own --help, so the two cannot differ. */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[2], commands[i].name)) {
+            char name[64], flag[] = "--help", *hargv[4] = {name, NULL, NULL, NULL};
+            int n = 1;
+            snprintf(name, sizeof name, "joule %s", commands[i].name);
+            if (argc > 3) /* a subcommand: joule help gpu limit */
+                hargv[n++] = argv[3];
+            hargv[n++] = flag;
+            return commands[i].fn(n, hargv);
+        }
+    fprintf(stderr, "joule help: unknown command '%s'\n", argv[2]);
+    return cli_try_help("joule");
 }
 
 int main(int argc, char **argv)
@@ -45,7 +67,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "help"))
+        return help(argc, argv);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
@@ -65,7 +89,9 @@ int main(int argc, char **argv)
                 rc = 1;
             return rc;
         }
-    fprintf(stderr, "joule: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    if (argv[1][0] == '-')
+        fprintf(stderr, "joule: unrecognized option '%s'\n", argv[1]);
+    else
+        fprintf(stderr, "joule: unknown command '%s'\n", argv[1]);
+    return cli_try_help("joule");
 }

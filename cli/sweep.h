@@ -17,7 +17,7 @@ struct sweep_args {
     double knobs[SWEEP_MAX_SETTINGS]; /* highest first */
     int nset;
     const char *spec, *gpus_spec, *output, *plot;
-    int repeat, json, csv;
+    int repeat, json, csv, quiet;
     double cooldown, eta, fmax, sim_load;
     char **cmd;
 };

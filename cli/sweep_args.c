@@ -13,8 +13,9 @@ static void sweep_usage(FILE *out)
 {
     fprintf(out,
         "usage: joule sweep (--power-limits SPEC | --sm-clocks SPEC) [--devices SPEC]\n"
-        "                   [--gpus LIST] [-r N] [--cooldown S] [--json|--csv] [-o FILE]\n"
-        "                   [--plot FILE.svg] [--eta ETA] [--max F] [--sim-load L] -- CMD...\n\n"
+        "                   [--gpus LIST] [-r N] [--cooldown T] [--json|--csv] [-o FILE]\n"
+        "                   [--plot FILE.svg] [--eta ETA] [--max F] [--sim-load L] [-q]\n"
+        "                   -- CMD...\n\n"
         "Run CMD once per setting, highest first, with the setting applied to the GPUs,\n"
         "and report time, energy, average power, slowdown and saving against the\n"
         "highest setting, the time-energy frontier and the choice of every selector.\n"
@@ -28,17 +29,24 @@ static void sweep_usage(FILE *out)
         "  -d, --devices SPEC       devices (default: $JOULE_DEVICES or all)\n"
         "  -g, --gpus LIST          GPUs to set and measure, e.g. 0,1 (default: all)\n"
         "  -r, --repeat N           runs per setting; mean and spread are reported\n"
-        "      --cooldown S         seconds to wait between settings (default 0)\n"
-        "  -j, --json               JSON report\n"
-        "      --csv                one CSV row per setting\n"
-        "  -o, --output FILE        write the report to FILE ('-': stdout; default: stderr)\n"
+        "      --cooldown T         wait between settings, e.g. 30s, 2m; a bare number\n"
+        "                           is seconds (default 0)\n"
+        "  -j, --json               JSON report (to stdout)\n"
+        "      --csv                one CSV row per setting (to stdout)\n"
+        "  -o, --output FILE        write the report to FILE ('-': stdout; default: stdout\n"
+        "                           for --json/--csv, stderr for the text report)\n"
         "      --plot FILE.svg      energy vs time, frontier highlighted\n"
         "      --eta ETA            cost selector's eta (default 0.5)\n"
         "      --max F              slowdown selector's factor (default 1.1)\n"
         "      --sim-load L         load of simulated GPUs while CMD runs (default 1)\n"
+        "  -q, --quiet              no progress line (shown on stderr only when it is a\n"
+        "                           terminal: setting, run i/n, elapsed time, ETA)\n"
         "  -h, --help               this help\n\n"
         "CMD may append lines 'joule:work N' to the file named in $JOULE_PROGRESS_FD to\n"
-        "be measured per unit of work (J/unit, s/unit) instead of per run.\n");
+        "be measured per unit of work (J/unit, s/unit) instead of per run.\n\n"
+        "Streams: CMD's stdout and stderr are joule's own. The text report goes to\n"
+        "stderr; --json/--csv go to stdout at the end. When CMD writes to stdout, use\n"
+        "-o FILE to keep the report apart.\n");
 }
 
 int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
@@ -58,6 +66,7 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
         {"eta", required_argument, NULL, OPT_ETA},
         {"max", required_argument, NULL, OPT_MAX},
         {"sim-load", required_argument, NULL, OPT_SIMLOAD},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -65,7 +74,7 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
     int c;
     *a = (struct sweep_args){.repeat = 1, .eta = 0.5, .fmax = 1.1, .sim_load = 1.0};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:c:d:g:r:jo:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:c:d:g:r:jo:qh", opts, NULL)) != -1) {
         char *end = NULL;
         errno = 0;
         switch (c) {
@@ -84,11 +93,8 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
             break;
         }
         case OPT_COOLDOWN:
-            a->cooldown = strtod(optarg, &end);
-            if (end == optarg || *end || errno || !(a->cooldown >= 0 && a->cooldown <= 86400)) {
-                fprintf(stderr, "joule sweep: --cooldown '%s': give 0 to 86400 seconds\n", optarg);
+            if (cli_parse_duration("sweep", "--cooldown", optarg, 1, 0, 86400, &a->cooldown))
                 return 2;
-            }
             break;
         case OPT_ETA:
             a->eta = strtod(optarg, &end);
@@ -116,8 +122,9 @@ int sweep_parse_args(int argc, char **argv, struct sweep_args *a)
         case OPT_CSV: a->csv = 1; break;
         case 'o': a->output = optarg; break;
         case OPT_PLOT: a->plot = optarg; break;
+        case 'q': a->quiet = 1; break;
         case 'h': sweep_usage(stdout); return 0;
-        default: sweep_usage(stderr); return 2;
+        default: return cli_try_help(argv[0]);
         }
     }
     if (!pl_spec == !clk_spec) {

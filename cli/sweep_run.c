@@ -11,6 +11,7 @@
 
 #include "child.h"
 #include "common.h"
+#include "progress.h"
 #include "sweep.h"
 
 static void sleep_s(double s)
@@ -73,8 +74,9 @@ static int run_cmd(void *user)
 /* One setting's window: CMD once, or as many times as it takes to know
  * its energy to ±1 % (per run: *t, *e, *units). Returns the last wait
  * status, or -1 when CMD could not start. */
-static int measure(joule_sweep *sw, int *warned, char **cmd, const char *progress, double *t,
-                   double *e, double *units, int *runs, char *err, size_t errlen)
+static int measure(joule_sweep *sw, int *warned, struct cli_progress *pg, char **cmd,
+                   const char *progress, double *t, double *e, double *units, int *runs,
+                   char *err, size_t errlen)
 {
     FILE *pf = fopen(progress, "w");
     if (pf)
@@ -89,6 +91,7 @@ static int measure(joule_sweep *sw, int *warned, char **cmd, const char *progres
     if (m.runs > 1 && !*warned) {
         joule_sweep_options d; /* the caps the CLI's sweep runs with */
         joule_sweep_options_default(&d);
+        cli_progress_clear(pg);
         fprintf(stderr,
                 "joule sweep: one run of %.3g s measures only to ±%.2g %% of its energy; "
                 "each setting runs CMD again in the same window (up to %d runs or %g s) "
@@ -147,15 +150,22 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
 
     cli_signals_forward();
 
-    int done = 0;
+    struct cli_progress pg;
+    cli_progress_start(&pg, a->quiet);
+    int done = 0, total = nset * repeat;
     for (int k = 0; k < nset && !cli_interrupted; k++) {
-        if (k > 0 && a->cooldown > 0)
+        char what[64];
+        snprintf(what, sizeof what, "setting %g %s", a->knobs[k], unit);
+        if (k > 0 && a->cooldown > 0) {
+            cli_progress_update(&pg, what, k * repeat, total);
             sleep_s(a->cooldown);
+        }
         if (cli_interrupted)
             break;
         if (joule_sweep_apply(sw, a->knobs[k])) {
             st[k].failed = 1;
             snprintf(st[k].error, sizeof st[k].error, "%s", joule_last_error());
+            cli_progress_clear(&pg);
             fprintf(stderr, "joule sweep: %s\n", st[k].error);
             done = k + 1;
             continue;
@@ -163,11 +173,13 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
         for (int r = 0; r < repeat && !cli_interrupted; r++) {
             double t = 0, e = 0, u = -1;
             char rerr[256] = "";
-            int status = measure(sw, &warned, a->cmd, progress, &t, &e, &u, &st[k].window_runs,
-                                 rerr, sizeof rerr);
+            cli_progress_update(&pg, what, k * repeat + r, total);
+            int status = measure(sw, &warned, &pg, a->cmd, progress, &t, &e, &u,
+                                 &st[k].window_runs, rerr, sizeof rerr);
             if (status < 0) {
                 st[k].failed = 1;
                 snprintf(st[k].error, sizeof st[k].error, "%s", rerr);
+                cli_progress_clear(&pg);
                 fprintf(stderr, "joule sweep: %g %s: %s\n", a->knobs[k], unit, rerr);
                 break;
             }
@@ -181,6 +193,7 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
                              code);
                 else
                     snprintf(st[k].error, sizeof st[k].error, "%s", rerr);
+                cli_progress_clear(&pg);
                 fprintf(stderr, "joule sweep: %g %s: %s; going on with the next setting\n",
                         a->knobs[k], unit, st[k].error);
                 break;
@@ -197,6 +210,7 @@ int sweep_run(joule_ctx *ctx, joule_sweep *sw, const struct sweep_args *a,
         if (st[k].failed)
             joule_restore(ctx);
     }
+    cli_progress_clear(&pg);
     sum->done = done;
     *restore_rc = joule_restore(ctx);
     cli_signals_restore();

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <joule/joule.h>
+
 int jd_scopes_parse(const char *s, unsigned *scopes)
 {
     /* Words separated by commas and spaces, read in place (no copy, so
@@ -285,25 +287,12 @@ int jd_secret_load(const char *path, unsigned char *buf, size_t cap, size_t *len
 
 int64_t jd_parse_duration(const char *s)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v <= 0)
+    /* The unit is required: a bare "7" meant 7 seconds to the parser and
+     * 7 days to the person who typed it. */
+    double v;
+    if (joule_parse_duration(s, 0, &v) || !(v >= 1) || v > 3650.0 * 86400)
         return -1;
-    long long mul = 1;
-    if (!strcmp(end, "d"))
-        mul = 86400;
-    else if (!strcmp(end, "h"))
-        mul = 3600;
-    else if (!strcmp(end, "m"))
-        mul = 60;
-    else if (!strcmp(end, "s") || !*end)
-        mul = 1;
-    else
-        return -1;
-    if (v > (long long)(3650LL * 86400) / mul)
-        return -1;
-    return v * mul;
+    return (int64_t)(v + 0.5);
 }
 
 unsigned jd_peer_scopes(const struct jd *d, const struct jd_peer *p, char *subject,

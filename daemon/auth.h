@@ -27,7 +27,8 @@ enum jd_token_state jd_token_verify(const unsigned char *secret, size_t secret_l
 /* Reads the secret file (at least 32 bytes, not readable by others). */
 int jd_secret_load(const char *path, unsigned char *buf, size_t cap, size_t *len, char *err,
                    size_t errlen);
-/* "7d", "12h", "30m", "45s", "3600" -> seconds, or -1. */
+/* "7d", "12h", "30m", "45s" (a unit is required; joule_parse_duration's
+ * units) -> whole seconds from 1 s to 3650 days, or -1. */
 int64_t jd_parse_duration(const char *s);
 
 #endif

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <joule/joule.h>
+
 #include "auth.h"
 #include "jd.h"
 #include "server.h"
@@ -23,7 +25,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: jouled [--config FILE] [--socket PATH] [--state-dir DIR] [--tcp HOST:PORT]\n"
             "              [--devices SPEC] [--foreground] [--check-config]\n"
-            "       jouled token issue --user NAME --scope read[,control] --expires 7d\n"
+            "       jouled token issue --user NAME --scope read[,control] --expires T\n"
             "              [--config FILE | --secret-file FILE]\n"
             "       jouled token secret FILE\n"
             "\n"
@@ -36,7 +38,10 @@ static void usage(FILE *f)
             "  --tcp HOST:PORT   also listen on TCP (overrides `tcp`; 'off' disables)\n"
             "  --devices SPEC    devices to serve (overrides `devices`)\n"
             "  --foreground      stay attached, log to stderr\n"
-            "  --check-config    validate the configuration and exit (0 = valid)\n");
+            "  --check-config    validate the configuration and exit (0 = valid)\n"
+            "  --help            this help\n"
+            "token issue --expires T: the token's lifetime with its unit, s, m, h or d\n"
+            "(e.g. 7d, 12h, 30m; at most 3650d). A bare number is refused.\n");
 }
 
 static int load_config(struct jd_config *cfg, const char *path, int explicit_path)
@@ -77,7 +82,14 @@ static int cmd_token(int argc, char **argv)
         return 0;
     }
     if (argc < 2 || strcmp(argv[1], "issue") != 0) {
-        usage(stderr);
+        if (argc < 2)
+            fprintf(stderr, "jouled token: give 'issue' or 'secret FILE'\n");
+        else if (!strcmp(argv[1], "secret"))
+            fprintf(stderr, "jouled token secret: give the FILE to create\n");
+        else
+            fprintf(stderr, "jouled token: unknown subcommand '%s' (issue or secret FILE)\n",
+                    argv[1]);
+        fprintf(stderr, "Try 'jouled --help'.\n");
         return 2;
     }
     const char *user = NULL, *scope = NULL, *expires = NULL, *config = NULL, *secret = NULL;
@@ -88,6 +100,8 @@ static int cmd_token(int argc, char **argv)
     };
     optind = 2;
     int ch;
+    char name[] = "jouled token issue"; /* getopt's messages name it */
+    argv[0] = name;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'u': user = optarg; break;
@@ -95,7 +109,7 @@ static int cmd_token(int argc, char **argv)
         case 'e': expires = optarg; break;
         case 'c': config = optarg; break;
         case 'k': secret = optarg; break;
-        default: usage(stderr); return 2;
+        default: fprintf(stderr, "Try 'jouled --help'.\n"); return 2;
         }
     }
     unsigned scopes = 0;
@@ -109,7 +123,16 @@ static int cmd_token(int argc, char **argv)
         return 2;
     }
     if (secs <= 0) {
-        fprintf(stderr, "jouled token issue: --expires needs a duration like 7d, 12h, 30m, 45s\n");
+        double bare;
+        if (!expires)
+            fprintf(stderr, "jouled token issue: --expires is required, with a unit: 7d, 12h, "
+                            "30m, 45s\n");
+        else if (!joule_parse_duration(expires, 1, &bare) && joule_parse_duration(expires, 0, &bare))
+            fprintf(stderr, "jouled token issue: --expires '%s' needs a unit: s, m, h or d "
+                            "(e.g. %sd for days)\n", expires, expires);
+        else
+            fprintf(stderr, "jouled token issue: --expires '%s': give a duration from 1s to "
+                            "3650d with its unit, e.g. 7d, 12h, 30m, 45s\n", expires);
         return 2;
     }
     struct jd_config cfg;
@@ -153,6 +176,8 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int ch;
+    char name[] = "jouled"; /* getopt's messages: "jouled: ...", not the path */
+    argv[0] = name;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
@@ -163,7 +188,7 @@ int main(int argc, char **argv)
         case 'f': foreground = 1; break;
         case 'C': check = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: fprintf(stderr, "Try 'jouled --help'.\n"); return 2;
         }
     }
     if (optind < argc) {

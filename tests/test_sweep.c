@@ -266,12 +266,13 @@ static void test_progress_units_and_csv(void **state)
     char *args[] = {"--power-limits", "600,400", "-r", "2", "--csv", "--", "sh", "-c",
                     "echo 'joule:work 10' >> \"$JOULE_PROGRESS_FD\"; sleep 0.2; "
                     "echo 'joule:work 15' >> \"$JOULE_PROGRESS_FD\"", NULL};
-    char *err = NULL;
-    int rc = sweep_fake(&h, NULL, &err, args);
+    char *out = NULL, *err = NULL;
+    int rc = sweep_fake(&h, &out, &err, args);
     if (rc != 0)
         fail_msg("sweep exited %d: %s", rc, err);
-    /* the report went to stderr (as joule run's does) */
-    const char *csv = strstr(err, "power_limit_w,status,runs,time_s");
+    /* machine-readable output goes to stdout (as joule run's does) */
+    assert_null(strstr(err, "power_limit_w,status"));
+    const char *csv = strstr(out, "power_limit_w,status,runs,time_s");
     assert_non_null(csv);
     char line[512];
     const char *row = strchr(csv, '\n') + 1;
@@ -290,6 +291,7 @@ static void test_progress_units_and_csv(void **state)
         assert_true(fabs(epu - e / 25) < 1e-3 * epu);
         row += len + 1;
     }
+    free(out);
     free(err);
     assert_true(fh_state(&h, 0, "pl_w") == 700);
     fh_finish(&h);

@@ -23,6 +23,13 @@ extern "C" {
 
 const char *joule_version(void);
 
+/* A duration as the CLI and jouled take it: a decimal number with a unit
+ * (ns, us, ms, s, m, h, d), e.g. "100ms", "1.5s", "7d", or a bare number
+ * counted in bare_unit_s seconds (0: a bare number is refused, the unit is
+ * required). 0 and the seconds in *out_s, or JOULE_EINVAL; the caller
+ * checks the range. */
+int joule_parse_duration(const char *text, double bare_unit_s, double *out_s);
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* Every error code, once: X(NAME, value, what it means). It makes the

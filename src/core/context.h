@@ -155,9 +155,9 @@ struct devspec;
 struct jdev_discover_args;
 int backends_run(struct joule_ctx *ctx, const struct devspec *spec,
                  const struct jdev_discover_args *args, struct jdev_list *found);
-/* "name: reason; ..." for every backend run (only the unavailable ones
- * when unavailable_only), into buf; JOULE_EPERM when one of those was
- * refused access, else JOULE_ENODEV. */
+/* "\n  name: reason", one indented line each, for every backend run (only
+ * the unavailable ones when unavailable_only), into buf; JOULE_EPERM when
+ * one of those was refused access, else JOULE_ENODEV. */
 int backends_why(const struct joule_ctx *ctx, int unavailable_only, char *buf, size_t len);
 
 /* Selection (core/device_select.c): moves the devices the spec selects

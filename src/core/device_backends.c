@@ -80,7 +80,10 @@ int backends_why(const struct joule_ctx *ctx, int unavailable_only, char *buf, s
         if (st->code == JOULE_EPERM)
             code = JOULE_EPERM;
         size_t used = strlen(buf);
-        snprintf(buf + used, len - used, "%s%s: %s", used ? "; " : "", st->name, st->reason);
+        /* One indented line per backend: the message's headline stays short
+         * and each reason reads on its own (the CLI prefixes the first line
+         * only). */
+        snprintf(buf + used, len - used, "\n  %s: %s", st->name, st->reason);
     }
     return code;
 }

@@ -30,11 +30,12 @@ static int check_named(const struct devspec *s, const struct jdev_list *found,
             char why[1200];
             int code = backends_why(ctx, 1, why, sizeof why);
             if (dk->all)
-                return joule_set_error(code, "no %s devices found (%s)", joule_kind_name(k), why);
+                return joule_set_error(code, "no %s devices found%s%s", joule_kind_name(k),
+                                       why[0] ? "; the backends say:" : "", why);
             return joule_set_error(code,
-                "%s%d not found: %d %s device%s present%s%s%s",
+                "%s%d not found: %d %s device%s present%s%s",
                 jdev_label_prefix(k), dk->idx[j], have, joule_kind_name(k),
-                have == 1 ? "" : "s", why[0] ? " (" : "", why, why[0] ? ")" : "");
+                have == 1 ? "" : "s", why[0] ? "; the backends say:" : "", why);
         }
     }
     return 0;
@@ -79,8 +80,8 @@ int devices_select(struct joule_ctx *ctx, const struct devspec *spec, struct jde
         char why[1200];
         backends_why(ctx, 0, why, sizeof why);
         return joule_set_error(JOULE_ENODEV,
-            "no devices to measure (%s). Try --devices sim:2:h100 for "
-            "simulated GPUs", why);
+            "no devices to measure; the backends say:%s\n"
+            "Try --devices sim:2:h100 for simulated GPUs", why);
     }
     return 0;
 }
