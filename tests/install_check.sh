@@ -76,6 +76,13 @@ LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/sbin/jouled" --check-config --config "$CO
 echo "# edited" >> "$CONF"
 cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
 tail -n1 "$CONF" | grep -q '^# edited$' || { echo "a second install overwrote $CONF"; exit 1; }
+# Man pages and completion, where python3 generated them.
+if [ -f "$BUILD/generated-docs/stamp" ]; then
+    for f in share/man/man1/joule.1 share/man/man1/joule-run.1 share/man/man8/jouled.8 \
+             share/bash-completion/completions/joule share/bash-completion/completions/jouled; do
+        [ -f "$PREFIX/$f" ] || { echo "$f not installed"; exit 1; }
+    done
+fi
 [ -f "$PREFIX/share/doc/joule/LICENSE" ] || { echo "LICENSE not installed"; exit 1; }
 if command -v python3 >/dev/null; then
     env -u JOULE_LIBRARY PYTHONPATH="$PREFIX/lib/python3/dist-packages" \
