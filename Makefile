@@ -131,8 +131,12 @@ fuzz: fuzz-build
 	  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
 	    build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
-install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+# Configured with the prefix, so what is compiled in (jouled's default
+# config, SYSCONFDIR/joule/jouled.conf) matches where it is installed.
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
