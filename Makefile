@@ -6,6 +6,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
+# python3 generates the man pages and bash completion from --help
+# (tools/help2man.py); groff-base renders them in their test.
+DEB_PACKAGES += python3 groff-base
 # OpenMPI: libjoule_mpi and its mpirun test (docs/cluster.md).
 DEB_PACKAGES += libopenmpi-dev openmpi-bin
 
