@@ -6,6 +6,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := cmake gcc make pkg-config libcjson-dev libcmocka-dev libsqlite3-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
+# python3 generates the man pages and bash completion from --help
+# (tools/help2man.py); groff-base renders them in their test.
+DEB_PACKAGES += python3 groff-base
 # OpenMPI: libjoule_mpi and its mpirun test (docs/cluster.md).
 DEB_PACKAGES += libopenmpi-dev openmpi-bin
 
@@ -141,8 +144,12 @@ fuzz: fuzz-build
 	  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
 	    build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
-install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+# Configured with the prefix, so what is compiled in (jouled's default
+# config, SYSCONFDIR/joule/jouled.conf) matches where it is installed.
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

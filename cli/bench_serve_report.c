@@ -270,6 +270,20 @@ static double nice_step(double span, int want)
 #define TOP 40
 #define BOTTOM 60
 
+static void svg_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        default:
+            if ((unsigned char)*s >= 0x20)
+                fputc(*s, f);
+        }
+    }
+}
+
 void bench_serve_svg(FILE *f, const struct bench_args *a, const struct bench_summary *s)
 {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
@@ -299,9 +313,15 @@ void bench_serve_svg(FILE *f, const struct bench_args *a, const struct bench_sum
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
             W, H, W, H);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%d\" y=\"24\" font-size=\"15\">energy per token against ITL p90",
-            LEFT);
+    /* The title names the model: "MODEL: energy per token against ITL p90". */
+    char title[160];
+    snprintf(title, sizeof title, "%.100s: energy per token against ITL p90",
+             a->model ? a->model : "joule bench serve");
+    fprintf(f, "<title>");
+    svg_text(f, title);
+    fprintf(f, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"15\">", LEFT);
+    svg_text(f, title);
     fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                "stroke=\"#444\"/>\n", LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);
     double xs = nice_step(x1 - x0, 6), ys = nice_step(y1 - y0, 6);
@@ -340,17 +360,33 @@ void bench_serve_svg(FILE *f, const struct bench_args *a, const struct bench_sum
         else
             snprintf(label, sizeof label, "%g %s c%d", p->knob, a->clocks ? "MHz" : "W",
                      p->st.concurrency);
+        /* Labels of points near the right edge end at the point, inside. */
+        int flip = PX(x) > W - RIGHT - 150;
         fprintf(f, "<circle class=\"%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\"%s/>"
-                   "<text x=\"%.1f\" y=\"%.1f\">%s%s</text>\n",
+                   "<text x=\"%.1f\" y=\"%.1f\"%s>%s%s</text>\n",
                 i == s->rec ? "recommended" : p->on_frontier ? "frontier-point" : "point", PX(x),
                 PY(y), i == s->rec ? 8 : 5,
                 p->st.invalid ? "#bbbbbb" : p->on_frontier ? "#d62728" : "#1f77b4",
-                i == s->rec ? " stroke=\"black\" stroke-width=\"2.5\"" : "", PX(x) + 9,
-                PY(y) - 7, label, p->st.invalid ? " (invalid)" : "");
+                i == s->rec ? " stroke=\"black\" stroke-width=\"2.5\"" : "",
+                flip ? PX(x) - 9 : PX(x) + 9, PY(y) - 7, flip ? " text-anchor=\"end\"" : "",
+                label, p->st.invalid ? " (invalid)" : "");
     }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"#d62728\">— frontier</text>\n", W - RIGHT - 150,
-            TOP + 16);
-    fprintf(f, "<text x=\"%d\" y=\"%d\">◯ recommendation</text>\n", W - RIGHT - 150, TOP + 32);
+    /* The legend, inside the plot's top right corner, on a white box. */
+    int lx = W - RIGHT - 170, ly = TOP + 16;
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"164\" height=\"76\" fill=\"white\" "
+               "fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx - 6, ly - 12);
+    fprintf(f, "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
+               "stroke=\"#d62728\" stroke-width=\"2.5\"/><text x=\"%d\" y=\"%d\">frontier</text>"
+               "</g>\n", lx, ly - 4, lx + 18, ly - 4, lx + 24, ly);
+    fprintf(f, "<g class=\"legend\"><circle cx=\"%d\" cy=\"%d\" r=\"6\" fill=\"none\" "
+               "stroke=\"black\" stroke-width=\"2\"/><text x=\"%d\" y=\"%d\">recommendation"
+               "</text></g>\n", lx + 9, ly + 14, lx + 24, ly + 18);
+    fprintf(f, "<g class=\"legend\"><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#1f77b4\"/>"
+               "<text x=\"%d\" y=\"%d\">off the frontier</text></g>\n", lx + 9, ly + 32,
+            lx + 24, ly + 36);
+    fprintf(f, "<g class=\"legend\"><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#bbbbbb\"/>"
+               "<text x=\"%d\" y=\"%d\">invalid run</text></g>\n", lx + 9, ly + 50, lx + 24,
+            ly + 54);
     fprintf(f, "</svg>\n");
 #undef PX
 #undef PY

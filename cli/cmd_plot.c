@@ -14,7 +14,9 @@ static void plot_usage(FILE *out)
             "usage: joule plot TRACE -o OUT.svg [--html]\n\n"
             "Draw a trace saved by `joule run --trace`: one power line per device\n"
             "(time in s, power in W), a legend, a shaded band per measurement window and\n"
-            "a dashed line at each GPU's power limit.\n\n"
+            "a dashed line at the GPUs' power limit, titled with the trace's file name.\n"
+            "With 3 or more GPUs a panel above shows their summed power (bold) and the\n"
+            "per-device lines are drawn thinner.\n\n"
             "  -o, --output FILE  where to write (required; '-' for stdout)\n"
             "      --html         one HTML page: the plot and a table of totals\n"
             "  -h, --help         this help\n");

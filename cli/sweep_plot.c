@@ -12,6 +12,20 @@
 #define TOP 40
 #define BOTTOM 60
 
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        default:
+            if ((unsigned char)*s >= 0x20)
+                fputc(*s, f);
+        }
+    }
+}
+
 static double nice_step(double span, int want)
 {
     double raw = span / want, mag = pow(10, floor(log10(raw)));
@@ -45,8 +59,13 @@ void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
             W, H, W, H);
+    fprintf(f, "<title>");
+    xml_text(f, title);
+    fprintf(f, "</title>\n");
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%d\" y=\"24\" font-size=\"15\">%s</text>\n", LEFT, title);
+    fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"15\">", LEFT);
+    xml_text(f, title);
+    fprintf(f, "</text>\n");
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                "stroke=\"#444\"/>\n", LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);
     double ts = nice_step(t1 - t0, 6), es = nice_step(e1 - e0, 6);
@@ -80,8 +99,22 @@ void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
                 i == chosen ? " stroke=\"black\" stroke-width=\"2\"" : "", PX(time_s[i]) + 8,
                 PY(energy_j[i]) - 6, knob[i], knob_unit);
     }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"#d62728\">— frontier</text>\n", W - RIGHT - 90,
-            TOP + 16);
+    /* The legend, inside the plot's top right corner. */
+    int lx = W - RIGHT - 150, ly = TOP + 16;
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"144\" height=\"%d\" fill=\"white\" "
+               "fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx - 6, ly - 12, chosen >= 0 ? 58 : 40);
+    fprintf(f, "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d62728\" "
+               "stroke-width=\"2.5\"/><text x=\"%d\" y=\"%d\">frontier</text></g>\n",
+            lx, ly - 4, lx + 18, ly - 4, lx + 24, ly);
+    ly += 18;
+    fprintf(f, "<g class=\"legend\"><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#1f77b4\"/>"
+               "<text x=\"%d\" y=\"%d\">off the frontier</text></g>\n", lx + 9, ly - 4, lx + 24, ly);
+    if (chosen >= 0) {
+        ly += 18;
+        fprintf(f, "<g class=\"legend\"><circle cx=\"%d\" cy=\"%d\" r=\"6\" fill=\"none\" "
+                   "stroke=\"black\" stroke-width=\"2\"/><text x=\"%d\" y=\"%d\">cost choice</text>"
+                   "</g>\n", lx + 9, ly - 4, lx + 24, ly);
+    }
     fprintf(f, "</svg>\n");
 #undef PX
 #undef PY

@@ -200,9 +200,16 @@ int sweep_report_plot(const struct sweep_args *a, const struct sweep_summary *sm
         tt[i] = sm->pts[i].time_s;
         ee[i] = sm->pts[i].energy_j;
     }
+    /* The title names the command: "joule sweep: CMD ARGS" (cut to fit). */
+    char title[96];
+    int len = snprintf(title, sizeof title, "joule sweep:");
+    for (char **w = a->cmd; w && *w && len < (int)sizeof title; w++)
+        len += snprintf(title + len, sizeof title - (size_t)len, " %s", *w);
+    if (len >= (int)sizeof title)
+        strcpy(title + sizeof title - 4, "...");
     FILE *pf = cli_open_output("sweep", plot);
     if (pf)
-        sweep_plot_svg(pf, "joule sweep: energy vs time", unit,
+        sweep_plot_svg(pf, title, unit,
                        sm->per_unit ? "time per unit (s)" : "time (s)",
                        sm->per_unit ? "energy per unit (J)" : "energy (J)", kk, tt, ee, sm->np,
                        sm->front, sm->ch.nfrontier, sm->ch.choice[2]);

@@ -18,7 +18,12 @@
 #include "server.h"
 #include "sse.h"
 
+/* SYSCONFDIR/joule/jouled.conf, set by the build (daemon/CMakeLists.txt). */
+#ifdef JOULED_DEFAULT_CONFIG
+#define DEFAULT_CONFIG JOULED_DEFAULT_CONFIG
+#else
 #define DEFAULT_CONFIG "/etc/joule/jouled.conf"
+#endif
 
 static void usage(FILE *f)
 {

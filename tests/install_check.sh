@@ -66,6 +66,23 @@ fi
 LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/bin/joule" --version | grep -q '^joule '
 grep -q '"joule_gpu_power_watts' "$PREFIX/share/joule/grafana/joule.json" ||
     { echo "no Grafana dashboard at $PREFIX/share/joule/grafana/joule.json"; exit 1; }
+# jouled's default config: installed, valid (sim devices: no GPU here), the
+# example kept in the docs, and an edited config kept by a second install.
+CONF="$PREFIX/etc/joule/jouled.conf"
+[ -f "$CONF" ] || { echo "no default config at $CONF"; exit 1; }
+[ -f "$PREFIX/share/doc/joule/jouled.conf.example" ] || { echo "jouled.conf.example not installed"; exit 1; }
+LD_LIBRARY_PATH="$PREFIX/lib" "$PREFIX/sbin/jouled" --check-config --config "$CONF" \
+    --devices sim:1:h100 >/dev/null || { echo "installed $CONF does not validate"; exit 1; }
+echo "# edited" >> "$CONF"
+cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
+tail -n1 "$CONF" | grep -q '^# edited$' || { echo "a second install overwrote $CONF"; exit 1; }
+# Man pages and completion, where python3 generated them.
+if [ -f "$BUILD/generated-docs/stamp" ]; then
+    for f in share/man/man1/joule.1 share/man/man1/joule-run.1 share/man/man8/jouled.8 \
+             share/bash-completion/completions/joule share/bash-completion/completions/jouled; do
+        [ -f "$PREFIX/$f" ] || { echo "$f not installed"; exit 1; }
+    done
+fi
 [ -f "$PREFIX/share/doc/joule/LICENSE" ] || { echo "LICENSE not installed"; exit 1; }
 if command -v python3 >/dev/null; then
     env -u JOULE_LIBRARY PYTHONPATH="$PREFIX/lib/python3/dist-packages" \

@@ -223,6 +223,8 @@ static void test_clock_sweep(void **state)
     assert_non_null(strstr(svg, "class=\"frontier\""));
     assert_non_null(strstr(svg, "class=\"recommended\""));
     assert_non_null(strstr(svg, "990 MHz c2"));
+    assert_non_null(strstr(svg, ": energy per token against ITL p90</title>"));
+    assert_non_null(strstr(svg, ">recommendation</text>"));
     free(svg);
     /* the clocks are unlocked again */
     assert_true(fh_state(&e->h, 0, "lock_max_mhz") <= 0);

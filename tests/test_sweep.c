@@ -57,6 +57,14 @@ static const char *str(const cJSON *o, const char *key)
 }
 
 /* The trace's row for (imagenet, resnet50, 256, adadelta) at pl W. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
 static void trace_row(double pl, double *tpe, double *power)
 {
     char path[1024];
@@ -141,6 +149,9 @@ static void test_trace_frontier(void **state)
     assert_non_null(strstr(plot, "<svg"));
     assert_non_null(strstr(plot, "class=\"frontier\""));
     assert_non_null(strstr(plot, ">150 W<"));
+    /* A title naming the command, and a legend entry per kind of mark. */
+    assert_non_null(strstr(plot, "<title>joule sweep: sleep 1</title>"));
+    assert_int_equal(count_of(plot, "class=\"legend\""), 3);
     free(plot);
     ts_rmtree(dir);
     free(dir);

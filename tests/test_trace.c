@@ -343,6 +343,66 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
+/* Every legend text, at 7 px a character (wider than 11 px sans-serif
+ * averages), ends inside the viewBox's width. */
+static void legend_fits(const char *svg)
+{
+    int width = 0;
+    const char *vb = strstr(svg, "viewBox=\"0 0 ");
+    assert_non_null(vb);
+    assert_int_equal(sscanf(vb, "viewBox=\"0 0 %d", &width), 1);
+    int rows = 0;
+    for (const char *p = svg; (p = strstr(p, "<g class=\"legend\">")); p++, rows++) {
+        const char *text = strstr(p, "<text x=\"");
+        double x = 0;
+        assert_int_equal(sscanf(text, "<text x=\"%lf", &x), 1);
+        const char *start = strchr(text, '>') + 1, *end = strchr(start, '<');
+        size_t chars = 0; /* characters, not UTF-8 bytes or entity text */
+        for (const char *c = start; c < end; c++) {
+            if (*c == '&')
+                c = strchr(c, ';');
+            chars += ((unsigned char)*c & 0xC0) != 0x80;
+        }
+        assert_true(x + 7.0 * (double)chars <= width);
+    }
+    assert_true(rows > 0);
+}
+
+static void svg_of_eight_gpus_has_a_total(void **state)
+{
+    (void)state;
+    char text[8192];
+    int n = snprintf(text, sizeof text, "# joule-trace 1\n# start_unix_s=1000 duration_s=2 "
+                                        "interval_s=0.1\n");
+    for (int i = 0; i < 8; i++)
+        n += snprintf(text + n, sizeof text - n, "# device label=gpu%d kind=gpu power_limit_w=700 "
+                      "name=NVIDIA H100 80GB HBM3 with a long name to cut\n", i);
+    n += snprintf(text + n, sizeof text - n, "time_s,device,domain,value\n");
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 8; i++)
+            n += snprintf(text + n, sizeof text - n, "%g,gpu%d,power_w,%d\n", k * 0.5 + i * 0.01,
+                          i, 100 + 50 * i + 10 * k);
+    struct trace t;
+    assert_int_equal(trace_read(write_trace("llama 8 GPUs.csv", text), &t), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/eight.svg", dir);
+    FILE *f = fopen(path, "w");
+    assert_int_equal(trace_svg_write(&t, f), 0);
+    fclose(f);
+    trace_free(&t);
+    char *svg = ts_read(path);
+    assert_non_null(strstr(svg, "<title>llama 8 GPUs</title>"));
+    assert_non_null(strstr(svg, "class=\"title\""));
+    assert_int_equal(count(svg, "class=\"legend\""), 10); /* 8 GPUs, the limit, the total */
+    assert_non_null(strstr(svg, "power limit 700 W"));
+    assert_non_null(strstr(svg, "total, 8 GPUs"));
+    assert_int_equal(count(svg, "class=\"total\""), 1);
+    assert_int_equal(count(svg, "<path"), 9);
+    assert_int_equal(count(svg, "stroke-width=\"0.9\""), 8); /* thinner per-GPU lines */
+    legend_fits(svg);
+    free(svg);
+}
+
 static void svg_has_one_path_per_device(void **state)
 {
     (void)state;
@@ -356,7 +416,13 @@ static void svg_has_one_path_per_device(void **state)
     trace_free(&t);
     char *svg = ts_read(path);
     assert_int_equal(count(svg, "<path"), 3);
-    assert_int_equal(count(svg, "stroke-dasharray"), 2); /* two GPU limits */
+    /* two GPU limits, each a line and a legend swatch */
+    assert_int_equal(count(svg, "stroke-dasharray"), 4);
+    assert_int_equal(count(svg, "class=\"legend\""), 5); /* 3 devices, 2 limits */
+    assert_non_null(strstr(svg, "gpu0 power limit 300 W"));
+    assert_null(strstr(svg, "class=\"total\"")); /* 2 GPUs: no total panel */
+    assert_non_null(strstr(svg, "<title>t</title>")); /* the file name, less .csv */
+    legend_fits(svg);
     assert_non_null(strstr(svg, "time (s)"));
     assert_non_null(strstr(svg, "power (W)"));
     assert_non_null(strstr(svg, "Test GPU &lt;A&gt;"));
@@ -516,6 +582,7 @@ int main(void)
         cmocka_unit_test(torn_last_row_is_left_out),
         cmocka_unit_test(many_windows),
         cmocka_unit_test(svg_has_one_path_per_device),
+        cmocka_unit_test(svg_of_eight_gpus_has_a_total),
         cmocka_unit_test(names_round_trip),
         cmocka_unit_test(cli_analyze_and_plot),
     };

@@ -52,6 +52,8 @@ struct trace {
     int nwindows;
     int torn_line;       /* a last line without its line end that was left
                             out (a writer cut short), else 0 */
+    char title[TRACE_NAME_MAX]; /* the plot's title: the file's name
+                                   without directory and .csv */
 };
 
 /* Parses a trace file. Errors name the file, the line, the column and the

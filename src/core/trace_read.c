@@ -1,6 +1,7 @@
 /* Parsing saved traces; every error names the line and what was wrong. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,9 +262,20 @@ static int parse_header(const char *path, int lineno, char *line, int order[NCOL
     return 0;
 }
 
+/* The file's name without its directory and a .csv ending. */
+static void title_of(const char *path, char *out, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    snprintf(out, size, "%s", base ? base + 1 : path);
+    size_t n = strlen(out);
+    if (n > 4 && strcmp(out + n - 4, ".csv") == 0)
+        out[n - 4] = '\0';
+}
+
 int trace_read(const char *path, struct trace *out)
 {
     memset(out, 0, sizeof *out);
+    title_of(path, out->title, sizeof out->title);
     FILE *f = fopen(path, "r");
     if (!f)
         return joule_set_error(JOULE_EIO, "cannot open trace '%s': %s", path, strerror(errno));

@@ -1,9 +1,14 @@
-/* `joule plot`: a trace as one self-contained SVG — a power line per
- * device (exactly one <path> each), labelled axes, a legend, a shaded band
- * per measurement window and a dashed line at each GPU's power limit.
+/* `joule plot`: a trace as one self-contained SVG — a title (the trace's
+ * file name), a power line per device (exactly one <path> each), labelled
+ * axes, a legend beside the plot sized to its longest entry, a shaded band
+ * per measurement window and a dashed line at the GPUs' power limit (with
+ * its own legend entry). With TOTAL_MIN_GPUS or more GPUs a second panel
+ * above shows their summed power as one bold line, and the per-device lines
+ * get thinner and lighter so eight of them stay readable.
  * Long traces are reduced to each pixel column's first, lowest, highest
  * and last value, so peaks survive and the file stays small. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +18,18 @@
 #include "core/trace.h"
 #include "core/trace_svg.h"
 
-#define W 960
-#define H 480
 #define LEFT 70
-#define RIGHT 230
-#define TOP 40
+#define PLOT_W 660
+#define TOP 48
 #define BOTTOM 55
+#define PANEL_H 385       /* the device panel alone */
+#define TOTAL_PANEL_H 170 /* the total panel, when drawn */
+#define DEVICE_PANEL_H 300
+#define PANEL_GAP 36
+#define LEGEND_ROW 18
+#define CHAR_W 7          /* a generous width of one 11 px sans-serif character */
+#define TOTAL_MIN_GPUS 3  /* a total panel from this many GPUs on */
+#define THIN_MIN 4        /* thinner, lighter device lines from this many on */
 
 static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                       "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
@@ -47,41 +58,47 @@ static double nice_step(double span, int want)
     return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
 }
 
+/* One panel: time across, power up, between pixel rows top and bottom. */
 struct frame {
     double t_max, p_max;
+    double top, bottom;
 };
 
-static double px(const struct frame *fr, double t) { return LEFT + t / fr->t_max * (W - LEFT - RIGHT); }
-static double py(const struct frame *fr, double p) { return H - BOTTOM - p / fr->p_max * (H - TOP - BOTTOM); }
-
-static void axes(FILE *f, const struct frame *fr)
+static double px(const struct frame *fr, double t) { return LEFT + t / fr->t_max * PLOT_W; }
+static double py(const struct frame *fr, double p)
 {
-    double plot_right = W - RIGHT, plot_bottom = H - BOTTOM;
+    return fr->bottom - p / fr->p_max * (fr->bottom - fr->top);
+}
+
+static void axes(FILE *f, const struct frame *fr, const char *ylabel, int time_label)
+{
+    double plot_right = LEFT + PLOT_W;
     double ts = nice_step(fr->t_max, 8), ps = nice_step(fr->p_max, 6);
     fprintf(f, "<g font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\">\n");
     for (double t = 0; t <= fr->t_max + 1e-9; t += ts)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-                px(fr, t), TOP, px(fr, t), plot_bottom, px(fr, t), plot_bottom + 16, t);
+                px(fr, t), fr->top, px(fr, t), fr->bottom, px(fr, t), fr->bottom + 16, t);
     for (double p = 0; p <= fr->p_max + 1e-9; p += ps)
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
                    "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
                 LEFT, py(fr, p), plot_right, py(fr, p), LEFT - 6, py(fr, p) + 4, p);
     fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", LEFT,
-            plot_bottom, plot_right, plot_bottom);
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>\n", LEFT, TOP,
-            LEFT, plot_bottom);
-    fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"13\">time (s)</text>\n",
-            (LEFT + plot_right) / 2, H - 12);
+            fr->bottom, plot_right, fr->bottom);
+    fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>\n", LEFT,
+            fr->top, LEFT, fr->bottom);
+    if (time_label)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">"
+                   "time (s)</text>\n", LEFT + PLOT_W / 2.0, fr->bottom + 40);
     fprintf(f, "<text transform=\"translate(18,%.1f) rotate(-90)\" text-anchor=\"middle\" "
-               "font-size=\"13\">power (W)</text>\n</g>\n", (TOP + plot_bottom) / 2);
+               "font-size=\"13\">%s</text>\n</g>\n", (fr->top + fr->bottom) / 2, ylabel);
 }
 
 /* One step path, reduced per pixel column. */
 static void power_path(FILE *f, const struct frame *fr, const struct trace_series *s, double end,
-                       const char *color)
+                       const char *style)
 {
-    fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" d=\"", color);
+    fprintf(f, "<path fill=\"none\" %s d=\"", style);
     int col = -1;
     double lo = 0, hi = 0, last = 0;
     for (int i = 0; i < s->n; i++) {
@@ -107,33 +124,207 @@ static void power_path(FILE *f, const struct frame *fr, const struct trace_serie
     fprintf(f, "H%.1f\"/>\n", px(fr, end));
 }
 
-int trace_svg_write(const struct trace *t, FILE *f)
+static int is_gpu(const struct trace_device *d)
 {
-    struct frame fr = {t->duration_s > 0 ? t->duration_s : 1, 0};
+    return strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The sum of the GPUs' power step functions, at every time any of them
+ * changes; before its first sample a series counts its first value. */
+static int total_series(const struct trace *t, struct trace_series *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = 0;
     for (int i = 0; i < t->ndevices; i++) {
         const struct trace_series *s = trace_power(&t->devices[i]);
-        for (int k = 0; s && k < s->n; k++)
-            fr.p_max = fmax(fr.p_max, s->v[k]);
-        fr.p_max = fmax(fr.p_max, t->devices[i].power_limit_w);
-        if (s && s->n)
-            fr.t_max = fmax(fr.t_max, s->t[s->n - 1]);
+        if (s && is_gpu(&t->devices[i]))
+            n += (size_t)s->n;
     }
-    fr.p_max = fr.p_max > 0 ? fr.p_max * 1.1 : 1;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\">\n", W, H, W, H);
-    fprintf(f, "<title>joule power trace</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
-            W, H);
-    axes(f, &fr);
+    if (n == 0 || n > INT32_MAX)
+        return -1;
+    double *times = malloc(n * sizeof *times), *vals = malloc(n * sizeof *vals);
+    int *at = calloc((size_t)t->ndevices, sizeof *at);
+    if (!times || !vals || !at) {
+        free(times);
+        free(vals);
+        free(at);
+        return -1;
+    }
+    n = 0;
+    for (int i = 0; i < t->ndevices; i++) {
+        const struct trace_series *s = trace_power(&t->devices[i]);
+        for (int k = 0; s && is_gpu(&t->devices[i]) && k < s->n; k++)
+            times[n++] = s->t[k];
+    }
+    qsort(times, n, sizeof *times, cmp_double);
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (m && times[k] == times[m - 1])
+            continue;
+        double sum = 0;
+        for (int i = 0; i < t->ndevices; i++) {
+            const struct trace_series *s = trace_power(&t->devices[i]);
+            if (!s || !s->n || !is_gpu(&t->devices[i]))
+                continue;
+            while (at[i] + 1 < s->n && s->t[at[i] + 1] <= times[k])
+                at[i]++;
+            sum += s->v[at[i]];
+        }
+        times[m] = times[k];
+        vals[m++] = sum;
+    }
+    free(at);
+    out->t = times;
+    out->v = vals;
+    out->n = out->cap = (int)m;
+    return 0;
+}
+
+/* Legend rows: a swatch (solid or dashed) and a text. */
+struct legend {
+    FILE *f;
+    double x, y;
+};
+
+static void legend_row(struct legend *l, const char *color, double width, int dashed,
+                       const char *label, const char *name, const char *tip)
+{
+    fprintf(l->f, "<g class=\"legend\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"%s\" stroke-width=\"%g\"%s/><text x=\"%.1f\" y=\"%.1f\" "
+                  "font-family=\"sans-serif\" font-size=\"11\">",
+            l->x, l->y, l->x + 20, l->y, color, width, dashed ? " stroke-dasharray=\"6,4\"" : "",
+            l->x + 26, l->y + 4);
+    xml_text(l->f, label);
+    if (name && name[0]) { /* long device names are cut to 30 characters */
+        char cut[TRACE_NAME_MAX];
+        snprintf(cut, sizeof cut, "%s", name);
+        if (strlen(cut) > 30)
+            strcpy(cut + 27, "...");
+        fputc(' ', l->f);
+        xml_text(l->f, cut);
+    }
+    if (tip && tip[0]) {
+        fprintf(l->f, "<title>");
+        xml_text(l->f, tip);
+        fprintf(l->f, "</title>");
+    }
+    fprintf(l->f, "</text></g>\n");
+    l->y += LEGEND_ROW;
+}
+
+static size_t legend_chars(const struct trace_device *d)
+{
+    size_t n = strlen(d->name);
+    return strlen(d->label) + (n ? 1 + (n > 30 ? 30 : n) : 0);
+}
+
+static void window_bands(FILE *f, const struct trace *t, const struct frame *fr, int labels)
+{
     for (int w = 0; w < t->nwindows; w++) {
         const struct trace_window *win = &t->windows[w];
-        double x0 = px(&fr, fmax(0, win->start_s)), x1 = px(&fr, fmin(fr.t_max, win->end_s));
-        fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#888\" "
-                   "fill-opacity=\"0.15\"><title>", x0, TOP, fmax(x1 - x0, 0.5), H - TOP - BOTTOM);
+        double x0 = px(fr, fmax(0, win->start_s)), x1 = px(fr, fmin(fr->t_max, win->end_s));
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#888\" "
+                   "fill-opacity=\"0.15\"><title>", x0, fr->top, fmax(x1 - x0, 0.5),
+                fr->bottom - fr->top);
         xml_text(f, win->name);
-        fprintf(f, "</title></rect>\n<text x=\"%.1f\" y=\"%d\" font-family=\"sans-serif\" "
-                   "font-size=\"10\" fill=\"#555\">", x0 + 2, TOP - 4);
+        fprintf(f, "</title></rect>\n");
+        if (!labels)
+            continue;
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-family=\"sans-serif\" font-size=\"10\" "
+                   "fill=\"#555\">", x0 + 2, fr->top - 4);
         xml_text(f, win->name);
         fprintf(f, "</text>\n");
+    }
+}
+
+int trace_svg_write(const struct trace *t, FILE *f)
+{
+    struct frame fr = {t->duration_s > 0 ? t->duration_s : 1, 0, 0, 0};
+    int nshown = 0, ngpus = 0, nlimits = 0, same_limit = 1;
+    double limit = 0;
+    size_t chars = 12; /* "total, N GPUs", "power limit X W" */
+    for (int i = 0; i < t->ndevices; i++) {
+        const struct trace_device *d = &t->devices[i];
+        const struct trace_series *s = trace_power(d);
+        if (!s)
+            continue;
+        nshown++;
+        ngpus += is_gpu(d);
+        for (int k = 0; k < s->n; k++)
+            fr.p_max = fmax(fr.p_max, s->v[k]);
+        if (d->power_limit_w > 0) {
+            fr.p_max = fmax(fr.p_max, d->power_limit_w);
+            same_limit &= !nlimits || d->power_limit_w == limit;
+            limit = d->power_limit_w;
+            nlimits++;
+        }
+        if (s->n)
+            fr.t_max = fmax(fr.t_max, s->t[s->n - 1]);
+        size_t c = legend_chars(d);
+        chars = c > chars ? c : chars;
+    }
+    fr.p_max = fr.p_max > 0 ? fr.p_max * 1.1 : 1;
+    if (!same_limit && chars < 28) /* "gpu12 power limit 700 W" */
+        chars = 28;
+
+    struct trace_series total = {0};
+    int with_total = ngpus >= TOTAL_MIN_GPUS && total_series(t, &total) == 0;
+    struct frame tf = fr;
+    if (with_total) {
+        tf.p_max = 0;
+        for (int k = 0; k < total.n; k++)
+            tf.p_max = fmax(tf.p_max, total.v[k]);
+        tf.p_max = tf.p_max > 0 ? tf.p_max * 1.1 : 1;
+        tf.top = TOP;
+        tf.bottom = TOP + TOTAL_PANEL_H;
+        fr.top = tf.bottom + PANEL_GAP;
+        fr.bottom = fr.top + DEVICE_PANEL_H;
+    } else {
+        fr.top = TOP;
+        fr.bottom = TOP + PANEL_H;
+    }
+    int rows = nshown + (nlimits > 0 ? (same_limit ? 1 : nlimits) : 0) + with_total;
+    int legend_x = LEFT + PLOT_W + 16;
+    int w = legend_x + 26 + (int)chars * CHAR_W + 10;
+    int h = (int)fr.bottom + BOTTOM;
+    if (TOP + 10 + rows * LEGEND_ROW + 10 > h)
+        h = TOP + 10 + rows * LEGEND_ROW + 10;
+
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "viewBox=\"0 0 %d %d\">\n<title>", w, h, w, h);
+    xml_text(f, t->title[0] ? t->title : "joule power trace");
+    fprintf(f, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", w, h);
+    fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-family=\"sans-serif\" "
+               "font-size=\"15\" font-weight=\"bold\">", LEFT);
+    xml_text(f, t->title[0] ? t->title : "joule power trace");
+    fprintf(f, "</text>\n");
+    if (with_total) {
+        axes(f, &tf, "total (W)", 0);
+        window_bands(f, t, &tf, 1);
+        power_path(f, &tf, &total, tf.t_max, "class=\"total\" stroke=\"#111\" stroke-width=\"2.5\"");
+    }
+    axes(f, &fr, with_total ? "per device (W)" : "power (W)", 1);
+    window_bands(f, t, &fr, !with_total);
+
+    struct legend lg = {f, legend_x, TOP + 10};
+    int thin = nshown >= THIN_MIN;
+    char style[128], text[96];
+    if (with_total) {
+        snprintf(text, sizeof text, "total, %d GPUs", ngpus);
+        legend_row(&lg, "#111", 3.5, 0, text, NULL, "the GPUs' power summed, upper panel");
+    }
+    if (nlimits > 0 && same_limit) {
+        fprintf(f, "<line class=\"limit\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
+                   "stroke=\"#555\" stroke-dasharray=\"6,4\"/>\n", LEFT, py(&fr, limit),
+                LEFT + PLOT_W, py(&fr, limit));
+        snprintf(text, sizeof text, "power limit %g W", limit);
+        legend_row(&lg, "#555", 1.5, 1, text, NULL, NULL);
     }
     for (int i = 0, shown = 0; i < t->ndevices; i++) {
         const struct trace_device *d = &t->devices[i];
@@ -141,32 +332,30 @@ int trace_svg_write(const struct trace *t, FILE *f)
         if (!s)
             continue;
         const char *color = palette[shown % NCOLORS];
-        if (d->power_limit_w > 0)
-            fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
-                       "stroke-dasharray=\"6,4\" stroke-opacity=\"0.7\"><title>%s power limit "
-                       "%g W</title></line>\n", LEFT, py(&fr, d->power_limit_w), W - RIGHT,
-                    py(&fr, d->power_limit_w), color, d->label, d->power_limit_w);
-        power_path(f, &fr, s, fr.t_max, color);
-        double ly = TOP + 10 + shown * 18;
-        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
-                   "stroke-width=\"3\"/><text x=\"%d\" y=\"%.1f\" font-family=\"sans-serif\" "
-                   "font-size=\"11\">", W - RIGHT + 12, ly, W - RIGHT + 32, ly, color,
-                W - RIGHT + 38, ly + 4);
-        xml_text(f, d->label);
-        if (d->name[0]) { /* the legend column fits about 30 characters */
-            char name[TRACE_NAME_MAX];
-            snprintf(name, sizeof name, "%s", d->name);
-            if (strlen(name) > 30)
-                strcpy(name + 27, "...");
-            fputc(' ', f);
-            xml_text(f, name);
-        }
-        fprintf(f, "<title>");
-        xml_text(f, d->name);
-        fprintf(f, "</title></text>\n");
+        if (d->power_limit_w > 0 && !same_limit)
+            fprintf(f, "<line class=\"limit\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
+                       "stroke=\"%s\" stroke-dasharray=\"6,4\" stroke-opacity=\"0.7\"/>\n",
+                    LEFT, py(&fr, d->power_limit_w), LEFT + PLOT_W, py(&fr, d->power_limit_w),
+                    color);
+        snprintf(style, sizeof style, "stroke=\"%s\" stroke-width=\"%s\"%s", color,
+                 thin ? "0.9" : "1.2", thin ? " stroke-opacity=\"0.75\"" : "");
+        power_path(f, &fr, s, fr.t_max, style);
+        legend_row(&lg, color, 3, 0, d->label, d->name, d->name);
         shown++;
     }
-    trace_svg_ramp_marks(f, t, &(struct svg_box){LEFT, W - RIGHT, TOP, H - BOTTOM, fr.t_max,
+    for (int i = 0, shown = 0; nlimits > 0 && !same_limit && i < t->ndevices; i++) {
+        const struct trace_device *d = &t->devices[i];
+        if (!trace_power(d))
+            continue;
+        if (d->power_limit_w > 0) {
+            snprintf(text, sizeof text, "%s power limit %g W", d->label, d->power_limit_w);
+            legend_row(&lg, palette[shown % NCOLORS], 1.5, 1, text, NULL, NULL);
+        }
+        shown++;
+    }
+    free(total.t);
+    free(total.v);
+    trace_svg_ramp_marks(f, t, &(struct svg_box){LEFT, LEFT + PLOT_W, fr.top, fr.bottom, fr.t_max,
                                                  fr.p_max});
     fprintf(f, "</svg>\n");
     return ferror(f) ? joule_set_error(JOULE_EIO, "writing the SVG failed") : 0;
@@ -178,7 +367,9 @@ int trace_html_write(const struct trace *t, FILE *f)
                "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
                "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}"
                "td:first-child,th:first-child{text-align:left}</style></head><body>\n"
-               "<h1>joule power trace</h1>\n");
+               "<h1>");
+    xml_text(f, t->title[0] ? t->title : "joule power trace");
+    fprintf(f, "</h1>\n");
     int rc = trace_svg_write(t, f);
     fprintf(f, "<table>\n<tr><th>device</th><th>energy_j</th><th>mean_power_w</th>"
                "<th>p99_power_w</th><th>peak_power_w</th></tr>\n");
