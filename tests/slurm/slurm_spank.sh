@@ -8,7 +8,9 @@
 #   3. the energy report (--joule-report with %j/%n) with per-node energy,
 #      which `joule report` merges;
 #   4. bad input (a limit out of range, a bad clock pair): the step fails
-#      with a clear message and the GPUs stay as they were.
+#      with a clear message and the GPUs stay as they were;
+#   9. a batch step's slurmstepd killed with SIGKILL: the job epilog puts
+#      the GPUs back from the job's record.
 # Usage: slurm_spank.sh PLUGIN_SO FAKE_NVML_LIB JOULE_CLI
 # Exits 77 (skip) with the reason where Slurm cannot start here.
 set -u
