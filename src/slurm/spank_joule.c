@@ -11,6 +11,9 @@
  *   exit           after every task has exited or was killed (also on
  *                  scancel and on failure): end the window, restore,
  *                  write the report, log one line.
+ * and in the job epilog (slurmd's epilog, as root, once per job and node)
+ *   job_epilog     puts back what the job's record (spank_state.h) says it
+ *                  changed, for a step whose slurmstepd died unrestored.
  * Failures return -1: Slurm stops a step only on a negative code (and
  * only for a plugin listed as "required" in plugstack.conf).
  * It never uses joule_options_set_restore_on_exit: that installs SIGINT
@@ -32,6 +35,7 @@
 
 #include "spank_policy.h"
 #include "spank_report.h"
+#include "spank_state.h"
 
 SPANK_PLUGIN(joule, 1);
 
@@ -95,7 +99,11 @@ static struct spank_option options[] = {
      1, OPT_REPORT, option_cb},
     SPANK_OPTIONS_TABLE_END};
 
-int slurm_spank_init(spank_t sp, int ac, char **av)
+/* The plugstack.conf arguments into site; env=NAME=VALUE is set in this
+ * process where libjoule runs (slurmstepd and the job epilog do not
+ * inherit slurmd's environment: this is how libjoule finds e.g. a vendor
+ * library elsewhere, and the test finds the NVML test double). */
+static int load_site(int ac, char **av, int set_env)
 {
     char err[600];
     memset(&site, 0, sizeof site);
@@ -105,20 +113,23 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
             return -1;
         }
     }
+    for (int i = 0; set_env && i < site.nenv; i++) {
+        char *eq = strchr(site.env[i], '=');
+        *eq = '\0';
+        setenv(site.env[i], eq + 1, 1);
+        *eq = '=';
+    }
+    return 0;
+}
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+    if (load_site(ac, av, spank_remote(sp) == 1))
+        return -1;
     for (struct spank_option *o = options; o->name; o++)
         if (spank_option_register(sp, o) != ESPANK_SUCCESS) {
             slurm_error("spank_joule: cannot register --%s", o->name);
             return -1;
-        }
-    /* env=NAME=VALUE: slurmstepd does not inherit slurmd's environment;
-     * this is how libjoule finds e.g. a vendor library elsewhere (and the
-     * test finds the NVML test double). */
-    if (spank_remote(sp) == 1)
-        for (int i = 0; i < site.nenv; i++) {
-            char *eq = strchr(site.env[i], '=');
-            *eq = '\0';
-            setenv(site.env[i], eq + 1, 1);
-            *eq = '=';
         }
     return ESPANK_SUCCESS;
 }
@@ -203,6 +214,51 @@ static int select_gpus(spank_t sp, char *err, size_t len)
     return 0;
 }
 
+static const char *state_dir(void)
+{
+    return site.state_dir[0] ? site.state_dir : SJ_STATE_DEFAULT_DIR;
+}
+
+/* GPU index g's device in ctx, or NULL. */
+static const joule_device *gpu_device(joule_ctx *ctx, int g)
+{
+    for (int i = 0; i < joule_device_count(ctx); i++) {
+        const joule_device *d = joule_device_at(ctx, i);
+        if (joule_device_kind(d) == JOULE_KIND_GPU && joule_device_index(d) == g)
+            return d;
+    }
+    return NULL;
+}
+
+/* Before the first change: what the step's GPUs are set to now, added to
+ * the job's record for the epilog. Without a record the step still runs
+ * (the step's own exit restores); only the safety net is missing. */
+static void record_for_epilog(void)
+{
+    const struct sj_policy *p = &step.pol;
+    struct sj_saved_gpu saved[SJ_MAX_GPUS];
+    int n = 0;
+    if (p->power_limit_w <= 0 && p->clock_min_mhz <= 0)
+        return;
+    for (int k = 0; k < step.ngpu; k++) {
+        const joule_device *d = gpu_device(step.ctx, step.gpus[k]);
+        double cur = 0, lo, hi, def, enf;
+        if (!d || !joule_device_uuid(d)[0])
+            continue;
+        memset(&saved[n], 0, sizeof saved[n]);
+        snprintf(saved[n].uuid, sizeof saved[n].uuid, "%s", joule_device_uuid(d));
+        if (p->power_limit_w > 0 &&
+            !joule_gpu_get_power_limit_w(step.ctx, step.gpus[k], &cur, &lo, &hi, &def, &enf))
+            saved[n].power_limit_w = cur;
+        saved[n].clocks_locked = p->clock_min_mhz > 0;
+        n++;
+    }
+    char err[600];
+    if (n && sj_state_record(state_dir(), step.job, saved, n, err, sizeof err))
+        slurm_error("joule: job %s step %s: no record for the job epilog (%s); the step's own "
+                    "end still restores the GPUs", step.job, step.step, err);
+}
+
 /* Checks every value against every GPU first, then sets them; a failure
  * part way puts back what was set. GPUs are left as they were on error. */
 static int apply(char *err, size_t len)
@@ -227,6 +283,7 @@ static int apply(char *err, size_t len)
             return -1;
         }
     }
+    record_for_epilog();
     int rc = 0;
     for (int k = 0; k < step.ngpu && !rc; k++) {
         int g = step.gpus[k];
@@ -374,5 +431,87 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
                failed ? ", restore FAILED" : ", restored", path[0] ? ", report " : "", path);
     joule_result_free(r);
     close_step();
+    return ESPANK_SUCCESS;
+}
+
+/* The job epilog, as root, after every step of the job on this node has
+ * ended: each step restores its own changes, so normally this finds the
+ * GPUs as the record says and only removes it. A step whose slurmstepd
+ * was killed (SIGKILL, a crash) left its limit or clocks behind: put
+ * back the settings from before the job's first change. */
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
+{
+    uint32_t job_id = 0;
+    char job[32], err[800];
+    /* Slurm calls no init() before the job epilog. */
+    if (load_site(ac, av, 1))
+        return ESPANK_SUCCESS;
+    if (spank_get_item(sp, S_JOB_ID, &job_id) != ESPANK_SUCCESS)
+        return ESPANK_SUCCESS;
+    snprintf(job, sizeof job, "%u", (unsigned)job_id);
+    struct sj_saved_gpu saved[SJ_STATE_MAX_GPUS];
+    int n = sj_state_load(state_dir(), job, saved, SJ_STATE_MAX_GPUS, err, sizeof err);
+    if (n < 0) {
+        slurm_error("joule: job %s epilog: %s", job, err);
+        sj_state_remove(state_dir(), job);
+        return ESPANK_SUCCESS;
+    }
+    if (n == 0)
+        return ESPANK_SUCCESS;
+    joule_options *o = NULL;
+    joule_ctx *ctx = NULL;
+    int rc = joule_options_create(&o);
+    if (!rc)
+        rc = joule_options_set_devices(o, "gpu");
+    if (!rc)
+        rc = joule_open(o, &ctx);
+    joule_options_destroy(o);
+    if (rc) {
+        /* Keep the record: an operator can see what to put back. */
+        slurm_error("joule: job %s epilog: cannot open the GPUs to check them (%s); their "
+                    "settings from before the job are in %s/job-%s.json",
+                    job, joule_last_error(), state_dir(), job);
+        return ESPANK_SUCCESS;
+    }
+    char done[1024] = "";
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        int g = -1;
+        size_t used = strlen(done);
+        if (joule_parse_gpu_list(ctx, saved[i].uuid, &g, 1) != 1) {
+            slurm_error("joule: job %s epilog: GPU %s is gone: %s", job, saved[i].uuid,
+                        joule_last_error());
+            failed = 1;
+            continue;
+        }
+        double cur = 0, lo, hi, def, enf;
+        if (saved[i].power_limit_w > 0 &&
+            !joule_gpu_get_power_limit_w(ctx, g, &cur, &lo, &hi, &def, &enf) &&
+            fabs(cur - saved[i].power_limit_w) >= 0.5) {
+            if (joule_gpu_set_power_limit_w(ctx, g, saved[i].power_limit_w)) {
+                slurm_error("joule: job %s epilog: cannot put gpu%d's power limit back to %g W: %s",
+                            job, g, saved[i].power_limit_w, joule_last_error());
+                failed = 1;
+            } else {
+                snprintf(done + used, sizeof done - used, " gpu%d %g->%g W", g, cur,
+                         saved[i].power_limit_w);
+            }
+        }
+        /* NVML cannot read a locked range back: unlock whatever a step
+         * locked (a no-op when the step already did). */
+        if (saved[i].clocks_locked && joule_gpu_reset_clocks(ctx, g)) {
+            slurm_error("joule: job %s epilog: cannot unlock gpu%d's SM clocks: %s", job, g,
+                        joule_last_error());
+            failed = 1;
+        }
+    }
+    joule_close(ctx);
+    if (done[0])
+        slurm_info("joule: job %s epilog: a step ended without restoring (slurmstepd killed?); "
+                   "put back:%s", job, done);
+    else
+        slurm_debug("joule: job %s epilog: the GPUs are as before the job", job);
+    if (!failed)
+        sj_state_remove(state_dir(), job);
     return ESPANK_SUCCESS;
 }

@@ -73,6 +73,8 @@ int sj_parse_site_arg(struct sj_site *site, const char *arg, char *err, size_t l
         return sj_parse_clocks(v, &site->dflt.clock_min_mhz, &site->dflt.clock_max_mhz, err, len);
     if (KEY("report_dir"))
         return copy_path(site->report_dir, sizeof site->report_dir, v, "report_dir", err, len);
+    if (KEY("state_dir"))
+        return copy_path(site->state_dir, sizeof site->state_dir, v, "state_dir", err, len);
     if (KEY("env")) {
         const char *veq = strchr(v, '=');
         if (!veq || veq == v || strlen(v) >= sizeof site->env[0]) {
@@ -89,7 +91,7 @@ int sj_parse_site_arg(struct sj_site *site, const char *arg, char *err, size_t l
 #undef KEY
     snprintf(err, len,
              "unknown plugstack.conf argument '%s' (known: default_power_limit=W, "
-             "default_gpu_clocks=MIN,MAX, report_dir=DIR, env=NAME=VALUE)",
+             "default_gpu_clocks=MIN,MAX, report_dir=DIR, state_dir=DIR, env=NAME=VALUE)",
              arg);
     return -1;
 }

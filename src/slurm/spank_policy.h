@@ -19,6 +19,8 @@ struct sj_policy {
 struct sj_site {
     struct sj_policy dflt;     /* default_power_limit, default_gpu_clocks */
     char report_dir[SJ_PATH_MAX]; /* report_dir: default report folder */
+    char state_dir[SJ_PATH_MAX];  /* state_dir: the jobs' records for the
+                                   * epilog ("": SJ_STATE_DEFAULT_DIR) */
     int nenv;
     char env[SJ_MAX_ENV][512]; /* env=NAME=VALUE, set in slurmstepd */
 };
@@ -28,7 +30,8 @@ int sj_parse_watts(const char *s, double *w, char *err, size_t len);
 /* "MIN,MAX" SM clocks in MHz, 0 < MIN <= MAX. */
 int sj_parse_clocks(const char *s, int *min_mhz, int *max_mhz, char *err, size_t len);
 /* One plugstack.conf argument (default_power_limit=W,
- * default_gpu_clocks=MIN,MAX, report_dir=DIR, env=NAME=VALUE). */
+ * default_gpu_clocks=MIN,MAX, report_dir=DIR, state_dir=DIR,
+ * env=NAME=VALUE). */
 int sj_parse_site_arg(struct sj_site *site, const char *arg, char *err, size_t len);
 /* The step's effective policy: its own options over the site's defaults;
  * a step that names no report gets report_dir/%j/%n.step%s.json. */

@@ -8,7 +8,9 @@
 #   3. the energy report (--joule-report with %j/%n) with per-node energy,
 #      which `joule report` merges;
 #   4. bad input (a limit out of range, a bad clock pair): the step fails
-#      with a clear message and the GPUs stay as they were.
+#      with a clear message and the GPUs stay as they were;
+#   9. a batch step's slurmstepd killed with SIGKILL: the job epilog puts
+#      the GPUs back from the job's record.
 # Usage: slurm_spank.sh PLUGIN_SO FAKE_NVML_LIB JOULE_CLI
 # Exits 77 (skip) with the reason where Slurm cannot start here.
 set -u
@@ -80,7 +82,7 @@ unset CUDA_VISIBLE_DEVICES
 mkdir -p "$T/state" "$T/spool" "$T/reports"
 # env=: slurmstepd does not inherit slurmd's environment (test-only use:
 # libjoule finds the NVML double through these).
-PLUGIN_ENV="env=JOULE_NVML_LIBRARY=$FAKE_LIB env=JOULE_FAKE_NVML_CONFIG=$T/nvml.json env=JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so env=JOULE_DAEMON=off"
+PLUGIN_ENV="state_dir=$T/spank-state env=JOULE_NVML_LIBRARY=$FAKE_LIB env=JOULE_FAKE_NVML_CONFIG=$T/nvml.json env=JOULE_ROCM_SMI_LIBRARY=/nonexistent/librocm_smi64.so env=JOULE_DAEMON=off"
 plugstack() { echo "required $PLUGIN $* $PLUGIN_ENV" >"$T/plugstack.conf"; }
 plugstack "report_dir=$T/site"
 cat >"$T/slurm.conf" <<EOF
@@ -267,4 +269,44 @@ echo "plugstack bogus=1: rc $rc: $out" | head -3
 [ $rc != 0 ] && echo "$out" | grep -q "unknown plugstack.conf argument 'bogus=1'" \
     || fail "an unknown plugstack.conf argument was not an error"
 echo "7. site default 250 W, the step's 500 W wins, unknown argument refused: ok"
+# --- 9. a killed slurmstepd: the job epilog puts the GPUs back --------------------
+# SIGKILL stops the batch step's slurmstepd before its exit callback:
+# nothing restores there; the job's record (state_dir) lets the job
+# epilog put back the limit and unlock the clocks.
+plugstack "report_dir=$T/site"
+cat >"$T/kill.sh" <<EOF
+#!/bin/sh
+echo \$\$ >"$T/kill.pid"
+exec sleep 300
+EOF
+jid=$(sbatch --parsable --joule-power-limit=320 --joule-gpu-clocks=1100,1400 -o /dev/null "$T/kill.sh") \
+    || fail "sbatch refused the job: $jid"
+for i in $(seq 1 60); do
+    [ "$(pl 0)" = 320 ] && [ -s "$T/kill.pid" ] && break
+    sleep 0.5
+done
+[ "$(pl 0)" = 320 ] && [ "$(pl 1)" = 320 ] || fail "job $jid: limits $(pl 0)/$(pl 1) W, not 320 W"
+[ -f "$T/spank-state/job-$jid.json" ] || fail "no epilog record $T/spank-state/job-$jid.json"
+stepd=""
+for p in $(pgrep -f "slurmstepd: \[$jid.batch\]" 2>/dev/null); do
+    grep -q "$T" /proc/$p/environ 2>/dev/null && stepd=$p
+done
+[ -n "$stepd" ] || fail "no slurmstepd for job $jid.batch"
+kill -9 "$stepd"
+sleep 1
+[ "$(pl 0)" = 320 ] || fail "the limit changed when slurmstepd was killed: $(pl 0) W"
+echo "job $jid: slurmstepd $stepd killed, GPUs left at $(pl 0) W, clocks $(state lock_min_mhz 0)-$(state lock_max_mhz 0) MHz"
+scancel "$jid"
+for i in $(seq 1 60); do
+    [ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] && [ "$(state lock_min_mhz 1)" = 0 ] && break
+    sleep 0.5
+done
+kill "$(cat "$T/kill.pid")" 2>/dev/null  # the job's task, orphaned with its slurmstepd
+[ "$(pl 0)" = 700 ] && [ "$(pl 1)" = 700 ] \
+    || fail "the job epilog did not put the limits back: $(pl 0)/$(pl 1) W"
+[ "$(state lock_min_mhz 0)" = 0 ] && [ "$(state lock_max_mhz 1)" = 0 ] || fail "the job epilog did not unlock the SM clocks"
+grep -q "joule: job $jid epilog: a step ended without restoring" "$T/slurmd.log" \
+    || fail "no epilog line for job $jid in slurmd's log"
+[ ! -e "$T/spank-state/job-$jid.json" ] || fail "the epilog left its record behind"
+echo "9. slurmstepd killed: the job epilog put back 700 W and unlocked the clocks: ok"
 echo "slurm spank: passed"

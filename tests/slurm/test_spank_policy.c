@@ -1,6 +1,7 @@
 /* The SPANK plugin's parts that need no Slurm: option and plugstack.conf
- * parsing, report paths, and the report itself (on simulated GPUs),
- * written as root and through the as-the-user child. */
+ * parsing, report paths, the report itself (on simulated GPUs), written
+ * as root and through the as-the-user child, and the job's record for
+ * the epilog. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "spank_policy.h"
 #include "spank_report.h"
+#include "spank_state.h"
 #include "test_support.h"
 
 static void test_watts(void **state)
@@ -170,12 +172,66 @@ static void test_report(void **state)
     unsetenv("JOULE_SIM_LOAD");
 }
 
+/* The job's record for the epilog: steps merge into it, and a GPU keeps
+ * the original of the job's first change. */
+static void test_state(void **state)
+{
+    (void)state;
+    char *dir = ts_mkdtemp(), sub[600], err[700];
+    snprintf(sub, sizeof sub, "%s/run/joule/spank", dir);
+    struct sj_saved_gpu got[SJ_STATE_MAX_GPUS];
+    assert_int_equal(sj_state_load(sub, "7", got, SJ_STATE_MAX_GPUS, err, sizeof err), 0);
+
+    /* The batch step changes gpu A's limit (700 W before) and locks B. */
+    struct sj_saved_gpu first[2] = {{.uuid = "GPU-A", .power_limit_w = 700},
+                                    {.uuid = "GPU-B", .clocks_locked = 1}};
+    assert_int_equal(sj_state_record(sub, "7", first, 2, err, sizeof err), 0);
+    /* A nested step sees the job's own 350 W on A, sets B's limit
+     * (then 650 W) and adds C. */
+    struct sj_saved_gpu second[3] = {{.uuid = "GPU-A", .power_limit_w = 350},
+                                     {.uuid = "GPU-B", .power_limit_w = 650},
+                                     {.uuid = "GPU-C", .power_limit_w = 500, .clocks_locked = 1}};
+    assert_int_equal(sj_state_record(sub, "7", second, 3, err, sizeof err), 0);
+    assert_int_equal(sj_state_load(sub, "7", got, SJ_STATE_MAX_GPUS, err, sizeof err), 3);
+    assert_string_equal(got[0].uuid, "GPU-A");
+    assert_true(got[0].power_limit_w == 700);
+    assert_int_equal(got[0].clocks_locked, 0);
+    assert_true(got[1].power_limit_w == 650);
+    assert_int_equal(got[1].clocks_locked, 1);
+    assert_string_equal(got[2].uuid, "GPU-C");
+    assert_int_equal(got[2].clocks_locked, 1);
+    /* Another job's record is its own. */
+    assert_int_equal(sj_state_load(sub, "8", got, SJ_STATE_MAX_GPUS, err, sizeof err), 0);
+    /* Fewer slots than GPUs: the first ones. */
+    assert_int_equal(sj_state_load(sub, "7", got, 1, err, sizeof err), 1);
+
+    sj_state_remove(sub, "7");
+    assert_int_equal(sj_state_load(sub, "7", got, SJ_STATE_MAX_GPUS, err, sizeof err), 0);
+
+    /* A damaged record is an error that names the file. */
+    assert_int_equal(ts_write(sub, "job-9.json", "{\"gpus\": 3"), 0);
+    assert_int_equal(sj_state_load(sub, "9", got, SJ_STATE_MAX_GPUS, err, sizeof err), -1);
+    assert_non_null(strstr(err, "job-9.json is not a joule job record"));
+    /* A folder that cannot be made. */
+    assert_int_equal(sj_state_record("/proc/joule-no/spank", "7", first, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot create /proc/joule-no"));
+
+    struct sj_site site;
+    memset(&site, 0, sizeof site);
+    assert_int_equal(sj_parse_site_arg(&site, "state_dir=/var/run/js", err, sizeof err), 0);
+    assert_string_equal(site.state_dir, "/var/run/js");
+    assert_int_equal(sj_parse_site_arg(&site, "state_dir=", err, sizeof err), -1);
+
+    ts_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watts),   cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_site_args), cmocka_unit_test(test_expand),
-        cmocka_unit_test(test_report),
+        cmocka_unit_test(test_report),  cmocka_unit_test(test_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
