@@ -129,60 +129,21 @@ static int is_gpu(const struct trace_device *d)
     return strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The sum of the GPUs' power step functions, at every time any of them
- * changes; before its first sample a series counts its first value. */
+/* The sum of the GPUs' power step functions (trace_sum: a GPU counts from
+ * its first sample on, as in `joule analyze`'s GPU sum). */
 static int total_series(const struct trace *t, struct trace_series *out)
 {
     memset(out, 0, sizeof *out);
-    size_t n = 0;
-    for (int i = 0; i < t->ndevices; i++) {
+    const struct trace_series *gpus[TRACE_MAX_DEVICES];
+    int n = 0;
+    for (int i = 0; i < t->ndevices && n < TRACE_MAX_DEVICES; i++) {
         const struct trace_series *s = trace_power(&t->devices[i]);
-        if (s && is_gpu(&t->devices[i]))
-            n += (size_t)s->n;
+        if (s && s->n && is_gpu(&t->devices[i]))
+            gpus[n++] = s;
     }
-    if (n == 0 || n > INT32_MAX)
+    if (n == 0 || trace_sum(gpus, n, &out->t, &out->v, &out->n))
         return -1;
-    double *times = malloc(n * sizeof *times), *vals = malloc(n * sizeof *vals);
-    int *at = calloc((size_t)t->ndevices, sizeof *at);
-    if (!times || !vals || !at) {
-        free(times);
-        free(vals);
-        free(at);
-        return -1;
-    }
-    n = 0;
-    for (int i = 0; i < t->ndevices; i++) {
-        const struct trace_series *s = trace_power(&t->devices[i]);
-        for (int k = 0; s && is_gpu(&t->devices[i]) && k < s->n; k++)
-            times[n++] = s->t[k];
-    }
-    qsort(times, n, sizeof *times, cmp_double);
-    size_t m = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (m && times[k] == times[m - 1])
-            continue;
-        double sum = 0;
-        for (int i = 0; i < t->ndevices; i++) {
-            const struct trace_series *s = trace_power(&t->devices[i]);
-            if (!s || !s->n || !is_gpu(&t->devices[i]))
-                continue;
-            while (at[i] + 1 < s->n && s->t[at[i] + 1] <= times[k])
-                at[i]++;
-            sum += s->v[at[i]];
-        }
-        times[m] = times[k];
-        vals[m++] = sum;
-    }
-    free(at);
-    out->t = times;
-    out->v = vals;
-    out->n = out->cap = (int)m;
+    out->cap = out->n;
     return 0;
 }
 
