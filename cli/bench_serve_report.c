@@ -270,20 +270,6 @@ static double nice_step(double span, int want)
 #define TOP 40
 #define BOTTOM 60
 
-static void svg_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20)
-                fputc(*s, f);
-        }
-    }
-}
-
 void bench_serve_svg(FILE *f, const struct bench_args *a, const struct bench_summary *s)
 {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
@@ -318,10 +304,10 @@ void bench_serve_svg(FILE *f, const struct bench_args *a, const struct bench_sum
     snprintf(title, sizeof title, "%.100s: energy per token against ITL p90",
              a->model ? a->model : "joule bench serve");
     fprintf(f, "<title>");
-    svg_text(f, title);
+    cli_xml_text(f, title);
     fprintf(f, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
     fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"15\">", LEFT);
-    svg_text(f, title);
+    cli_xml_text(f, title);
     fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                "stroke=\"#444\"/>\n", LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);
     double xs = nice_step(x1 - x0, 6), ys = nice_step(y1 - y0, 6);

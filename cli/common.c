@@ -53,6 +53,20 @@ void cli_json_number(cJSON *o, const char *key, double v)
         cJSON_AddNullToObject(o, key);
 }
 
+void cli_xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        default:
+            if ((unsigned char)*s >= 0x20)
+                fputc(*s, f);
+        }
+    }
+}
+
 void cli_wall_timestamp(char *buf, size_t len)
 {
     struct timeval tv;

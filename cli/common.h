@@ -56,6 +56,9 @@ double cli_mean(const double *v, int n, int stride);
 double cli_stddev(const double *v, int n, int stride);
 /* key: v, or null where v is NaN or infinite (not JSON numbers). */
 void cli_json_number(struct cJSON *o, const char *key, double v);
+/* s as XML character data (<, >, & escaped; control characters dropped),
+ * for the SVG plots' titles and labels. */
+void cli_xml_text(FILE *f, const char *s);
 /* The local wall clock as "2026-01-01T12:00:00.123", for streamed rows. */
 void cli_wall_timestamp(char *buf, size_t len);
 /* Formats seconds as "1.234 s" or "12 ms". */

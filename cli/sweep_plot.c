@@ -5,26 +5,14 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "common.h"
+
 #define W 720
 #define H 480
 #define LEFT 80
 #define RIGHT 30
 #define TOP 40
 #define BOTTOM 60
-
-static void xml_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20)
-                fputc(*s, f);
-        }
-    }
-}
 
 static double nice_step(double span, int want)
 {
@@ -60,11 +48,11 @@ void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
                "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
             W, H, W, H);
     fprintf(f, "<title>");
-    xml_text(f, title);
+    cli_xml_text(f, title);
     fprintf(f, "</title>\n");
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
     fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"15\">", LEFT);
-    xml_text(f, title);
+    cli_xml_text(f, title);
     fprintf(f, "</text>\n");
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                "stroke=\"#444\"/>\n", LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);

@@ -38,29 +38,7 @@ static double now_s(void)
 }
 
 /* Runs joule with args (NULL-terminated) and env; captures both streams. */
-static int joule_cli(char *const env[], char **out, char **err, ...)
-{
-    char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)JOULE_TEST_CLI;
-    va_list ap;
-    va_start(ap, err);
-    for (char *a; n < 63 && (a = va_arg(ap, char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    char *o = NULL, *e = NULL;
-    int rc = ts_run(argv, env, &o, &e);
-    if (out)
-        *out = o;
-    else
-        free(o);
-    if (err)
-        *err = e;
-    else
-        free(e);
-    return rc;
-}
+#define joule_cli(env, out, err, ...) ts_run_args(JOULE_TEST_CLI, env, out, err, __VA_ARGS__)
 
 static char *tmp_path(const char *name)
 {

@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,4 +251,28 @@ size_t ts_pipeline_profile_csv(char *buf, size_t len, int nfreq, int step_mhz, d
                                       ins ? "backward" : "forward", f, t, p * t);
             }
     return n;
+}
+
+int ts_run_args(const char *prog, char *const env[], char **out, char **err, ...)
+{
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)prog;
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; n < 63 && (a = va_arg(ap, char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char *o = NULL, *e = NULL;
+    int rc = ts_run(argv, env, &o, &e);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (err)
+        *err = e;
+    else
+        free(e);
+    return rc;
 }

@@ -23,6 +23,10 @@ char *ts_read(const char *path);
  * 128+signal, or -1 if it could not run. */
 int ts_run(char *const argv[], char *const env[], char **out, char **err);
 
+/* ts_run of `prog` with the NULL-terminated arguments that follow err
+ * (at most 62): how the CLI tests run `joule ARGS...`. */
+int ts_run_args(const char *prog, char *const env[], char **out, char **err, ...);
+
 /* Runs argv with stdout going to stdout_path (e.g. /dev/full) and stderr
  * captured into a malloc'd string. Returns the exit status as ts_run. */
 int ts_run_to(char *const argv[], const char *stdout_path, char **err);
