@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "base/error.h"
@@ -133,6 +134,14 @@ static int rsmi_open(char *reason, size_t reason_len)
         "librocm_smi64.so", "librocm_smi64.so.7", "librocm_smi64.so.6",
         "librocm_smi64.so.5", "/opt/rocm/lib/librocm_smi64.so", NULL};
     const char *path;
+    /* Without the DRM class no amdgpu device exists, and the system's ROCm
+     * SMI (installed with Slurm's rsmi plugin or hwloc on NVIDIA-only
+     * nodes too) prints errors on stderr from rsmi_init: skip it then. A
+     * library named by the variable (a test double) is always tried. */
+    if (!getenv("JOULE_ROCM_SMI_LIBRARY") && access("/sys/class/drm", F_OK) != 0) {
+        snprintf(reason, reason_len, "no /sys/class/drm: no amdgpu driver is loaded");
+        return JOULE_ENODEV;
+    }
     lib_handle = vendor_dlopen("JOULE_ROCM_SMI_LIBRARY", defaults,
                                "librocm_smi64.so not found (no ROCm installed?); set "
                                "JOULE_ROCM_SMI_LIBRARY to its path",
