@@ -24,7 +24,8 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
             "usage: joule run [--devices SPEC] [-r N] [--json|--csv] [-o FILE]\n"
-            "                 [--trace FILE [--interval T]] [--job-report DIR] [--] CMD [ARGS...]\n\n"
+            "                 [--trace FILE [--interval T]] [--job-report DIR]\n"
+            "                 [--carbon FILE|G] [--price FILE|P] [--pue X] [--] CMD [ARGS...]\n\n"
             "Run CMD and report elapsed time, energy per device with totals, and average\n"
             "power, like `perf stat`. Device energy is whole-device: it includes every\n"
             "process using the device, not only CMD. SIGINT and SIGTERM sent to joule are\n"
