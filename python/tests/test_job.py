@@ -4,20 +4,13 @@ each host's devices counted once. The combining is checked on its own
 GPUs against the sim model (docs/sim.md: an h100 at load 0.5 draws
 385 W)."""
 
-import json
-import math
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import textwrap
 import unittest
 
 import joule
 from joule.monitor import _job
 
-from .test_zeus_dropin import child_env, torch_python
+from .test_zeus_dropin import run_two_gloo_ranks
 
 H100_HALF_W = 385.0
 
@@ -108,40 +101,9 @@ RANK_SCRIPT = textwrap.dedent("""\
 
 class TwoGlooRanks(unittest.TestCase):
     def run_ranks(self, **env_extra):
-        exe = torch_python()
-        if exe is None:
-            self.skipTest("PyTorch (torch.distributed) is not installed for "
-                          "%s nor /usr/bin/python3: apt-get install "
-                          "python3-torch" % sys.executable)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with tempfile.TemporaryDirectory(prefix="joule-py-job-") as d:
-            script = os.path.join(d, "rank.py")
-            with open(script, "w") as f:
-                f.write(RANK_SCRIPT)
-            procs = []
-            for rank in (0, 1):
-                env = child_env(RANK=str(rank), WORLD_SIZE="2",
-                                MASTER_ADDR="127.0.0.1",
-                                MASTER_PORT=str(port), HOME=d,
-                                JOULE_SIM_LOAD="0.5", **env_extra)
-                env.pop("JOULE_MPI_FAKE_NODES", None)
-                env.update(env_extra)
-                procs.append(subprocess.Popen(
-                    [exe, script], env=env, cwd=d, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, text=True))
-            outs = []
-            for p in procs:
-                try:
-                    out, err = p.communicate(timeout=240)
-                except subprocess.TimeoutExpired:
-                    for q in procs:
-                        q.kill()
-                    self.fail("the ranks did not finish")
-                self.assertEqual(p.returncode, 0, out + err)
-                outs.append(json.loads([x for x in out.splitlines()
-                                        if x.startswith("RESULT ")][0][7:]))
+        env = {"JOULE_SIM_LOAD": "0.5", "JOULE_MPI_FAKE_NODES": None}
+        env.update(env_extra)
+        outs = run_two_gloo_ranks(self, RANK_SCRIPT, "joule-py-job-", **env)
         # Every rank got the same job result.
         self.assertEqual(outs[0]["total"], outs[1]["total"])
         self.assertEqual(outs[0]["nodes"], outs[1]["nodes"])

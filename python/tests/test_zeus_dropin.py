@@ -462,41 +462,54 @@ def torch_python():
     return other_torch_python()
 
 
+def run_two_gloo_ranks(test, script, prefix, **extra):
+    """Runs script as ranks 0 and 1 of a gloo group on loopback (HOME and
+    XDG_DATA_HOME a fresh folder; extra env, a None value removing the
+    variable) and returns what each printed on its "RESULT <json>" line.
+    Skips test when no Python has torch.distributed."""
+    exe = torch_python()
+    if exe is None:
+        test.skipTest("PyTorch (torch.distributed) is not installed for "
+                      "%s nor /usr/bin/python3: apt-get install "
+                      "python3-torch" % sys.executable)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        path = os.path.join(d, "rank.py")
+        with open(path, "w") as f:
+            f.write(script)
+        procs = []
+        for rank in (0, 1):
+            env = child_env(RANK=str(rank), WORLD_SIZE="2",
+                            MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                            HOME=d, XDG_DATA_HOME=d)
+            for k, v in extra.items():
+                if v is None:
+                    env.pop(k, None)
+                else:
+                    env[k] = v
+            procs.append(subprocess.Popen(
+                [exe, path], env=env, cwd=d, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True))
+        outs = []
+        for p in procs:
+            try:
+                out, err = p.communicate(timeout=240)
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                test.fail("the ranks did not finish")
+            test.assertEqual(p.returncode, 0, out + err)
+            outs.append(json.loads([x for x in out.splitlines()
+                                    if x.startswith("RESULT ")][0][7:]))
+    return outs
+
+
 @unittest.skipUnless(HAS_PLO, "libjoule has no power-limit optimizer")
 class CrossRankDecision(unittest.TestCase):
     def test_two_gloo_ranks_apply_one_limit(self):
-        exe = torch_python()
-        if exe is None:
-            self.skipTest("PyTorch (torch.distributed) is not installed for "
-                          "%s nor /usr/bin/python3: apt-get install "
-                          "python3-torch" % sys.executable)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with tempfile.TemporaryDirectory(prefix="joule-py-ddp-") as d:
-            script = os.path.join(d, "rank.py")
-            with open(script, "w") as f:
-                f.write(RANK_SCRIPT)
-            procs = []
-            for rank in (0, 1):
-                env = child_env(RANK=str(rank), WORLD_SIZE="2",
-                                MASTER_ADDR="127.0.0.1",
-                                MASTER_PORT=str(port), HOME=d,
-                                XDG_DATA_HOME=d)
-                procs.append(subprocess.Popen(
-                    [exe, script], env=env, cwd=d, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, text=True))
-            outs = []
-            for p in procs:
-                try:
-                    out, err = p.communicate(timeout=240)
-                except subprocess.TimeoutExpired:
-                    for q in procs:
-                        q.kill()
-                    self.fail("the ranks did not finish")
-                self.assertEqual(p.returncode, 0, out + err)
-                outs.append(json.loads([x for x in out.splitlines()
-                                        if x.startswith("RESULT ")][0][7:]))
+        outs = run_two_gloo_ranks(self, RANK_SCRIPT, "joule-py-ddp-")
         r0, r1 = outs
         self.assertEqual(r0["state"], "done")
         self.assertEqual(r1["state"], "done")
