@@ -188,6 +188,29 @@ static double peak_power(joule_sampler *s, int i, double start, double now)
     return peak;
 }
 
+struct device_tick {
+    enum format fmt;
+    joule_ctx *ctx;
+    joule_sampler *s;
+    int n;
+    double sample_ms, start;
+    const double *e0;
+};
+
+/* One row per device; 1 when stdout is full or closed (fflush says why). */
+static int device_tick(void *arg, double t)
+{
+    (void)t; /* the rows show when they were read, not when they were due */
+    const struct device_tick *d = arg;
+    double now = joule_now_s(), elapsed = now - d->start;
+    char stamp[64];
+    cli_wall_timestamp(stamp, sizeof stamp);
+    for (int i = 0; i < d->n; i++)
+        print_row(d->fmt, d->ctx, d->s, i, now, d->sample_ms, elapsed,
+                  energy_since(d->ctx, d->s, i, d->start, now, d->e0[i]), stamp);
+    return cli_close_output("monitor", stdout, "-") ? 1 : 0;
+}
+
 int cmd_monitor(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -300,36 +323,9 @@ int cmd_monitor(int argc, char **argv)
                "throttle\n");
     fflush(stdout);
 
-    /* The last sleep ends at the deadline, not a whole interval later. */
-    const int64_t interval_ns = (int64_t)(interval_ms * 1e6);
-    const int64_t origin_ns = (int64_t)origin.tv_sec * 1000000000LL + origin.tv_nsec;
-    const int64_t deadline_ns = duration > 0 ? origin_ns + (int64_t)(duration * 1e9) : INT64_MAX;
-    int64_t next_ns = origin_ns;
-    int write_failed = 0;
-    while (!stop_requested) {
-        next_ns += interval_ns;
-        if (next_ns > deadline_ns)
-            next_ns = deadline_ns;
-        struct timespec next = {(time_t)(next_ns / 1000000000LL), (long)(next_ns % 1000000000LL)};
-        while (!stop_requested &&
-               clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-            ;
-        if (stop_requested)
-            break;
-        double now = joule_now_s(), elapsed = now - start;
-        char stamp[64];
-        cli_wall_timestamp(stamp, sizeof stamp);
-        for (int i = 0; i < n; i++)
-            print_row(fmt, ctx, s, i, now, sample_ms, elapsed,
-                      energy_since(ctx, s, i, start, now, e0[i]), stamp);
-        /* A full or closed stdout ends the watch (with fflush's reason). */
-        if (cli_close_output("monitor", stdout, "-")) {
-            write_failed = 1;
-            break;
-        }
-        if (next_ns >= deadline_ns)
-            break;
-    }
+    struct device_tick dt = {fmt, ctx, s, n, sample_ms, start, e0};
+    int write_failed = cli_every(&origin, interval_ms, duration, &stop_requested, device_tick,
+                                 &dt);
     double end = joule_now_s(), elapsed = end - start;
     for (int i = 0; i < n; i++) /* fresh, like e0 */
         e1[i] = energy_since(ctx, s, i, start, end, e0[i]);

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -51,6 +52,31 @@ void cli_json_number(cJSON *o, const char *key, double v)
         cJSON_AddNumberToObject(o, key, v);
     else
         cJSON_AddNullToObject(o, key);
+}
+
+int cli_every(const struct timespec *origin, double interval_ms, double duration_s,
+              volatile sig_atomic_t *stop, int (*tick)(void *arg, double t), void *arg)
+{
+    const int64_t interval_ns = (int64_t)(interval_ms * 1e6);
+    const int64_t origin_ns = (int64_t)origin->tv_sec * 1000000000LL + origin->tv_nsec;
+    const int64_t deadline_ns = duration_s > 0 ? origin_ns + (int64_t)(duration_s * 1e9) : INT64_MAX;
+    int64_t next_ns = origin_ns;
+    while (!*stop) {
+        next_ns += interval_ns;
+        if (next_ns > deadline_ns)
+            next_ns = deadline_ns;
+        struct timespec next = {(time_t)(next_ns / 1000000000LL), (long)(next_ns % 1000000000LL)};
+        while (!*stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        if (*stop)
+            break;
+        int rc = tick(arg, (double)(next_ns - origin_ns) / 1e9);
+        if (rc)
+            return rc;
+        if (next_ns >= deadline_ns)
+            break;
+    }
+    return 0;
 }
 
 void cli_xml_text(FILE *f, const char *s)

@@ -3,7 +3,9 @@
 #define JOULE_CLI_COMMON_H
 
 #include <joule/joule.h>
+#include <signal.h>
 #include <stdio.h>
+#include <time.h>
 
 /* Opens a context for spec (NULL: $JOULE_DEVICES or all); prints the
  * library's message and returns NULL on failure. */
@@ -56,6 +58,13 @@ double cli_mean(const double *v, int n, int stride);
 double cli_stddev(const double *v, int n, int stride);
 /* key: v, or null where v is NaN or infinite (not JSON numbers). */
 void cli_json_number(struct cJSON *o, const char *key, double v);
+/* Calls tick(arg, t) every interval_ms after origin (CLOCK_MONOTONIC), t
+ * the scheduled seconds since origin, on absolute deadlines so it never
+ * drifts; with duration_s > 0 the last call is at duration_s, not a whole
+ * interval later. Stops when *stop is set (a signal) or tick returns
+ * nonzero, and returns that value (0 otherwise): `joule monitor`'s loop. */
+int cli_every(const struct timespec *origin, double interval_ms, double duration_s,
+              volatile sig_atomic_t *stop, int (*tick)(void *arg, double t), void *arg);
 /* s as XML character data (<, >, & escaped; control characters dropped),
  * for the SVG plots' titles and labels. */
 void cli_xml_text(FILE *f, const char *s);

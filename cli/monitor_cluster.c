@@ -220,6 +220,19 @@ static unsigned long long print_totals(FILE *out, joule_cluster *c, double elaps
     return events;
 }
 
+struct cluster_tick {
+    int fmt;
+    joule_cluster *c;
+};
+
+/* One table row per node and the total; 1 when stdout is lost. */
+static int cluster_tick(void *arg, double t)
+{
+    const struct cluster_tick *ct = arg;
+    print_tick(ct->fmt, ct->c, t);
+    return cli_close_output("monitor", stdout, "-") ? 1 : 0;
+}
+
 int monitor_cluster(const char *list, const char *token_file, double interval_ms,
                     double duration, int fmt)
 {
@@ -279,29 +292,9 @@ int monitor_cluster(const char *list, const char *token_file, double interval_ms
 
     struct timespec origin;
     clock_gettime(CLOCK_MONOTONIC, &origin);
-    const int64_t interval_ns = (int64_t)(interval_ms * 1e6);
-    const int64_t origin_ns = (int64_t)origin.tv_sec * 1000000000LL + origin.tv_nsec;
-    const int64_t deadline_ns = duration > 0 ? origin_ns + (int64_t)(duration * 1e9) : INT64_MAX;
-    int64_t next_ns = origin_ns;
-    int write_failed = 0;
-    while (!stop_requested) {
-        next_ns += interval_ns;
-        if (next_ns > deadline_ns)
-            next_ns = deadline_ns;
-        struct timespec next = {(time_t)(next_ns / 1000000000LL), (long)(next_ns % 1000000000LL)};
-        while (!stop_requested &&
-               clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-            ;
-        if (stop_requested)
-            break;
-        print_tick(fmt, c, (next_ns - origin_ns) / 1e9);
-        if (cli_close_output("monitor", stdout, "-")) {
-            write_failed = 1;
-            break;
-        }
-        if (next_ns >= deadline_ns)
-            break;
-    }
+    struct cluster_tick ct = {fmt, c};
+    int write_failed = cli_every(&origin, interval_ms, duration, &stop_requested, cluster_tick,
+                                 &ct);
     struct timespec end;
     clock_gettime(CLOCK_MONOTONIC, &end);
     double elapsed = (end.tv_sec - origin.tv_sec) + (end.tv_nsec - origin.tv_nsec) / 1e9;
