@@ -8,6 +8,7 @@
 
 #include "bench_serve.h"
 #include "common.h"
+#include "svg_frame.h"
 
 void bench_serve_choose(const struct bench_args *a, struct bench_summary *s)
 {
@@ -256,13 +257,6 @@ void bench_serve_csv(FILE *f, const struct bench_args *a, const struct bench_sum
     }
 }
 
-static double nice_step(double span, int want)
-{
-    double raw = span / want, mag = pow(10, floor(log10(raw)));
-    double r = raw / mag;
-    return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
-}
-
 #define W 760
 #define H 500
 #define LEFT 90
@@ -296,33 +290,12 @@ void bench_serve_svg(FILE *f, const struct bench_args *a, const struct bench_sum
     y1 += yp;
 #define PX(x) (LEFT + ((x) - x0) / (x1 - x0) * (W - LEFT - RIGHT))
 #define PY(y) (H - BOTTOM - ((y) - y0) / (y1 - y0) * (H - TOP - BOTTOM))
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
-            W, H, W, H);
     /* The title names the model: "MODEL: energy per token against ITL p90". */
     char title[160];
     snprintf(title, sizeof title, "%.100s: energy per token against ITL p90",
              a->model ? a->model : "joule bench serve");
-    fprintf(f, "<title>");
-    cli_xml_text(f, title);
-    fprintf(f, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"15\">", LEFT);
-    cli_xml_text(f, title);
-    fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-               "stroke=\"#444\"/>\n", LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);
-    double xs = nice_step(x1 - x0, 6), ys = nice_step(y1 - y0, 6);
-    for (double x = ceil(x0 / xs) * xs; x <= x1; x += xs)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
-                   "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
-                PX(x), TOP, PX(x), H - BOTTOM, PX(x), H - BOTTOM + 16, x);
-    for (double y = ceil(y0 / ys) * ys; y <= y1; y += ys)
-        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                   "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
-                LEFT, PY(y), W - RIGHT, PY(y), LEFT - 6, PY(y) + 4, y);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">ITL p90 (ms)</text>\n",
-            (LEFT + W - RIGHT) / 2, H - 18);
-    fprintf(f, "<text x=\"18\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 18 %d)\">"
-               "energy per token (J)</text>\n", (TOP + H - BOTTOM) / 2, (TOP + H - BOTTOM) / 2);
+    svg_frame_write(f, &(struct svg_frame){W, H, LEFT, RIGHT, TOP, BOTTOM, x0, x1, y0, y1, title,
+                                           "ITL p90 (ms)", "energy per token (J)", "%.4g"});
     if (a->itl_slo_s > 0 && 1e3 * a->itl_slo_s > x0 && 1e3 * a->itl_slo_s < x1)
         fprintf(f, "<line class=\"slo\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
                    "stroke=\"#888\" stroke-dasharray=\"6 4\"/><text x=\"%.1f\" y=\"%d\" "

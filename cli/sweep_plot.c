@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "svg_frame.h"
 
 #define W 720
 #define H 480
@@ -13,13 +14,6 @@
 #define RIGHT 30
 #define TOP 40
 #define BOTTOM 60
-
-static double nice_step(double span, int want)
-{
-    double raw = span / want, mag = pow(10, floor(log10(raw)));
-    double r = raw / mag;
-    return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
-}
 
 void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
                    const char *time_label, const char *energy_label, const double *knob,
@@ -44,31 +38,8 @@ void sweep_plot_svg(FILE *f, const char *title, const char *knob_unit,
     e1 += ep;
 #define PX(t) (LEFT + ((t) - t0) / (t1 - t0) * (W - LEFT - RIGHT))
 #define PY(e) (H - BOTTOM - ((e) - e0) / (e1 - e0) * (H - TOP - BOTTOM))
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
-            W, H, W, H);
-    fprintf(f, "<title>");
-    cli_xml_text(f, title);
-    fprintf(f, "</title>\n");
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"15\">", LEFT);
-    cli_xml_text(f, title);
-    fprintf(f, "</text>\n");
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-               "stroke=\"#444\"/>\n", LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM);
-    double ts = nice_step(t1 - t0, 6), es = nice_step(e1 - e0, 6);
-    for (double t = ceil(t0 / ts) * ts; t <= t1; t += ts)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
-                   "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
-                PX(t), TOP, PX(t), H - BOTTOM, PX(t), H - BOTTOM + 16, t);
-    for (double e = ceil(e0 / es) * es; e <= e1; e += es)
-        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                   "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                LEFT, PY(e), W - RIGHT, PY(e), LEFT - 6, PY(e) + 4, e);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-            (LEFT + W - RIGHT) / 2, H - 18, time_label);
-    fprintf(f, "<text x=\"18\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 18 %d)\">"
-               "%s</text>\n", (TOP + H - BOTTOM) / 2, (TOP + H - BOTTOM) / 2, energy_label);
+    svg_frame_write(f, &(struct svg_frame){W, H, LEFT, RIGHT, TOP, BOTTOM, t0, t1, e0, e1, title,
+                                           time_label, energy_label, "%g"});
     if (nf > 0) {
         fprintf(f, "<path class=\"frontier\" d=\"");
         for (int j = 0; j < nf; j++)
