@@ -66,6 +66,12 @@ const struct trace_series *trace_series_of(const struct trace_device *d, int dom
 /* The power series analysis uses: instant, else counter-derived, else
  * average power. */
 const struct trace_series *trace_power(const struct trace_device *d);
+/* A GPU: kind "gpu", or a label "gpu..." in traces without kinds. */
+int trace_device_is_gpu(const struct trace_device *d);
+/* The power series (trace_power) of t's GPUs that have samples, in device
+ * order, into series (room for t->ndevices) and, when not NULL, their
+ * device indices into index. Returns how many. */
+int trace_gpu_power(const struct trace *t, const struct trace_series **series, int *index);
 
 /* ---- analysis (pure functions over step functions) ---- */
 

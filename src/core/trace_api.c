@@ -79,7 +79,7 @@ JOULE_EXPORT const char *joule_trace_device_name(const joule_trace *t, int i)
 JOULE_EXPORT int joule_trace_device_is_gpu(const joule_trace *t, int i)
 {
     const struct trace_device *d = device(t, i);
-    return d && (strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0));
+    return d && trace_device_is_gpu(d);
 }
 
 JOULE_EXPORT int joule_trace_device_has_power(const joule_trace *t, int i)
@@ -150,10 +150,7 @@ JOULE_EXPORT int joule_trace_gpu_sum_stats(const joule_trace *t, joule_trace_sta
     const struct trace_series **gpus = calloc((size_t)t->t.ndevices + 1, sizeof *gpus);
     if (!gpus)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
-    int n = 0;
-    for (int i = 0; i < t->t.ndevices; i++)
-        if (joule_trace_device_is_gpu(t, i) && trace_power(&t->t.devices[i]))
-            gpus[n++] = trace_power(&t->t.devices[i]);
+    int n = trace_gpu_power(&t->t, gpus, NULL);
     if (ngpus)
         *ngpus = n;
     int rc;

@@ -32,11 +32,6 @@ static int row_cmp(const void *a, const void *b)
     return x->domain - y->domain;
 }
 
-static int is_gpu(const struct trace_device *d)
-{
-    return !strcmp(d->kind, "gpu") || (!d->kind[0] && !strncmp(d->label, "gpu", 3));
-}
-
 /* Names go to the end of their line: no line breaks. */
 static void put_name(FILE *f, const char *node, const char *name)
 {
@@ -86,7 +81,7 @@ static int sum_rows(struct trace *tr, const double *offset, int n, double end, s
     for (int k = 0; k < n; k++)
         for (int i = 0; i < tr[k].ndevices; i++) {
             const struct trace_series *s = trace_power(&tr[k].devices[i]);
-            if (!is_gpu(&tr[k].devices[i]) || !s || !s->n)
+            if (!trace_device_is_gpu(&tr[k].devices[i]) || !s)
                 continue;
             ngpu++;
             from = fmin(from, s->t[0] + offset[k]);

@@ -59,6 +59,25 @@ const struct trace_series *trace_power(const struct trace_device *d)
     return s && s->n ? s : NULL;
 }
 
+int trace_device_is_gpu(const struct trace_device *d)
+{
+    return strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0);
+}
+
+int trace_gpu_power(const struct trace *t, const struct trace_series **series, int *index)
+{
+    int n = 0;
+    for (int i = 0; i < t->ndevices; i++) {
+        const struct trace_series *s = trace_power(&t->devices[i]);
+        if (s && trace_device_is_gpu(&t->devices[i])) {
+            if (index)
+                index[n] = i;
+            series[n++] = s;
+        }
+    }
+    return n;
+}
+
 /* Undoes the writer's escapes in a name (\\, \n, \r, trace_write.c); any
  * other backslash is kept as it is, so older traces read as before. */
 static void unescape_name(char *s)

@@ -124,27 +124,17 @@ static void power_path(FILE *f, const struct frame *fr, const struct trace_serie
     fprintf(f, "H%.1f\"/>\n", px(fr, end));
 }
 
-static int is_gpu(const struct trace_device *d)
-{
-    return strcmp(d->kind, "gpu") == 0 || (!d->kind[0] && strncmp(d->label, "gpu", 3) == 0);
-}
-
 /* The sum of the GPUs' power step functions (trace_sum: a GPU counts from
  * its first sample on, as in `joule analyze`'s GPU sum). */
 static int total_series(const struct trace *t, struct trace_series *out)
 {
     memset(out, 0, sizeof *out);
-    const struct trace_series *gpus[TRACE_MAX_DEVICES];
-    int n = 0;
-    for (int i = 0; i < t->ndevices && n < TRACE_MAX_DEVICES; i++) {
-        const struct trace_series *s = trace_power(&t->devices[i]);
-        if (s && s->n && is_gpu(&t->devices[i]))
-            gpus[n++] = s;
-    }
-    if (n == 0 || trace_sum(gpus, n, &out->t, &out->v, &out->n))
-        return -1;
+    const struct trace_series **gpus = malloc(((size_t)t->ndevices + 1) * sizeof *gpus);
+    int n = gpus ? trace_gpu_power(t, gpus, NULL) : 0;
+    int rc = n == 0 || trace_sum(gpus, n, &out->t, &out->v, &out->n) ? -1 : 0;
+    free(gpus);
     out->cap = out->n;
-    return 0;
+    return rc;
 }
 
 /* Legend rows: a swatch (solid or dashed) and a text. */
@@ -216,7 +206,7 @@ int trace_svg_write(const struct trace *t, FILE *f)
         if (!s)
             continue;
         nshown++;
-        ngpus += is_gpu(d);
+        ngpus += trace_device_is_gpu(d);
         for (int k = 0; k < s->n; k++)
             fr.p_max = fmax(fr.p_max, s->v[k]);
         if (d->power_limit_w > 0) {

@@ -189,15 +189,17 @@ JOULE_EXPORT int joule_trace_gpu_sum_swing(const joule_trace *h, joule_swing *ou
     if (!t || !out)
         return joule_set_error(JOULE_EINVAL, "joule_trace_gpu_sum_swing: NULL argument");
     const struct trace_series **gpus = calloc((size_t)t->ndevices + 1, sizeof *gpus);
-    if (!gpus)
+    int *index = calloc((size_t)t->ndevices + 1, sizeof *index);
+    if (!gpus || !index) {
+        free(gpus);
+        free(index);
         return joule_set_error(JOULE_ENOMEM, "out of memory");
-    int n = 0;
+    }
+    int n = trace_gpu_power(t, gpus, index);
     double tdp = 0;
-    for (int i = 0; i < t->ndevices; i++)
-        if (joule_trace_device_is_gpu(h, i) && trace_power(&t->devices[i])) {
-            gpus[n++] = trace_power(&t->devices[i]);
-            tdp += device_tdp(&t->devices[i]); /* one unknown makes it NAN */
-        }
+    for (int k = 0; k < n; k++)
+        tdp += device_tdp(&t->devices[index[k]]); /* one unknown makes it NAN */
+    free(index);
     if (ngpus)
         *ngpus = n;
     int rc;
