@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <math.h>
@@ -727,6 +728,54 @@ static void test_malformed_at_read(void **state)
     free(root);
 }
 
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* energy_uj is kept open between reads; however a tree's writer changes
+ * it (in place, by rename, removed and made again), a read sees the file
+ * now at the path, and closing the context closes it. */
+static void test_counter_file_replaced(void **state)
+{
+    (void)state;
+    char *root = ts_mkdtemp();
+    make_socket(root, 0, 0);
+    int fds = open_fds();
+    joule_ctx *ctx = NULL;
+    assert_int_equal(open_ctx(root, "cpu", -1, &ctx), 0);
+    int c = find_label(ctx, "cpu0");
+    assert_int_equal(ts_rapl_set(root, "intel-rapl:0", 1000), 0);
+    assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
+    assert_int_equal(ts_rapl_set(root, "intel-rapl:0", 1500), 0); /* in place */
+    joule_result *r = end_window(ctx);
+    assert_energy_uj(r, c, 500);
+    joule_result_free(r);
+
+    assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
+    set_atomic(root, "intel-rapl:0", 1700); /* a new file renamed over it */
+    r = end_window(ctx);
+    assert_energy_uj(r, c, 200);
+    joule_result_free(r);
+
+    assert_int_equal(joule_window_begin(ctx, "w", 0), 0);
+    assert_int_equal(unlink(zone_path(root, "intel-rapl:0", "energy_uj")), 0);
+    assert_int_equal(ts_rapl_set(root, "intel-rapl:0", 2000), 0); /* made again */
+    r = end_window(ctx);
+    assert_energy_uj(r, c, 300);
+    joule_result_free(r);
+    joule_close(ctx);
+    assert_int_equal(open_fds(), fds);
+    ts_rmtree(root);
+    free(root);
+}
+
 /* ---- permissions ------------------------------------------------------- */
 
 /* Runs fn as an unprivileged user in a child (as root, mode bits do not
@@ -873,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_power_from_counter),
         cmocka_unit_test(test_malformed_at_discovery),
         cmocka_unit_test(test_malformed_at_read),
+        cmocka_unit_test(test_counter_file_replaced),
         cmocka_unit_test(test_eacces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -157,9 +157,10 @@ def main():
               "(target <= 3 us: %s)"
               % (med["joule_ctypes"] / med["joule_py"], med["joule_py"], ngpu,
                  "met" if med["joule_py"] <= 3.0 else "not met"))
-    print("  beyond the floor: Zeus %s us, joule Python %.2f us, joule C %s us"
+    # Each beyond the reads it makes: Zeus through pynvml, joule from C.
+    print("  beyond its own reads: Zeus %s us (pynvml), joule Python %s us and C %s us (C)"
           % ("%.2f" % (med["zeus"] - med["pynvml_reads"]) if "zeus" in med else "n/a",
-             py - med["pynvml_reads"],
+             "%.2f" % (py - med["c_reads"]) if "c_reads" in med else "n/a",
              "%.2f" % (med["joule_c"] - med["c_reads"]) if "joule_c" in med else "n/a"))
     print("  (a sub-100 ms window: Zeus returns 0 J and warns; joule flags it "
           "below_resolution and estimates power x time)")
@@ -204,7 +205,7 @@ def energy_agreement(zm, jm, gpus):
             for i in gpus:
                 rows.append(dict(length=L, gpu=i, truth=t1[i] - t0[i],
                                  zeus=mz.gpu_energy[i], zeus_approx=mza.gpu_energy[i],
-                                 joule=mj.gpu_energy[i],
+                                 joule=mj.gpu_energy[i], bound=mj.uncertainty[i],
                                  quality=mj.quality["gpu%d" % i],
                                  zeus_time=mz.time, joule_time=mj.time))
     print()
@@ -214,7 +215,7 @@ def energy_agreement(zm, jm, gpus):
           % ("window", "joule quality", "truth J", "joule J", "Zeus J", "Zeus~ J",
              "joule err", "Zeus err", "Zeus~ err"))
     worst_exact = 0.0
-    mismatches = []
+    uncovered = [r for r in rows if abs(r["joule"] - r["truth"]) > r["bound"]]
     for L in lengths:
         rs = [r for r in rows if r["length"] == L]
         def mean(k):
@@ -227,17 +228,17 @@ def energy_agreement(zm, jm, gpus):
                  mean("zeus_approx"), err("joule"), err("zeus"), err("zeus_approx")))
         for r in rs:
             if r["quality"] == "exact":
-                d = abs(r["joule"] - r["zeus"])
-                worst_exact = max(worst_exact, d)
-                if d > 1e-6:
-                    mismatches.append(r)
+                worst_exact = max(worst_exact, abs(r["joule"] - r["zeus"]))
     print("  (errors: the largest over 2 windows x 4 GPUs; Zeus~ = approx_instant_energy=True)")
     print("  windows >= 100 ms (joule 'exact'): largest |joule - Zeus| = %.6f J over %d GPU-windows"
           % (worst_exact, sum(1 for r in rows if r["quality"] == "exact")))
-    for r in mismatches:
-        print("  DISAGREE: %.0f ms gpu%d joule %.6f J Zeus %.6f J (truth %.6f J): "
-              "a 100 ms counter update fell between the two libraries' reads, or a bug"
-              % (r["length"] * 1e3, r["gpu"], r["joule"], r["zeus"], r["truth"]))
+    print("  (they differ by design: joule places each edge at its instant, Zeus "
+          "counts whole 100 ms counter periods)")
+    print("  joule's uncertainty covered the truth in %d of %d GPU-windows"
+          % (len(rows) - len(uncovered), len(rows)))
+    for r in uncovered:
+        print("  NOT COVERED: %.0f ms gpu%d joule %.6f J +- %.6f J, truth %.6f J"
+              % (r["length"] * 1e3, r["gpu"], r["joule"], r["bound"], r["truth"]))
     dt = max(abs(r["zeus_time"] - r["joule_time"]) for r in rows)
     print("  largest |Zeus time - joule time| = %.1f us (Zeus: time.time(), joule: CLOCK_MONOTONIC; Zeus's edges enclose joule's)"
           % (dt * 1e6))

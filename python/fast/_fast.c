@@ -2,7 +2,8 @@
  *
  * A window's begin and end, and reading its result into a Measurement,
  * are a few C calls each; through ctypes every call costs about a
- * microsecond of argument conversion. Here they are direct calls.
+ * microsecond of argument conversion. Here they are direct calls, and
+ * Monitor.begin_window/end_window hand over to them at once.
  *
  * The module does not link libjoule: bind() takes the addresses of the
  * library functions from the copy ctypes loaded (joule/_lib.py), so both
@@ -10,50 +11,34 @@
  *
  *   bind(functions: {name: address}, error_for, measurement_class,
  *        quality_names: tuple, closed_error)
- *   Windows(ctx_address, labels, kinds, indices) -> w
- *   w.begin(name: str, flags: int) -> None
- *   w.end(name: str, flags: int) -> Measurement
+ *   Windows(ctx_address, labels, kinds, indices, open_names=None,
+ *           sync_fn=None) -> w
+ *   w.begin(name: str, sync: bool, restart: bool) -> None
+ *   w.end(name: str, sync: bool) -> Measurement
  *   w.close()  waits for calls in flight, then refuses new ones
  *
  * kinds: 0 GPU, 1 CPU package, 2 DRAM (joule.h's order), anything else is
- * in `energy` by label only. Errors are the binding's own exceptions
- * (error_for(code, message)); a failed end that still measured carries the
- * Measurement in the exception's `measurement`. The GIL is released around
- * each library call, as ctypes does. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+ * in `energy` by label only. open_names: a set that holds the names begun
+ * and not yet ended (Monitor.reset_windows cancels them). sync_fn: called
+ * at each edge with sync set, before the library's own sync; when it
+ * raises at an end, the window is cancelled. Errors are the binding's own
+ * exceptions (error_for(code, message)); a failed end that still measured
+ * carries the Measurement in the exception's `measurement`. The
+ * Measurement's per-device dicts are built on first use (pending.c). The
+ * GIL is released around each library call, as ctypes does. */
+#include "fast.h"
+
 #include <structmember.h>
-#include <pthread.h>
 #include <string.h>
 
-#include <joule/joule.h>
+struct fast_functions F;
 
-static struct {
-    __typeof__(&joule_window_begin) begin;
-    __typeof__(&joule_window_end) end;
-    __typeof__(&joule_result_free) result_free;
-    __typeof__(&joule_result_time_s) time_s;
-    __typeof__(&joule_result_start_unix_s) start_unix_s;
-    __typeof__(&joule_result_read) read;
-    __typeof__(&joule_result_read_uncertainty) read_uncertainty;
-    __typeof__(&joule_result_total_all_j) total_all_j;
-    __typeof__(&joule_last_error) last_error;
-    __typeof__(&joule_strerror) strerror_;
-    PyObject *error_for, *measurement, *quality_names, *closed_error;
-    int bound;
-} F;
-
-/* Measurement's attributes, interned once. */
-enum { A_NAME, A_TIME, A_START, A_ENERGY, A_QUALITY, A_STATUS, A_GPU, A_CPU, A_DRAM, A_TOTAL,
-       A_EUNC, A_UNC, A_CPU_UNC, A_DRAM_UNC, A_MEASUREMENT, NATTR };
 static const char *const attr_names[NATTR] = {
-    "name", "time", "start_time", "energy", "quality", "status", "gpu_energy", "cpu_energy",
-    "dram_energy", "total_energy", "energy_uncertainty", "uncertainty", "cpu_uncertainty",
-    "dram_uncertainty", "measurement"};
-static PyObject *attr[NATTR];
-/* Where Measurement keeps each attribute (its __slots__), found at bind();
- * -1: set through setattr. */
-static Py_ssize_t slot_offset[NATTR];
+    "name", "time", "start_time", "total_energy", "energy", "quality", "status",
+    "gpu_energy", "cpu_energy", "dram_energy", "energy_uncertainty", "uncertainty",
+    "cpu_uncertainty", "dram_uncertainty", "_pending", "measurement"};
+PyObject *fast_attr[NATTR];
+Py_ssize_t fast_slot[NATTR];
 
 /* The offset of cls's __slots__ member `name`, or -1. */
 static Py_ssize_t member_offset(PyObject *cls, PyObject *name)
@@ -71,18 +56,6 @@ static Py_ssize_t member_offset(PyObject *cls, PyObject *name)
 }
 
 #define MAX_DEVICES 4096
-
-typedef struct {
-    PyObject_HEAD
-    joule_ctx *ctx;
-    Py_ssize_t n;
-    PyObject *labels;  /* tuple of str */
-    int *kinds;
-    PyObject **indices; /* new references: ints, keys of the per-kind dicts */
-    pthread_mutex_t lock;
-    pthread_cond_t idle;
-    int inflight, closed;
-} Windows;
 
 static PyObject *sym(PyObject *d, const char *name, void **out)
 {
@@ -110,6 +83,7 @@ static PyObject *fast_bind(PyObject *self, PyObject *args)
     struct { const char *name; void **slot; } fns[] = {
         {"joule_window_begin", (void **)&F.begin},
         {"joule_window_end", (void **)&F.end},
+        {"joule_window_cancel", (void **)&F.cancel},
         {"joule_result_free", (void **)&F.result_free},
         {"joule_result_time_s", (void **)&F.time_s},
         {"joule_result_start_unix_s", (void **)&F.start_unix_s},
@@ -131,7 +105,7 @@ static PyObject *fast_bind(PyObject *self, PyObject *args)
     Py_XSETREF(F.quality_names, qnames);
     Py_XSETREF(F.closed_error, closed_error);
     for (int i = 0; i < A_MEASUREMENT; i++)
-        slot_offset[i] = member_offset(measurement, attr[i]);
+        fast_slot[i] = member_offset(measurement, fast_attr[i]);
     F.bound = 1;
     Py_RETURN_NONE;
 }
@@ -140,10 +114,18 @@ static PyObject *fast_bind(PyObject *self, PyObject *args)
 
 static int windows_init(Windows *w, PyObject *args, PyObject *kw)
 {
-    PyObject *addr, *labels, *kinds, *indices;
-    if (!PyArg_ParseTuple(args, "OO!O!O!", &addr, &PyTuple_Type, &labels, &PyTuple_Type,
-                          &kinds, &PyTuple_Type, &indices))
+    PyObject *addr, *labels, *kinds, *indices, *open_names = Py_None, *sync_fn = Py_None;
+    if (!PyArg_ParseTuple(args, "OO!O!O!|OO", &addr, &PyTuple_Type, &labels, &PyTuple_Type,
+                          &kinds, &PyTuple_Type, &indices, &open_names, &sync_fn))
         return -1;
+    if (open_names != Py_None && !PySet_Check(open_names)) {
+        PyErr_SetString(PyExc_TypeError, "joule._fast.Windows: open_names is a set or None");
+        return -1;
+    }
+    if (sync_fn != Py_None && !PyCallable_Check(sync_fn)) {
+        PyErr_SetString(PyExc_TypeError, "joule._fast.Windows: sync_fn is callable or None");
+        return -1;
+    }
     if (!F.bound) {
         PyErr_SetString(PyExc_RuntimeError, "joule._fast: bind() first");
         return -1;
@@ -183,8 +165,9 @@ static int windows_init(Windows *w, PyObject *args, PyObject *kw)
         Py_INCREF(w->indices[i]);
     }
     w->n = n;
-    Py_INCREF(labels);
-    w->labels = labels;
+    w->labels = Py_NewRef(labels);
+    w->open_names = open_names == Py_None ? NULL : Py_NewRef(open_names);
+    w->sync_fn = sync_fn == Py_None ? NULL : Py_NewRef(sync_fn);
     w->ctx = ctx;
     return 0;
 }
@@ -206,43 +189,46 @@ static void windows_dealloc(Windows *w)
     PyMem_Free(w->indices);
     PyMem_Free(w->kinds);
     Py_XDECREF(w->labels);
+    Py_XDECREF(w->open_names);
+    Py_XDECREF(w->sync_fn);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->lock);
     Py_TYPE(w)->tp_free((PyObject *)w);
 }
 
-/* Counts a call in flight; 0 if the windows are closed (error set). */
-static int enter(Windows *w)
-{
-    pthread_mutex_lock(&w->lock);
-    int ok = !w->closed && w->ctx;
-    if (ok)
-        w->inflight++;
-    pthread_mutex_unlock(&w->lock);
-    if (!ok) {
-        PyObject *e = PyObject_CallObject(F.closed_error, NULL);
-        if (e) {
-            PyErr_SetObject((PyObject *)Py_TYPE(e), e);
-            Py_DECREF(e);
-        }
-    }
-    return ok;
-}
-
 static void leave(Windows *w)
 {
-    pthread_mutex_lock(&w->lock);
-    if (--w->inflight == 0)
+    if (atomic_fetch_sub(&w->inflight, 1) == 1 && atomic_load(&w->closed)) {
+        pthread_mutex_lock(&w->lock); /* close() is waiting, or about to */
         pthread_cond_broadcast(&w->idle);
-    pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+/* Counts a call in flight; 0 if the windows are closed (error set). The
+ * count goes up before closed is read, and close() sets closed before it
+ * reads the count (both sequentially consistent), so either close() waits
+ * for this call or this call sees closed. */
+static int enter(Windows *w)
+{
+    atomic_fetch_add(&w->inflight, 1);
+    if (!atomic_load(&w->closed) && w->ctx)
+        return 1;
+    leave(w);
+    PyObject *e = PyObject_CallObject(F.closed_error, NULL);
+    if (e) {
+        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+        Py_DECREF(e);
+    }
+    return 0;
 }
 
 static PyObject *windows_close(Windows *w, PyObject *unused)
 {
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&w->lock);
-    w->closed = 1;
-    while (w->inflight)
+    atomic_store(&w->closed, 1);
+    while (atomic_load(&w->inflight))
         pthread_cond_wait(&w->idle, &w->lock);
     pthread_mutex_unlock(&w->lock);
     Py_END_ALLOW_THREADS
@@ -292,16 +278,41 @@ static const char *name_utf8(PyObject *name)
     return s;
 }
 
+/* Calls the sync hook when sync is set; -1 if it raised. */
+static int sync_edge(Windows *w, int sync)
+{
+    if (!sync || !w->sync_fn)
+        return 0;
+    PyObject *r = PyObject_CallNoArgs(w->sync_fn);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* The arguments of begin/end: the name as UTF-8 and the sync flag. */
+static const char *edge_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want,
+                             const char *usage, int *sync)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s", usage);
+        return NULL;
+    }
+    const char *name = name_utf8(args[0]);
+    if (name && (*sync = PyObject_IsTrue(args[1])) < 0)
+        return NULL;
+    return name;
+}
+
 static PyObject *windows_begin(Windows *w, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2)
-        return PyErr_Format(PyExc_TypeError, "begin(name, flags)");
-    const char *name = name_utf8(args[0]);
-    if (!name)
+    int sync, restart = 0;
+    const char *name = edge_args(args, nargs, 3, "begin(name, sync, restart)", &sync);
+    if (!name || (restart = PyObject_IsTrue(args[2])) < 0 || !enter(w))
         return NULL;
-    unsigned flags = (unsigned)PyLong_AsUnsignedLongMask(args[1]);
-    if (PyErr_Occurred() || !enter(w))
+    if (sync_edge(w, sync)) { /* raises before the window exists */
+        leave(w);
         return NULL;
+    }
+    unsigned flags = (sync ? 0 : JOULE_WINDOW_NO_SYNC) | (restart ? JOULE_WINDOW_RESTART : 0);
     int rc;
     char msg[512] = "";
     Py_BEGIN_ALLOW_THREADS
@@ -314,135 +325,41 @@ static PyObject *windows_begin(Windows *w, PyObject *const *args, Py_ssize_t nar
         raise_exc(error_code(rc, msg));
         return NULL;
     }
+    if (w->open_names && PySet_Add(w->open_names, args[0]) < 0)
+        return NULL;
     Py_RETURN_NONE;
-}
-
-static int set_item(PyObject *d, PyObject *k, PyObject *v)
-{
-    if (!v)
-        return -1;
-    int rc = PyDict_SetItem(d, k, v);
-    Py_DECREF(v);
-    return rc;
-}
-
-/* A Measurement from a result (not freed here), as monitor._from_result. */
-static PyObject *measurement(Windows *w, PyObject *name, joule_result *r)
-{
-    Py_ssize_t n = w->n;
-    double e_stack[16], b_stack[16];
-    int q_stack[16], s_stack[16];
-    double *e = e_stack, *b = b_stack;
-    int *q = q_stack, *st = s_stack;
-    if (n > 16) {
-        e = PyMem_Malloc((size_t)n * sizeof *e);
-        b = PyMem_Malloc((size_t)n * sizeof *b);
-        q = PyMem_Malloc((size_t)n * sizeof *q);
-        st = PyMem_Malloc((size_t)n * sizeof *st);
-    }
-    PyObject *m = NULL;
-    PyObject *d[10] = {0}; /* energy quality status bound, gpu cpu dram, their bounds */
-    if (!e || !b || !q || !st) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    F.read(r, e, q, st, (int)n);
-    F.read_uncertainty(r, b, (int)n);
-    for (int i = 0; i < 10; i++)
-        if (!(d[i] = PyDict_New()))
-            goto out;
-    Py_ssize_t nq = PyTuple_GET_SIZE(F.quality_names);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *label = PyTuple_GET_ITEM(w->labels, i);
-        /* One float per value, shared by the by-label and by-kind dicts. */
-        PyObject *ef = PyFloat_FromDouble(e[i]), *bf = ef ? PyFloat_FromDouble(b[i]) : NULL;
-        int k = w->kinds[i];
-        int bad = !bf || PyDict_SetItem(d[0], label, ef) || PyDict_SetItem(d[3], label, bf) ||
-                  (k >= 0 && k <= 2 && (PyDict_SetItem(d[4 + k], w->indices[i], ef) ||
-                                        PyDict_SetItem(d[7 + k], w->indices[i], bf)));
-        Py_XDECREF(ef);
-        Py_XDECREF(bf);
-        if (bad)
-            goto out;
-        PyObject *qn = q[i] >= 0 && q[i] < nq ? PyTuple_GET_ITEM(F.quality_names, q[i]) : NULL;
-        if (qn ? PyDict_SetItem(d[1], label, qn) : set_item(d[1], label, PyUnicode_FromFormat("%d", q[i])))
-            goto out;
-        if (st[i] == 0 ? PyDict_SetItem(d[2], label, Py_None)
-                       : set_item(d[2], label, PyUnicode_DecodeUTF8(F.strerror_(st[i]),
-                                                                    (Py_ssize_t)strlen(F.strerror_(st[i])),
-                                                                    "replace")))
-            goto out;
-    }
-    PyTypeObject *cls = (PyTypeObject *)F.measurement;
-    PyObject *empty = PyTuple_New(0);
-    m = empty ? cls->tp_new(cls, empty, NULL) : NULL;
-    Py_XDECREF(empty);
-    if (!m)
-        goto out;
-    PyObject *vals[A_MEASUREMENT] = {
-        name, PyFloat_FromDouble(F.time_s(r)), PyFloat_FromDouble(F.start_unix_s(r)),
-        d[0], d[1], d[2], d[4], d[5], d[6], PyFloat_FromDouble(F.total_all_j(r)),
-        d[3], d[7], d[8], d[9]};
-    int bad = 0;
-    for (int i = 0; i < A_MEASUREMENT && !bad; i++) {
-        if (!vals[i]) {
-            bad = 1;
-        } else if (slot_offset[i] >= 0) { /* what the slot's setter does */
-            PyObject **slot = (PyObject **)((char *)m + slot_offset[i]);
-            Py_INCREF(vals[i]);
-            Py_XSETREF(*slot, vals[i]);
-        } else {
-            bad = PyObject_SetAttr(m, attr[i], vals[i]) < 0;
-        }
-    }
-    Py_XDECREF(vals[A_TIME]);
-    Py_XDECREF(vals[A_START]);
-    Py_XDECREF(vals[A_TOTAL]);
-    if (bad && !PyErr_Occurred())
-        PyErr_NoMemory();
-    if (bad)
-        Py_CLEAR(m);
-out:
-    for (int i = 0; i < 10; i++)
-        Py_XDECREF(d[i]);
-    if (n > 16) {
-        PyMem_Free(e);
-        PyMem_Free(b);
-        PyMem_Free(q);
-        PyMem_Free(st);
-    }
-    return m;
 }
 
 static PyObject *windows_end(Windows *w, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2)
-        return PyErr_Format(PyExc_TypeError, "end(name, flags)");
-    const char *name = name_utf8(args[0]);
-    if (!name)
+    int sync;
+    const char *name = edge_args(args, nargs, 2, "end(name, sync)", &sync);
+    if (!name || (w->open_names && PySet_Discard(w->open_names, args[0]) < 0) || !enter(w))
         return NULL;
-    unsigned flags = (unsigned)PyLong_AsUnsignedLongMask(args[1]);
-    if (PyErr_Occurred() || !enter(w))
+    if (sync_edge(w, sync)) { /* the window is unmeasurable now */
+        F.cancel(w->ctx, name); /* a bad name: keep the sync error */
+        leave(w);
         return NULL;
+    }
     int rc;
     joule_result *r = NULL;
     char msg[512] = "";
     Py_BEGIN_ALLOW_THREADS
-    rc = F.end(w->ctx, name, flags, &r);
+    rc = F.end(w->ctx, name, sync ? 0 : JOULE_WINDOW_NO_SYNC, &r);
     if (rc < 0)
         snprintf(msg, sizeof msg, "%s", F.last_error());
     Py_END_ALLOW_THREADS
+    leave(w);
     PyObject *m = NULL;
     if (r) {
-        m = measurement(w, args[0], r);
+        m = fast_measurement(w, args[0], r);
         F.result_free(r);
     }
-    leave(w);
     if (rc < 0) {
         if (r && !m) /* measured, but building the Measurement failed */
             return NULL;
         PyObject *e = error_code(rc, msg);
-        if (e && PyObject_SetAttr(e, attr[A_MEASUREMENT], m ? m : Py_None) < 0)
+        if (e && PyObject_SetAttr(e, fast_attr[A_MEASUREMENT], m ? m : Py_None) < 0)
             Py_CLEAR(e);
         Py_XDECREF(m);
         raise_exc(e);
@@ -453,17 +370,14 @@ static PyObject *windows_end(Windows *w, PyObject *const *args, Py_ssize_t nargs
 
 static PyObject *windows_closed(Windows *w, void *unused)
 {
-    pthread_mutex_lock(&w->lock);
-    int c = w->closed;
-    pthread_mutex_unlock(&w->lock);
-    return PyBool_FromLong(c);
+    return PyBool_FromLong(atomic_load(&w->closed));
 }
 
 static PyMethodDef windows_methods[] = {
     {"begin", (PyCFunction)(void (*)(void))windows_begin, METH_FASTCALL,
-     "begin(name, flags): joule_window_begin"},
+     "begin(name, sync, restart): the sync hook, then joule_window_begin"},
     {"end", (PyCFunction)(void (*)(void))windows_end, METH_FASTCALL,
-     "end(name, flags) -> Measurement: joule_window_end and the result read"},
+     "end(name, sync) -> Measurement: the sync hook, joule_window_end, the result"},
     {"close", (PyCFunction)windows_close, METH_NOARGS,
      "Waits for calls in flight, then refuses new ones (before joule_close)."},
     {NULL, NULL, 0, NULL},
@@ -479,7 +393,8 @@ static PyTypeObject WindowsType = {
     .tp_name = "joule._fast.Windows",
     .tp_basicsize = sizeof(Windows),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Windows(ctx_address, labels, kinds, indices): one joule_ctx's window calls",
+    .tp_doc = "Windows(ctx_address, labels, kinds, indices, open_names=None, sync_fn=None): "
+              "one joule_ctx's window calls",
     .tp_new = windows_new,
     .tp_init = (initproc)windows_init,
     .tp_dealloc = (destructor)windows_dealloc,
@@ -502,9 +417,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__fast(void)
 {
     for (int i = 0; i < NATTR; i++)
-        if (!(attr[i] = PyUnicode_InternFromString(attr_names[i])))
+        if (!(fast_attr[i] = PyUnicode_InternFromString(attr_names[i])))
             return NULL;
-    if (PyType_Ready(&WindowsType) < 0)
+    if (PyType_Ready(&WindowsType) < 0 || fast_pending_ready() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

@@ -26,7 +26,8 @@ import os
 from . import _lib
 from .errors import InvalidArgumentError, error_for
 
-FUNCTIONS = ("joule_window_begin", "joule_window_end", "joule_result_free",
+FUNCTIONS = ("joule_window_begin", "joule_window_end", "joule_window_cancel",
+             "joule_result_free",
              "joule_result_time_s", "joule_result_start_unix_s",
              "joule_result_read", "joule_result_read_uncertainty",
              "joule_result_total_all_j", "joule_last_error", "joule_strerror")

@@ -8,7 +8,9 @@ whole suite with JOULE_FAST pointing at the built module (python_unittest)
 and the monitor tests again with JOULE_FAST=0 (python_unittest_ctypes).
 """
 
+import copy
 import os
+import pickle
 import resource
 import shutil
 import signal
@@ -230,6 +232,52 @@ class FastAgainstCtypes(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertEqual(len(done), 4)
         self.assertGreater(sum(done), 0)
+
+    def test_dicts_are_built_on_first_use(self):
+        self.fast.begin_window("w")
+        m = self.fast.end_window("w")
+        pending = object.__getattribute__(m, "_pending")
+        self.assertIsNotNone(pending)
+        self.assertGreater(m.time, 0)  # set at the end, not pending
+        self.assertIsNone(m.nodes)
+        self.assertIsNone(getattr(m, "_nodes", None))
+        with self.assertRaises(AttributeError) as cm:
+            m.no_such_attribute  # noqa: B018
+        self.assertIn("no_such_attribute", str(cm.exception))
+        energy = m.energy  # builds every dict, once
+        with self.assertRaises(AttributeError):
+            object.__getattribute__(m, "_pending")
+        self.assertIs(m.energy, energy)
+        self.assertEqual(sorted(m.gpu_energy), [0, 1, 2, 3])
+        self.assertEqual(set(m.uncertainty), {0, 1, 2, 3})
+        self.assertAlmostEqual(m.total_energy, sum(m.gpu_energy.values()),
+                               places=9)
+        with self.assertRaises(TypeError):  # only into a Measurement
+            pending.fill(object())
+
+    def test_pickle_and_copy_build_the_dicts(self):
+        for ended in (self.fast, self.slow):
+            ended.begin_window("p")
+            m = ended.end_window("p")
+            for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+                got = pickle.loads(pickle.dumps(m, proto))
+                self.assertIs(type(got), joule.Measurement)
+                self.assertEqual((got.name, got.time, got.gpu_energy, got.quality),
+                                 (m.name, m.time, m.gpu_energy, m.quality))
+            ended.begin_window("c")
+            c = copy.copy(ended.end_window("c"))  # still pending when copied
+            self.assertEqual(len(c.gpu_energy), 4)
+            self.assertTrue(repr(c).startswith("Measurement('c'"))
+
+    def test_reset_windows_cancels_fast_windows(self):
+        self.fast.begin_window("a")
+        self.fast.begin_window("b")
+        self.fast.end_window("a")
+        self.assertEqual(self.fast._windows, {"b"})
+        self.fast.reset_windows()
+        self.assertEqual(self.fast.open_window_count(), 0)
+        with self.assertRaises(joule.NotFoundError):
+            self.fast.end_window("b")
 
     def test_many_devices(self):
         # Past the 16 devices a result is read into without allocating.

@@ -117,6 +117,13 @@ int jctx_read_energy_uj(struct joule_ctx *ctx, int i, uint64_t *uj,
  * once for all devices. */
 int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t_ns,
                         uint64_t *uj);
+/* The keeper's reads: JCTX_SKIPPED, without reading, while another thread
+ * holds device i or when its counter was read less than fresh_ns ago.
+ * That other read brings the same news, and a window edge then never
+ * waits for a background read nor has to wake one. */
+#define JCTX_SKIPPED 1
+int jctx_try_read_energy_uj(struct joule_ctx *ctx, int i, int64_t fresh_ns, uint64_t *uj,
+                            int64_t *t_ns);
 /* A window edge at t_ns: reads every device's counter (and instant power,
  * where that sharpens the edge) and estimates the energy from each
  * counter's last update to t_ns (core/edge_read.c). v, status and errors
@@ -131,8 +138,10 @@ int jctx_read_edges(struct joule_ctx *ctx, int64_t t_ns, struct edge_value *v, i
                     char (*errors)[JCTX_ERROR_LEN], struct edge_value *begin,
                     struct edge_span *span);
 /* Reads device i's instant (and, when avg is set, average) power into its
- * edge tracker; for the keeper. */
-void jctx_poll_power(struct joule_ctx *ctx, int i, int avg);
+ * edge tracker; for the keeper. Without avg: JCTX_SKIPPED, without
+ * reading, while another thread holds the device or when its instant
+ * power was read less than fresh_ns ago. */
+int jctx_poll_power(struct joule_ctx *ctx, int i, int avg, int64_t fresh_ns);
 /* A power reading someone else made (the sampler), with device i's lock
  * held: teaches its edge tracker. kind is a jdev_power_kind. */
 void jctx_note_power_locked(struct joule_ctx *ctx, int i, int kind, int64_t start, int64_t end,

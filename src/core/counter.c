@@ -141,6 +141,25 @@ int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
     return rc;
 }
 
+int jctx_try_read_energy_uj(struct joule_ctx *ctx, int i, int64_t fresh_ns, uint64_t *uj,
+                            int64_t *t_ns)
+{
+    struct joule_device *d = ctx->devs[i];
+    if (pthread_mutex_trylock(&d->lock))
+        return JCTX_SKIPPED;
+    const struct device_counter *c = &ctx->counters[i];
+    *t_ns = joule_now_ns();
+    if (c->have_last && *t_ns - c->last_read_ns < fresh_ns) {
+        pthread_mutex_unlock(&d->lock);
+        return JCTX_SKIPPED;
+    }
+    uint64_t raw = 0;
+    int rc = counter_read_raw_locked(d, &raw);
+    rc = counter_apply_locked(ctx, i, *t_ns, joule_now_ns(), rc, raw, uj);
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
 JOULE_EXPORT int joule_update(joule_ctx *ctx)
 {
     if (!ctx)

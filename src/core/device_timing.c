@@ -91,7 +91,7 @@ static void poll_densely(struct joule_ctx *ctx, double min_s, double max_s)
             int64_t t;
             if (ctx->devs[i]->ops->read_energy_uj)
                 jctx_read_energy_uj(ctx, i, &uj, &t);
-            jctx_poll_power(ctx, i, 1);
+            jctx_poll_power(ctx, i, 1, 0);
         }
         /* Dithered, so reads do not lock onto a source's own period. */
         rng ^= rng << 13;

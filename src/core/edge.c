@@ -449,6 +449,11 @@ static void remember_jump(struct edge_track *e)
     e->jumps++;
 }
 
+int64_t edge_power_seen_ns(const struct edge_track *e)
+{
+    return e->pw_n ? pw_at(e, e->pw_n - 1)->last_seen : 0;
+}
+
 void edge_power_read(struct edge_track *e, int64_t start, int64_t end, uint32_t mw)
 {
     int changed = timing_observe(&e->power, start, end, mw);

@@ -71,6 +71,9 @@ struct edge_track {
     struct power_step pw[EDGE_POWER_KEEP];
 };
 
+/* When instant power was last read (0: never). */
+int64_t edge_power_seen_ns(const struct edge_track *e);
+
 /* What an edge knows about the energy at its instant. */
 struct edge_value {
     uint64_t total_uj;  /* the counter's wrap-corrected total at the read */

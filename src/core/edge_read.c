@@ -94,13 +94,21 @@ void jctx_note_power_locked(struct joule_ctx *ctx, int i, int kind, int64_t star
         edge_average_read(&ctx->edges[i], start, end, mw);
 }
 
-void jctx_poll_power(struct joule_ctx *ctx, int i, int avg)
+int jctx_poll_power(struct joule_ctx *ctx, int i, int avg, int64_t fresh_ns)
 {
     struct joule_device *d = ctx->devs[i];
     struct edge_track *e = &ctx->edges[i];
     uint32_t mw;
-    pthread_mutex_lock(&d->lock);
+    /* Edges never read average power: that poll waits its turn. */
+    if (avg)
+        pthread_mutex_lock(&d->lock);
+    else if (pthread_mutex_trylock(&d->lock))
+        return JCTX_SKIPPED;
     int64_t start = joule_now_ns();
+    if (!avg && start - edge_power_seen_ns(e) < fresh_ns) {
+        pthread_mutex_unlock(&d->lock);
+        return JCTX_SKIPPED;
+    }
     if (read_instant_locked(ctx, i, &mw) == 0)
         edge_power_read(e, start, joule_now_ns(), mw);
     if (avg && d->ops->read_power_mw && (d->caps & JOULE_CAP_POWER_AVERAGE) &&
@@ -110,4 +118,5 @@ void jctx_poll_power(struct joule_ctx *ctx, int i, int avg)
             edge_average_read(e, start, joule_now_ns(), mw);
     }
     pthread_mutex_unlock(&d->lock);
+    return 0;
 }

@@ -39,6 +39,7 @@
 #define READ_BUDGET 0.01                 /* the same once periodic */
 #define PROBE_EVERY 4                    /* updates per narrowing probe */
 #define PRECISE_SHARE 0.02               /* of a period: a tight model */
+#define FRESH_READ_NS 100000LL           /* a counter read this recent will do */
 
 struct keeper_dev {
     int64_t next_wrap, next_power, next_counter;
@@ -166,18 +167,25 @@ static void do_due_reads(struct keeper *k, int64_t now)
         struct keeper_dev *kd = &k->dev[i];
         uint64_t uj;
         int64_t t;
+        /* A device another thread is reading (a window edge, the
+         * sampler), or read a moment ago, is not read again: that read
+         * brings the same news, and the edge never waits on the keeper. */
         if (now >= kd->next_wrap) {
-            jctx_read_energy_uj(ctx, i, &uj, &t);
+            jctx_try_read_energy_uj(ctx, i, k->wrap_ns / 2, &uj, &t);
             kd->next_wrap = now + k->wrap_ns;
         }
         if (!jctx_edge_tracked(ctx, i))
             continue;
         if (now >= kd->next_power) {
-            jctx_poll_power(ctx, i, kd->polls++ % AVERAGE_EVERY == 0);
-            kd->next_power = now + (int64_t)(power_poll_ns(ctx, i) * (0.6 + 0.8 * rand01(k)));
+            double poll = power_poll_ns(ctx, i);
+            jctx_poll_power(ctx, i, kd->polls++ % AVERAGE_EVERY == 0, (int64_t)(poll / 4));
+            kd->next_power = now + (int64_t)(poll * (0.6 + 0.8 * rand01(k)));
         }
         if (now >= kd->next_counter) {
-            jctx_read_energy_uj(ctx, i, &uj, &t);
+            if (jctx_try_read_energy_uj(ctx, i, FRESH_READ_NS, &uj, &t) == JCTX_SKIPPED) {
+                kd->next_counter = next_counter_read(k, i, now);
+                continue;
+            }
             double took = (double)(joule_now_ns() - t);
             kd->read_ns = kd->read_ns > 0 ? 0.8 * kd->read_ns + 0.2 * took : took;
             kd->next_counter = next_counter_read(k, i, joule_now_ns());

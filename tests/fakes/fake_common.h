@@ -90,6 +90,9 @@ void fake_unload(void);
 int fake_inject(const char *fn, int gpu);
 
 /* Appends "fn gpu=N args -> rc" to the call record. */
+/* Whether calls are being recorded: callers skip formatting their
+ * arguments when not, so the double costs what a driver call would. */
+static inline int fake_recording(void) { return S.record_fd >= 0; }
 void fake_record(const char *fn, int gpu, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -123,7 +123,8 @@ static nvmlReturn_t leave(const char *fn, int gpu, nvmlReturn_t rc, const char *
 #define LEAVE(rc, ...)                                  \
     do {                                                \
         char a_[160] = "";                              \
-        snprintf(a_, sizeof a_, " " __VA_ARGS__);       \
+        if (fake_recording())                           \
+            snprintf(a_, sizeof a_, " " __VA_ARGS__);   \
         return leave(__func__, gpu_, (rc), a_ + 1);     \
     } while (0)
 
@@ -416,6 +417,8 @@ API nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t h, int n, nvmlFieldValue_
     size_t used = 0;
     for (int i = 0; i < n; i++) {
         values[i].nvmlReturn = field(G, &values[i]);
+        if (!fake_recording())
+            continue;
         used += (size_t)snprintf(args + used, sizeof args - used, "%sfield=%u scope=%u:%d",
                                  i ? "," : "", values[i].fieldId, values[i].scopeId,
                                  values[i].nvmlReturn);

@@ -80,7 +80,7 @@ class Measurement:
     __slots__ = ("name", "time", "start_time", "gpu_energy", "cpu_energy",
                  "dram_energy", "total_energy", "energy", "quality", "status",
                  "energy_uncertainty", "uncertainty", "cpu_uncertainty",
-                 "dram_uncertainty", "_nodes")
+                 "dram_uncertainty", "_nodes", "_pending")
 
     def __init__(self, name, time, start_time, energy, quality, status,
                  gpu_energy, cpu_energy, dram_energy, total_energy,
@@ -100,6 +100,29 @@ class Measurement:
         self.uncertainty = uncertainty or {}
         self.cpu_uncertainty = cpu_uncertainty or {}
         self.dram_uncertainty = dram_uncertainty or {}
+
+    def __getattr__(self, attr):
+        # Reached only for a slot not set. A Measurement from joule._fast
+        # keeps its per-device values as numbers (`_pending`) until one of
+        # its dicts is first asked for, then builds them all at once.
+        if attr in _PENDING_ATTRS:
+            try:
+                pending = object.__getattribute__(self, "_pending")
+            except AttributeError:
+                pass
+            else:
+                pending.fill(self)
+                return object.__getattribute__(self, attr)
+        raise AttributeError("%r object has no attribute %r"
+                             % (type(self).__name__, attr))
+
+    def __getstate__(self):  # pickle, copy: the dicts, not the pending values
+        return {a: getattr(self, a) for a in Measurement.__slots__
+                if a != "_pending" and hasattr(self, a)}
+
+    def __setstate__(self, state):
+        for a, v in state.items():
+            object.__setattr__(self, a, v)
 
     @property
     def nodes(self):
@@ -127,6 +150,13 @@ class Measurement:
                           for label, e in self.energy.items())
         return "Measurement(%r, time=%.6f s, total_energy=%.3f J, %s)" % (
             self.name, self.time, self.total_energy, parts)
+
+
+#: What joule._fast's Measurements build on first use.
+_PENDING_ATTRS = frozenset((
+    "energy", "quality", "status", "gpu_energy", "cpu_energy", "dram_energy",
+    "energy_uncertainty", "uncertainty", "cpu_uncertainty",
+    "dram_uncertainty"))
 
 
 def _from_result(r, devices, name, visible=None):
@@ -615,7 +645,8 @@ class Monitor:
                 self._ctx.value, tuple(d.label for d in self._devices),
                 tuple(d.kind if d.kind in _FAST_KINDS else -1
                       for d in self._devices),
-                tuple(d.index for d in self._devices))
+                tuple(d.index for d in self._devices), self._windows,
+                self._sync_fn)
 
     # -- opening ---------------------------------------------------------
 
@@ -885,24 +916,12 @@ class Monitor:
         """Opens window ``name``. ``sync=False`` skips the sync hook at this
         edge; ``restart=True`` replaces an open window of that name.
         Raises AlreadyExistsError (a ValueError) if it is already open."""
+        fastw = self._fastw
+        if fastw is not None:  # joule._fast: the sync hook, begin, the name
+            return fastw.begin(name, sync if sync_execution is None
+                               else sync_execution, restart)
         if sync_execution is not None:
             sync = sync_execution
-        fastw = self._fastw
-        if fastw is not None:
-            flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
-                (_lib.WINDOW_RESTART if restart else 0)
-            if not sync or self._sync_fn is None:
-                fastw.begin(name, flags)
-            else:
-                self._acquire()  # close() waits for the sync hook too
-                try:
-                    self._sync_fn()  # raises before the window exists
-                    fastw.begin(name, flags)
-                finally:
-                    self._release()
-            with self._windows_lock:  # for reset_windows
-                self._windows.add(name)
-            return
         b = _name_bytes(name)
         flags = (0 if sync else _lib.WINDOW_NO_SYNC) | \
             (_lib.WINDOW_RESTART if restart else 0)
@@ -926,7 +945,12 @@ class Monitor:
         NotFoundError (a ValueError) if no window of that name is open.
         With ``reduce="job"`` every rank must call it, and it returns the
         job's totals (see the class docstring)."""
-        if getattr(self, "_reduce", None) != "job" or cancel:
+        fastw = self._fastw
+        if fastw is not None and not cancel and self._reduce is None and \
+                self.approx_instant_energy is not False:
+            return fastw.end(name, sync if sync_execution is None
+                             else sync_execution)
+        if self._reduce != "job" or cancel:
             m = self._end_window(name, sync, cancel, sync_execution)
             if not cancel and self.approx_instant_energy is False:
                 _warn_estimated(m)  # stacklevel: end_window's caller
@@ -946,24 +970,7 @@ class Monitor:
             sync = sync_execution
         fastw = self._fastw
         if fastw is not None and not cancel:
-            self._forget(name)
-            if not sync or self._sync_fn is None:
-                m = fastw.end(name, _lib.WINDOW_NO_SYNC if not sync else 0)
-            else:
-                ctx = self._acquire()  # close() waits for the sync hook too
-                try:
-                    try:
-                        self._sync_fn()
-                    except BaseException:
-                        try:  # unmeasurable now
-                            lib.joule_window_cancel(ctx, _name_bytes(name))
-                        except Exception:  # a bad name: keep the sync error
-                            pass
-                        raise
-                    m = fastw.end(name, 0)
-                finally:
-                    self._release()
-            return m
+            return fastw.end(name, sync)
         b = _name_bytes(name)
         ctx = self._acquire()
         try:
@@ -1014,8 +1021,9 @@ class Monitor:
         """Cancels every window this monitor began and has not ended
         (Zeus's ``reset_windows``); their measurements are lost. Windows
         other objects opened on the same devices (an optimizer's) stay."""
-        with self._windows_lock:
-            names, self._windows = sorted(self._windows), set()
+        with self._windows_lock:  # the set joule._fast adds to, too
+            names = sorted(self._windows)
+            self._windows.difference_update(names)
         ctx = self._acquire()
         try:
             for name in names:

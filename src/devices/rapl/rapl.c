@@ -11,15 +11,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "base/error.h"
 #include "devices/device.h"
 #include "devices/note.h"
 
+#define SYSFS_MAGIC_NUMBER 0x62656572 /* statfs(2) f_type of sysfs */
+
+/* energy_uj stays open: a read is one pread instead of open, read and
+ * close, whose path walk is most of a read's cost. On sysfs an attribute's
+ * inode lives as long as its zone. Elsewhere (a test tree whose files are
+ * replaced by rename) a file whose last link is gone is opened anew. */
 struct rapl_priv {
     char energy_path[512];
+    int fd; /* -1: not open */
+    int on_sysfs;
 };
+
+/* Parses the n bytes of buf (one unsigned integer and a newline). 0, or
+ * -EINVAL with *bad filled. */
+static int parse_u64(char *buf, ssize_t n, uint64_t *v, char *bad, size_t badlen)
+{
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(buf, &end, 10);
+    while (*end == '\n' || *end == ' ')
+        end++;
+    if (end == buf || *end || errno || buf[0] == '-') {
+        if (bad)
+            snprintf(bad, badlen, "%.*s", (int)strcspn(buf, "\n"), buf);
+        return -EINVAL;
+    }
+    *v = x;
+    return 0;
+}
 
 /* Reads a sysfs file holding one unsigned integer. Returns 0, or -errno
  * for an open/read failure, or -EINVAL (with *bad filled) when the content
@@ -35,19 +64,40 @@ static int read_u64_file(const char *path, uint64_t *v, char *bad, size_t badlen
     close(fd);
     if (n < 0)
         return -e;
-    buf[n] = '\0';
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(buf, &end, 10);
-    while (*end == '\n' || *end == ' ')
-        end++;
-    if (end == buf || *end || errno || buf[0] == '-') {
-        if (bad)
-            snprintf(bad, badlen, "%.*s", (int)strcspn(buf, "\n"), buf);
-        return -EINVAL;
+    return parse_u64(buf, n, v, bad, badlen);
+}
+
+static void close_energy(struct rapl_priv *p)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+}
+
+/* read_u64_file on the kept energy_uj. A failed read is tried once more
+ * on a freshly opened file (the zone's driver was reloaded). */
+static int read_energy_file(struct rapl_priv *p, uint64_t *v, char *bad, size_t badlen)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct stat st;
+        if (p->fd >= 0 && !p->on_sysfs && fstat(p->fd, &st) == 0 && st.st_nlink == 0)
+            close_energy(p); /* replaced: read the file now at the path */
+        if (p->fd < 0) {
+            p->fd = open(p->energy_path, O_RDONLY | O_CLOEXEC);
+            if (p->fd < 0)
+                return -errno;
+            struct statfs fs;
+            p->on_sysfs = fstatfs(p->fd, &fs) == 0 && fs.f_type == SYSFS_MAGIC_NUMBER;
+        }
+        char buf[64];
+        ssize_t n = pread(p->fd, buf, sizeof buf - 1, 0);
+        if (n >= 0)
+            return parse_u64(buf, n, v, bad, badlen);
+        rc = -errno;
+        close_energy(p);
     }
-    *v = x;
-    return 0;
+    return rc;
 }
 
 static int read_name(const char *dir, char *name, size_t len)
@@ -68,7 +118,7 @@ static int rapl_read_energy(struct joule_device *d, uint64_t *uj)
 {
     struct rapl_priv *p = d->priv;
     char bad[64] = "";
-    int rc = read_u64_file(p->energy_path, uj, bad, sizeof bad);
+    int rc = read_energy_file(p, uj, bad, sizeof bad);
     if (rc == -EINVAL)
         return joule_set_error(JOULE_EIO, "%s holds '%s', not a number of microjoules",
                                p->energy_path, bad);
@@ -87,7 +137,11 @@ static int rapl_read_energy(struct joule_device *d, uint64_t *uj)
     return 0;
 }
 
-static void rapl_close(struct joule_device *d) { free(d->priv); }
+static void rapl_close(struct joule_device *d)
+{
+    close_energy(d->priv);
+    free(d->priv);
+}
 
 static const struct jdev_ops rapl_ops = {
     .close = rapl_close,
@@ -305,6 +359,7 @@ static int rapl_discover(const struct jdev_discover_args *args, struct jdev_list
             return joule_set_error(JOULE_ENOMEM, "out of memory");
         }
         snprintf(priv->energy_path, sizeof priv->energy_path, "%s/energy_uj", zdir);
+        priv->fd = -1;
         d->priv = priv;
         d->backend_index = i;
         d->index = z->index;
