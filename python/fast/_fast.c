@@ -16,6 +16,7 @@
  *   w.begin(name: str, sync: bool, restart: bool) -> None
  *   w.end(name: str, sync: bool) -> Measurement
  *   w.close()  waits for calls in flight, then refuses new ones
+ *   timeline(...), energy(...)  PowerMonitor's queries (sampler.c)
  *
  * kinds: 0 GPU, 1 CPU package, 2 DRAM (joule.h's order), anything else is
  * in `energy` by label only. open_names: a set that holds the names begun
@@ -92,6 +93,8 @@ static PyObject *fast_bind(PyObject *self, PyObject *args)
         {"joule_result_total_all_j", (void **)&F.total_all_j},
         {"joule_last_error", (void **)&F.last_error},
         {"joule_strerror", (void **)&F.strerror_},
+        {"joule_sampler_timeline", (void **)&F.sampler_timeline},
+        {"joule_sampler_energy_j", (void **)&F.sampler_energy_j},
     };
     for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
         if (!sym(d, fns[i].name, fns[i].slot))
@@ -259,6 +262,12 @@ static PyObject *error_code(int rc, const char *msg)
     return error_obj(rc, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"));
 }
 
+PyObject *fast_raise(int rc, const char *msg)
+{
+    raise_exc(error_code(rc, msg));
+    return NULL;
+}
+
 /* The name as UTF-8, checked as the ctypes path checks it: a str
  * (TypeError), without NUL (InvalidArgumentError: C would cut it there). */
 static const char *name_utf8(PyObject *name)
@@ -321,10 +330,8 @@ static PyObject *windows_begin(Windows *w, PyObject *const *args, Py_ssize_t nar
         snprintf(msg, sizeof msg, "%s", F.last_error());
     Py_END_ALLOW_THREADS
     leave(w);
-    if (rc < 0) {
-        raise_exc(error_code(rc, msg));
-        return NULL;
-    }
+    if (rc < 0)
+        return fast_raise(rc, msg);
     if (w->open_names && PySet_Add(w->open_names, args[0]) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -405,6 +412,10 @@ static PyTypeObject WindowsType = {
 static PyMethodDef module_methods[] = {
     {"bind", fast_bind, METH_VARARGS,
      "bind(functions, error_for, measurement_class, quality_names, closed_error)"},
+    {"timeline", fast_timeline, METH_VARARGS,
+     "timeline(sampler, device, domain, t0, t1, offset=0.0, strict=False) -> [(t, v)]"},
+    {"energy", fast_energy, METH_VARARGS,
+     "energy(sampler, devices, t0, t1) -> [joules or None per device]"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,8 @@ struct fast_functions {
     __typeof__(&joule_result_total_all_j) total_all_j;
     __typeof__(&joule_last_error) last_error;
     __typeof__(&joule_strerror) strerror_;
+    __typeof__(&joule_sampler_timeline) sampler_timeline;
+    __typeof__(&joule_sampler_energy_j) sampler_energy_j;
     PyObject *error_for, *measurement, *quality_names, *closed_error;
     int bound;
 };
@@ -45,6 +47,10 @@ extern Py_ssize_t fast_slot[NATTR];
  * a failed build, passed on). -1 with an error set on failure. */
 int fast_set(PyObject *m, int i, PyObject *v);
 
+/* Raises the binding's exception for code rc with message msg (the
+ * library's, read on this thread right after the failed call); NULL. */
+PyObject *fast_raise(int rc, const char *msg);
+
 /* One joule_ctx's window calls (see _fast.c). */
 typedef struct {
     PyObject_HEAD
@@ -65,6 +71,10 @@ typedef struct {
 /* A Measurement of result r (not freed here) of w's window `name`: its
  * time, start and total now, the per-device dicts on first use. */
 PyObject *fast_measurement(Windows *w, PyObject *name, joule_result *r);
+/* The sampler queries (sampler.c), module functions. */
+PyObject *fast_timeline(PyObject *self, PyObject *args);
+PyObject *fast_energy(PyObject *self, PyObject *args);
+
 /* Readies the pending values' type; -1 on failure. */
 int fast_pending_ready(void);
 

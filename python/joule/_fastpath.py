@@ -30,7 +30,8 @@ FUNCTIONS = ("joule_window_begin", "joule_window_end", "joule_window_cancel",
              "joule_result_free",
              "joule_result_time_s", "joule_result_start_unix_s",
              "joule_result_read", "joule_result_read_uncertainty",
-             "joule_result_total_all_j", "joule_last_error", "joule_strerror")
+             "joule_result_total_all_j", "joule_last_error", "joule_strerror",
+             "joule_sampler_timeline", "joule_sampler_energy_j")
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -7,6 +7,7 @@ from ctypes import byref, c_double, c_void_p
 from . import _lib
 from ._lib import check, decode, lib
 from .errors import InvalidArgumentError, NotSupportedError, OutOfRangeError
+from . import monitor as _monitor
 from .monitor import Device, Monitor
 
 __all__ = ["PowerMonitor", "PowerDomain", "PowerSample", "TemperatureMonitor",
@@ -371,6 +372,15 @@ class PowerMonitor:
         Each value holds until the next sample (a step function)."""
         pos, dom = self._position(device), self._domain(domain)
         t0, t1 = self._range(start, end)
+        return self._timeline(pos, dom, t0, t1)
+
+    def _timeline(self, pos, dom, t0, t1, offset=0.0, strict=False):
+        """timeline()'s samples, each time + offset; strict: none before t0
+        (the one in force at t0 is left out)."""
+        fast = _monitor._fast
+        if fast is not None:  # the list is built in C (joule._fast)
+            return self._call(lambda s: fast.timeline(s.value, pos, dom, t0, t1,
+                                                      offset, strict))
 
         def query(s):
             cap = 0
@@ -381,7 +391,8 @@ class PowerMonitor:
                     s, pos, dom, t0, t1, ts if cap else None,
                     vs if cap else None, cap))
                 if cap and n <= cap:
-                    return [(ts[i], vs[i]) for i in range(n)]
+                    return [(ts[i] + offset, vs[i]) for i in range(n)
+                            if not strict or ts[i] >= t0]
                 if n == 0:
                     return []
                 cap = n + 64  # samples may arrive between the calls
@@ -439,9 +450,16 @@ class PowerMonitor:
         if start is not None or end is not None:
             self._check_covered(t0 if start is not None else t1, t1)
 
+        devices = self._monitor.devices
+        fast = _monitor._fast
+        if fast is not None:  # every device in one call (joule._fast)
+            got = self._call(lambda s: fast.energy(
+                s.value, tuple(d.position for d in devices), t0, t1))
+            return {d.label: j for d, j in zip(devices, got) if j is not None}
+
         def query(s):
             out, j = {}, c_double()
-            for d in self._monitor.devices:
+            for d in devices:
                 try:
                     check(lib.joule_sampler_energy_j(s, d.position, t0, t1,
                                                      byref(j)))
@@ -493,14 +511,14 @@ class PowerMonitor:
 
     def _wall_timelines(self, domain, gpu_index, start_time, end_time):
         off = wall_offset()
+        t0 = 0.0 if start_time is None else start_time - off
+        t1 = lib.joule_now_s() if end_time is None else end_time - off
+        dom = self._domain(domain)
         out = {}
         for d in self._gpu_devices(gpu_index):
-            if not self.has(d, domain):
-                continue
-            series = [(t + off, v) for t, v in self.timeline(d, domain)]
-            out[d.index] = [(t, v) for t, v in series
-                            if (start_time is None or t >= start_time) and
-                            (end_time is None or t <= end_time)]
+            if self.has(d, domain):
+                out[d.index] = self._timeline(d.position, dom, t0, t1, off,
+                                              strict=True)
         return out
 
     def get_all_power_timelines(self, gpu_index=None, start_time=None,

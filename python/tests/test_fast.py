@@ -290,5 +290,70 @@ class FastAgainstCtypes(unittest.TestCase):
         self.assertEqual(len(r.quality), 20)
 
 
+def same_within(a, b, tol):
+    """a == b, but floats (times) may differ by tol."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_within(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)) and type(a) is type(b):
+        return len(a) == len(b) and all(same_within(x, y, tol) for x, y in zip(a, b))
+    return a == b
+
+
+@unittest.skipIf(_monitor._fast is None,
+                 "joule._fast is not loaded; PowerMonitor's queries use ctypes alone")
+class SamplerQueries(unittest.TestCase):
+    """PowerMonitor's timeline and energy queries through joule._fast give
+    exactly what the ctypes path gives on the same history."""
+
+    def setUp(self):
+        self.pm = joule.PowerMonitor(devices="sim:2:h100", interval_ms=2)
+        self.addCleanup(self.pm.close)
+        time.sleep(0.3)
+
+    def both(self, fn):
+        fast = fn()
+        saved, _monitor._fast = _monitor._fast, None
+        try:
+            slow = fn()
+        finally:
+            _monitor._fast = saved
+        return fast, slow
+
+    def test_same_answers(self):
+        pm = self.pm
+        self.pm.stop()  # one history for both paths
+        t0, t1 = pm.covered()
+        mid = (t0 + t1) / 2
+        d = pm.devices[1]
+        for start, end in ((None, None), (mid, None), (mid, t1), (t1 + 5, t1 + 6)):
+            fast, slow = self.both(lambda: pm.timeline(d, "power", start, end))
+            self.assertEqual(fast, slow, (start, end))
+            self.assertTrue(all(type(p) is tuple and len(p) == 2 for p in fast))
+        self.assertGreater(len(pm.timeline(d)), 10)
+        fast, slow = self.both(lambda: pm.energy(mid, t1))
+        self.assertEqual(fast, slow)
+        self.assertEqual(sorted(fast), ["gpu0", "gpu1"])
+        # Zeus's wall-clock timelines: each call reads the wall offset anew.
+        off = joule.power.wall_offset()
+        fast, slow = self.both(lambda: pm.get_power_timeline(
+            "device_instant", None, mid + off, t1 + off))
+        self.assertGreaterEqual(min(t for t, _ in fast[0]), mid + off)
+        for fast, slow in (fast, slow), self.both(pm.get_all_power_timelines):
+            self.assertTrue(same_within(fast, slow, 1e-3))
+
+    def test_errors_and_a_closed_monitor(self):
+        with self.assertRaises(joule.InvalidArgumentError):
+            self.pm.timeline(self.pm.devices[0], "no such domain")
+        with self.assertRaises(joule.InvalidArgumentError):
+            self.pm.energy(5.0, 1.0)  # end before start
+        self.pm.close()
+        with self.assertRaises(joule.InvalidArgumentError):
+            self.pm.timeline(self.pm.devices[0])
+        with self.assertRaises(joule.InvalidArgumentError):
+            self.pm.energy()
+
+
 if __name__ == "__main__":
     unittest.main()
