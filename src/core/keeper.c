@@ -17,7 +17,10 @@
  *  - reads those devices' instant power every ~5 ms, or a quarter of its
  *    refresh period once that is learned (dithered, so the reads never
  *    lock onto a power source's own refresh), so an edge knows how power
- *    moved since the counter's last update. */
+ *    moved since the counter's last update.
+ * Its timing reads skip a device another thread holds or read a moment
+ * ago (a window edge, the sampler): a dense window loop then teaches the
+ * trackers alone, and never waits for the keeper. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -167,15 +170,16 @@ static void do_due_reads(struct keeper *k, int64_t now)
         struct keeper_dev *kd = &k->dev[i];
         uint64_t uj;
         int64_t t;
-        /* A device another thread is reading (a window edge, the
-         * sampler), or read a moment ago, is not read again: that read
-         * brings the same news, and the edge never waits on the keeper. */
-        if (now >= kd->next_wrap) {
-            jctx_try_read_energy_uj(ctx, i, k->wrap_ns / 2, &uj, &t);
+        if (now >= kd->next_wrap) { /* rare, and never skipped */
+            jctx_read_energy_uj(ctx, i, &uj, &t);
             kd->next_wrap = now + k->wrap_ns;
         }
         if (!jctx_edge_tracked(ctx, i))
             continue;
+        /* A device another thread is reading (a window edge, the
+         * sampler), or read a moment ago, is not read again for its
+         * timing: that read brings the same news, and the edge never
+         * waits on the keeper. */
         if (now >= kd->next_power) {
             double poll = power_poll_ns(ctx, i);
             jctx_poll_power(ctx, i, kd->polls++ % AVERAGE_EVERY == 0, (int64_t)(poll / 4));
