@@ -155,6 +155,7 @@ static int windows_init(Windows *w, PyObject *args, PyObject *kw)
         PyErr_NoMemory();
         return -1;
     }
+    w->n = n; /* dealloc drops the indices taken so far (the rest are NULL) */
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!PyUnicode_Check(PyTuple_GET_ITEM(labels, i))) {
             PyErr_SetString(PyExc_TypeError, "joule._fast.Windows: labels are str");
@@ -167,7 +168,6 @@ static int windows_init(Windows *w, PyObject *args, PyObject *kw)
         w->indices[i] = PyTuple_GET_ITEM(indices, i);
         Py_INCREF(w->indices[i]);
     }
-    w->n = n;
     w->labels = Py_NewRef(labels);
     w->open_names = open_names == Py_None ? NULL : Py_NewRef(open_names);
     w->sync_fn = sync_fn == Py_None ? NULL : Py_NewRef(sync_fn);
