@@ -25,6 +25,7 @@
 #define CONTINUOUS_SHARE 0.9   /* of recent reads that changed */
 #define REFIT_EVERY 16         /* brackets a periodic model absorbs between fits */
 #define PERIOD_SLACK 0.02      /* the polygon starts at ±2 % of the rough period */
+#define MAX_BOX_GROWTH 5       /* times it grows toward where the reads allow */
 #define VERTEX_MERGE_NS 1.0    /* polygon vertices closer than this are one */
 #define MAX_CLIP 192           /* vertices while clipping (2 per constraint) */
 
@@ -271,6 +272,38 @@ static int fit_line(struct timing *t, const double *k, const double *m, int n, d
     return 1;
 }
 
+/* Every (phase, period) the brackets allow when numbered with the
+ * period in the middle of [plo, phi] (k[i], 0 = newest), inside a box
+ * around the newest bracket and that range: the polygon (ph, pe), its
+ * vertex count returned. *touch gets 1 when it reaches the box's lowest
+ * period, 2 its highest, 3 both: there the box bounds it, not the reads,
+ * and the true period may lie beyond. */
+static int clip_box(const struct timing *t, int64_t origin, double plo, double phi, double *k,
+                    double *m, double *ph, double *pe, int *touch)
+{
+    int n = t->nbr;
+    double p = (plo + phi) / 2, newest = mid(bracket(t, n - 1), origin);
+    for (int i = 0; i < n; i++) {
+        m[i] = mid(bracket(t, i), origin);
+        k[i] = round((m[i] - newest) / p);
+    }
+    ph[0] = ph[3] = newest - p;
+    ph[1] = ph[2] = newest + p;
+    pe[0] = pe[1] = plo;
+    pe[2] = pe[3] = phi;
+    int nv = 4;
+    for (int i = 0; i < n && nv > 0; i++) {
+        const struct timing_bracket *b = bracket(t, i);
+        clip(ph, pe, &nv, k[i], (double)(b->lo - origin), 1.0);
+        clip(ph, pe, &nv, k[i], (double)(b->hi - origin), -1.0);
+    }
+    double eps = p * 1e-9;
+    *touch = 0;
+    for (int v = 0; v < nv; v++)
+        *touch |= (pe[v] <= plo + eps ? 1 : 0) | (pe[v] >= phi - eps ? 2 : 0);
+    return nv;
+}
+
 static void fit(struct timing *t)
 {
     int n = t->nbr;
@@ -284,28 +317,42 @@ static void fit(struct timing *t)
         t->state = JOULE_TIMING_APERIODIC;
         return;
     }
-    /* Number the brackets k (0 = newest). */
-    double k[TIMING_KEEP], m[TIMING_KEEP];
-    double newest = mid(bracket(t, n - 1), origin);
-    for (int i = 0; i < n; i++) {
-        m[i] = mid(bracket(t, i), origin);
-        k[i] = round((m[i] - newest) / p);
-    }
     t->origin_ns = origin;
-    /* Every (phase, period) all brackets allow, from a box around the
-     * newest bracket and the rough period. */
-    double ph[MAX_CLIP] = {newest - p, newest + p, newest + p, newest - p};
-    double pe[MAX_CLIP] = {p * (1 - PERIOD_SLACK), p * (1 - PERIOD_SLACK),
-                           p * (1 + PERIOD_SLACK), p * (1 + PERIOD_SLACK)};
-    int nv = 4;
-    for (int i = 0; i < n && nv > 0; i++) {
-        const struct timing_bracket *b = bracket(t, i);
-        clip(ph, pe, &nv, k[i], (double)(b->lo - origin), 1.0);
-        clip(ph, pe, &nv, k[i], (double)(b->hi - origin), -1.0);
+    /* The polygon, from a box around the rough (or the last) period. A
+     * rough period from a few wide brackets can be off by more than the
+     * box allows: a polygon that reaches the box's edge was cut by the
+     * box, not by the reads, and need not hold the true period (a model
+     * sure of a wrong period places updates where they are not). The
+     * box grows that way, and the brackets are numbered again, until
+     * the reads alone bound the polygon. */
+    double k[TIMING_KEEP], m[TIMING_KEEP], ph[MAX_CLIP], pe[MAX_CLIP];
+    double plo = p * (1 - PERIOD_SLACK), phi = p * (1 + PERIOD_SLACK);
+    int touch = 0, nv = clip_box(t, origin, plo, phi, k, m, ph, pe, &touch);
+    for (int grow = 0; grow < MAX_BOX_GROWTH && nv > 0 && (touch == 1 || touch == 2); grow++) {
+        if (touch == 1)
+            plo -= p * PERIOD_SLACK;
+        else
+            phi += p * PERIOD_SLACK;
+        nv = clip_box(t, origin, plo, phi, k, m, ph, pe, &touch);
     }
-    if (!adopt(t, ph, pe, nv) && !fit_line(t, k, m, n, p)) {
-        t->state = JOULE_TIMING_APERIODIC;
+    p = (plo + phi) / 2; /* the brackets' numbering */
+    if (nv > 0 && touch) {
+        /* The reads do not pin the period down yet. */
+        t->state = n >= 2 * MIN_BRACKETS ? JOULE_TIMING_APERIODIC : JOULE_TIMING_LEARNING;
         return;
+    }
+    if (!adopt(t, ph, pe, nv)) {
+        /* No (phase, period) fits every bracket: a jittery source, or a
+         * few brackets numbered wrongly by a rough period (which a line
+         * through them would hide). A line only from more of them. */
+        if (n < 2 * MIN_BRACKETS) {
+            t->state = JOULE_TIMING_LEARNING;
+            return;
+        }
+        if (!fit_line(t, k, m, n, p)) {
+            t->state = JOULE_TIMING_APERIODIC;
+            return;
+        }
     }
     /* Brackets as wide as the period place nothing (a value read more
      * slowly than it changes). */
@@ -334,7 +381,14 @@ static int absorb(struct timing *t, int64_t lo, int64_t hi)
     if (!t->nvert)
         return 0;
     double l = (double)(lo - t->origin_ns), h = (double)(hi - t->origin_ns);
-    double k = index_near(t, (l + h) / 2);
+    double k = index_near(t, (l + h) / 2), rl, rh;
+    /* Which update it brackets must be plain: one the model allows next
+     * to it as well would make the clip a guess. */
+    for (int d = -1; d <= 1; d += 2) {
+        update_range(t, k + d, &rl, &rh);
+        if (rh >= l && rl <= h)
+            return 0;
+    }
     double ph[MAX_CLIP], pe[MAX_CLIP];
     int nv = t->nvert;
     for (int v = 0; v < nv; v++) {
