@@ -437,6 +437,7 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
     int changed = t->have_read && value != t->value;
     if (changed) {
         t->cur_lo = t->read_start;
+        t->cur_start = start;
         t->cur_hi = end;
         t->last_change_ns = t->cur_lo + (t->cur_hi - t->cur_lo) / 2;
         if (!t->changes)
@@ -445,6 +446,7 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
         add_bracket(t, t->cur_lo, t->cur_hi);
     } else if (!t->have_read) {
         t->cur_lo = INT64_MIN;
+        t->cur_start = start;
         t->cur_hi = end;
     }
     if (t->have_read) {
@@ -473,8 +475,26 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
 
 /* ---- questions ------------------------------------------------------------ */
 
-void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est, int64_t *lo,
-                      int64_t *hi)
+/* The range of instants of update k (from the model's origin) inside
+ * [l, h]: its middle (the estimate that errs least whatever the truth in
+ * it) and its ends. Returns 0 when the model puts update k outside. */
+static int update_in(const struct timing *t, double k, int64_t l, int64_t h,
+                     struct timing_place *c)
+{
+    double rl, rh;
+    update_range(t, k, &rl, &rh);
+    int64_t ulo = t->origin_ns + (int64_t)floor(rl), uhi = t->origin_ns + (int64_t)ceil(rh);
+    int64_t a = l > ulo ? l : ulo, b = h < uhi ? h : uhi;
+    if (a > b)
+        return 0;
+    c->lo = a;
+    c->hi = b;
+    c->est = a + (b - a) / 2;
+    return 1;
+}
+
+int timing_changes_in(const struct timing *t, int64_t l, int64_t s, int64_t h,
+                      struct timing_place c[2])
 {
     if (t->state == JOULE_TIMING_PERIODIC) {
         /* The latest update the model allows at or before h. */
@@ -487,14 +507,12 @@ void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est
             k -= 1;
             update_range(t, k, &rl, &rh);
         }
-        int64_t ulo = t->origin_ns + (int64_t)floor(rl), uhi = t->origin_ns + (int64_t)ceil(rh);
-        int64_t a = l > ulo ? l : ulo, b = h < uhi ? h : uhi;
-        if (a <= b) {
-            int64_t u = t->origin_ns + (int64_t)llround(t->phase_ns + k * t->period_ns);
-            *lo = a;
-            *hi = b;
-            *est = u < a ? a : u > b ? b : u;
-            return;
+        if (update_in(t, k, l, h, &c[0])) {
+            /* The one before when the model allows it in [l, h] too and
+             * this one after the read began: a driver samples the value
+             * somewhere inside its call, and a loose model allows an
+             * update over a stretch longer than the read. */
+            return c[0].hi > s && update_in(t, k - 1, l, h, &c[1]) ? 2 : 1;
         }
         /* The model misses the bracket: the bracket is the harder fact. */
     }
@@ -502,9 +520,20 @@ void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est
     int64_t hold = (int64_t)timing_max_hold_ns(t, 1e9);
     if (l == INT64_MIN || (t->state != JOULE_TIMING_CONTINUOUS && h - l > hold))
         l = h - hold;
-    *lo = l;
-    *hi = h;
-    *est = l + (h - l) / 2;
+    c[0].lo = l;
+    c[0].hi = h;
+    c[0].est = l + (h - l) / 2;
+    return 1;
+}
+
+void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est, int64_t *lo,
+                      int64_t *hi)
+{
+    struct timing_place c[2];
+    timing_changes_in(t, l, h, h, c);
+    *est = c[0].est;
+    *lo = c[0].lo;
+    *hi = c[0].hi;
 }
 
 void timing_last_change(const struct timing *t, int64_t *est, int64_t *lo, int64_t *hi)
@@ -512,9 +541,10 @@ void timing_last_change(const struct timing *t, int64_t *est, int64_t *lo, int64
     timing_change_in(t, t->cur_lo, t->cur_hi, est, lo, hi);
 }
 
-void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *hi)
+void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *start, int64_t *hi)
 {
     *lo = t->cur_lo;
+    *start = t->cur_start;
     *hi = t->cur_hi;
 }
 
