@@ -388,33 +388,74 @@ static void maybe_refine(struct edge_track *e, int64_t now)
 
 /* ---- reads ------------------------------------------------------------- */
 
+/* How far ∫p̂ over [a, b] can be off (µJ, calibrated): the readings'
+ * noise, jumps placed inside it, history before the first reading. */
+static double integral_error(const struct edge_track *e, int64_t a, int64_t b, double energy_uj)
+{
+    struct integral in;
+    integrate_errors(e, a < b ? a : b, a < b ? b : a, &in);
+    return e->r_read * fabs(energy_uj) + (in.jumps_uj + in.unknown_uj) * scale(e);
+}
+
 /* The counter's last update in [l, h], as the timing model places it,
  * checked against the energy the counter gained since the step before.
  * A read's bracket can span more than one period (the keeper reads a slow
- * counter every few updates), and a driver samples the counter somewhere
- * inside its call: an update the model puts just before h may not be in
- * the value at all. The candidate whose ∫p̂ since the step before matches
- * the counted energy wins (they differ by a whole period's energy). */
+ * counter every few updates), a driver samples the counter somewhere
+ * inside its call, and a loose model allows an update over a stretch
+ * longer than a read: the model can allow both the latest update before
+ * h and the one before it, and only one is in the value. Each candidate's
+ * ∫p̂ since the step before is set against the counted energy (they
+ * differ by a whole period's energy); when exactly one agrees within
+ * what places and power readings allow, it wins. When both or neither
+ * agree, or nothing can tell (no step before, no power), the update is
+ * placed over both: bad or missing timing knowledge widens the bound, it
+ * never hides it. */
 static void place_update(const struct edge_track *e, const struct counter_step *prev,
-                         uint64_t total_uj, int64_t l, int64_t h, int64_t *est, int64_t *lo,
-                         int64_t *hi)
+                         uint64_t total_uj, int64_t l, int64_t start, int64_t h, int64_t *est,
+                         int64_t *lo, int64_t *hi)
 {
-    timing_change_in(&e->counter, l, h, est, lo, hi);
-    if (e->counter.state != JOULE_TIMING_PERIODIC || !prev || !e->pw_n ||
-        total_uj <= prev->total_uj)
+    struct timing_place c[2];
+    int n = timing_changes_in(&e->counter, l, start, h, c);
+    *est = c[0].est;
+    *lo = c[0].lo;
+    *hi = c[0].hi;
+    if (n < 2)
         return;
     int64_t period = (int64_t)e->counter.period_ns;
-    int64_t alt = *est - period;
-    if (alt < l || alt <= prev->est + period / 2)
+    /* The earlier one may be the update of the step before, which a
+     * changed value cannot hold again: when that step is placed on one
+     * update, the same one; else one before all it spans. */
+    if (prev && (prev->hi - prev->lo < period / 2 ? c[1].est <= prev->est + period / 2
+                                                   : c[1].hi < prev->lo))
         return;
-    double from = cumulative(e, prev->est), counted = (double)(total_uj - prev->total_uj);
-    double at_est = (cumulative(e, *est) - from) * scale(e);
-    double at_alt = (cumulative(e, alt) - from) * scale(e);
-    if (fabs(counted - at_alt) < fabs(counted - at_est)) {
-        *est = alt;
-        *lo = *lo - period < l ? l : *lo - period;
-        *hi = *hi - period;
+    int pick = -1;
+    if (prev && e->pw_n && total_uj > prev->total_uj) {
+        double k = scale(e), counted = (double)(total_uj - prev->total_uj);
+        double from = cumulative(e, prev->est);
+        double prev_half = (double)(prev->hi - prev->lo) / 2 * power_at(e, prev->est) * k / 1e6;
+        int agree = 0;
+        for (int i = 0; i < 2; i++) {
+            double at = (cumulative(e, c[i].est) - from) * k;
+            double tol = prev_half +
+                         (double)(c[i].hi - c[i].lo) / 2 * power_at(e, c[i].est) * k / 1e6 +
+                         integral_error(e, prev->est, c[i].est, at) + 2 * e->resolution_uj;
+            if (fabs(counted - at) <= tol) {
+                agree++;
+                pick = i;
+            }
+        }
+        if (agree != 1)
+            pick = -1;
     }
+    if (pick >= 0) {
+        *est = c[pick].est;
+        *lo = c[pick].lo;
+        *hi = c[pick].hi;
+        return;
+    }
+    *lo = c[1].lo;
+    *hi = c[0].hi;
+    *est = *lo + (*hi - *lo) / 2;
 }
 
 void edge_counter_read(struct edge_track *e, int64_t start, int64_t end, uint64_t raw,
@@ -424,9 +465,9 @@ void edge_counter_read(struct edge_track *e, int64_t start, int64_t end, uint64_
     if (!changed && e->cs_n)
         return;
     struct counter_step s;
-    int64_t l, h;
-    timing_last_bracket(&e->counter, &l, &h);
-    place_update(e, e->cs_n ? cs_at(e, e->cs_n - 1) : NULL, total_uj, l, h, &s.est, &s.lo,
+    int64_t l, seen, h; /* the bracket, and when the read that saw the change began */
+    timing_last_bracket(&e->counter, &l, &seen, &h);
+    place_update(e, e->cs_n ? cs_at(e, e->cs_n - 1) : NULL, total_uj, l, seen, h, &s.est, &s.lo,
                  &s.hi);
     s.total_uj = total_uj;
     if (e->cs_n == EDGE_COUNTER_KEEP)
@@ -604,9 +645,9 @@ static int place_edge(const struct edge_track *e, int64_t t_e, struct edge_value
     if (!e->cs_n)
         return 0;
     out->total_uj = cs_at(e, e->cs_n - 1)->total_uj;
-    timing_last_bracket(&e->counter, &out->seen_lo, &out->seen_hi);
+    timing_last_bracket(&e->counter, &out->seen_lo, &out->seen_start, &out->seen_hi);
     place_update(e, e->cs_n >= 2 ? cs_at(e, e->cs_n - 2) : NULL, out->total_uj, out->seen_lo,
-                 out->seen_hi, &out->u_est, &out->u_lo, &out->u_hi);
+                 out->seen_start, out->seen_hi, &out->u_est, &out->u_lo, &out->u_hi);
     return 1;
 }
 
@@ -633,6 +674,15 @@ static const struct counter_step *next_step(const struct edge_track *e, uint64_t
     for (int i = e->cs_n - 1; i > 0; i--)
         if (cs_at(e, i - 1)->total_uj <= total_uj) /* i is the first one above */
             return cs_at(e, i)->total_uj > total_uj ? cs_at(e, i) : NULL;
+    return NULL;
+}
+
+/* The counter step before the one that holds total_uj, if still kept. */
+static const struct counter_step *step_before(const struct edge_track *e, uint64_t total_uj)
+{
+    for (int i = e->cs_n - 1; i > 0; i--)
+        if (cs_at(e, i)->total_uj == total_uj)
+            return cs_at(e, i - 1);
     return NULL;
 }
 
@@ -668,12 +718,18 @@ void edge_reestimate(const struct edge_track *e, struct edge_value *v)
     if (!e->cs_n)
         return;
     /* The update instant, placed again with what the timing knows now
-     * (an edge right after open is made before the phase is learned). */
+     * (an edge right after open is made before the phase is learned),
+     * checked against the energy since the step before as at the edge. */
     int64_t est, lo, hi;
-    timing_change_in(&e->counter, v->seen_lo, v->seen_hi, &est, &lo, &hi);
+    place_update(e, step_before(e, v->total_uj), v->total_uj, v->seen_lo, v->seen_start,
+                 v->seen_hi, &est, &lo, &hi);
     /* Only a sharper placement of the same update: never another one
-     * (the first placement was checked against the counted energy). */
-    if (hi - lo < v->u_hi - v->u_lo && llabs(est - v->u_est) < (int64_t)(e->counter.period_ns / 2)) {
+     * (the first placement was checked against the counted energy), and
+     * inside the first one where that spans two updates. */
+    int64_t half_period = (int64_t)(timing_period_ns(&e->counter) / 2);
+    int same = v->u_hi - v->u_lo < half_period ? llabs(est - v->u_est) < half_period
+                                               : est >= v->u_lo && est <= v->u_hi;
+    if (hi - lo < v->u_hi - v->u_lo && same) {
         v->u_est = est;
         v->u_lo = lo;
         v->u_hi = hi;

@@ -89,6 +89,7 @@ struct edge_value {
     int64_t t_ns;       /* the edge's instant */
     int64_t u_est, u_lo, u_hi; /* when the counter took total_uj */
     int64_t seen_lo, seen_hi;  /* the reads that bracket that change */
+    int64_t seen_start;        /* when the read that first showed it began */
     uint64_t version, jumps;   /* the tracker's, when estimated */
 };
 

@@ -25,6 +25,7 @@
 #define CONTINUOUS_SHARE 0.9   /* of recent reads that changed */
 #define REFIT_EVERY 16         /* brackets a periodic model absorbs between fits */
 #define PERIOD_SLACK 0.02      /* the polygon starts at ±2 % of the rough period */
+#define MAX_BOX_GROWTH 5       /* times it grows toward where the reads allow */
 #define VERTEX_MERGE_NS 1.0    /* polygon vertices closer than this are one */
 #define MAX_CLIP 192           /* vertices while clipping (2 per constraint) */
 
@@ -271,6 +272,38 @@ static int fit_line(struct timing *t, const double *k, const double *m, int n, d
     return 1;
 }
 
+/* Every (phase, period) the brackets allow when numbered with the
+ * period in the middle of [plo, phi] (k[i], 0 = newest), inside a box
+ * around the newest bracket and that range: the polygon (ph, pe), its
+ * vertex count returned. *touch gets 1 when it reaches the box's lowest
+ * period, 2 its highest, 3 both: there the box bounds it, not the reads,
+ * and the true period may lie beyond. */
+static int clip_box(const struct timing *t, int64_t origin, double plo, double phi, double *k,
+                    double *m, double *ph, double *pe, int *touch)
+{
+    int n = t->nbr;
+    double p = (plo + phi) / 2, newest = mid(bracket(t, n - 1), origin);
+    for (int i = 0; i < n; i++) {
+        m[i] = mid(bracket(t, i), origin);
+        k[i] = round((m[i] - newest) / p);
+    }
+    ph[0] = ph[3] = newest - p;
+    ph[1] = ph[2] = newest + p;
+    pe[0] = pe[1] = plo;
+    pe[2] = pe[3] = phi;
+    int nv = 4;
+    for (int i = 0; i < n && nv > 0; i++) {
+        const struct timing_bracket *b = bracket(t, i);
+        clip(ph, pe, &nv, k[i], (double)(b->lo - origin), 1.0);
+        clip(ph, pe, &nv, k[i], (double)(b->hi - origin), -1.0);
+    }
+    double eps = p * 1e-9;
+    *touch = 0;
+    for (int v = 0; v < nv; v++)
+        *touch |= (pe[v] <= plo + eps ? 1 : 0) | (pe[v] >= phi - eps ? 2 : 0);
+    return nv;
+}
+
 static void fit(struct timing *t)
 {
     int n = t->nbr;
@@ -284,28 +317,42 @@ static void fit(struct timing *t)
         t->state = JOULE_TIMING_APERIODIC;
         return;
     }
-    /* Number the brackets k (0 = newest). */
-    double k[TIMING_KEEP], m[TIMING_KEEP];
-    double newest = mid(bracket(t, n - 1), origin);
-    for (int i = 0; i < n; i++) {
-        m[i] = mid(bracket(t, i), origin);
-        k[i] = round((m[i] - newest) / p);
-    }
     t->origin_ns = origin;
-    /* Every (phase, period) all brackets allow, from a box around the
-     * newest bracket and the rough period. */
-    double ph[MAX_CLIP] = {newest - p, newest + p, newest + p, newest - p};
-    double pe[MAX_CLIP] = {p * (1 - PERIOD_SLACK), p * (1 - PERIOD_SLACK),
-                           p * (1 + PERIOD_SLACK), p * (1 + PERIOD_SLACK)};
-    int nv = 4;
-    for (int i = 0; i < n && nv > 0; i++) {
-        const struct timing_bracket *b = bracket(t, i);
-        clip(ph, pe, &nv, k[i], (double)(b->lo - origin), 1.0);
-        clip(ph, pe, &nv, k[i], (double)(b->hi - origin), -1.0);
+    /* The polygon, from a box around the rough (or the last) period. A
+     * rough period from a few wide brackets can be off by more than the
+     * box allows: a polygon that reaches the box's edge was cut by the
+     * box, not by the reads, and need not hold the true period (a model
+     * sure of a wrong period places updates where they are not). The
+     * box grows that way, and the brackets are numbered again, until
+     * the reads alone bound the polygon. */
+    double k[TIMING_KEEP], m[TIMING_KEEP], ph[MAX_CLIP], pe[MAX_CLIP];
+    double plo = p * (1 - PERIOD_SLACK), phi = p * (1 + PERIOD_SLACK);
+    int touch = 0, nv = clip_box(t, origin, plo, phi, k, m, ph, pe, &touch);
+    for (int grow = 0; grow < MAX_BOX_GROWTH && nv > 0 && (touch == 1 || touch == 2); grow++) {
+        if (touch == 1)
+            plo -= p * PERIOD_SLACK;
+        else
+            phi += p * PERIOD_SLACK;
+        nv = clip_box(t, origin, plo, phi, k, m, ph, pe, &touch);
     }
-    if (!adopt(t, ph, pe, nv) && !fit_line(t, k, m, n, p)) {
-        t->state = JOULE_TIMING_APERIODIC;
+    p = (plo + phi) / 2; /* the brackets' numbering */
+    if (nv > 0 && touch) {
+        /* The reads do not pin the period down yet. */
+        t->state = n >= 2 * MIN_BRACKETS ? JOULE_TIMING_APERIODIC : JOULE_TIMING_LEARNING;
         return;
+    }
+    if (!adopt(t, ph, pe, nv)) {
+        /* No (phase, period) fits every bracket: a jittery source, or a
+         * few brackets numbered wrongly by a rough period (which a line
+         * through them would hide). A line only from more of them. */
+        if (n < 2 * MIN_BRACKETS) {
+            t->state = JOULE_TIMING_LEARNING;
+            return;
+        }
+        if (!fit_line(t, k, m, n, p)) {
+            t->state = JOULE_TIMING_APERIODIC;
+            return;
+        }
     }
     /* Brackets as wide as the period place nothing (a value read more
      * slowly than it changes). */
@@ -334,7 +381,14 @@ static int absorb(struct timing *t, int64_t lo, int64_t hi)
     if (!t->nvert)
         return 0;
     double l = (double)(lo - t->origin_ns), h = (double)(hi - t->origin_ns);
-    double k = index_near(t, (l + h) / 2);
+    double k = index_near(t, (l + h) / 2), rl, rh;
+    /* Which update it brackets must be plain: one the model allows next
+     * to it as well would make the clip a guess. */
+    for (int d = -1; d <= 1; d += 2) {
+        update_range(t, k + d, &rl, &rh);
+        if (rh >= l && rl <= h)
+            return 0;
+    }
     double ph[MAX_CLIP], pe[MAX_CLIP];
     int nv = t->nvert;
     for (int v = 0; v < nv; v++) {
@@ -383,6 +437,7 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
     int changed = t->have_read && value != t->value;
     if (changed) {
         t->cur_lo = t->read_start;
+        t->cur_start = start;
         t->cur_hi = end;
         t->last_change_ns = t->cur_lo + (t->cur_hi - t->cur_lo) / 2;
         if (!t->changes)
@@ -391,6 +446,7 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
         add_bracket(t, t->cur_lo, t->cur_hi);
     } else if (!t->have_read) {
         t->cur_lo = INT64_MIN;
+        t->cur_start = start;
         t->cur_hi = end;
     }
     if (t->have_read) {
@@ -419,8 +475,26 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
 
 /* ---- questions ------------------------------------------------------------ */
 
-void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est, int64_t *lo,
-                      int64_t *hi)
+/* The range of instants of update k (from the model's origin) inside
+ * [l, h]: its middle (the estimate that errs least whatever the truth in
+ * it) and its ends. Returns 0 when the model puts update k outside. */
+static int update_in(const struct timing *t, double k, int64_t l, int64_t h,
+                     struct timing_place *c)
+{
+    double rl, rh;
+    update_range(t, k, &rl, &rh);
+    int64_t ulo = t->origin_ns + (int64_t)floor(rl), uhi = t->origin_ns + (int64_t)ceil(rh);
+    int64_t a = l > ulo ? l : ulo, b = h < uhi ? h : uhi;
+    if (a > b)
+        return 0;
+    c->lo = a;
+    c->hi = b;
+    c->est = a + (b - a) / 2;
+    return 1;
+}
+
+int timing_changes_in(const struct timing *t, int64_t l, int64_t s, int64_t h,
+                      struct timing_place c[2])
 {
     if (t->state == JOULE_TIMING_PERIODIC) {
         /* The latest update the model allows at or before h. */
@@ -433,14 +507,12 @@ void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est
             k -= 1;
             update_range(t, k, &rl, &rh);
         }
-        int64_t ulo = t->origin_ns + (int64_t)floor(rl), uhi = t->origin_ns + (int64_t)ceil(rh);
-        int64_t a = l > ulo ? l : ulo, b = h < uhi ? h : uhi;
-        if (a <= b) {
-            int64_t u = t->origin_ns + (int64_t)llround(t->phase_ns + k * t->period_ns);
-            *lo = a;
-            *hi = b;
-            *est = u < a ? a : u > b ? b : u;
-            return;
+        if (update_in(t, k, l, h, &c[0])) {
+            /* The one before when the model allows it in [l, h] too and
+             * this one after the read began: a driver samples the value
+             * somewhere inside its call, and a loose model allows an
+             * update over a stretch longer than the read. */
+            return c[0].hi > s && update_in(t, k - 1, l, h, &c[1]) ? 2 : 1;
         }
         /* The model misses the bracket: the bracket is the harder fact. */
     }
@@ -448,9 +520,20 @@ void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est
     int64_t hold = (int64_t)timing_max_hold_ns(t, 1e9);
     if (l == INT64_MIN || (t->state != JOULE_TIMING_CONTINUOUS && h - l > hold))
         l = h - hold;
-    *lo = l;
-    *hi = h;
-    *est = l + (h - l) / 2;
+    c[0].lo = l;
+    c[0].hi = h;
+    c[0].est = l + (h - l) / 2;
+    return 1;
+}
+
+void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est, int64_t *lo,
+                      int64_t *hi)
+{
+    struct timing_place c[2];
+    timing_changes_in(t, l, h, h, c);
+    *est = c[0].est;
+    *lo = c[0].lo;
+    *hi = c[0].hi;
 }
 
 void timing_last_change(const struct timing *t, int64_t *est, int64_t *lo, int64_t *hi)
@@ -458,9 +541,10 @@ void timing_last_change(const struct timing *t, int64_t *est, int64_t *lo, int64
     timing_change_in(t, t->cur_lo, t->cur_hi, est, lo, hi);
 }
 
-void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *hi)
+void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *start, int64_t *hi)
 {
     *lo = t->cur_lo;
+    *start = t->cur_start;
     *hi = t->cur_hi;
 }
 

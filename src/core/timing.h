@@ -31,10 +31,11 @@ struct timing {
     double nominal_ns; /* the backend's period, 0 when unknown */
 
     /* The last read, and where its value first appeared: [cur_lo,
-     * cur_hi], cur_lo = INT64_MIN when the change was never seen. */
+     * cur_hi], cur_lo = INT64_MIN when the change was never seen;
+     * cur_start is when the read that first showed it began. */
     int64_t read_start, read_end;
     uint64_t value;
-    int64_t cur_lo, cur_hi;
+    int64_t cur_lo, cur_hi, cur_start;
 
     /* The model. Update k happens at origin_ns + phase_ns + k·period_ns;
      * anchor_ns is update 0 and delta_ns its ± (all of it that the reads
@@ -69,11 +70,25 @@ int timing_observe(struct timing *t, int64_t start, int64_t end, uint64_t value)
 void timing_last_change(const struct timing *t, int64_t *est, int64_t *lo, int64_t *hi);
 /* The same for a change observed in the bracket [l, h] (l = INT64_MIN:
  * unknown), with what is known now: an edge's update instant can be
- * placed again once the timing is learned. */
+ * placed again once the timing is learned. The estimate is the middle of
+ * the interval, so it errs by at most half its width. */
 void timing_change_in(const struct timing *t, int64_t l, int64_t h, int64_t *est, int64_t *lo,
                       int64_t *hi);
-/* The bracket in which the last read's value appeared. */
-void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *hi);
+/* Where an update lies: [lo, hi] holds it, est is the middle. */
+struct timing_place {
+    int64_t est, lo, hi;
+};
+/* The updates a value first seen in the bracket [l, h] can hold, by a
+ * read that began at s: c[0] the latest the model allows at or before h,
+ * as timing_change_in gives it; c[1] the one before, when the model
+ * allows that one in [l, h] too and c[0] after s (the read may have
+ * sampled the value before c[0]): then the reads alone cannot tell
+ * which, the value's energy must. Returns how many (1 or 2). */
+int timing_changes_in(const struct timing *t, int64_t l, int64_t s, int64_t h,
+                      struct timing_place c[2]);
+/* The bracket [*lo, *hi] in which the last read's value appeared, and
+ * when the read that first showed it began (*start). */
+void timing_last_bracket(const struct timing *t, int64_t *lo, int64_t *start, int64_t *hi);
 
 /* The first predicted update after `after` and its ± (0 without a
  * periodic model). */
