@@ -3,6 +3,8 @@
  * raw reads the pair cannot avoid (every counter read twice, and each
  * GPU's instant power, which puts its edges at their true instants),
  * measured in the same run. Target: ≤ 1.5 µs per pair beyond the reads.
+ * A RAPL read here is pread plus the fstat that notices a test tree's file
+ * replaced by rename; on sysfs it is the pread alone (src/devices/rapl).
  * Then the same over 12 sim GPUs, whose reads make no system calls: what
  * joule's own work costs when the sysfs reads leave it warm caches. */
 #include <stdio.h>
@@ -124,7 +126,8 @@ int main(void)
         return 1;
     make_tree(root);
     double overhead = measure("sim:8:h100+cpu", root,
-                              "8 sim GPUs, 2 RAPL packages + 2 DRAM on a fake tree");
+                              "8 sim GPUs, 2 RAPL packages + 2 DRAM on a fake tree, "
+                              "each RAPL read a pread + fstat");
     printf("  overhead beyond the reads                  : %9.0f ns  (target <= 1500 ns: %s)\n",
            overhead, overhead <= 1500 ? "met" : "MISSED");
     /* The same without system calls between the reads: joule's own work,
