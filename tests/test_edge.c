@@ -221,8 +221,16 @@ static void test_starved_reads_never_miss_a_period(void **state)
                 starved_read_power(&s, e, t);
                 if (s.busy_until > t + 3000)
                     continue; /* the edge waited for the lock: not one here */
-                struct edge_value v;
+                struct edge_value v, fresh;
                 edge_estimate(e, t, 0, &v);
+                /* The placement memo (a second edge on the same value)
+                 * gives what placing afresh gives. */
+                edge_estimate(e, t, 0, &v);
+                e->memo.valid = 0;
+                edge_estimate(e, t, 0, &fresh);
+                assert_true(fresh.u_est == v.u_est && fresh.u_lo == v.u_lo &&
+                            fresh.u_hi == v.u_hi && fresh.corr_uj == v.corr_uj &&
+                            fresh.bound_uj == v.bound_uj);
                 uint64_t total = (uint64_t)starved_energy_uj(starved_update(&s, s.sample));
                 double truth = starved_energy_uj(t) - (double)total;
                 double err = fabs(v.corr_uj - truth);

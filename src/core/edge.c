@@ -638,7 +638,7 @@ static void estimate(const struct edge_track *e, double fallback_mw, struct edge
 }
 
 /* The edge's counter value and when the counter took it. */
-static int place_edge(const struct edge_track *e, int64_t t_e, struct edge_value *out)
+static int place_edge(struct edge_track *e, int64_t t_e, struct edge_value *out)
 {
     memset(out, 0, sizeof *out);
     out->t_ns = t_e;
@@ -646,19 +646,36 @@ static int place_edge(const struct edge_track *e, int64_t t_e, struct edge_value
         return 0;
     out->total_uj = cs_at(e, e->cs_n - 1)->total_uj;
     timing_last_bracket(&e->counter, &out->seen_lo, &out->seen_start, &out->seen_hi);
+    /* The placement depends on the model (it moves only when the counter
+     * changes), the counter steps and the power steps. */
+    struct edge_place_memo key = {e->counter.changes, e->pw_seq, e->version, e->counter.state,
+                                  e->cs_head, e->cs_n, 1, 0, 0, 0};
+    struct edge_place_memo *m = &e->memo;
+    if (m->valid && m->changes == key.changes && m->pw_seq == key.pw_seq &&
+        m->version == key.version && m->state == key.state && m->cs_head == key.cs_head &&
+        m->cs_n == key.cs_n) {
+        out->u_est = m->u_est;
+        out->u_lo = m->u_lo;
+        out->u_hi = m->u_hi;
+        return 1;
+    }
     place_update(e, e->cs_n >= 2 ? cs_at(e, e->cs_n - 2) : NULL, out->total_uj, out->seen_lo,
                  out->seen_start, out->seen_hi, &out->u_est, &out->u_lo, &out->u_hi);
+    key.u_est = out->u_est;
+    key.u_lo = out->u_lo;
+    key.u_hi = out->u_hi;
+    *m = key;
     return 1;
 }
 
-void edge_estimate(const struct edge_track *e, int64_t t_e, double fallback_mw,
+void edge_estimate(struct edge_track *e, int64_t t_e, double fallback_mw,
                    struct edge_value *out)
 {
     if (place_edge(e, t_e, out))
         estimate(e, fallback_mw, out);
 }
 
-void edge_estimate_provisional(const struct edge_track *e, int64_t t_e, double fallback_mw,
+void edge_estimate_provisional(struct edge_track *e, int64_t t_e, double fallback_mw,
                                struct edge_value *out)
 {
     if (!place_edge(e, t_e, out))

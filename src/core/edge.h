@@ -42,6 +42,15 @@ struct counter_step {
     uint64_t total_uj;
 };
 
+/* The last edge's placement of the counter's update: edges in a row see
+ * one counter value through one model, and placing it costs more than the
+ * rest of an edge. It holds while nothing it was made from moved. */
+struct edge_place_memo {
+    uint64_t changes, pw_seq, version; /* the counter's, the power steps' */
+    int state, cs_head, cs_n, valid;
+    int64_t u_est, u_lo, u_hi;
+};
+
 struct edge_track {
     /* Hot fields first, the rings last: an edge touches few cache lines. */
     double power_nominal_ns;  /* how stale a reading may be, until learned */
@@ -59,6 +68,7 @@ struct edge_track {
     double bias;      /* median relative deviation of a reading */
     double r_read;    /* 95th percentile of |deviation - bias| */
     double r_span;    /* the same for p̂'s integral over a counter period */
+    struct edge_place_memo memo;
 
     struct timing counter, power, average;
 
@@ -114,12 +124,12 @@ void edge_average_read(struct edge_track *e, int64_t start, int64_t end, uint32_
 
 /* The correction for an edge at t_e given the last counter read;
  * fallback_mw is a last resort when no power history exists (0: none). */
-void edge_estimate(const struct edge_track *e, int64_t t_e, double fallback_mw,
+void edge_estimate(struct edge_track *e, int64_t t_e, double fallback_mw,
                    struct edge_value *out);
 /* The same from the latest power alone, held since the update: cheap,
  * for an edge that will be estimated again (a window's begin edge, in
  * full at its end while the history still reaches back to it). */
-void edge_estimate_provisional(const struct edge_track *e, int64_t t_e, double fallback_mw,
+void edge_estimate_provisional(struct edge_track *e, int64_t t_e, double fallback_mw,
                                struct edge_value *out);
 /* An earlier edge estimated again with what was read since: power
  * readings after the edge show what was stale at it, and counter periods
