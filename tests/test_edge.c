@@ -281,12 +281,82 @@ static void test_starved_reads_never_miss_a_period(void **state)
     assert_true(worst_excess < 0.25 * STARVED_WATTS * (double)PERIOD / 1e3);
 }
 
+/* A power jump just after a counter period ends, seen by readings that
+ * may be 20 ms stale: the period before it holds no jump, and its energy
+ * says only that the jump came at or after its end. It once pinned the
+ * jump to within 1.5 ms of that end (15 ms early here), and a window
+ * whose begin edge fell between the jump and the reading that showed it
+ * was 5 J off with a bound of 3.5 J. */
+#define JUMP_LOW 165.0
+#define JUMP_HIGH 550.0
+#define JUMP_REFRESH0 (14 * MS + 250000) /* readings refresh every 20 ms from here */
+
+static int64_t jump_at;
+
+static double jump_energy_uj(int64_t t)
+{
+    return t < jump_at ? JUMP_LOW * (double)t / 1e3
+                       : (JUMP_LOW * (double)jump_at + JUMP_HIGH * (double)(t - jump_at)) / 1e3;
+}
+
+static uint64_t jump_counter(int64_t t)
+{
+    return (uint64_t)jump_energy_uj(PHASE + (t - PHASE) / PERIOD * PERIOD);
+}
+
+static uint32_t jump_reading_mw(int64_t t)
+{
+    int64_t k = (t - JUMP_REFRESH0) / (20 * MS), r = JUMP_REFRESH0 + k * 20 * MS;
+    double noise = 1 + 0.01 * (double)(k % 3 - 1); /* each refresh differs */
+    return (uint32_t)((r < jump_at ? JUMP_LOW : JUMP_HIGH) * 1000 * noise);
+}
+
+static void test_jump_after_a_period_is_not_pinned_to_its_end(void **state)
+{
+    (void)state;
+    int64_t u = PHASE + 30 * PERIOD; /* an update; the jump 14.8 ms after it */
+    jump_at = u + 14800000;
+    struct edge_track *e = calloc(1, sizeof(*e));
+    edge_init(e, 100e6, 20e6, 1000.0, 700000.0);
+    /* The begin edge 17.2 ms after the update: the reading still shows
+     * the low power (its next refresh, the first high one, is at 17.25). */
+    int64_t tb = u + 17200000, te = tb + 500 * MS;
+    struct edge_value b, v;
+    int begun = 0;
+    for (int64_t t = 1000 * MS; t <= te; t += MS / 2) {
+        int64_t at = t + (t / (MS / 2)) % 7 * 37000; /* dithered */
+        if ((t / (MS / 2)) % 4 == 0)
+            edge_counter_read(e, at, at + 3000, jump_counter(at), jump_counter(at));
+        if ((t / (MS / 2)) % 10 == 3)
+            edge_power_read(e, at, at + 2000, jump_reading_mw(at));
+        if (!begun && t >= tb) {
+            edge_counter_read(e, tb, tb + 3000, jump_counter(tb), jump_counter(tb));
+            edge_power_read(e, tb, tb + 2000, jump_reading_mw(tb));
+            edge_estimate_provisional(e, tb, 0, &b);
+            b.total_uj = jump_counter(tb);
+            begun = 1;
+        }
+    }
+    edge_counter_read(e, te, te + 3000, jump_counter(te), jump_counter(te));
+    edge_power_read(e, te, te + 2000, jump_reading_mw(te));
+    edge_estimate(e, te, 0, &v);
+    edge_reestimate(e, &b);
+    double got = (double)(jump_counter(te) - b.total_uj) + v.corr_uj - b.corr_uj;
+    double truth = jump_energy_uj(te) - jump_energy_uj(tb), bound = b.bound_uj + v.bound_uj;
+    print_message("window %.0f uJ, truth %.0f uJ, bound %.0f uJ\n", got, truth, bound);
+    assert_int_equal(e->counter.state, JOULE_TIMING_PERIODIC);
+    assert_int_equal(e->power.state, JOULE_TIMING_PERIODIC);
+    assert_true(fabs(got - truth) <= bound);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_update_not_in_the_value),
         cmocka_unit_test(test_bound_covers_early_sampled_reads),
         cmocka_unit_test(test_starved_reads_never_miss_a_period),
+        cmocka_unit_test(test_jump_after_a_period_is_not_pinned_to_its_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

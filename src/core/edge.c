@@ -269,11 +269,14 @@ static void refine_jump(struct edge_track *e, const struct counter_step *a,
     double eps = (e->r_read * counted + 2 * e->resolution_uj +
                   dmax(s->mw, before) * k / 1e6 * (double)(a->hi - a->lo + b->hi - b->lo) / 2) /
                  fabs(slope);
-    int64_t lo = a->est + (int64_t)(j - eps), hi = a->est + (int64_t)(j + eps);
-    if (j < 0) /* before the period: all of it at the new level */
-        lo = INT64_MIN, hi = a->est + (int64_t)eps;
-    else if (j > period) /* after it */
-        lo = b->est - (int64_t)eps, hi = INT64_MAX;
+    /* The period's energy sees the jump only inside the period: a
+     * solution within eps of its start says the jump came at or before
+     * it, one within eps of its end at or after it, not where (a jump
+     * just after the period's end once came out pinned to it, 15 ms
+     * early). */
+    double jc = dmin(dmax(j, 0), period);
+    int64_t lo = jc - eps <= 0 ? INT64_MIN : a->est + (int64_t)(jc - eps);
+    int64_t hi = jc + eps >= period ? INT64_MAX : a->est + (int64_t)(jc + eps);
     lo = lo > s->lo ? lo : s->lo;
     hi = hi < s->hi ? hi : s->hi;
     if (lo < hi && (lo != s->lo || hi != s->hi)) {
