@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include <joule/trace.h>
 
+#include "child.h"
 #include "commands.h"
 #include "common.h"
 #include "monitor_cluster.h"
@@ -45,8 +45,6 @@ static void monitor_usage(FILE *out)
             "  -h, --help          this help\n");
 }
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
 
 /* The last of a domain's values over [t0, t1], NAN if there is none. */
 static double last_value(joule_sampler *s, int dev, int domain, double t0, double t1)
@@ -287,12 +285,7 @@ int cmd_monitor(int argc, char **argv)
     }
     int n = joule_device_count(ctx);
     cli_warn_coarse_sources("monitor", ctx, s, interval_ms);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_signals_forward(); /* no child: Ctrl-C only sets cli_interrupted */
 
     /* Start, every row and the end read each counter afresh (the sampler's
      * latest stored sample can be a tick and a counter period old), and
@@ -324,7 +317,7 @@ int cmd_monitor(int argc, char **argv)
     fflush(stdout);
 
     struct device_tick dt = {fmt, ctx, s, n, sample_ms, start, e0};
-    int write_failed = cli_every(&origin, interval_ms, duration, &stop_requested, device_tick,
+    int write_failed = cli_every(&origin, interval_ms, duration, &cli_interrupted, device_tick,
                                  &dt);
     double end = joule_now_s(), elapsed = end - start;
     for (int i = 0; i < n; i++) /* fresh, like e0 */

@@ -8,7 +8,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +18,10 @@
 #include <joule/cluster.h>
 
 #include "common.h"
+#include "child.h"
 
 #define MAX_NODES 1024
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
 
 /* Splits a comma list into at most MAX_NODES endpoints (in place). */
 static int split_list(char *list, char **out)
@@ -276,12 +274,7 @@ int monitor_cluster(const char *list, const char *token_file, double interval_ms
         free(eps);
         return rc == JOULE_EINVAL ? 2 : 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_signals_forward(); /* no child: Ctrl-C only sets cli_interrupted */
     if (fmt == MON_TABLE)
         printf("# joule monitor: %d jouled%s every %g ms (Ctrl-C to stop)\n# %7s  %-24s %-10s "
                "%9s %7s %7s  %s\n", n, n == 1 ? "" : "s", interval_ms, "time_s", "node", "state",
@@ -293,7 +286,7 @@ int monitor_cluster(const char *list, const char *token_file, double interval_ms
     struct timespec origin;
     clock_gettime(CLOCK_MONOTONIC, &origin);
     struct cluster_tick ct = {fmt, c};
-    int write_failed = cli_every(&origin, interval_ms, duration, &stop_requested, cluster_tick,
+    int write_failed = cli_every(&origin, interval_ms, duration, &cli_interrupted, cluster_tick,
                                  &ct);
     struct timespec end;
     clock_gettime(CLOCK_MONOTONIC, &end);
@@ -303,7 +296,7 @@ int monitor_cluster(const char *list, const char *token_file, double interval_ms
     if (!(write_failed && out == stdout))
         events = print_totals(out, c, elapsed, interval_ms / 1e3);
     fflush(out);
-    if (!events && !write_failed && !stop_requested) {
+    if (!events && !write_failed && !cli_interrupted) {
         fprintf(stderr, "joule monitor: no jouled sent any power (the rows say why)\n");
         write_failed = 1;
     }
