@@ -96,6 +96,13 @@ double trace_energy_between(const struct trace_series *s, double end_s, double a
  * malloc'd. Each series is taken as 0 before its first sample. */
 int trace_sum(const struct trace_series *const *s, int count, double **t, double **v,
               int *n);
+/* The sum (trace_sum) of t's GPU power series (trace_gpu_power) into
+ * sum->t/v/n (malloc'd); index (room for t->ndevices, may be NULL) gets
+ * the GPUs' device indices, *ngpus how many there are and *all_from (may
+ * be NULL) when the last of them starts. JOULE_ENOENT when no GPU has
+ * power samples. */
+int trace_gpu_sum(const struct trace *t, struct trace_series *sum, int *index, int *ngpus,
+                  double *all_from);
 
 /* The parsed trace behind a public handle (trace_api.c). */
 struct joule_trace;

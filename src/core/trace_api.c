@@ -147,29 +147,17 @@ JOULE_EXPORT int joule_trace_gpu_sum_stats(const joule_trace *t, joule_trace_sta
 {
     if (!t || !out)
         return joule_set_error(JOULE_EINVAL, "joule_trace_gpu_sum_stats: NULL argument");
-    const struct trace_series **gpus = calloc((size_t)t->t.ndevices + 1, sizeof *gpus);
-    if (!gpus)
-        return joule_set_error(JOULE_ENOMEM, "out of memory");
-    int n = trace_gpu_power(&t->t, gpus, NULL);
+    struct trace_series sum;
+    int n, rc = trace_gpu_sum(&t->t, &sum, NULL, &n, NULL);
     if (ngpus)
         *ngpus = n;
-    int rc;
-    if (n == 0) {
-        rc = joule_set_error(JOULE_ENOENT, "no GPU in the trace has power samples");
-    } else {
-        double *st, *sv;
-        int sn;
-        rc = trace_sum(gpus, n, &st, &sv, &sn);
-        struct trace_stats s;
-        if (!rc) {
-            rc = trace_stats_of(st, sv, sn, t->t.duration_s, t->t.interval_s, &s);
-            free(st);
-            free(sv);
-        }
-        if (!rc)
-            to_public(&s, out);
-    }
-    free(gpus);
+    struct trace_stats s;
+    if (!rc)
+        rc = trace_stats_of(sum.t, sum.v, sum.n, t->t.duration_s, t->t.interval_s, &s);
+    free(sum.t);
+    free(sum.v);
+    if (!rc)
+        to_public(&s, out);
     return rc;
 }
 

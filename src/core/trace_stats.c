@@ -191,3 +191,21 @@ int trace_sum(const struct trace_series *const *s, int count, double **t_out, do
     *n_out = (int)u;
     return 0;
 }
+
+int trace_gpu_sum(const struct trace *t, struct trace_series *sum, int *index, int *ngpus,
+                  double *all_from)
+{
+    memset(sum, 0, sizeof *sum);
+    *ngpus = 0;
+    const struct trace_series **gpus = calloc((size_t)t->ndevices + 1, sizeof *gpus);
+    if (!gpus)
+        return joule_set_error(JOULE_ENOMEM, "out of memory");
+    int n = *ngpus = trace_gpu_power(t, gpus, index);
+    int rc = n == 0 ? joule_set_error(JOULE_ENOENT, "no GPU in the trace has power samples")
+                    : trace_sum(gpus, n, &sum->t, &sum->v, &sum->n);
+    sum->cap = sum->n;
+    for (int k = 0; !rc && all_from && k < n; k++)
+        *all_from = k ? fmax(*all_from, gpus[k]->t[0]) : gpus[k]->t[0];
+    free(gpus);
+    return rc;
+}

@@ -124,19 +124,6 @@ static void power_path(FILE *f, const struct frame *fr, const struct trace_serie
     fprintf(f, "H%.1f\"/>\n", px(fr, end));
 }
 
-/* The sum of the GPUs' power step functions (trace_sum: a GPU counts from
- * its first sample on, as in `joule analyze`'s GPU sum). */
-static int total_series(const struct trace *t, struct trace_series *out)
-{
-    memset(out, 0, sizeof *out);
-    const struct trace_series **gpus = malloc(((size_t)t->ndevices + 1) * sizeof *gpus);
-    int n = gpus ? trace_gpu_power(t, gpus, NULL) : 0;
-    int rc = n == 0 || trace_sum(gpus, n, &out->t, &out->v, &out->n) ? -1 : 0;
-    free(gpus);
-    out->cap = out->n;
-    return rc;
-}
-
 /* Legend rows: a swatch (solid or dashed) and a text. */
 struct legend {
     FILE *f;
@@ -225,7 +212,10 @@ int trace_svg_write(const struct trace *t, FILE *f)
         chars = 28;
 
     struct trace_series total = {0};
-    int with_total = ngpus >= TOTAL_MIN_GPUS && total_series(t, &total) == 0;
+    /* The GPUs' summed power (a GPU counts from its first sample on, as
+     * in `joule analyze`'s GPU sum). */
+    int summed;
+    int with_total = ngpus >= TOTAL_MIN_GPUS && trace_gpu_sum(t, &total, NULL, &summed, NULL) == 0;
     struct frame tf = fr;
     if (with_total) {
         tf.p_max = 0;

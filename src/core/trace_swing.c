@@ -188,42 +188,27 @@ JOULE_EXPORT int joule_trace_gpu_sum_swing(const joule_trace *h, joule_swing *ou
     const struct trace *t = trace_of(h);
     if (!t || !out)
         return joule_set_error(JOULE_EINVAL, "joule_trace_gpu_sum_swing: NULL argument");
-    const struct trace_series **gpus = calloc((size_t)t->ndevices + 1, sizeof *gpus);
     int *index = calloc((size_t)t->ndevices + 1, sizeof *index);
-    if (!gpus || !index) {
-        free(gpus);
-        free(index);
+    if (!index)
         return joule_set_error(JOULE_ENOMEM, "out of memory");
-    }
-    int n = trace_gpu_power(t, gpus, index);
+    struct trace_series sum;
+    double first; /* before the last GPU's first sample the sum lacks it */
+    int n, rc = trace_gpu_sum(t, &sum, index, &n, &first);
     double tdp = 0;
     for (int k = 0; k < n; k++)
         tdp += device_tdp(&t->devices[index[k]]); /* one unknown makes it NAN */
     free(index);
     if (ngpus)
         *ngpus = n;
-    int rc;
-    if (n == 0) {
-        rc = joule_set_error(JOULE_ENOENT, "no GPU in the trace has power samples");
-    } else {
-        double *st, *sv;
-        int sn;
-        rc = trace_sum(gpus, n, &st, &sv, &sn);
-        if (!rc) {
-            /* Before the last GPU's first sample the sum lacks it: a
-             * trough that is only the start of the file. */
-            double first = gpus[0]->t[0];
-            for (int k = 1; k < n; k++)
-                first = fmax(first, gpus[k]->t[0]);
-            int skip = 0;
-            while (skip + 1 < sn && st[skip] < first)
-                skip++;
-            rc = joule_swing_of(st + skip, sv + skip, sn - skip, t->duration_s, t->interval_s,
-                                tdp, out);
-            free(st);
-            free(sv);
-        }
+    if (!rc) {
+        /* A trough that is only the start of the file is not a swing. */
+        int skip = 0;
+        while (skip + 1 < sum.n && sum.t[skip] < first)
+            skip++;
+        rc = joule_swing_of(sum.t + skip, sum.v + skip, sum.n - skip, t->duration_s,
+                            t->interval_s, tdp, out);
     }
-    free(gpus);
+    free(sum.t);
+    free(sum.v);
     return rc;
 }
