@@ -130,13 +130,19 @@ int counter_apply_locked(struct joule_ctx *ctx, int i, int64_t t, int64_t end, i
     return rc;
 }
 
+/* With device i's lock held: one read at t, folded in. */
+static int read_at_locked(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
+{
+    uint64_t raw = 0;
+    int rc = counter_read_raw_locked(ctx->devs[i], &raw);
+    return counter_apply_locked(ctx, i, t, joule_now_ns(), rc, raw, uj);
+}
+
 int jctx_read_energy_at(struct joule_ctx *ctx, int i, int64_t t, uint64_t *uj)
 {
     struct joule_device *d = ctx->devs[i];
-    uint64_t raw = 0;
     pthread_mutex_lock(&d->lock);
-    int rc = counter_read_raw_locked(d, &raw);
-    rc = counter_apply_locked(ctx, i, t, joule_now_ns(), rc, raw, uj);
+    int rc = read_at_locked(ctx, i, t, uj);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
@@ -149,13 +155,8 @@ int jctx_try_read_energy_uj(struct joule_ctx *ctx, int i, int64_t fresh_ns, uint
         return JCTX_SKIPPED;
     const struct device_counter *c = &ctx->counters[i];
     *t_ns = joule_now_ns();
-    if (c->have_last && *t_ns - c->last_read_ns < fresh_ns) {
-        pthread_mutex_unlock(&d->lock);
-        return JCTX_SKIPPED;
-    }
-    uint64_t raw = 0;
-    int rc = counter_read_raw_locked(d, &raw);
-    rc = counter_apply_locked(ctx, i, *t_ns, joule_now_ns(), rc, raw, uj);
+    int fresh = c->have_last && *t_ns - c->last_read_ns < fresh_ns;
+    int rc = fresh ? JCTX_SKIPPED : read_at_locked(ctx, i, *t_ns, uj);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
